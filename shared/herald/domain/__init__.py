@@ -1,0 +1,1 @@
+"""Herald's domain: upload layout, parsing, validation and the ingest rules."""

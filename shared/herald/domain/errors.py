@@ -1,0 +1,53 @@
+"""A small hierarchy of domain errors.
+
+Adapters translate AWS errors into these (``raise ... from exc``); handlers decide what each means
+for the caller: a rejected upload, a retried message, an HTTP status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an upload: where it is (a field, a line, the key) and what it is."""
+
+    loc: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"loc": self.loc, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.message}"
+
+
+class HeraldError(Exception):
+    """Base of every error Herald raises on purpose."""
+
+
+@dataclass
+class InvalidUpload(HeraldError):
+    """The upload cannot be published as it is. Permanent: retrying will not help."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    @classmethod
+    def one(cls, loc: str, message: str) -> InvalidUpload:
+        return cls([Problem(loc, message)])
+
+
+class TransientError(HeraldError):
+    """A dependency failed in a way that may pass: the message must be retried, never rejected."""
+
+
+class ConcurrentUpdate(HeraldError):
+    """Someone else changed the same record between our read and our write."""
+
+
+class NotFound(HeraldError):
+    """The thing asked for does not exist."""

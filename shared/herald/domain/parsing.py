@@ -1,0 +1,386 @@
+"""From uploaded bytes to validated input: decoding, formats, limits.
+
+Every failure raises :class:`InvalidUpload` with problems that name the field or the line, so an
+editor can fix the file without reading code. Nothing here touches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from herald.domain.errors import InvalidUpload, Problem
+from herald.domain.models import CommunityProfile, PostInput
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class IngestLimits(BaseModel):
+    """Size and shape limits for uploads; every one can be set from the environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_post_bytes: int = Field(default=64 * KIB, gt=0)
+    max_export_bytes: int = Field(default=5 * MIB, gt=0)
+    max_export_posts: int = Field(default=5000, gt=0)
+    max_nesting: int = Field(default=8, gt=0)
+    max_front_matter_bytes: int = Field(default=8 * KIB, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedPost:
+    """One post of a community page export, with the line it starts on."""
+
+    text: str
+    line: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedExport:
+    profile: CommunityProfile
+    posts: list[ExportedPost] = field(default_factory=list)
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+_BOM = b"\xef\xbb\xbf"
+_BINARY_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an Office document)",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"\x1f\x8b": "a gzip archive",
+}
+
+
+def decode_text(data: bytes, *, limit: int, what: str) -> str:
+    """Bytes to str: size-checked, strict UTF-8 (a BOM is allowed), not binary, not empty."""
+    if len(data) > limit:
+        raise InvalidUpload.one(
+            "size", f"the {what} is {len(data):,} bytes; the limit is {limit:,} bytes"
+        )
+    for magic, kind in _BINARY_MAGIC.items():
+        if data.startswith(magic):
+            raise InvalidUpload.one("content", f"this is binary data ({kind}), not UTF-8 text")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InvalidUpload.one("content", f"binary data: a NUL byte at offset {nul}; expected UTF-8 text")
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidUpload.one(
+            f"line {line}",
+            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} ({exc.reason})",
+        ) from None
+    if not text.strip():
+        raise InvalidUpload.one("content", f"the {what} is empty")
+    return text
+
+
+# --- single posts -------------------------------------------------------------------------------
+
+
+def parse_post(data: bytes, fmt: str, limits: IngestLimits) -> PostInput:
+    """Parse one post in ``txt``, ``md`` or ``json`` format."""
+    text = decode_text(data, limit=limits.max_post_bytes, what="post")
+    if fmt == "json":
+        return _parse_json_post(text, limits)
+    if fmt == "md":
+        return _parse_markdown_post(text, limits)
+    return _validate_post({"text": text.strip()})
+
+
+def _validate_post(fields: dict[str, Any], *, json_mode: str | None = None) -> PostInput:
+    try:
+        if json_mode is not None:
+            return PostInput.model_validate_json(json_mode)
+        return PostInput.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidUpload([_problem_from_pydantic(err) for err in exc.errors()]) from None
+
+
+_ALLOWED_FIELDS = ", ".join(PostInput.model_fields)
+
+
+def _problem_from_pydantic(err: Any) -> Problem:
+    loc = _format_loc(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return Problem(loc, f"unknown field {loc!r}; allowed fields are {_ALLOWED_FIELDS}")
+    if err["type"] == "missing":
+        return Problem(loc, "this field is required")
+    got = err.get("input")
+    kind = type(got).__name__ if got is not None else "null"
+    message = err["msg"]
+    if err["type"].endswith("_type"):
+        message = f"{message} (got {kind})"
+    return Problem(loc, message)
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _json_depth(text: str) -> int:
+    """Maximum nesting of JSON arrays/objects, scanned without building anything."""
+    depth = best = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise InvalidUpload.one(key, f"the field {key!r} appears more than once")
+        seen[key] = value
+    return seen
+
+
+def _parse_json_post(text: str, limits: IngestLimits) -> PostInput:
+    depth = _json_depth(text)
+    if depth > limits.max_nesting:
+        raise InvalidUpload.one(
+            "body", f"JSON nested {depth} levels deep; at most {limits.max_nesting} are allowed"
+        )
+    try:
+        document = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise InvalidUpload.one(
+            f"line {exc.lineno}", f"not valid JSON: {exc.msg} (column {exc.colno})"
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidUpload.one(
+            "body", f"a JSON post must be an object with a 'text' field, not {type(document).__name__}"
+        )
+    post = _validate_post({}, json_mode=text)
+    if not post.text.strip():
+        raise InvalidUpload.one("text", "the text is empty")
+    return post
+
+
+# --- Markdown with YAML front matter ----------------------------------------------------------
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+
+
+class _BoundedSafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, without aliases (no billion laughs) and with bounded nesting."""
+
+    max_depth = 8
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise InvalidUpload.one(
+                f"front matter line {event.start_mark.line + 2}",
+                "YAML anchors and aliases (*name) are not allowed",
+            )
+        self._depth += 1
+        try:
+            if self._depth > self.max_depth:
+                mark = self.peek_event().start_mark
+                raise InvalidUpload.one(
+                    f"front matter line {mark.line + 2}",
+                    f"YAML nested more than {self.max_depth} levels deep",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_front_matter(source: str, *, max_depth: int) -> dict[str, Any]:
+    """Safely load a YAML mapping; line numbers in problems count the opening ``---`` as line 1."""
+    loader = _BoundedSafeLoader(source)
+    loader.max_depth = max_depth
+    try:
+        document = loader.get_single_data()
+    except InvalidUpload:
+        raise
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        line = f"front matter line {mark.line + 2}" if mark else "front matter"
+        tag = ""
+        if exc.problem and "tag" in exc.problem:
+            tag = exc.problem.split("tag", 1)[1].strip(" '")
+        raise InvalidUpload.one(line, f"unsafe or unknown YAML tag {tag}".strip()) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"front matter line {mark.line + 2}" if mark else "front matter"
+        raise InvalidUpload.one(line, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    finally:
+        loader.dispose()
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise InvalidUpload.one("front matter", "the front matter must be a mapping of fields")
+    return document
+
+
+def _parse_markdown_post(text: str, limits: IngestLimits) -> PostInput:
+    fields: dict[str, Any] = {}
+    body = text
+    match = _FRONT_MATTER.match(text)
+    if match:
+        source = match.group(1)
+        if len(source.encode()) > limits.max_front_matter_bytes:
+            raise InvalidUpload.one(
+                "front matter", f"the front matter is longer than {limits.max_front_matter_bytes:,} bytes"
+            )
+        fields = load_front_matter(source, max_depth=limits.max_nesting)
+        if "text" in fields:
+            raise InvalidUpload.one("text", "in a Markdown post the text is the body, not a front matter field")
+        body = text[match.end() :]
+    elif text.startswith("---"):
+        raise InvalidUpload.one("front matter", "front matter opened with '---' on line 1 is never closed")
+    if not body.strip():
+        raise InvalidUpload.one("text", "the Markdown body is empty")
+    for name, value in list(fields.items()):
+        if not isinstance(name, str):
+            raise InvalidUpload.one("front matter", f"field names must be text, got {name!r}")
+        if name == "tags" and isinstance(value, str):
+            fields[name] = [value]
+    return _validate_post({**fields, "text": body.strip()})
+
+
+# --- community page exports ---------------------------------------------------------------------
+
+PROFILE_MARKER = "Scan QR code to join Community"
+_MEMBERS = re.compile(r"^(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>[KkMmBb])?\s+Members?$")
+_CREATED = re.compile(r"^Created\s+In\s+(?P<year>\d{4})$", re.I)
+_VERIFIED = re.compile(r"^Verified\s+Community$", re.I)
+_UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
+
+
+def parse_member_count(display: str) -> int:
+    """'222K' -> 222000, '1.2M' -> 1200000, '950' -> 950, '12,345' -> 12345."""
+    match = _MEMBERS.match(f"{display.strip()} Members")
+    if not match:
+        raise ValueError(f"not a member count: {display!r}")
+    number = float(match["num"].replace(",", ""))
+    unit = (match["unit"] or "").lower()
+    return round(number * _UNITS.get(unit, 1))
+
+
+def parse_export(data: bytes, limits: IngestLimits) -> ParsedExport:
+    """Parse a community page export: posts separated by blank lines, then the profile block."""
+    text = decode_text(data, limit=limits.max_export_bytes, what="export")
+    lines = text.splitlines()
+    marker = next((i for i, line in enumerate(lines) if line.strip() == PROFILE_MARKER), None)
+    if marker is None:
+        raise InvalidUpload.one(
+            "profile", f"no profile block: the export must end with a line {PROFILE_MARKER!r} and the profile"
+        )
+    posts = _split_posts(lines[:marker], limits)
+    profile = _parse_profile(lines[marker + 1 :], first_line=marker + 2)
+    return ParsedExport(profile=profile, posts=posts)
+
+
+def _split_posts(lines: list[str], limits: IngestLimits) -> list[ExportedPost]:
+    posts: list[ExportedPost] = []
+    problems: list[Problem] = []
+    block: list[str] = []
+    start = 0
+
+    def flush() -> None:
+        if not block:
+            return
+        body = "\n".join(block).strip()
+        size = len(body.encode())
+        if size > limits.max_post_bytes:
+            problems.append(
+                Problem(f"line {start}", f"this post is {size:,} bytes; the limit is {limits.max_post_bytes:,}")
+            )
+        else:
+            posts.append(ExportedPost(text=body, line=start, position=len(posts)))
+        block.clear()
+
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            if not block:
+                start = number
+            block.append(line.rstrip())
+        else:
+            flush()
+    flush()
+    if len(posts) > limits.max_export_posts:
+        problems.append(
+            Problem("posts", f"{len(posts):,} posts; an export may hold at most {limits.max_export_posts:,}")
+        )
+    if problems:
+        raise InvalidUpload(problems)
+    return posts
+
+
+def _parse_profile(lines: list[str], *, first_line: int) -> CommunityProfile:
+    entries = [
+        (first_line + i, line.strip())
+        for i, line in enumerate(lines)
+        if line.strip() and line.strip() != PROFILE_MARKER
+    ]
+    if not entries:
+        raise InvalidUpload.one(f"line {first_line}", "the profile block has no community name")
+    (_, name), rest = entries[0], entries[1:]
+    description: str | None = None
+    verified = False
+    members: int | None = None
+    members_display: str | None = None
+    created_year: int | None = None
+    for number, line in rest:
+        if _VERIFIED.match(line):
+            verified = True
+        elif m := _MEMBERS.match(line):
+            members_display = line.rsplit(" ", 1)[0].strip()
+            members = parse_member_count(members_display)
+        elif m := _CREATED.match(line):
+            created_year = int(m["year"])
+            if not 1990 <= created_year <= 2100:
+                raise InvalidUpload.one(f"line {number}", f"'Created In {created_year}' is not a plausible year")
+        elif line.lower().endswith("members"):
+            raise InvalidUpload.one(f"line {number}", f"cannot read a member count from {line!r}")
+        elif description is None:
+            description = line
+        else:
+            raise InvalidUpload.one(f"line {number}", f"unexpected line in the profile block: {line!r}")
+    if len(name) > 200:
+        raise InvalidUpload.one(f"line {first_line}", "the community name is longer than 200 characters")
+    return CommunityProfile(
+        name=name,
+        description=description,
+        verified=verified,
+        members=members,
+        members_display=members_display,
+        created_year=created_year,
+    )
