@@ -6,9 +6,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+def _encodable(value: str) -> str:
+    """Lone surrogates (possible in JSON as \\ud800) cannot be stored or shown: refuse them."""
+    value.encode("utf-8")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(lambda v: _encodable(v))]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
 
 
@@ -17,8 +26,8 @@ class PostInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    text: Annotated[str, StringConstraints(min_length=1)]
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    text: Annotated[Text, StringConstraints(min_length=1)]
+    title: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
     tags: Annotated[list[Tag], Field(max_length=30)] = Field(default_factory=list)
     lang: LanguageCode | None = None
     pinned: bool = False

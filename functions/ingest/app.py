@@ -1,0 +1,85 @@
+"""Ingest function: S3 object events (through SQS) to enriched posts and recorded outcomes.
+
+Thin on purpose: parse the SQS records, hand each object event to the domain's IngestService,
+report partial batch failures. Nothing heavy is built at import time: clients, settings and the
+language model are created on the first record and reused while the environment lives.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from herald.domain.ingest import IngestService
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+_METRIC_NAMES = {
+    "published": "PostsPublished",
+    "updated": "PostsUpdated",
+    "duplicate": "Duplicates",
+    "deleted": "PostsDeleted",
+    "rejected": "UploadsRejected",
+}
+
+
+@cache
+def ingest_service() -> IngestService:
+    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.adapters.s3_objects import S3ObjectStore
+    from herald.domain.ingest import IngestService
+    from herald.enrichment.pipeline import enrich
+    from herald.settings import IngestSettings
+
+    settings = IngestSettings.from_env()
+    return IngestService(
+        objects=S3ObjectStore(),
+        content=DynamoContentStore(settings.content_table),
+        enricher=enrich,
+        limits=settings.limits,
+    )
+
+
+def record_handler(record: SQSRecord) -> None:
+    from herald.domain.events import S3TestEvent, parse_message_body
+
+    parsed = parse_message_body(record.body)
+    if isinstance(parsed, S3TestEvent):
+        logger.info("S3 test event: the bucket's notifications reach this queue", extra={"bucket": parsed.bucket})
+        return
+    service = ingest_service()
+    for event in parsed:
+        logger.append_keys(object_key=event.key, sequencer=event.sequencer, post_id=None)
+        result = service.handle(event)
+        if result.outcome is None:
+            logger.info("event changed nothing", extra={"reason": result.note, "event_name": event.event_name})
+            metrics.add_metric(name="EventsSuperseded", unit=MetricUnit.Count, value=1)
+            continue
+        outcome = result.outcome
+        logger.append_keys(post_id=",".join(outcome.post_ids[:20]) or None, community=outcome.community)
+        log = logger.warning if outcome.status == "rejected" else logger.info
+        log(
+            f"upload {outcome.status}",
+            extra={"status": str(outcome.status), "detail": outcome.detail, "errors": outcome.errors,
+                   "duplicate_of": outcome.duplicate_of, "counts": outcome.counts or None},
+        )
+        metrics.add_metric(name=_METRIC_NAMES[outcome.status], unit=MetricUnit.Count, value=1)
+        if outcome.counts.get("published"):
+            metrics.add_metric(name="ExportPostsPublished", unit=MetricUnit.Count, value=outcome.counts["published"])
+    logger.remove_keys(["object_key", "sequencer", "post_id", "community"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

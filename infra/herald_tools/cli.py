@@ -1,0 +1,216 @@
+"""The ``herald`` command line.
+
+- ``herald local``: the whole system on this machine (moto plus Herald's own functions), until Ctrl-C;
+- ``herald demo``: start it, upload posts and exports, wait until they are processed, report, exit;
+- ``herald report``: what a running system holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 4566
+DEFAULT_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}"
+OUTPUTS_PARAMETER = "/herald/local/outputs"
+SAMPLE_COMMUNITY = "harbour-line"
+
+
+def _repo_root() -> Path:
+    """The checkout holding template.yaml and functions/ (the local cloud runs them from there)."""
+    env = os.environ.get("HERALD_HOME")
+    candidates = [Path(env)] if env else []
+    candidates += [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]]
+    for candidate in candidates:
+        if (candidate / "template.yaml").is_file() and (candidate / "functions").is_dir():
+            return candidate
+    raise SystemExit("herald: cannot find template.yaml; run from the Herald checkout or set HERALD_HOME")
+
+
+def _print_err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- herald local ------------------------------------------------------------------------------------
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from herald_tools.localcloud.cloud import LocalCloud
+
+    root = _repo_root()
+    cloud = LocalCloud(root / "template.yaml", project_root=root)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with cloud:
+        cloud.start(port=args.port)
+        _publish_outputs(cloud)
+        info = cloud.ready_info()
+        if args.json:
+            print(json.dumps(info), flush=True)
+        else:
+            print(f"Herald's local cloud is up at {info['endpoint_url']}", flush=True)
+            print(f"  uploads bucket: {info['uploads_bucket']}", flush=True)
+            print(f"  try: aws --endpoint-url {info['endpoint_url']} s3 cp post.txt "
+                  f"s3://{info['uploads_bucket']}/posts/my-community/post.txt", flush=True)
+            print(f"       herald report --endpoint-url {info['endpoint_url']}", flush=True)
+            print("Ctrl-C stops it.", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _publish_outputs(cloud: Any) -> None:
+    """Leave the resource names where ``herald report --endpoint-url`` finds them."""
+    ssm = cloud.client("ssm")
+    ssm.put_parameter(Name=OUTPUTS_PARAMETER, Value=json.dumps(cloud.ready_info()), Type="String", Overwrite=True)
+
+
+# -- herald report -----------------------------------------------------------------------------------
+
+
+def _local_outputs(endpoint_url: str) -> dict[str, Any]:
+    import boto3
+
+    ssm = boto3.client("ssm", endpoint_url=endpoint_url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    try:
+        value = ssm.get_parameter(Name=OUTPUTS_PARAMETER)["Parameter"]["Value"]
+    except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
+        raise SystemExit(f"herald: no local cloud answers at {endpoint_url} ({type(exc).__name__}); "
+                         "start one with `herald local`") from None
+    return dict(json.loads(value))
+
+
+def _content_store(endpoint_url: str, info: dict[str, Any]) -> Any:
+    import boto3
+
+    from herald.adapters.dynamo_content import DynamoContentStore
+
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=info.get("region", "us-east-1"),
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    return DynamoContentStore(info["content_table"], ddb)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from herald_tools.report import build_report, render_text
+
+    info = _local_outputs(args.endpoint_url)
+    report = build_report(_content_store(args.endpoint_url, info))
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else render_text(report))
+    return 0
+
+
+# -- herald demo -------------------------------------------------------------------------------------
+
+
+def _sample_files() -> tuple[list[Path], list[Path]]:
+    samples = resources.files("herald_tools") / "samples"
+    posts = sorted(Path(str(p)) for p in (samples / "posts").iterdir() if p.is_file())
+    return posts, [Path(str(samples / "community-export.txt"))]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from herald_tools.localcloud.cloud import LocalCloud
+    from herald_tools.report import build_report, render_text
+
+    posts = [Path(p) for p in args.files]
+    exports = [Path(p) for p in args.export]
+    community = args.community
+    if not posts and not exports:
+        posts, exports = _sample_files()
+        community = community or SAMPLE_COMMUNITY
+    community = community or "demo"
+    for path in (*posts, *exports):
+        if not path.is_file():
+            raise SystemExit(f"herald demo: no such file: {path}")
+    root = _repo_root()
+    progress = _print_err if not args.quiet else (lambda _m: None)
+    with LocalCloud(root / "template.yaml", project_root=root) as cloud:
+        progress("starting the local cloud…")
+        cloud.start(port=args.port)
+        _publish_outputs(cloud)
+        info = cloud.ready_info()
+        s3 = cloud.client("s3")
+        keys = [f"posts/{community}/{p.name}" for p in posts] + [f"exports/{community}/{p.name}" for p in exports]
+        for path, key in zip((*posts, *exports), keys, strict=True):
+            s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
+        progress(f"uploaded {len(keys)} object(s) to s3://{info['uploads_bucket']}/")
+        store = _content_store(info["endpoint_url"], info)
+        _wait_for_outcomes(cloud, store, keys, progress, timeout=args.timeout)
+        report = build_report(store)
+        report["local_cloud"] = info
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(render_text(report))
+    return 0
+
+
+def _wait_for_outcomes(cloud: Any, store: Any, keys: Sequence[str], progress: Any, timeout: float) -> None:
+    """Until every upload has an outcome and the functions are idle, showing progress meanwhile."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        done = {o.key for o in store.outcomes()} & set(keys)
+        posts = sum(c.posts for c in store.communities())
+        line = f"processed {len(done)}/{len(keys)} uploads, {posts} posts stored"
+        if line != last:
+            progress(line)
+            last = line
+        if len(done) == len(keys):
+            cloud.wait_until_idle(timeout=max(1.0, deadline - time.monotonic()))
+            return
+        if time.monotonic() > deadline:
+            missing = sorted(set(keys) - done)
+            raise SystemExit(f"herald demo: timed out waiting for {', '.join(missing)}")
+        cloud.wait_for_activity(timeout=0.25)
+
+
+# -- entry point -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="herald", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="run the whole system on this machine until Ctrl-C")
+    local.add_argument("--port", type=int, default=DEFAULT_PORT, help="moto's port (default %(default)s)")
+    local.add_argument("--json", action="store_true", help="first stdout line: one JSON object of endpoints")
+    local.set_defaults(func=cmd_local)
+
+    report = sub.add_parser("report", help="what a running system holds")
+    report.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help="the local cloud (default %(default)s)")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(func=cmd_report)
+
+    demo = sub.add_parser("demo", help="start the local cloud, upload, wait, report")
+    demo.add_argument("files", nargs="*", help="posts to upload (.txt, .md, .json)")
+    demo.add_argument("--export", action="append", default=[], metavar="FILE", help="a community page export")
+    demo.add_argument("--community", help="community id for the uploads (default: demo)")
+    demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--port", type=int, default=0, help="moto's port (default: any free port)")
+    demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for processing")
+    demo.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""What a running Herald holds: every upload's outcome, the posts and the communities.
+
+``build_report`` gives the JSON document described in docs/report.md; ``render_text`` turns it
+into something a person reads: grouped by community, with counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from herald.domain.ports import ContentStore
+
+POST_FIELDS = (
+    "id", "community", "key", "title", "text", "excerpt", "links", "hashtags", "mentions", "emoji",
+    "countries", "language", "topics", "tags", "word_count", "reading_time_s", "content_hash", "source",
+    "format", "pinned", "notify", "publish_at", "version", "created_at", "updated_at",
+)
+COMMUNITY_FIELDS = ("id", "name", "description", "verified", "members", "posts", "created_year")
+OBJECT_FIELDS = (
+    "key", "status", "post_ids", "errors", "community", "detail", "duplicate_of", "counts", "processed_at",
+    "event_time", "rejected_copy",
+)
+
+
+def build_report(store: ContentStore) -> dict[str, Any]:
+    communities = sorted(store.communities(), key=lambda c: c.id)
+    posts = [p for c in communities for p in store.community_posts(c.id)]
+    objects = sorted(store.outcomes(), key=lambda o: o.key)
+    return {
+        "objects": [o.model_dump(mode="json", include=set(OBJECT_FIELDS)) for o in objects],
+        "posts": [p.model_dump(mode="json", include=set(POST_FIELDS)) for p in posts],
+        "communities": [c.model_dump(mode="json", include=set(COMMUNITY_FIELDS)) for c in communities],
+        "summary": {
+            "objects": len(objects),
+            "posts": len(posts),
+            "communities": len(communities),
+            "by_status": dict(sorted(Counter(str(o.status) for o in objects).items())),
+        },
+    }
+
+
+def render_text(report: dict[str, Any]) -> str:
+    lines: list[str] = []
+    summary = report["summary"]
+    by_status = ", ".join(f"{n} {status}" for status, n in summary["by_status"].items()) or "none"
+    lines.append(
+        f"Herald holds {summary['communities']} communities, {summary['posts']} posts; "
+        f"{summary['objects']} uploads ({by_status})."
+    )
+    posts_by_community: dict[str, list[dict[str, Any]]] = {}
+    for post in report["posts"]:
+        posts_by_community.setdefault(post["community"], []).append(post)
+    for community in report["communities"]:
+        lines.append("")
+        badge = " ✔ verified" if community["verified"] else ""
+        lines.append(f"■ {community['name']} ({community['id']}){badge}")
+        if community.get("description"):
+            lines.append(f"  {community['description']}")
+        created = f", created in {community['created_year']}" if community.get("created_year") else ""
+        lines.append(f"  {community['members']:,} members, {community['posts']} posts{created}")
+        for post in posts_by_community.get(community["id"], []):
+            facts = [post.get("language") or "?"]
+            if post.get("countries"):
+                facts.append(" ".join(post["countries"]))
+            if post.get("topics"):
+                facts.append(", ".join(post["topics"]))
+            version = f" v{post['version']}" if post.get("version", 1) > 1 else ""
+            lines.append(f"  • {post['title']}{version}  [{' · '.join(facts)}]")
+    lines.append("")
+    lines.append("Uploads:")
+    for obj in report["objects"]:
+        detail = f" — {obj['detail']}" if obj.get("detail") else ""
+        lines.append(f"  {obj['status']:<9} {obj['key']}{detail}")
+        for error in obj.get("errors") or []:
+            lines.append(f"            ✗ {error['loc']}: {error['message']}")
+    return "\n".join(lines)

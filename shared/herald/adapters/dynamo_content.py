@@ -1,0 +1,358 @@
+"""Posts, communities, duplicate claims and upload outcomes in one DynamoDB table.
+
+Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` for listings):
+
+=====================  ====================  ==================  ====================================
+item                   pk                    sk                  gsi1 (pk / sk)
+=====================  ====================  ==================  ====================================
+community profile      ``C#<community>``     ``PROFILE``         ``COMMUNITIES`` / ``<community>``
+post                   ``C#<community>``     ``POST#<id>``       ``FEED#<community>`` / ``<pinned>#<at>#<id>``
+duplicate claim        ``C#<community>``     ``HASH#<sha256>``   -
+upload outcome         ``UPLOAD#<key>``      ``OUTCOME``         ``OUTCOMES`` / ``<processed_at>#<key>``
+=====================  ====================  ==================  ====================================
+
+Implements :class:`herald.domain.ports.ContentStore`. Every write goes through one
+``TransactWriteItems`` whose conditions are the change's guards.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from herald.adapters.aws import as_transient, client, error_code
+from herald.domain.errors import ConcurrentUpdate
+from herald.domain.models import Community, CommunityProfile, Outcome, Post
+from herald.domain.ports import Change
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+GSI1 = "gsi1"
+_BATCH_GET = 100
+_CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+
+
+def _serializer():  # type: ignore[no-untyped-def]
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+def _deserializer():  # type: ignore[no-untyped-def]
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    ser = _serializer()
+    return {k: ser.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    de = _deserializer()
+    out = {k: de.deserialize(v) for k, v in item.items()}
+    return {k: _plain(v) for k, v in out.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Decimals back to ints (Herald stores no fractions), recursively."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def community_pk(community: str) -> str:
+    return f"C#{community}"
+
+
+def post_key(community: str, post_id: str) -> dict[str, Any]:
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"POST#{post_id}"}}
+
+
+def hash_key(community: str, content_hash: str) -> dict[str, Any]:
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"HASH#{content_hash}"}}
+
+
+def upload_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"UPLOAD#{key}"}, "sk": {"S": "OUTCOME"}}
+
+
+def profile_key(community: str) -> dict[str, Any]:
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": "PROFILE"}}
+
+
+def feed_sort_key(post: Post) -> str:
+    at = (post.publish_at or post.created_at).astimezone(UTC).isoformat(timespec="milliseconds")
+    return f"{1 if post.pinned else 0}#{at}#{post.id}"
+
+
+def post_item(post: Post) -> dict[str, Any]:
+    values = post.model_dump(mode="json", exclude_none=True)
+    values.update(
+        pk=community_pk(post.community),
+        sk=f"POST#{post.id}",
+        gsi1pk=f"FEED#{post.community}",
+        gsi1sk=feed_sort_key(post),
+        type="post",
+    )
+    return to_item(values)
+
+
+def outcome_item(outcome: Outcome) -> dict[str, Any]:
+    values = outcome.model_dump(mode="json", exclude_none=True)
+    values.update(
+        pk=f"UPLOAD#{outcome.key}",
+        sk="OUTCOME",
+        gsi1pk="OUTCOMES",
+        gsi1sk=f"{values['processed_at']}#{outcome.key}",
+        type="outcome",
+    )
+    return to_item(values)
+
+
+class DynamoContentStore:
+    def __init__(self, table_name: str, dynamodb: DynamoDBClient | None = None) -> None:
+        self.table = table_name
+        self._ddb = dynamodb
+
+    @property
+    def ddb(self) -> DynamoDBClient:
+        if self._ddb is None:
+            self._ddb = client("dynamodb")
+        return self._ddb
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def outcome(self, key: str) -> Outcome | None:
+        item = self._get(upload_key(key))
+        return Outcome.model_validate(item) if item else None
+
+    def community(self, community: str) -> Community | None:
+        item = self._get(profile_key(community))
+        return _community(item) if item else None
+
+    def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]:
+        items = self._batch_get([post_key(community, pid) for pid in dict.fromkeys(post_ids)])
+        return {item["id"]: Post.model_validate(item) for item in items}
+
+    def hash_owners(self, community: str, hashes: Sequence[str]) -> dict[str, str]:
+        items = self._batch_get([hash_key(community, h) for h in dict.fromkeys(hashes)])
+        return {item["content_hash"]: item["post_id"] for item in items}
+
+    def communities(self) -> Iterable[Community]:
+        for item in self._query_gsi("COMMUNITIES"):
+            yield _community(item)
+
+    def community_posts(self, community: str) -> Iterable[Post]:
+        for item in self._query_gsi(f"FEED#{community}", newest_first=True):
+            yield Post.model_validate(item)
+
+    def outcomes(self) -> Iterable[Outcome]:
+        for item in self._query_gsi("OUTCOMES", newest_first=True):
+            yield Outcome.model_validate(item)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def save_profile(self, community: str, profile: CommunityProfile) -> None:
+        names = {"#n": "name"}
+        values = to_item(
+            {
+                ":name": profile.name,
+                ":description": profile.description,
+                ":verified": profile.verified,
+                ":baseline": profile.members or 0,
+                ":year": profile.created_year,
+                ":now": _now(),
+                ":id": community,
+                ":gpk": "COMMUNITIES",
+                ":zero": 0,
+            }
+        )
+        sets = ["#n = :name", "verified = :verified", "members_baseline = :baseline", "updated_at = :now",
+                "id = :id", "gsi1pk = :gpk", "gsi1sk = :id", "post_count = if_not_exists(post_count, :zero)"]
+        removes = []
+        for attr, placeholder in (("description", ":description"), ("created_year", ":year")):
+            if placeholder in values:
+                sets.append(f"{attr} = {placeholder}")
+            else:
+                removes.append(attr)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=profile_key(community),
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise as_transient(exc, f"saving the profile of {community}") from exc
+
+    def commit(self, change: Change) -> None:
+        items = list(self._transaction(change))
+        if not items:
+            return
+        try:
+            self.ddb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
+                if reasons & _CONFLICT_REASONS:
+                    raise ConcurrentUpdate(f"a guard failed: {sorted(r for r in reasons if r)}") from exc
+            raise as_transient(exc, "committing a change") from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, "committing a change") from exc
+
+    def _transaction(self, change: Change) -> Iterator[dict[str, Any]]:
+        t = self.table
+        post_delta: Counter[str] = Counter()
+        if change.outcome is not None:
+            put: dict[str, Any] = {"TableName": t, "Item": outcome_item(change.outcome)}
+            if change.expect_sequencer is None:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "#seq = :seq"
+                put["ExpressionAttributeNames"] = {"#seq": "sequencer"}
+                put["ExpressionAttributeValues"] = {":seq": {"S": change.expect_sequencer}}
+            yield {"Put": put}
+        for post in change.create_posts:
+            yield {"Put": {"TableName": t, "Item": post_item(post), "ConditionExpression": "attribute_not_exists(pk)"}}
+            yield self._claim(post)
+            post_delta[post.community] += 1
+        for post, expected_version in change.update_posts:
+            yield {
+                "Put": {
+                    "TableName": t,
+                    "Item": post_item(post),
+                    "ConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+                }
+            }
+            yield self._claim(post)
+        for post in change.delete_posts:
+            yield {"Delete": {"TableName": t, "Key": post_key(post.community, post.id),
+                              "ConditionExpression": "attribute_exists(pk)"}}
+            yield self._release(post.community, post.content_hash, post.id)
+            post_delta[post.community] -= 1
+        for community, content_hash, owner in change.release_hashes:
+            yield self._release(community, content_hash, owner)
+        for community, delta in post_delta.items():
+            if delta:
+                yield {
+                    "Update": {
+                        "TableName": t,
+                        "Key": profile_key(community),
+                        "UpdateExpression": "ADD post_count :d SET #n = if_not_exists(#n, :id), id = :id, "
+                        "gsi1pk = :gpk, gsi1sk = :id, members_baseline = if_not_exists(members_baseline, :z)",
+                        "ExpressionAttributeNames": {"#n": "name"},
+                        "ExpressionAttributeValues": {
+                            ":d": {"N": str(delta)},
+                            ":id": {"S": community},
+                            ":gpk": {"S": "COMMUNITIES"},
+                            ":z": {"N": "0"},
+                        },
+                    }
+                }
+
+    def _claim(self, post: Post) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    **hash_key(post.community, post.content_hash),
+                    "post_id": {"S": post.id},
+                    "content_hash": {"S": post.content_hash},
+                    "type": {"S": "hash"},
+                },
+                "ConditionExpression": "attribute_not_exists(pk) OR post_id = :id",
+                "ExpressionAttributeValues": {":id": {"S": post.id}},
+            }
+        }
+
+    def _release(self, community: str, content_hash: str, owner: str) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self.table,
+                "Key": hash_key(community, content_hash),
+                "ConditionExpression": "attribute_not_exists(pk) OR post_id = :id",
+                "ExpressionAttributeValues": {":id": {"S": owner}},
+            }
+        }
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            response = self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise as_transient(exc, "reading an item") from exc
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), _BATCH_GET):
+            pending: dict[str, Any] = {self.table: {"Keys": keys[start : start + _BATCH_GET], "ConsistentRead": True}}
+            for _ in range(8):
+                try:
+                    response = self.ddb.batch_get_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise as_transient(exc, "reading items") from exc
+                found.extend(from_item(i) for i in response.get("Responses", {}).get(self.table, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+            else:
+                raise as_transient(RuntimeError("unprocessed keys after 8 attempts"), "reading items")
+        return found
+
+    def _query_gsi(self, partition: str, newest_first: bool = False) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": partition}},
+            "ScanIndexForward": not newest_first,
+        }
+        while True:
+            try:
+                response = self.ddb.query(**params)
+            except (ClientError, BotoCoreError) as exc:
+                raise as_transient(exc, f"listing {partition}") from exc
+            for item in response.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _community(item: dict[str, Any]) -> Community:
+    baseline = int(item.get("members_baseline", 0))
+    return Community(
+        id=item["id"],
+        name=item.get("name") or item["id"],
+        description=item.get("description"),
+        verified=bool(item.get("verified", False)),
+        members=baseline + int(item.get("member_delta", 0)),
+        members_baseline=baseline,
+        posts=int(item.get("post_count", 0)),
+        created_year=item.get("created_year"),
+        updated_at=item.get("updated_at"),
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
