@@ -5,7 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test unit integration e2e lint-code bench local clean
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint-code bench local clean
+
+help:
+	@grep -E "^## " Makefile | sed "s/^## /  make /"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

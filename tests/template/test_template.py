@@ -1,0 +1,475 @@
+"""template.yaml: it lints clean, and the security and wiring properties that could quietly regress hold.
+
+The checks read the template as written (``raw``) and, where SAM generates resources (roles, event source
+mappings), as CloudFormation sees it after the SAM transform (``expanded``). Both come from cfn-lint,
+which also understands the short intrinsic tags (!Ref, !Sub, !GetAtt).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint
+from cfnlint.decode import decode_str
+from cfnlint.template import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+LINT_REGIONS = ["us-east-1", "eu-west-1"]
+
+#: Outputs the CLI resolves names from.
+CLI_OUTPUTS = {
+    "UploadsBucketName",
+    "IngestQueueUrl",
+    "IngestQueueName",
+    "IngestDeadLetterQueueUrl",
+    "ContentTableName",
+    "IngestFunctionName",
+    "AlarmTopicArn",
+    "HeraldLayerArn",
+}
+#: Logical ids the local cloud builds on moto.
+LOGICAL_IDS = {
+    "HeraldLayer",
+    "UploadsBucket",
+    "UploadsBucketPolicy",
+    "IngestQueue",
+    "IngestDeadLetterQueue",
+    "IngestQueuePolicy",
+    "ContentTable",
+    "IngestFunction",
+    "IngestFunctionLogGroup",
+    "AlarmTopic",
+    "AlarmEmailSubscription",
+    "IngestDeadLetterAlarm",
+    "IngestErrorsAlarm",
+    "IngestQueueAgeAlarm",
+}
+#: Prefixes editors upload to; anything else (rejected/ above all) must never notify ingest.
+UPLOAD_PREFIXES = {"posts/", "exports/"}
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _decode(text: str) -> dict[str, Any]:
+    template, errors = decode_str(text)
+    assert not errors, [str(e) for e in errors]
+    assert template is not None
+    return template
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return TEMPLATE_PATH.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def raw(text: str) -> dict[str, Any]:
+    return _decode(text)
+
+
+@pytest.fixture(scope="module")
+def expanded(text: str) -> dict[str, Any]:
+    cfn = Template(str(TEMPLATE_PATH), _decode(text), ["us-east-1"])
+    matches = cfn.transform()
+    assert not matches, [str(m) for m in matches]
+    return cfn.template
+
+
+def _lint(text: str) -> list[str]:
+    return [
+        f"{m.rule.id} {m.message} (line {m.linenumber})"
+        for m in lint(text, config=ManualArgs(regions=LINT_REGIONS))
+    ]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {lid: res for lid, res in template["Resources"].items() if res.get("Type") == type_}
+
+
+def _props(resource: dict[str, Any]) -> dict[str, Any]:
+    return resource.get("Properties", {})
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _ref_target(value: Any) -> str | None:
+    """The logical id a !Ref or !GetAtt points at (None for anything else)."""
+    if isinstance(value, dict) and len(value) == 1:
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            att = value["Fn::GetAtt"]
+            return att[0] if isinstance(att, list) else att.split(".", 1)[0]
+    return None
+
+
+def _sub_string(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        return sub if isinstance(sub, str) else sub[0]
+    return None
+
+
+def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every IAM statement of identity policies (roles, policies) in the expanded template."""
+    for lid, res in template["Resources"].items():
+        props = _props(res)
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                for st in _listify(policy["PolicyDocument"]["Statement"]):
+                    yield lid, st
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for st in _listify(props["PolicyDocument"]["Statement"]):
+                yield lid, st
+
+
+def _function_timeout(raw: dict[str, Any], function: dict[str, Any]) -> int:
+    timeout = _props(function).get("Timeout", raw.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+    return int(timeout)
+
+
+def _denies_insecure_transport(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    return [
+        st
+        for st in statements
+        if st.get("Effect") == "Deny"
+        and st.get("Principal") in ("*", {"AWS": "*"})
+        and action in _listify(st.get("Action"))
+        and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+    ]
+
+
+# ----------------------------------------------------------------------------- lint
+
+
+def test_template_lints_clean(text: str) -> None:
+    assert _lint(text) == []
+
+
+PLANTED = [
+    pytest.param(
+        "            BatchSize: 10\n",
+        "            BatchSize: 10\n            Bogus: 1\n",
+        "E0001",
+        id="unknown-sqs-event-property",
+    ),
+    pytest.param("          Type: SQS\n", "          Type: SQSS\n", "E0001", id="unknown-event-type"),
+    pytest.param(
+        "Value: !GetAtt IngestDeadLetterQueue.QueueName",
+        "Value: !GetAtt MissingQueue.QueueName",
+        "E1010",
+        id="getatt-to-missing-resource",
+    ),
+    pytest.param("    Runtime: python3.13\n", "    Runtime: python3.99\n", "E3030", id="bad-runtime"),
+    pytest.param(
+        "              MaximumConcurrency: 5\n",
+        "              MaximumConcurrency: 1\n",
+        "E3034",
+        id="sqs-scaling-below-minimum",
+    ),
+    pytest.param(
+        "    Layers:\n      - !Ref HeraldLayer\n",
+        "    Layers:\n      - !Ref HeraldLayr\n",
+        "E1020",
+        id="ref-to-missing-layer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("anchor", "planted", "rule"), PLANTED)
+def test_lint_catches_planted_errors(text: str, anchor: str, planted: str, rule: str) -> None:
+    assert text.count(anchor) == 1, f"the anchor {anchor!r} must occur once in template.yaml"
+    problems = _lint(text.replace(anchor, planted))
+    assert any(p.startswith(rule) for p in problems), problems
+
+
+# ----------------------------------------------------------------------------- interface
+
+
+def test_logical_ids_and_outputs(raw: dict[str, Any]) -> None:
+    assert raw["Transform"] == "AWS::Serverless-2016-10-31"
+    assert set(raw["Resources"]) >= LOGICAL_IDS
+    assert set(raw["Outputs"]) >= CLI_OUTPUTS
+
+
+def test_parameters(raw: dict[str, Any]) -> None:
+    params = raw["Parameters"]
+    assert params["Stage"]["AllowedValues"] == ["dev", "prod"]
+    assert params["Stage"]["Default"] == "dev"
+    assert params["LogLevel"]["Default"] == "INFO"
+    assert 30 in params["LogRetentionDays"]["AllowedValues"]
+    assert str(params["LogRetentionDays"]["Default"]) == "30"
+    assert params["AlarmEmail"]["Default"] == ""
+    assert str(params["MaxPostBytes"]["Default"]) == "65536"
+    assert str(params["MaxExportBytes"]["Default"]) == "5242880"
+    assert set(raw["Conditions"]) >= {"HasAlarmEmail", "IsProd"}
+
+
+def test_functions_run_on_the_layer_they_are_built_for(raw: dict[str, Any]) -> None:
+    glob = raw["Globals"]["Function"]
+    layer = raw["Resources"]["HeraldLayer"]
+    assert _ref_target(glob["Layers"][0]) == "HeraldLayer"
+    assert _props(layer)["ContentUri"].rstrip("/") == "shared"
+    for lid, fn in _resources(raw, "AWS::Serverless::Function").items():
+        runtime = _props(fn).get("Runtime", glob["Runtime"])
+        archs = _props(fn).get("Architectures", glob["Architectures"])
+        assert runtime in _props(layer)["CompatibleRuntimes"], lid
+        assert set(archs) <= set(_props(layer)["CompatibleArchitectures"]), lid
+        assert layer["Metadata"]["BuildMethod"] == runtime, lid
+        assert [layer["Metadata"]["BuildArchitecture"]] == archs, lid
+
+
+def test_common_environment(raw: dict[str, Any]) -> None:
+    env = raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == "herald"
+    assert _ref_target(env["POWERTOOLS_LOG_LEVEL"]) == "LogLevel"
+    assert _ref_target(env["HERALD_STAGE"]) == "Stage"
+    ingest = _props(raw["Resources"]["IngestFunction"])["Environment"]["Variables"]
+    assert _ref_target(ingest["CONTENT_TABLE"]) == "ContentTable"
+    assert _ref_target(ingest["UPLOADS_BUCKET"]) == "UploadsBucket"
+    assert _ref_target(ingest["MAX_POST_BYTES"]) == "MaxPostBytes"
+    assert _ref_target(ingest["MAX_EXPORT_BYTES"]) == "MaxExportBytes"
+
+
+# ----------------------------------------------------------------------------- buckets
+
+
+def test_buckets_are_private_encrypted_and_tls_only(raw: dict[str, Any]) -> None:
+    buckets = _resources(raw, "AWS::S3::Bucket")
+    assert buckets
+    policies = _resources(raw, "AWS::S3::BucketPolicy")
+    for lid, bucket in buckets.items():
+        props = _props(bucket)
+        pab = props["PublicAccessBlockConfiguration"]
+        flags = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        assert all(pab.get(flag) is True for flag in flags), lid
+        sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        algorithms = {rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in sse}
+        assert algorithms and algorithms <= {"AES256", "aws:kms", "aws:kms:dsse"}, lid
+        assert props["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == "BucketOwnerEnforced", lid
+
+        mine = [p for p in policies.values() if _ref_target(_props(p)["Bucket"]) == lid]
+        assert mine, f"{lid} has no bucket policy"
+        statements = [st for p in mine for st in _listify(_props(p)["PolicyDocument"]["Statement"])]
+        denies = _denies_insecure_transport(statements, "s3:*")
+        assert denies, f"{lid} does not deny plain-HTTP access"
+        resources = [r for st in denies for r in _listify(st["Resource"])]
+        assert any(_ref_target(r) == lid for r in resources), "the bucket itself"
+        assert any((_sub_string(r) or "").endswith("/*") for r in resources), "the bucket's objects"
+        for st in statements:
+            if st.get("Effect") == "Allow":
+                assert st.get("Principal") not in ("*", {"AWS": "*"}), f"{lid} allows everyone"
+
+
+def test_uploads_bucket_versioning_and_lifecycle(raw: dict[str, Any]) -> None:
+    props = _props(raw["Resources"]["UploadsBucket"])
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") == 90 for r in rules)
+    assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 7 for r in rules)
+
+
+def test_uploads_notify_ingest_only_for_editor_prefixes(raw: dict[str, Any]) -> None:
+    bucket = raw["Resources"]["UploadsBucket"]
+    notifications = _props(bucket)["NotificationConfiguration"]
+    assert set(notifications) == {"QueueConfigurations"}, "only the ingest queue is notified"
+    seen = set()
+    for conf in notifications["QueueConfigurations"]:
+        assert _ref_target(conf["Queue"]) == "IngestQueue"
+        rules = conf["Filter"]["S3Key"]["Rules"]
+        prefixes = [r["Value"] for r in rules if r["Name"].lower() == "prefix"]
+        assert len(prefixes) == 1 and prefixes[0] in UPLOAD_PREFIXES, conf
+        seen.add((conf["Event"], prefixes[0]))
+    events = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+    assert seen == {(event, prefix) for event in events for prefix in UPLOAD_PREFIXES}
+    # S3 checks that it may send to the queue when the notifications are set.
+    assert "IngestQueuePolicy" in _listify(bucket["DependsOn"])
+
+
+def test_queue_policy_admits_only_the_uploads_bucket(raw: dict[str, Any]) -> None:
+    policy = _props(raw["Resources"]["IngestQueuePolicy"])
+    assert [_ref_target(q) for q in policy["Queues"]] == ["IngestQueue"]
+    statements = _listify(policy["PolicyDocument"]["Statement"])
+    allows = [st for st in statements if st["Effect"] == "Allow"]
+    assert len(allows) == 1
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert _listify(allow["Action"]) == ["sqs:SendMessage"]
+    bucket_name = _sub_string(_props(raw["Resources"]["UploadsBucket"])["BucketName"])
+    source_arn = _sub_string(allow["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert source_arn == f"arn:${{AWS::Partition}}:s3:::{bucket_name}"
+    assert _ref_target(allow["Condition"]["StringEquals"]["aws:SourceAccount"]) == "AWS::AccountId"
+    assert _denies_insecure_transport(statements, "sqs:*")
+
+
+# ----------------------------------------------------------------------------- queues and events
+
+
+def test_queues_are_encrypted_and_work_queues_have_a_dead_letter_queue(raw: dict[str, Any]) -> None:
+    queues = _resources(raw, "AWS::SQS::Queue")
+    dead_letter = {
+        _ref_target(_props(q)["RedrivePolicy"]["deadLetterTargetArn"])
+        for q in queues.values()
+        if "RedrivePolicy" in _props(q)
+    }
+    assert "IngestDeadLetterQueue" in dead_letter
+    for lid, queue in queues.items():
+        props = _props(queue)
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, lid
+        if lid in dead_letter:
+            assert int(props["MessageRetentionPeriod"]) == 14 * 24 * 3600, lid
+            continue
+        redrive = props["RedrivePolicy"]
+        assert _ref_target(redrive["deadLetterTargetArn"]) in queues, lid
+        assert 1 <= int(redrive["maxReceiveCount"]) <= 10, lid
+
+
+def test_sqs_events_report_batch_failures_and_outlast_the_function(
+    raw: dict[str, Any], expanded: dict[str, Any]
+) -> None:
+    queues = _resources(raw, "AWS::SQS::Queue")
+    functions = _resources(raw, "AWS::Serverless::Function")
+    sqs_events = 0
+    for lid, fn in functions.items():
+        for name, event in _props(fn).get("Events", {}).items():
+            if event["Type"] != "SQS":
+                continue
+            sqs_events += 1
+            props = event["Properties"]
+            assert "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []), f"{lid}.{name}"
+            queue = queues[_ref_target(props["Queue"])]
+            visibility = int(_props(queue).get("VisibilityTimeout", 30))
+            assert visibility >= 6 * _function_timeout(raw, fn), f"{lid}.{name}: visibility {visibility}s"
+    assert sqs_events >= 1
+
+    # The same holds for every mapping CloudFormation will create, SAM-generated or not.
+    mappings = _resources(expanded, "AWS::Lambda::EventSourceMapping")
+    sqs_mappings = [m for m in mappings.values() if _ref_target(_props(m)["EventSourceArn"]) in queues]
+    assert len(sqs_mappings) == sqs_events
+    for mapping in sqs_mappings:
+        assert "ReportBatchItemFailures" in _props(mapping)["FunctionResponseTypes"]
+    ingest = next(m for m in sqs_mappings if _ref_target(_props(m)["FunctionName"]) == "IngestFunction")
+    assert _props(ingest)["BatchSize"] == 10
+    assert _props(ingest)["ScalingConfig"]["MaximumConcurrency"] == 5
+
+
+# ----------------------------------------------------------------------------- functions, logs, tables
+
+
+def test_every_function_has_a_log_group_with_retention(expanded: dict[str, Any]) -> None:
+    groups = _resources(expanded, "AWS::Logs::LogGroup").values()
+    names = {_sub_string(_props(g).get("LogGroupName")): _props(g) for g in groups}
+    functions = _resources(expanded, "AWS::Lambda::Function")
+    assert functions
+    for lid in functions:
+        group = names.get(f"/aws/lambda/${{{lid}}}")
+        assert group is not None, f"{lid} has no log group"
+        assert "RetentionInDays" in group, lid
+
+
+def test_functions_log_json(expanded: dict[str, Any]) -> None:
+    for lid, fn in _resources(expanded, "AWS::Lambda::Function").items():
+        assert _props(fn)["LoggingConfig"]["LogFormat"] == "JSON", lid
+
+
+def test_every_table_has_point_in_time_recovery(raw: dict[str, Any]) -> None:
+    tables = _resources(raw, "AWS::DynamoDB::Table")
+    assert tables
+    for lid, table in tables.items():
+        props = _props(table)
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, lid
+        assert props["SSESpecification"]["SSEEnabled"] is True, lid
+        assert props["BillingMode"] == "PAY_PER_REQUEST", lid
+
+
+def test_content_table_shape(raw: dict[str, Any]) -> None:
+    props = _props(raw["Resources"]["ContentTable"])
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    (gsi,) = props["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == "gsi1"
+    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["gsi1pk", "gsi1sk"]
+    assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
+
+
+# ----------------------------------------------------------------------------- IAM
+
+
+BROAD_ACTION = re.compile(r"^(\*|[a-z0-9-]+:\*)$", re.IGNORECASE)
+
+
+def test_no_identity_policy_allows_wildcard_actions_or_resources(expanded: dict[str, Any]) -> None:
+    statements = list(_statements(expanded))
+    assert statements
+    for lid, st in statements:
+        if st["Effect"] != "Allow":
+            continue
+        assert "NotAction" not in st and "NotResource" not in st, lid
+        for action in _listify(st["Action"]):
+            assert not BROAD_ACTION.match(action), f"{lid} allows {action}"
+        for resource in _listify(st["Resource"]):
+            assert resource != "*", f"{lid} allows {st['Action']} on every resource"
+
+
+def test_roles_carry_no_tracing_or_admin_managed_policies(expanded: dict[str, Any]) -> None:
+    for lid, role in _resources(expanded, "AWS::IAM::Role").items():
+        for arn in _props(role).get("ManagedPolicyArns", []):
+            assert isinstance(arn, str), lid
+            assert not arn.endswith((":policy/AdministratorAccess", ":policy/PowerUserAccess")), lid
+            assert "FullAccess" not in arn, f"{lid}: {arn}"
+            assert "Xray" not in arn, f"{lid}: tracing is not enabled, so no X-Ray permissions"
+
+
+def test_ingest_reads_uploads_and_writes_only_rejected_copies(expanded: dict[str, Any]) -> None:
+    def is_s3(st: dict[str, Any]) -> bool:
+        return any(a.startswith("s3:") for a in _listify(st["Action"]))
+
+    def is_write(st: dict[str, Any]) -> bool:
+        return any(a in ("s3:PutObject", "s3:DeleteObject") for a in _listify(st["Action"]))
+
+    def key_patterns(statements: list[dict[str, Any]]) -> set[str]:
+        # arn:${AWS::Partition}:s3:::${UploadsBucket}/posts/* -> /posts/*
+        return {
+            (_sub_string(r) or "").rsplit("}", 1)[-1] for st in statements for r in _listify(st["Resource"])
+        }
+
+    s3 = [st for lid, st in _statements(expanded) if lid == "IngestFunctionRole" and is_s3(st)]
+    write_prefixes = key_patterns([st for st in s3 if is_write(st)])
+    read_prefixes = key_patterns([st for st in s3 if not is_write(st)])
+    assert write_prefixes == {"/rejected/*"}
+    assert read_prefixes == {"/posts/*", "/exports/*"}
+    # What Herald writes never notifies ingest.
+    assert not {p.strip("/*") + "/" for p in write_prefixes} & UPLOAD_PREFIXES
+
+
+# ----------------------------------------------------------------------------- alarms
+
+
+def test_alarms_notify_the_topic(raw: dict[str, Any]) -> None:
+    alarms = _resources(raw, "AWS::CloudWatch::Alarm")
+    assert set(alarms) >= {"IngestDeadLetterAlarm", "IngestErrorsAlarm", "IngestQueueAgeAlarm"}
+    for lid, alarm in alarms.items():
+        props = _props(alarm)
+        assert [_ref_target(a) for a in props["AlarmActions"]] == ["AlarmTopic"], lid
+        assert props["TreatMissingData"] == "notBreaching", lid
+    dlq = _props(alarms["IngestDeadLetterAlarm"])
+    assert _ref_target(dlq["Dimensions"][0]["Value"]) == "IngestDeadLetterQueue"
+    assert dlq["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert raw["Resources"]["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
