@@ -55,14 +55,18 @@ def record_handler(record: SQSRecord) -> None:
 
     parsed = parse_message_body(record.body)
     if isinstance(parsed, S3TestEvent):
-        logger.info("S3 test event: the bucket's notifications reach this queue", extra={"bucket": parsed.bucket})
+        logger.info(
+            "S3 test event: the bucket's notifications reach this queue", extra={"bucket": parsed.bucket}
+        )
         return
     service = ingest_service()
     for event in parsed:
         logger.append_keys(object_key=event.key, sequencer=event.sequencer, post_id=None)
         result = service.handle(event)
         if result.outcome is None:
-            logger.info("event changed nothing", extra={"reason": result.note, "event_name": event.event_name})
+            logger.info(
+                "event changed nothing", extra={"reason": result.note, "event_name": event.event_name}
+            )
             metrics.add_metric(name="EventsSuperseded", unit=MetricUnit.Count, value=1)
             continue
         outcome = result.outcome
@@ -70,16 +74,25 @@ def record_handler(record: SQSRecord) -> None:
         log = logger.warning if outcome.status == "rejected" else logger.info
         log(
             f"upload {outcome.status}",
-            extra={"status": str(outcome.status), "detail": outcome.detail, "errors": outcome.errors,
-                   "duplicate_of": outcome.duplicate_of, "counts": outcome.counts or None},
+            extra={
+                "status": str(outcome.status),
+                "detail": outcome.detail,
+                "errors": outcome.errors,
+                "duplicate_of": outcome.duplicate_of,
+                "counts": outcome.counts or None,
+            },
         )
         metrics.add_metric(name=_METRIC_NAMES[outcome.status], unit=MetricUnit.Count, value=1)
         if outcome.counts.get("published"):
-            metrics.add_metric(name="ExportPostsPublished", unit=MetricUnit.Count, value=outcome.counts["published"])
+            metrics.add_metric(
+                name="ExportPostsPublished", unit=MetricUnit.Count, value=outcome.counts["published"]
+            )
     logger.remove_keys(["object_key", "sequencer", "post_id", "community"])
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

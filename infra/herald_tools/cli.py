@@ -59,8 +59,11 @@ def cmd_local(args: argparse.Namespace) -> int:
         else:
             print(f"Herald's local cloud is up at {info['endpoint_url']}", flush=True)
             print(f"  uploads bucket: {info['uploads_bucket']}", flush=True)
-            print(f"  try: aws --endpoint-url {info['endpoint_url']} s3 cp post.txt "
-                  f"s3://{info['uploads_bucket']}/posts/my-community/post.txt", flush=True)
+            print(
+                f"  try: aws --endpoint-url {info['endpoint_url']} s3 cp post.txt "
+                f"s3://{info['uploads_bucket']}/posts/my-community/post.txt",
+                flush=True,
+            )
             print(f"       herald report --endpoint-url {info['endpoint_url']}", flush=True)
             print("Ctrl-C stops it.", flush=True)
         try:
@@ -74,7 +77,9 @@ def cmd_local(args: argparse.Namespace) -> int:
 def _publish_outputs(cloud: Any) -> None:
     """Leave the resource names where ``herald report --endpoint-url`` finds them."""
     ssm = cloud.client("ssm")
-    ssm.put_parameter(Name=OUTPUTS_PARAMETER, Value=json.dumps(cloud.ready_info()), Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=OUTPUTS_PARAMETER, Value=json.dumps(cloud.ready_info()), Type="String", Overwrite=True
+    )
 
 
 # -- herald report -----------------------------------------------------------------------------------
@@ -83,13 +88,20 @@ def _publish_outputs(cloud: Any) -> None:
 def _local_outputs(endpoint_url: str) -> dict[str, Any]:
     import boto3
 
-    ssm = boto3.client("ssm", endpoint_url=endpoint_url, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ssm = boto3.client(
+        "ssm",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     try:
         value = ssm.get_parameter(Name=OUTPUTS_PARAMETER)["Parameter"]["Value"]
-    except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
-        raise SystemExit(f"herald: no local cloud answers at {endpoint_url} ({type(exc).__name__}); "
-                         "start one with `herald local`") from None
+    except Exception as exc:
+        raise SystemExit(
+            f"herald: no local cloud answers at {endpoint_url} ({type(exc).__name__}); "
+            "start one with `herald local`"
+        ) from None
     return dict(json.loads(value))
 
 
@@ -98,8 +110,13 @@ def _content_store(endpoint_url: str, info: dict[str, Any]) -> Any:
 
     from herald.adapters.dynamo_content import DynamoContentStore
 
-    ddb = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=info.get("region", "us-east-1"),
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=info.get("region", "us-east-1"),
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return DynamoContentStore(info["content_table"], ddb)
 
 
@@ -143,7 +160,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _publish_outputs(cloud)
         info = cloud.ready_info()
         s3 = cloud.client("s3")
-        keys = [f"posts/{community}/{p.name}" for p in posts] + [f"exports/{community}/{p.name}" for p in exports]
+        keys = [f"posts/{community}/{p.name}" for p in posts] + [
+            f"exports/{community}/{p.name}" for p in exports
+        ]
         for path, key in zip((*posts, *exports), keys, strict=True):
             s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
         progress(f"uploaded {len(keys)} object(s) to s3://{info['uploads_bucket']}/")
@@ -191,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.set_defaults(func=cmd_local)
 
     report = sub.add_parser("report", help="what a running system holds")
-    report.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help="the local cloud (default %(default)s)")
+    report.add_argument(
+        "--endpoint-url", default=DEFAULT_ENDPOINT, help="the local cloud (default %(default)s)"
+    )
     report.add_argument("--json", action="store_true")
     report.set_defaults(func=cmd_report)
 

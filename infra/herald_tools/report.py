@@ -12,14 +12,45 @@ from typing import Any
 from herald.domain.ports import ContentStore
 
 POST_FIELDS = (
-    "id", "community", "key", "title", "text", "excerpt", "links", "hashtags", "mentions", "emoji",
-    "countries", "language", "topics", "tags", "word_count", "reading_time_s", "content_hash", "source",
-    "format", "pinned", "notify", "publish_at", "version", "created_at", "updated_at",
+    "id",
+    "community",
+    "key",
+    "title",
+    "text",
+    "excerpt",
+    "links",
+    "hashtags",
+    "mentions",
+    "emoji",
+    "countries",
+    "language",
+    "topics",
+    "tags",
+    "word_count",
+    "reading_time_s",
+    "content_hash",
+    "source",
+    "format",
+    "pinned",
+    "notify",
+    "publish_at",
+    "version",
+    "created_at",
+    "updated_at",
 )
 COMMUNITY_FIELDS = ("id", "name", "description", "verified", "members", "posts", "created_year")
 OBJECT_FIELDS = (
-    "key", "status", "post_ids", "errors", "community", "detail", "duplicate_of", "counts", "processed_at",
-    "event_time", "rejected_copy",
+    "key",
+    "status",
+    "post_ids",
+    "errors",
+    "community",
+    "detail",
+    "duplicate_of",
+    "counts",
+    "processed_at",
+    "event_time",
+    "rejected_copy",
 )
 
 

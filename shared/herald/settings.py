@@ -23,7 +23,9 @@ class IngestSettings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
         env = os.environ if environ is None else environ
-        return cls.model_validate({name: env[name.upper()] for name in cls.model_fields if name.upper() in env})
+        return cls.model_validate(
+            {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        )
 
     @property
     def limits(self) -> IngestLimits:

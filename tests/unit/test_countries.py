@@ -6,9 +6,10 @@ import time
 
 import pycountry
 import pytest
-from herald.enrichment.countries import find_countries
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from herald.enrichment.countries import find_countries
 
 CODES = sorted(c.alpha_2 for c in pycountry.countries)
 

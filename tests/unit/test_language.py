@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from herald.enrichment.language import LANGUAGES, detect, detect_language, measure, strip_noise
 
 POSTS = Path(__file__).resolve().parents[1] / "data" / "language_posts.jsonl"

@@ -53,8 +53,17 @@ class TestPlainText:
 class TestJson:
     def test_all_fields(self) -> None:
         post = parse_post(
-            json.dumps({"text": "Hi", "title": "T", "tags": ["a"], "lang": "fr", "pinned": True,
-                        "notify": False, "publish_at": "2030-01-01T09:00:00Z"}).encode(),
+            json.dumps(
+                {
+                    "text": "Hi",
+                    "title": "T",
+                    "tags": ["a"],
+                    "lang": "fr",
+                    "pinned": True,
+                    "notify": False,
+                    "publish_at": "2030-01-01T09:00:00Z",
+                }
+            ).encode(),
             "json",
             LIMITS,
         )
@@ -110,8 +119,10 @@ class TestMarkdown:
         assert loc == "front matter line 2" and "unsafe or unknown YAML tag" in message
 
     def test_alias_bomb(self) -> None:
-        bomb = b"---\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
+        bomb = (
+            b"---\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
             b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n---\nbody"
+        )
         [(loc, message)] = problems(bomb, "md")
         assert loc == "front matter line 3" and "aliases" in message
 
@@ -148,9 +159,13 @@ class TestExport:
         ]
         assert [p.line for p in export.posts] == [1, 4]
         profile = export.profile
-        assert (profile.name, profile.description, profile.verified, profile.members, profile.created_year) == (
-            "My Community", "A tagline.", True, 1_200_000, 2021
-        )
+        assert (
+            profile.name,
+            profile.description,
+            profile.verified,
+            profile.members,
+            profile.created_year,
+        ) == ("My Community", "A tagline.", True, 1_200_000, 2021)
 
     def test_missing_profile(self) -> None:
         with pytest.raises(InvalidUpload) as caught:
@@ -165,11 +180,24 @@ class TestExport:
 
     def test_unverified_without_tagline(self) -> None:
         export = parse_export(b"p\nScan QR code to join Community\nName\n950 Members\n", LIMITS)
-        assert (export.profile.verified, export.profile.members, export.profile.description) == (False, 950, None)
+        assert (export.profile.verified, export.profile.members, export.profile.description) == (
+            False,
+            950,
+            None,
+        )
 
 
-@pytest.mark.parametrize(("display", "value"), [("222K", 222_000), ("1.2M", 1_200_000), ("950", 950),
-                                                ("12,345", 12_345), ("48.5K", 48_500), ("3B", 3_000_000_000)])
+@pytest.mark.parametrize(
+    ("display", "value"),
+    [
+        ("222K", 222_000),
+        ("1.2M", 1_200_000),
+        ("950", 950),
+        ("12,345", 12_345),
+        ("48.5K", 48_500),
+        ("3B", 3_000_000_000),
+    ],
+)
 def test_member_counts(display: str, value: int) -> None:
     assert parse_member_count(display) == value
 
@@ -194,9 +222,16 @@ def test_plain_text_round_trips(text: str) -> None:
     assert parse_post(text.encode(), "txt", LIMITS).text == text.strip()
 
 
-@given(st.dictionaries(st.text(max_size=8), st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
-                                                          lambda c: st.lists(c) | st.dictionaries(st.text(), c)),
-                       max_size=5))
+@given(
+    st.dictionaries(
+        st.text(max_size=8),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(),
+            lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        ),
+        max_size=5,
+    )
+)
 def test_any_json_object_parses_or_names_a_problem(document: dict) -> None:
     try:
         parse_post(json.dumps({"text": "x", **document}).encode(), "json", LIMITS)

@@ -16,7 +16,7 @@ from herald.enrichment.markdown import to_plain
 class TestLinks:
     def test_scheme_less_links_become_https_with_case_and_query_intact(self) -> None:
         links = extract_links("Read how: bit.ly/3sgOa7c and www.Example.org/X?Lang=EN&b=2#Top.")
-        assert [(l.url, l.domain, l.shortener) for l in links] == [
+        assert [(link.url, link.domain, link.shortener) for link in links] == [
             ("https://bit.ly/3sgOa7c", "bit.ly", True),
             ("https://www.Example.org/X?Lang=EN&b=2#Top", "example.org", False),
         ]
@@ -27,18 +27,27 @@ class TestLinks:
 
     @pytest.mark.parametrize(
         "text",
-        ["javascript:alert(1)", "click javascript://example.com/%0Aalert(1)", "data:text/html,<b>x</b>",
-         "vbscript:msgbox", "file:///etc/passwd", "mail me: someone@example.org", "ftp://example.org/file"],
+        [
+            "javascript:alert(1)",
+            "click javascript://example.com/%0Aalert(1)",
+            "data:text/html,<b>x</b>",
+            "vbscript:msgbox",
+            "file:///etc/passwd",
+            "mail me: someone@example.org",
+            "ftp://example.org/file",
+        ],
     )
     def test_unsafe_schemes_and_emails_never_become_links(self, text: str) -> None:
-        assert not any(l.url.lower().startswith(("javascript", "data", "vbscript", "file", "ftp", "mailto"))
-                       for l in extract_links(text))
+        assert not any(
+            link.url.lower().startswith(("javascript", "data", "vbscript", "file", "ftp", "mailto"))
+            for link in extract_links(text)
+        )
 
     def test_each_link_once(self) -> None:
         assert len(extract_links("bit.ly/x bit.ly/x")) == 1
 
     def test_links_in_every_sample_line_are_found(self) -> None:
-        assert [l.url for l in extract_links("Get all the data here ➡️ bit.ly/MigrationHighlights")] == [
+        assert [link.url for link in extract_links("Get all the data here ➡️ bit.ly/MigrationHighlights")] == [
             "https://bit.ly/MigrationHighlights"
         ]
 
@@ -51,8 +60,10 @@ class TestTitle:
         assert t.make_title("Body.", "  Given  ") == "Given"
 
     def test_cut_at_a_word_boundary(self) -> None:
-        text = "Mariatu used to send money back to her family but this changed when she lost her job in Lebanon " \
+        text = (
+            "Mariatu used to send money back to her family but this changed when she lost her job in Lebanon "
             "six months ago and now"
+        )
         title = t.make_title(text)
         assert len(title) <= 90 and title.endswith("…")
         assert text.startswith(title[:-1])

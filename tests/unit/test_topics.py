@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from herald.enrichment.topics import MAX_TOPICS, classify_topics, fold, taxonomy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from herald.enrichment.topics import MAX_TOPICS, classify_topics, fold, taxonomy
 
 IDS = [topic.id for topic in taxonomy()]
 

@@ -180,8 +180,16 @@ class DynamoContentStore:
                 ":zero": 0,
             }
         )
-        sets = ["#n = :name", "verified = :verified", "members_baseline = :baseline", "updated_at = :now",
-                "id = :id", "gsi1pk = :gpk", "gsi1sk = :id", "post_count = if_not_exists(post_count, :zero)"]
+        sets = [
+            "#n = :name",
+            "verified = :verified",
+            "members_baseline = :baseline",
+            "updated_at = :now",
+            "id = :id",
+            "gsi1pk = :gpk",
+            "gsi1sk = :id",
+            "post_count = if_not_exists(post_count, :zero)",
+        ]
         removes = []
         for attr, placeholder in (("description", ":description"), ("created_year", ":year")):
             if placeholder in values:
@@ -228,7 +236,13 @@ class DynamoContentStore:
                 put["ExpressionAttributeValues"] = {":seq": {"S": change.expect_sequencer}}
             yield {"Put": put}
         for post in change.create_posts:
-            yield {"Put": {"TableName": t, "Item": post_item(post), "ConditionExpression": "attribute_not_exists(pk)"}}
+            yield {
+                "Put": {
+                    "TableName": t,
+                    "Item": post_item(post),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
             yield self._claim(post)
             post_delta[post.community] += 1
         for post, expected_version in change.update_posts:
@@ -243,8 +257,13 @@ class DynamoContentStore:
             }
             yield self._claim(post)
         for post in change.delete_posts:
-            yield {"Delete": {"TableName": t, "Key": post_key(post.community, post.id),
-                              "ConditionExpression": "attribute_exists(pk)"}}
+            yield {
+                "Delete": {
+                    "TableName": t,
+                    "Key": post_key(post.community, post.id),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            }
             yield self._release(post.community, post.content_hash, post.id)
             post_delta[post.community] -= 1
         for community, content_hash, owner in change.release_hashes:
@@ -305,7 +324,9 @@ class DynamoContentStore:
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), _BATCH_GET):
-            pending: dict[str, Any] = {self.table: {"Keys": keys[start : start + _BATCH_GET], "ConsistentRead": True}}
+            pending: dict[str, Any] = {
+                self.table: {"Keys": keys[start : start + _BATCH_GET], "ConsistentRead": True}
+            }
             for _ in range(8):
                 try:
                     response = self.ddb.batch_get_item(RequestItems=pending)

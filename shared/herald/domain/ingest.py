@@ -14,6 +14,7 @@ fails means someone else got there first, and the decision is taken again on fre
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,7 +79,9 @@ class IngestService:
             return self._reject(event, previous, exc, community=None)
         if event.kind == "removed":
             return self._delete(event, previous, upload)
-        limit = self._limits.max_export_bytes if upload.kind is UploadKind.EXPORT else self._limits.max_post_bytes
+        limit = (
+            self._limits.max_export_bytes if upload.kind is UploadKind.EXPORT else self._limits.max_post_bytes
+        )
         data = self._objects.read(event.bucket, event.key, event.version_id, limit)
         if data is None:
             return IngestResult(None, "the object no longer exists; a later event will say what happened")
@@ -96,13 +99,21 @@ class IngestService:
     ) -> IngestResult:
         post_input = parse_post(data, upload.fmt, self._limits)
         enrichment = self._enrich(
-            post_input.text, title=post_input.title, tags=post_input.tags, lang=post_input.lang, fmt=upload.fmt
+            post_input.text,
+            title=post_input.title,
+            tags=post_input.tags,
+            lang=post_input.lang,
+            fmt=upload.fmt,
         )
         post_id = upload.post_id
         existing = self._content.posts(upload.community, [post_id]).get(post_id)
-        owner = self._content.hash_owners(upload.community, [enrichment.content_hash]).get(enrichment.content_hash)
+        owner = self._content.hash_owners(upload.community, [enrichment.content_hash]).get(
+            enrichment.content_hash
+        )
         now = self._now()
-        outcome = self._outcome(event, OutcomeStatus.PUBLISHED, community=upload.community, post_ids=[post_id])
+        outcome = self._outcome(
+            event, OutcomeStatus.PUBLISHED, community=upload.community, post_ids=[post_id]
+        )
         change = Change(outcome=outcome, expect_sequencer=_sequencer(previous))
         if owner is not None and owner != post_id:
             outcome.status = OutcomeStatus.DUPLICATE
@@ -166,8 +177,11 @@ class IngestService:
         for start in range(0, len(stale), CHUNK):
             self._commit_tolerant(Change(delete_posts=stale[start : start + CHUNK]))
         published = len(to_create)
-        status = OutcomeStatus.PUBLISHED if previous is None or previous.status in (
-            OutcomeStatus.DELETED, OutcomeStatus.REJECTED) else OutcomeStatus.UPDATED
+        status = (
+            OutcomeStatus.PUBLISHED
+            if previous is None or previous.status in (OutcomeStatus.DELETED, OutcomeStatus.REJECTED)
+            else OutcomeStatus.UPDATED
+        )
         outcome = self._outcome(event, status, community=upload.community, post_ids=kept)
         outcome.counts = {
             "posts": total,
@@ -176,8 +190,10 @@ class IngestService:
             "duplicates": duplicates,
             "removed": len(stale),
         }
-        outcome.detail = f"{export.profile.name}: {published} new, {len(kept) - published} unchanged, " \
+        outcome.detail = (
+            f"{export.profile.name}: {published} new, {len(kept) - published} unchanged, "
             f"{duplicates} duplicate, {len(stale)} removed"
+        )
         try:
             self._content.commit(Change(outcome=outcome, expect_sequencer=_sequencer(previous)))
         except ConcurrentUpdate:
@@ -205,10 +221,9 @@ class IngestService:
                 self._swallow(Change(delete_posts=[post]))
 
     def _swallow(self, change: Change) -> None:
-        try:
+        # Already created (or already deleted) by a concurrent delivery: nothing to do.
+        with suppress(ConcurrentUpdate):
             self._content.commit(change)
-        except ConcurrentUpdate:
-            pass  # already created (or already deleted) by a concurrent delivery: nothing to do
 
     # -- deletes and rejections ------------------------------------------------------------------
 
@@ -225,7 +240,9 @@ class IngestService:
         head, last = posts[:-CHUNK], posts[-CHUNK:]
         for start in range(0, len(head), CHUNK):
             self._commit_tolerant(Change(delete_posts=head[start : start + CHUNK]))
-        self._content.commit(Change(outcome=outcome, expect_sequencer=_sequencer(previous), delete_posts=last))
+        self._content.commit(
+            Change(outcome=outcome, expect_sequencer=_sequencer(previous), delete_posts=last)
+        )
         return IngestResult(outcome)
 
     def _reject(
@@ -255,7 +272,10 @@ class IngestService:
         return IngestResult(outcome)
 
     def _outcome(
-        self, event: ObjectEvent, status: OutcomeStatus, community: str | None = None,
+        self,
+        event: ObjectEvent,
+        status: OutcomeStatus,
+        community: str | None = None,
         post_ids: list[str] | None = None,
     ) -> Outcome:
         return Outcome(

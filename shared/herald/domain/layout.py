@@ -74,7 +74,8 @@ def parse_key(key: str) -> UploadKey:
         kind, formats = UploadKind.EXPORT, EXPORT_FORMATS
     else:
         raise InvalidUpload.one(
-            "key", f"{key!r} is outside the layout: uploads go under posts/<community>/ or exports/<community>/"
+            "key",
+            f"{key!r} is outside the layout: uploads go under posts/<community>/ or exports/<community>/",
         )
     parts = key.split("/")
     if len(parts) != 3 or not parts[2]:
@@ -91,7 +92,8 @@ def parse_key(key: str) -> UploadKey:
     ext = ext.lower()
     if not dot or not stem or ext not in formats:
         raise InvalidUpload.one(
-            "key", f"{name!r} has an unsupported extension: expected one of {', '.join('.' + f for f in formats)}"
+            "key",
+            f"{name!r} has an unsupported extension: expected one of {', '.join('.' + f for f in formats)}",
         )
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise InvalidUpload.one("key", "the file name contains control characters")

@@ -17,7 +17,9 @@ def _encodable(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_encodable)]
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(lambda v: _encodable(v))]
+Tag = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_encodable)
+]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
 
 
@@ -27,7 +29,9 @@ class PostInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     text: Annotated[Text, StringConstraints(min_length=1)]
-    title: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    title: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = (
+        None
+    )
     tags: Annotated[list[Tag], Field(max_length=30)] = Field(default_factory=list)
     lang: LanguageCode | None = None
     pinned: bool = False

@@ -64,9 +64,7 @@ _BINARY_MAGIC = {
 def decode_text(data: bytes, *, limit: int, what: str) -> str:
     """Bytes to str: size-checked, strict UTF-8 (a BOM is allowed), not binary, not empty."""
     if len(data) > limit:
-        raise InvalidUpload.one(
-            "size", f"the {what} is {len(data):,} bytes; the limit is {limit:,} bytes"
-        )
+        raise InvalidUpload.one("size", f"the {what} is {len(data):,} bytes; the limit is {limit:,} bytes")
     for magic, kind in _BINARY_MAGIC.items():
         if data.startswith(magic):
             raise InvalidUpload.one("content", f"this is binary data ({kind}), not UTF-8 text")
@@ -261,7 +259,9 @@ def _parse_markdown_post(text: str, limits: IngestLimits) -> PostInput:
             )
         fields = load_front_matter(source, max_depth=limits.max_nesting)
         if "text" in fields:
-            raise InvalidUpload.one("text", "in a Markdown post the text is the body, not a front matter field")
+            raise InvalidUpload.one(
+                "text", "in a Markdown post the text is the body, not a front matter field"
+            )
         body = text[match.end() :]
     elif text.startswith("---"):
         raise InvalidUpload.one("front matter", "front matter opened with '---' on line 1 is never closed")
@@ -321,7 +321,9 @@ def _split_posts(lines: list[str], limits: IngestLimits) -> list[ExportedPost]:
         size = len(body.encode())
         if size > limits.max_post_bytes:
             problems.append(
-                Problem(f"line {start}", f"this post is {size:,} bytes; the limit is {limits.max_post_bytes:,}")
+                Problem(
+                    f"line {start}", f"this post is {size:,} bytes; the limit is {limits.max_post_bytes:,}"
+                )
             )
         else:
             posts.append(ExportedPost(text=body, line=start, position=len(posts)))
@@ -367,7 +369,9 @@ def _parse_profile(lines: list[str], *, first_line: int) -> CommunityProfile:
         elif m := _CREATED.match(line):
             created_year = int(m["year"])
             if not 1990 <= created_year <= 2100:
-                raise InvalidUpload.one(f"line {number}", f"'Created In {created_year}' is not a plausible year")
+                raise InvalidUpload.one(
+                    f"line {number}", f"'Created In {created_year}' is not a plausible year"
+                )
         elif line.lower().endswith("members"):
             raise InvalidUpload.one(f"line {number}", f"cannot read a member count from {line!r}")
         elif description is None:
