@@ -1,0 +1,256 @@
+"""``LocalCloud``: the whole system on one machine, from template.yaml, without AWS or Docker."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+
+from .event_sources import DynamoDBStreamPoller, EventSourcePoller, SqsPoller
+from .functions import FunctionWorker, LogSink
+from .provision import Resources, provision
+from .server import DEFAULT_HOST, DEFAULT_PORT, MotoServer
+from .template import REGION, Template
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
+DEFAULT_RETRY_VISIBILITY_TIMEOUT = 1
+
+
+class LocalCloud:
+    """moto's server plus the template's resources plus Lambda's part (workers and pollers).
+
+    ::
+
+        with LocalCloud("template.yaml").start(port=0) as cloud:
+            s3 = cloud.client("s3")
+            s3.put_object(Bucket=cloud.resources.uploads_bucket, Key="posts/x/a.md", Body=b"...")
+            cloud.wait_until_idle(timeout=30)
+
+    Knobs: ``parameters`` (template parameter overrides), ``retry_visibility_timeout``
+    (seconds before a failed SQS message is visible again; ``None`` keeps the queue's own
+    VisibilityTimeout, as on AWS), ``logs`` (stream or file path for the functions' output),
+    ``extra_env`` (added to every function's environment), ``functions`` (logical ids of the
+    functions to run; default all), ``prewarm`` (cold-start every worker during start),
+    ``project_root`` (the directory CodeUri and ContentUri are relative to; default: the
+    template's directory).
+
+    Entering the context does not start it (``with cloud: cloud.start(port=...)``, or
+    ``with LocalCloud(...).start(port=0) as cloud``); leaving it stops it.
+    """
+
+    def __init__(
+        self,
+        template: str | Path | Template = DEFAULT_TEMPLATE,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        host: str = DEFAULT_HOST,
+        retry_visibility_timeout: int | None = DEFAULT_RETRY_VISIBILITY_TIMEOUT,
+        logs: IO[str] | str | Path | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        functions: Iterable[str] | None = None,
+        prewarm: bool = False,
+        sqs_wait_seconds: int = 1,
+        project_root: str | Path | None = None,
+    ) -> None:
+        self.template = template if isinstance(template, Template) else Template.load(template)
+        if project_root is not None:
+            self.template = Template(
+                path=Path(project_root).resolve() / Path(self.template.path or "template.yaml").name,
+                body=self.template.body,
+            )
+        self.parameters = dict(parameters or {})
+        self.host = host
+        self.retry_visibility_timeout = retry_visibility_timeout
+        self._log_target = logs
+        self.extra_env = dict(extra_env or {})
+        self.only_functions = set(functions) if functions is not None else None
+        self.prewarm = prewarm
+        self.sqs_wait_seconds = sqs_wait_seconds
+        self.region = REGION
+        self.server: MotoServer | None = None
+        self._resources: Resources | None = None
+        self.workers: dict[str, FunctionWorker] = {}
+        self.pollers: list[EventSourcePoller] = []
+        self._logs: LogSink | None = None
+        self._activity = threading.Condition()
+        self._activity_count = 0
+        self._session = boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self, port: int | None = DEFAULT_PORT) -> LocalCloud:
+        """Start the server (``port=0``: any free port), create the resources, start Lambda's part."""
+        if self.server is not None:
+            raise RuntimeError("the local cloud is already running")
+        self.server = MotoServer(self.host, port or 0)
+        try:
+            self.server.start()
+            self.server.reset()
+            self._resources = provision(
+                self.template,
+                client_factory=self.client,
+                parameters=self.parameters,
+            )
+            self._logs = LogSink(self._log_target)
+            self._start_functions()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_functions(self) -> None:
+        assert self._resources is not None and self._logs is not None
+        for lid, spec in self._resources.functions.items():
+            if self.only_functions is not None and lid not in self.only_functions:
+                continue
+            worker = FunctionWorker(spec, self.endpoint_url, logs=self._logs, extra_env=self.extra_env)
+            self.workers[lid] = worker
+            for source in spec.events:
+                if not source.enabled:
+                    continue
+                poller: EventSourcePoller
+                if source.type == "SQS":
+                    poller = SqsPoller(
+                        source,
+                        worker,
+                        self.client("sqs"),
+                        retry_visibility_timeout=self.retry_visibility_timeout,
+                        wait_seconds=self.sqs_wait_seconds,
+                    )
+                elif source.type == "DynamoDB":
+                    poller = DynamoDBStreamPoller(source, worker, self.client("dynamodbstreams"))
+                    poller.initialise()  # LATEST means "from now", not "from the first poll"
+                else:
+                    log.debug("%s: %s events are not served locally (yet)", lid, source.type)
+                    continue
+                poller.on_batch = self._note_activity
+                self.pollers.append(poller)
+        if self.prewarm:
+            for worker in self.workers.values():
+                try:
+                    worker.start()
+                except RuntimeError as exc:
+                    log.warning("%s", exc)
+        for poller in self.pollers:
+            poller.start()
+
+    def stop(self) -> None:
+        """Stop the pollers, the workers and the server."""
+        pollers, self.pollers = self.pollers, []
+        for poller in pollers:
+            poller._stop.set()
+        for poller in pollers:
+            poller.stop()
+        workers, self.workers = self.workers, {}
+        for worker in workers.values():
+            with contextlib.suppress(Exception):
+                worker.stop()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._logs is not None:
+            self._logs.close()
+            self._logs = None
+
+    def __enter__(self) -> LocalCloud:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- access ---------------------------------------------------------------------------------
+    @property
+    def endpoint_url(self) -> str:
+        if self.server is None:
+            raise RuntimeError("the local cloud is not running")
+        return self.server.endpoint_url
+
+    @property
+    def resources(self) -> Resources:
+        if self._resources is None:
+            raise RuntimeError("the local cloud is not running")
+        return self._resources
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.resources.outputs
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for ``service`` against the local cloud."""
+        kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}))
+        return self._session.client(service, endpoint_url=self.endpoint_url, region_name=REGION, **kwargs)
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point AWS SDKs and CLIs at the local cloud."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        }
+
+    def ready_info(self) -> dict[str, Any]:
+        r = self.resources
+        info: dict[str, Any] = {"endpoint_url": self.endpoint_url, "region": REGION}
+        for key, getter in (
+            ("uploads_bucket", lambda: r.uploads_bucket),
+            ("content_table", lambda: r.content_table),
+            ("ingest_queue_url", lambda: r.ingest_queue_url),
+            ("ingest_dlq_url", lambda: r.ingest_dlq_url),
+        ):
+            try:
+                info[key] = getter()
+            except KeyError:
+                info[key] = None
+        info["outputs"] = dict(r.outputs)
+        return info
+
+    # -- synchronisation --------------------------------------------------------------------------
+    def busy(self) -> list[str]:
+        """What is still going on: running invocations, queued or in-flight messages, unread records."""
+        reasons = [f"{w.name}: an invocation is running" for w in self.workers.values() if w.running]
+        for poller in self.pollers:
+            reason = poller.pending()
+            if reason:
+                reasons.append(reason)
+        return reasons
+
+    def _note_activity(self) -> None:
+        with self._activity:
+            self._activity_count += 1
+            self._activity.notify_all()
+
+    def wait_for_activity(self, timeout: float) -> bool:
+        """Block until an event source settles a batch (True) or ``timeout`` seconds pass (False)."""
+        with self._activity:
+            start = self._activity_count
+            return self._activity.wait_for(lambda: self._activity_count != start, timeout=timeout)
+
+    def wait_until_idle(self, timeout: float = 30.0, poll_interval: float = 0.05) -> None:
+        """Return once nothing is queued, in flight or running, observed twice in a row.
+
+        Raises TimeoutError naming what is still busy when ``timeout`` seconds pass.
+        """
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        reasons: list[str] = []
+        while True:
+            reasons = self.busy()
+            quiet = 0 if reasons else quiet + 1
+            if quiet >= 2:
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the local cloud is still busy: " + "; ".join(reasons or ["?"]))
+            time.sleep(poll_interval)

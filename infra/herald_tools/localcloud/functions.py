@@ -1,0 +1,384 @@
+"""The Lambda stand-in: each function runs in a long-lived worker subprocess.
+
+A :class:`FunctionWorker` is one execution environment: a Python process with the
+function's environment variables (resolved from the template), the endpoint of the local
+cloud, test credentials, and ``PYTHONPATH`` set as Lambda sets it (CodeUri first, then the
+layers' ContentUri directories).  The handler module is imported once (cold start); each
+invocation sends the event as JSON over a dedicated pipe and reads the result back over
+another, so whatever the function prints cannot corrupt the exchange.  The function's
+stdout and stderr are forwarded line by line, prefixed with the function's name.
+
+A worker that crashes, or exceeds the function's Timeout (it is killed, as Lambda does),
+fails that invocation; the next invocation starts a new process (a new cold start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .provision import FunctionSpec
+from .template import REGION
+
+log = logging.getLogger(__name__)
+
+INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV", "SYSTEMROOT")
+_TOOLS_ROOT = Path(__file__).resolve().parents[2]  # the directory holding herald_tools
+
+
+@dataclass
+class InvocationResult:
+    ok: bool
+    request_id: str
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    stack_trace: list[str] = field(default_factory=list)
+    duration_ms: float = 0.0
+    cold_start: bool = False
+
+
+class LogSink:
+    """Where the functions' output goes: a text stream (stderr by default) or a file."""
+
+    def __init__(self, target: IO[str] | str | Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._owned = False
+        if target is None:
+            self._stream: IO[str] = sys.stderr
+        elif isinstance(target, str | Path):
+            self._stream = open(target, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._owned = True
+        else:
+            self._stream = target
+
+    def write_line(self, prefix: str, line: str) -> None:
+        with self._lock:
+            try:
+                self._stream.write(f"[{prefix}] {line.rstrip()}\n")
+                self._stream.flush()
+            except ValueError:  # closed
+                pass
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()
+
+
+def lambda_environment(
+    spec: FunctionSpec,
+    endpoint_url: str | None,
+    extra_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a function's worker process, as Lambda would set it plus the endpoint."""
+    env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+    paths = [str(spec.code_dir)]
+    for layer in spec.layers:
+        paths.append(str(layer / "python") if (layer / "python").is_dir() else str(layer))
+    paths.append(str(_TOOLS_ROOT))  # only for the worker module itself
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(paths),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_" + spec.runtime,
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "_HANDLER": spec.handler,
+            "HERALD_LOCAL_FUNCTION_ARN": spec.arn,
+            "POWERTOOLS_TRACE_DISABLED": "1",
+        }
+    )
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    env.update(spec.environment)
+    if extra_env:
+        env.update(extra_env)
+    return env
+
+
+class FunctionWorker:
+    """One execution environment of one function; invocations are served one at a time."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        endpoint_url: str | None,
+        *,
+        logs: LogSink | None = None,
+        python: str = sys.executable,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.endpoint_url = endpoint_url
+        self.logs = logs or LogSink()
+        self.python = python
+        self.extra_env = dict(extra_env or {})
+        self._lock = threading.Lock()  # one invocation at a time
+        self._proc: subprocess.Popen[str] | None = None
+        self._requests: IO[str] | None = None
+        self._responses: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._state_lock = threading.Lock()
+        self.cold_starts = 0
+        self.invocations = 0
+        self.running = 0  # invocations in progress (0 or 1)
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc and self._proc.poll() is None else None
+
+    # -- process --------------------------------------------------------------------------------
+    def _spawn(self) -> InvocationResult | None:
+        """Start the process and wait for its cold start; an InvocationResult if init failed."""
+        self._kill()
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        cmd = [
+            self.python,
+            "-m",
+            "herald_tools.localcloud.worker",
+            str(self.spec.code_dir),
+            self.spec.handler,
+            "--in-fd",
+            str(req_r),
+            "--out-fd",
+            str(res_w),
+        ]
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                pass_fds=(req_r, res_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=lambda_environment(self.spec, self.endpoint_url, self.extra_env),
+                cwd=str(self.spec.code_dir) if self.spec.code_dir.is_dir() else None,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+        finally:
+            os.close(req_r)
+            os.close(res_w)
+        self._proc = proc
+        self._requests = os.fdopen(req_w, "w", encoding="utf-8")
+        responses: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._responses = responses
+        self.cold_starts += 1
+        threading.Thread(
+            target=self._read_responses,
+            args=(os.fdopen(res_r, "r", encoding="utf-8"), responses),
+            name=f"{self.name}-responses",
+            daemon=True,
+        ).start()
+        threading.Thread(
+            target=self._forward_logs, args=(proc,), name=f"{self.name}-logs", daemon=True
+        ).start()
+        ready = self._next_response(max(INIT_TIMEOUT_SECONDS, float(self.spec.timeout)))
+        if ready is None or ready.get("timeout"):
+            self._kill()
+            return InvocationResult(
+                ok=False,
+                request_id="",
+                error_type="Runtime.ExitError",
+                error_message=f"the worker of {self.name} exited or hung during init",
+            )
+        if not ready.get("ready"):
+            self._kill()
+            return InvocationResult(
+                ok=False,
+                request_id="",
+                error_type=ready.get("errorType"),
+                error_message=ready.get("errorMessage"),
+                stack_trace=ready.get("stackTrace") or [],
+            )
+        log.debug("%s: cold start (pid %s)", self.name, proc.pid)
+        return None
+
+    def _read_responses(self, stream: IO[str], responses: queue.Queue[dict[str, Any] | None]) -> None:
+        with stream:
+            for line in stream:
+                if line.strip():
+                    try:
+                        responses.put(json.loads(line))
+                    except json.JSONDecodeError:
+                        log.warning("%s: unreadable response line %r", self.name, line[:200])
+        responses.put(None)  # EOF: the process is gone
+
+    def _forward_logs(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        with proc.stdout:
+            for line in proc.stdout:
+                self.logs.write_line(self.name, line)
+
+    def _next_response(self, timeout: float) -> dict[str, Any] | None:
+        """The next response; ``None`` when the process ended, ``{"timeout": True}`` on timeout."""
+        try:
+            return self._responses.get(timeout=timeout)
+        except queue.Empty:
+            return {"timeout": True}
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if self._requests is not None:
+            with contextlib.suppress(OSError):
+                self._requests.close()
+            self._requests = None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+
+    def start(self) -> None:
+        """Start the process now (a cold start ahead of the first event); raises if init fails."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                failure = self._spawn()
+                if failure is not None:
+                    raise RuntimeError(f"{self.name}: {failure.error_type}: {failure.error_message}")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the process: EOF on its request pipe, then a kill if it does not exit in time.
+
+        Does not wait for an invocation in progress; that invocation fails.
+        """
+        self._closed = True
+        proc, requests = self._proc, self._requests
+        if requests is not None:
+            with contextlib.suppress(OSError, ValueError):
+                requests.close()  # EOF: the worker's loop ends
+        if proc is not None:
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    # -- invoke -----------------------------------------------------------------------------------
+    def invoke(self, event: Any, timeout: float | None = None) -> InvocationResult:
+        """Run the handler with ``event``; never raises for the function's own failures."""
+        with self._lock:
+            with self._state_lock:
+                self.running += 1
+            try:
+                return self._invoke(event, float(timeout or self.spec.timeout))
+            finally:
+                with self._state_lock:
+                    self.running -= 1
+                    self.invocations += 1
+
+    def _invoke(self, event: Any, timeout: float) -> InvocationResult:
+        if self._closed:
+            raise RuntimeError(f"{self.name}: the worker is stopped")
+        request_id = str(uuid.uuid4())
+        cold = False
+        if self._proc is None or self._proc.poll() is not None:
+            failure = self._spawn()
+            if failure is not None:
+                failure.request_id = request_id
+                failure.cold_start = True
+                return failure
+            cold = True
+        started = time.monotonic()
+        deadline_ms = int(time.time() * 1000 + timeout * 1000)
+        request = {"id": request_id, "request_id": request_id, "deadline_ms": deadline_ms, "event": event}
+        try:
+            assert self._requests is not None
+            self._requests.write(json.dumps(request) + "\n")
+            self._requests.flush()
+        except (OSError, ValueError) as exc:
+            self._kill()
+            return InvocationResult(
+                ok=False,
+                request_id=request_id,
+                error_type="Runtime.ExitError",
+                error_message=f"cannot reach the worker: {exc}",
+                cold_start=cold,
+            )
+        response = self._next_response(timeout)
+        duration = (time.monotonic() - started) * 1000
+        if response is None or response.get("timeout"):
+            timed_out = response is not None
+            code = None
+            if not timed_out and self._proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = self._proc.wait(timeout=2)
+            self._kill()
+            if not timed_out:
+                return InvocationResult(
+                    ok=False,
+                    request_id=request_id,
+                    error_type="Runtime.ExitError",
+                    error_message=(
+                        f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
+                    ),
+                    duration_ms=duration,
+                    cold_start=cold,
+                )
+            self.logs.write_line(self.name, f"Task timed out after {timeout:.2f} seconds")
+            return InvocationResult(
+                ok=False,
+                request_id=request_id,
+                error_type="Sandbox.Timedout",
+                error_message=f"Task timed out after {timeout:.2f} seconds",
+                duration_ms=duration,
+                cold_start=cold,
+            )
+        if response.get("ok"):
+            return InvocationResult(
+                ok=True,
+                request_id=request_id,
+                result=response.get("result"),
+                duration_ms=duration,
+                cold_start=cold,
+            )
+        self.logs.write_line(
+            self.name,
+            json.dumps(
+                {
+                    "errorType": response.get("errorType"),
+                    "errorMessage": response.get("errorMessage"),
+                    "requestId": request_id,
+                }
+            ),
+        )
+        return InvocationResult(
+            ok=False,
+            request_id=request_id,
+            error_type=response.get("errorType"),
+            error_message=response.get("errorMessage"),
+            stack_trace=response.get("stackTrace") or [],
+            duration_ms=duration,
+            cold_start=cold,
+        )
+
+    def __repr__(self) -> str:
+        return f"FunctionWorker({self.name!r}, pid={self.pid})"
