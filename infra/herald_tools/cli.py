@@ -12,10 +12,10 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     from herald_tools.localcloud.cloud import LocalCloud
 
     root = _repo_root()
-    cloud = LocalCloud(root / "template.yaml", project_root=root)
+    cloud = LocalCloud(root / "template.yaml", project_root=root, logs=args.logs)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cloud:
@@ -133,9 +133,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _sample_files() -> tuple[list[Path], list[Path]]:
-    samples = resources.files("herald_tools") / "samples"
-    posts = sorted(Path(str(p)) for p in (samples / "posts").iterdir() if p.is_file())
-    return posts, [Path(str(samples / "community-export.txt"))]
+    samples = Path(__file__).resolve().parent / "samples"
+    posts = sorted(p for p in (samples / "posts").iterdir() if p.is_file())
+    return posts, [samples / "community-export.txt"]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -154,7 +154,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise SystemExit(f"herald demo: no such file: {path}")
     root = _repo_root()
     progress = _print_err if not args.quiet else (lambda _m: None)
-    with LocalCloud(root / "template.yaml", project_root=root) as cloud:
+    logs = args.logs or tempfile.mkstemp(prefix="herald-demo-", suffix=".log")[1]
+    with LocalCloud(root / "template.yaml", project_root=root, logs=logs) as cloud:
         progress("starting the local cloud…")
         cloud.start(port=args.port)
         _publish_outputs(cloud)
@@ -174,6 +175,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         print(render_text(report))
+    progress(f"the functions' logs are in {logs}")
     return 0
 
 
@@ -207,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="run the whole system on this machine until Ctrl-C")
     local.add_argument("--port", type=int, default=DEFAULT_PORT, help="moto's port (default %(default)s)")
     local.add_argument("--json", action="store_true", help="first stdout line: one JSON object of endpoints")
+    local.add_argument("--logs", metavar="FILE", help="write the functions' logs to FILE (default: stderr)")
     local.set_defaults(func=cmd_local)
 
     report = sub.add_parser("report", help="what a running system holds")
@@ -224,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=0, help="moto's port (default: any free port)")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for processing")
     demo.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    demo.add_argument("--logs", metavar="FILE", help="the functions' logs (default: a temporary file)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -101,7 +101,7 @@ def render_text(report: dict[str, Any]) -> str:
     lines.append("")
     lines.append("Uploads:")
     for obj in report["objects"]:
-        detail = f" — {obj['detail']}" if obj.get("detail") else ""
+        detail = f" — {obj['detail']}" if obj.get("detail") and not obj.get("errors") else ""
         lines.append(f"  {obj['status']:<9} {obj['key']}{detail}")
         for error in obj.get("errors") or []:
             lines.append(f"            ✗ {error['loc']}: {error['message']}")
