@@ -127,7 +127,7 @@ def test_local_serves_any_s3_client_until_interrupted(
     )
     key = "posts/walk-in/Notice board ✓.txt"
     s3.put_object(
-        Bucket=info["uploads_bucket"], Key=key, Body="Walk-in hours in Jordan are 9 to 12.".encode()
+        Bucket=info["uploads_bucket"], Key=key, Body=b"Walk-in hours in Jordan are 9 to 12."
     )
     deadline = time.monotonic() + 60
     while True:
