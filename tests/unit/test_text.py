@@ -70,7 +70,12 @@ class TestTitle:
         assert text[len(title) - 1] == " "
 
     def test_trailing_colon_dropped(self) -> None:
-        assert t.make_title("Read how:\nbit.ly/x") == "Read how"
+        assert t.make_title("All the registration dates:\nbit.ly/x") == "All the registration dates"
+
+    def test_a_short_first_sentence_carries_on(self) -> None:
+        assert t.make_title("Did you know? Two-thirds of migrants live in 20 countries.") == (
+            "Did you know? Two-thirds of migrants live in 20 countries."
+        )
 
 
 class TestTokens:

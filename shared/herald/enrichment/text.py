@@ -9,6 +9,7 @@ import unicodedata
 from functools import cache
 
 TITLE_MAX = 90
+TITLE_MIN = 20
 EXCERPT_MAX = 200
 WORDS_PER_MINUTE = 200
 
@@ -50,8 +51,12 @@ def make_title(text: str, given: str | None = None) -> str:
     """The given title, or the first sentence, cut to about 90 characters at a word boundary."""
     if given and given.strip():
         return cut(normalise(given), TITLE_MAX * 2)
-    sentence = first_sentence(text).rstrip(":;,–— ")
-    return cut(sentence, TITLE_MAX)
+    sentence = first_sentence(text)
+    if len(sentence) < TITLE_MIN:
+        # "Did you know?" says nothing alone: carry on into the next sentence.
+        flat = " ".join(text.split())
+        sentence = flat if len(flat) <= TITLE_MAX else flat[: TITLE_MAX * 2]
+    return cut(sentence.rstrip(":;,–— "), TITLE_MAX)
 
 
 def make_excerpt(text: str) -> str:
