@@ -147,9 +147,19 @@ class DynamoContentStore:
         items = self._batch_get([post_key(community, pid) for pid in dict.fromkeys(post_ids)])
         return {item["id"]: Post.model_validate(item) for item in items}
 
-    def hash_owners(self, community: str, hashes: Sequence[str]) -> dict[str, str]:
-        items = self._batch_get([hash_key(community, h) for h in dict.fromkeys(hashes)])
-        return {item["content_hash"]: item["post_id"] for item in items}
+    def lookup(
+        self, community: str, post_ids: Sequence[str], hashes: Sequence[str]
+    ) -> tuple[dict[str, Post], dict[str, str]]:
+        keys = [post_key(community, pid) for pid in dict.fromkeys(post_ids)]
+        keys += [hash_key(community, h) for h in dict.fromkeys(hashes)]
+        posts: dict[str, Post] = {}
+        owners: dict[str, str] = {}
+        for item in self._batch_get(keys):
+            if item.get("type") == "hash":
+                owners[item["content_hash"]] = item["post_id"]
+            else:
+                posts[item["id"]] = Post.model_validate(item)
+        return posts, owners
 
     def communities(self) -> Iterable[Community]:
         for item in self._query_gsi("COMMUNITIES"):
@@ -164,49 +174,6 @@ class DynamoContentStore:
             yield Outcome.model_validate(item)
 
     # -- writes --------------------------------------------------------------------------------
-
-    def save_profile(self, community: str, profile: CommunityProfile) -> None:
-        names = {"#n": "name"}
-        values = to_item(
-            {
-                ":name": profile.name,
-                ":description": profile.description,
-                ":verified": profile.verified,
-                ":baseline": profile.members or 0,
-                ":year": profile.created_year,
-                ":now": _now(),
-                ":id": community,
-                ":gpk": "COMMUNITIES",
-                ":zero": 0,
-            }
-        )
-        sets = [
-            "#n = :name",
-            "verified = :verified",
-            "members_baseline = :baseline",
-            "updated_at = :now",
-            "id = :id",
-            "gsi1pk = :gpk",
-            "gsi1sk = :id",
-            "post_count = if_not_exists(post_count, :zero)",
-        ]
-        removes = []
-        for attr, placeholder in (("description", ":description"), ("created_year", ":year")):
-            if placeholder in values:
-                sets.append(f"{attr} = {placeholder}")
-            else:
-                removes.append(attr)
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=profile_key(community),
-                UpdateExpression=expression,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise as_transient(exc, f"saving the profile of {community}") from exc
 
     def commit(self, change: Change) -> None:
         items = list(self._transaction(change))
@@ -268,23 +235,12 @@ class DynamoContentStore:
             post_delta[post.community] -= 1
         for community, content_hash, owner in change.release_hashes:
             yield self._release(community, content_hash, owner)
-        for community, delta in post_delta.items():
-            if delta:
-                yield {
-                    "Update": {
-                        "TableName": t,
-                        "Key": profile_key(community),
-                        "UpdateExpression": "ADD post_count :d SET #n = if_not_exists(#n, :id), id = :id, "
-                        "gsi1pk = :gpk, gsi1sk = :id, members_baseline = if_not_exists(members_baseline, :z)",
-                        "ExpressionAttributeNames": {"#n": "name"},
-                        "ExpressionAttributeValues": {
-                            ":d": {"N": str(delta)},
-                            ":id": {"S": community},
-                            ":gpk": {"S": "COMMUNITIES"},
-                            ":z": {"N": "0"},
-                        },
-                    }
-                }
+        communities = set(post_delta) | ({change.profile[0]} if change.profile else set())
+        for community in sorted(communities):
+            profile = change.profile[1] if change.profile and change.profile[0] == community else None
+            update = _community_update(community, post_delta.get(community, 0), profile)
+            if update is not None:
+                yield {"Update": {"TableName": t, "Key": profile_key(community), **update}}
 
     def _claim(self, post: Post) -> dict[str, Any]:
         return {
@@ -371,9 +327,57 @@ def _community(item: dict[str, Any]) -> Community:
         members_baseline=baseline,
         posts=int(item.get("post_count", 0)),
         created_year=item.get("created_year"),
-        updated_at=item.get("updated_at"),
+        updated_at=item.get("profile_updated_at"),
     )
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _community_update(community: str, delta: int, profile: CommunityProfile | None) -> dict[str, Any] | None:
+    """One UpdateItem on the community's profile item: its post counter, and the profile if given.
+
+    The item may not exist yet (the first post of a community creates it, named after its id).
+    """
+    if not delta and profile is None:
+        return None
+    values: dict[str, Any] = {":id": community, ":gpk": "COMMUNITIES", ":zero": 0}
+    sets = ["id = :id", "gsi1pk = :gpk", "gsi1sk = :id"]
+    removes: list[str] = []
+    if profile is None:
+        sets += ["#n = if_not_exists(#n, :id)", "members_baseline = if_not_exists(members_baseline, :zero)"]
+    else:
+        values.update(
+            {
+                ":name": profile.name,
+                ":verified": profile.verified,
+                ":baseline": profile.members or 0,
+                ":now": _now(),
+            }
+        )
+        sets += [
+            "#n = :name",
+            "verified = :verified",
+            "members_baseline = :baseline",
+            "profile_updated_at = :now",
+        ]
+        for attr, value in (("description", profile.description), ("created_year", profile.created_year)):
+            if value is None:
+                removes.append(attr)
+            else:
+                values[f":{attr}"] = value
+                sets.append(f"{attr} = :{attr}")
+    if delta:
+        values[":delta"] = delta
+        expression = f"ADD post_count :delta SET {', '.join(sets)}"
+    else:
+        sets.append("post_count = if_not_exists(post_count, :zero)")
+        expression = f"SET {', '.join(sets)}"
+    if removes:
+        expression += f" REMOVE {', '.join(removes)}"
+    return {
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": {"#n": "name"},
+        "ExpressionAttributeValues": to_item(values),
+    }

@@ -28,8 +28,9 @@ from herald.domain.ports import Change, ContentStore, ObjectStore
 
 Enricher = Callable[..., Enrichment]
 MAX_ATTEMPTS = 6
-#: Posts written per transaction when importing or deleting an export.
-CHUNK = 25
+#: Posts written per transaction when importing or deleting an export: 2 items each, plus the
+#: community's counter, within DynamoDB's 100 items per transaction.
+CHUNK = 49
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +107,8 @@ class IngestService:
             fmt=upload.fmt,
         )
         post_id = upload.post_id
-        existing = self._content.posts(upload.community, [post_id]).get(post_id)
-        owner = self._content.hash_owners(upload.community, [enrichment.content_hash]).get(
-            enrichment.content_hash
-        )
+        posts, owners = self._content.lookup(upload.community, [post_id], [enrichment.content_hash])
+        existing, owner = posts.get(post_id), owners.get(enrichment.content_hash)
         now = self._now()
         outcome = self._outcome(
             event, OutcomeStatus.PUBLISHED, community=upload.community, post_ids=[post_id]
@@ -142,7 +141,6 @@ class IngestService:
     ) -> IngestResult:
         export = parse_export(data, self._limits)
         now = self._now()
-        self._content.save_profile(upload.community, export.profile)
         wanted: dict[str, Post] = {}
         duplicates = 0
         total = len(export.posts)
@@ -157,8 +155,9 @@ class IngestService:
             wanted[post_id] = _make_post(
                 upload, PostInput(text=item.text, notify=False), enrichment, 1, at, at, position=item.position
             )
-        existing = self._content.posts(upload.community, list(wanted))
-        owners = self._content.hash_owners(upload.community, [p.content_hash for p in wanted.values()])
+        existing, owners = self._content.lookup(
+            upload.community, list(wanted), [p.content_hash for p in wanted.values()]
+        )
         to_create = []
         for post_id, post in wanted.items():
             owner = owners.get(post.content_hash)
@@ -194,8 +193,11 @@ class IngestService:
             f"{export.profile.name}: {published} new, {len(kept) - published} unchanged, "
             f"{duplicates} duplicate, {len(stale)} removed"
         )
+        final = Change(
+            outcome=outcome, expect_sequencer=_sequencer(previous), profile=(upload.community, export.profile)
+        )
         try:
-            self._content.commit(Change(outcome=outcome, expect_sequencer=_sequencer(previous)))
+            self._content.commit(final)
         except ConcurrentUpdate:
             self._undo_if_deleted_meanwhile(event, upload, to_create)
             raise

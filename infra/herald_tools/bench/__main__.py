@@ -1,0 +1,132 @@
+"""``python -m herald_tools.bench``: measure, then rewrite the numbers section of docs/benchmarks.md.
+
+    python -m herald_tools.bench                 # everything (about a minute and a half on 2 cores)
+    python -m herald_tools.bench --quick         # small sizes, to try the bench itself
+    python -m herald_tools.bench --only aws_calls --json results.json --no-doc
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from herald_tools.bench import aws_calls, imports, report, throughput
+from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
+
+PARTS = ("throughput", "imports", "aws_calls")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(command: str) -> dict[str, Any]:
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "command": command,
+    }
+
+
+def run(
+    parts: Sequence[str] = PARTS,
+    *,
+    posts: int = DEFAULT_SIZE,
+    seed: int = DEFAULT_SEED,
+    repeat: int = 5,
+    first_call_runs: int = 3,
+    import_runs: int = 7,
+    cold_runs: int = 3,
+    singles: int = 200,
+    export_posts: int = 200,
+    command: str = "make bench",
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Run the chosen measurements; a JSON-able dict of everything (see report.render)."""
+    say = progress or (lambda message: None)
+    started = time.perf_counter()
+    results: dict[str, Any] = {"environment": environment(command), "seed": seed}
+    corpus = build_corpus(max(posts, singles + export_posts), seed)
+    if "throughput" in parts:
+        say(f"throughput: {posts} posts x {repeat} passes")
+        results["throughput"] = throughput.measure(corpus[:posts], repeat, first_call_runs)
+    if "imports" in parts:
+        say(f"imports: {import_runs} fresh processes each")
+        results["imports"] = imports.measure(import_runs)
+        if cold_runs:
+            say(f"first invocation: {cold_runs} fresh processes on moto")
+            results["first_invocation"] = imports.first_invocation(cold_runs)
+    if "aws_calls" in parts:
+        say(f"aws calls: {singles} single posts, an export of {export_posts}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Powertools: "No application metrics to publish"
+            results["aws_calls"] = aws_calls.measure(
+                [p.body for p in corpus],
+                singles=singles,
+                export_posts=export_posts,
+                edits=max(1, singles // 4),
+                duplicates=max(1, singles // 4),
+                deletes=max(1, singles // 4),
+                rejects=max(1, singles // 10),
+            )
+    results["environment"]["duration_s"] = time.perf_counter() - started
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m herald_tools.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=PARTS, help="run only this part (repeatable)")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a check of the bench, not numbers")
+    parser.add_argument("--posts", type=int, default=DEFAULT_SIZE)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--doc", type=Path, default=None, help="default: docs/benchmarks.md of the checkout")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args(argv)
+
+    sizes: dict[str, Any] = {"posts": args.posts, "repeat": args.repeat}
+    if args.quick:
+        sizes = {"posts": 100, "repeat": 2, "first_call_runs": 1, "import_runs": 2, "cold_runs": 1,
+                 "singles": 20, "export_posts": 30}
+    command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
+    if argv is None:
+        given = " ".join(sys.argv[1:])
+        command = f"python -m herald_tools.bench {given}" if given else "make bench"
+
+    def say(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    results = run(args.only or PARTS, seed=args.seed, command=command, progress=say, **sizes)
+    section = report.render(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    if not args.no_doc:
+        doc = args.doc or aws_calls.repo_root() / "docs" / "benchmarks.md"
+        report.update_doc(doc, section)
+        say(f"wrote {doc}")
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The numbers section of docs/benchmarks.md, rendered from one run's results.
+
+Only the text between :data:`BEGIN` and :data:`END` is rewritten; everything around it is kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+BEGIN = "<!-- bench:numbers:begin (rewritten by `make bench`; edit outside these markers) -->"
+END = "<!-- bench:numbers:end -->"
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"**{value:,.2f}×**"
+
+
+def render(results: dict[str, Any]) -> str:
+    env = results["environment"]
+    lines = [
+        f"Run of {env['date']} on {env['machine']}: {env['cores']} cores, Python {env['python']}, "
+        f"{env['platform']}; `{env['command']}`, {env['duration_s']:.0f} s in all.",
+        "",
+    ]
+    if "throughput" in results:
+        lines += _throughput(results["throughput"])
+    if "imports" in results:
+        lines += _imports(results["imports"], results.get("first_invocation"))
+    if "aws_calls" in results:
+        lines += _aws_calls(results["aws_calls"])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _throughput(r: dict[str, Any]) -> list[str]:
+    out = [
+        "### 1. Enrich + validate, per post (one core)",
+        "",
+        f"{r['posts']:,} posts (mean JSON body {r['mean_body_bytes']:.0f} bytes), median of {r['repeat']} "
+        "passes after a warm-up pass, both sides interleaved in one process.",
+        "",
+        "| | µs per post | posts/s per core | ratio to baseline |",
+        "|---|---:|---:|---:|",
+        f"| baseline: `json.loads` + `PostInput.model_validate` | {_f(r['baseline_us'], 2)} | "
+        f"{_f(r['baseline_posts_per_s'], 0)} | 1.00× |",
+        f"| Herald: `parse_post` + `enrich` | {_f(r['herald_us'])} | {_f(r['herald_posts_per_s'], 0)} | "
+        f"{_ratio(r['ratio'])} |",
+        "",
+        f"Spread of the passes (max − min, over the median): baseline {r['spread']['baseline']:.1%}, "
+        f"Herald {r['spread']['herald']:.1%}.",
+        "",
+        "Where Herald's time goes (each part timed alone on the same posts; `language` runs only on the "
+        f"{r['language_detected_posts']:,} posts that declare no `lang`):",
+        "",
+        "| part | µs per call | calls | µs per corpus post | share of Herald's time |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, step in r["steps"].items():
+        out.append(
+            f"| `{name}` | {_f(step['us_per_call'])} | {step['calls']:,} | {_f(step['us_per_post'])} | "
+            f"{step['share_of_herald']:.0%} |"
+        )
+    out += [
+        "",
+        f"The five enrichment steps add up to {_f(r['steps_sum_us'])} µs per post; the rest of `enrich` "
+        "is building the `Enrichment` model and the glue.",
+        "",
+    ]
+    first = r.get("first_call")
+    if first:
+        b, h = first["baseline"], first["herald"]
+        out += [
+            f"First call in a fresh process (median of {first['runs']} processes): the one-off loading "
+            "of the models and tables.",
+            "",
+            "| | import ms | first call ms | second call ms | peak RSS MiB |",
+            "|---|---:|---:|---:|---:|",
+            f"| baseline | {_f(b['import_ms'])} | {_f(b['first_ms'], 2)} | {_f(b['second_ms'], 3)} | "
+            f"{_f(b['maxrss_mib'])} |",
+            f"| Herald | {_f(h['import_ms'])} | {_f(h['first_ms'])} | {_f(h['second_ms'], 3)} | "
+            f"{_f(h['maxrss_mib'])} |",
+            f"| ratio | {_ratio(h['import_ms'] / b['import_ms'])} | – | – | "
+            f"{_ratio(h['maxrss_mib'] / b['maxrss_mib'])} |",
+            "",
+            "| step | first call ms | second call ms |",
+            "|---|---:|---:|",
+        ]
+        for name, step in first["steps"].items():
+            out.append(f"| `{name}` | {_f(step['first_ms'])} | {_f(step['second_ms'], 3)} |")
+        out.append("")
+    return out
+
+
+def _imports(r: dict[str, Any], cold: dict[str, Any] | None) -> list[str]:
+    app, base, bare = r["app"], r["baseline"], r["interpreter"]
+    loads = ", ".join(
+        name for name in ("boto3", "botocore", "pydantic") if app[f"loads_{name}"]
+    ) or "none of them"
+    out = [
+        "### 2. Import of the ingest handler (fresh process)",
+        "",
+        f"Median of {r['runs']} fresh processes each, after a warm-up run (`.pyc` written).",
+        "",
+        "| | import ms | peak RSS MiB | modules loaded |",
+        "|---|---:|---:|---:|",
+        f"| baseline: `import boto3, pydantic` | {_f(base['ms'])} | {_f(base['hwm_mib'])} "
+        f"| {base['modules']} |",
+        f"| `import app` (functions/ingest) | {_f(app['ms'])} | {_f(app['hwm_mib'])} | {app['modules']} |",
+        f"| ratio | {_ratio(r['ratio'])} | {_ratio(r['memory_ratio'])} | – |",
+        f"| (the interpreter alone, `pass`) | – | {_f(bare['hwm_mib'])} | {bare['modules']} |",
+        "",
+        f"Of boto3, botocore and pydantic, `import app` loads: {loads}.",
+        "What `app` itself imports, by cumulative time (`-X importtime`, one run):",
+        "",
+        "| module | cumulative ms |",
+        "|---|---:|",
+    ]
+    out += [f"| `{row['module']}` | {_f(row['cumulative_ms'])} |" for row in r["heaviest"]]
+    out.append("")
+    if cold:
+        out += [
+            f"First invocation in a fresh process, on in-process moto (median of {cold['runs']}; "
+            "moto has already imported boto3 and botocore):",
+            "",
+            "| | ms |",
+            "|---|---:|",
+            f"| import of `app` | {_f(cold['import_ms'])} |",
+            f"| first record (clients, settings, language model, tables) | {_f(cold['first_record_ms'])} |",
+            f"| second record (warm) | {_f(cold['warm_record_ms'])} |",
+            f"| first record over warm record | {_ratio(cold['first_over_warm'])} |",
+            f"| import + first record over warm record | {_ratio(cold['cold_over_warm'])} |",
+            "",
+            f"Resident memory the function added in that process: {_f(cold['rss_added_mib'])} MiB.",
+            "",
+        ]
+    return out
+
+
+def _aws_calls(r: dict[str, Any]) -> list[str]:
+    out = [
+        "### 3. AWS calls per post (moto, counted on the handler's clients)",
+        "",
+        f"{r['singles']} single posts, then edits, unchanged re-uploads, duplicates, deletes and "
+        f"rejections of some of them; then one export of {r['export_posts']} posts, uploaded twice.",
+        "",
+        "| event | events | posts | calls | calls per post | least possible per post | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in r["scenarios"]:
+        out.append(
+            f"| {s['name']} | {s['events']} | {s['posts']} | {s['calls']} | {_f(s['calls_per_post'], 3)} | "
+            f"{_f(s['minimum_per_post'], 3)} | {_ratio(s['ratio'])} |"
+        )
+    out += ["", "Calls by operation:", "", "| event | calls |", "|---|---|"]
+    for s in r["scenarios"]:
+        ops = ", ".join(f"{op.split(':', 1)[1]} {n}" for op, n in s["by_operation"].items())
+        extra = ""
+        if s["attempts"] != s["calls"]:
+            extra = f" ({s['attempts']} HTTP attempts)"
+        if s["failures"]:
+            extra += f" — {s['failures']} record(s) failed"
+        out.append(f"| {s['name']} | {ops}{extra} |")
+    out.append("")
+    statuses = "; ".join(
+        f"{s['name']}: " + ", ".join(f"{k} {v}" for k, v in s["statuses"].items()) for s in r["scenarios"]
+    )
+    out += [f"Outcomes recorded: {statuses}.", ""]
+    for note in r.get("notes") or []:
+        out += [f"Note: {note}.", ""]
+    return out
+
+
+def update_doc(path: Path, section: str) -> None:
+    """Replace the numbers section of ``path`` (created with a short header if missing)."""
+    block = f"{BEGIN}\n\n{section.rstrip()}\n\n{END}"
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = "# Benchmarks\n\n## Numbers of the last run\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

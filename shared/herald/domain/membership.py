@@ -1,0 +1,173 @@
+"""Joining, changing preferences and leaving: the rules of :mod:`herald.domain.members` applied
+through the ports (a MemberStore, a DeviceRegistry, the token secret, a clock, randomness)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from herald.domain.errors import ConcurrentUpdate, TransientError
+from herald.domain.members import (
+    MEMBER_ID,
+    Forbidden,
+    JoinRequest,
+    JoinResult,
+    Member,
+    MemberGone,
+    MissingToken,
+    Preferences,
+    PreferencesPatch,
+    check_endpoint_allowed,
+    choose_shard,
+    derive_token,
+    new_member_id,
+    subscription_id,
+    token_hash,
+    verify_token,
+)
+from herald.domain.ports import DeviceRegistry, MemberStore
+
+#: Races (a concurrent join of the same subscription, a leave during a repeat join) are decided
+#: again on fresh reads, this many times at most.
+ATTEMPTS = 8
+
+
+@dataclass
+class MembershipService:
+    store: MemberStore
+    devices: DeviceRegistry
+    secret: Callable[[], bytes]
+    clock: Callable[[], datetime]
+    random_below: Callable[[int], int]
+    random_bytes: Callable[[int], bytes]
+    shards: int = 32
+    allow_loopback_push: bool = False
+
+    # -- join ------------------------------------------------------------------------------------
+
+    def join(self, community: str, request: JoinRequest) -> JoinResult:
+        check_endpoint_allowed(request, self.allow_loopback_push)
+        secret = self.secret()
+        endpoint_arn = None
+        if request.device is not None:
+            endpoint_arn = self.devices.register(request.device.platform, request.device.token)
+        subscriptions = request.subscriptions()
+        for _ in range(ATTEMPTS):
+            owners = self.store.claims(community, subscriptions)
+            owner = next((owners[s] for s in subscriptions if s in owners), None)
+            now = self.clock()
+            if owner is not None:
+                existing = self.store.member(community, owner)
+                if existing is None:
+                    continue  # left meanwhile: its claims are going too
+                token = derive_token(secret, community, owner)
+                updated, new_claims = self._refreshed(existing, request, owners, endpoint_arn, token, now)
+                try:
+                    self.store.refresh(updated, new_claims)
+                except ConcurrentUpdate:
+                    continue
+                return JoinResult(updated, token, created=False)
+            member_id = new_member_id(self.random_bytes)
+            token = derive_token(secret, community, member_id)
+            member = Member(
+                community=community,
+                member_id=member_id,
+                shard=choose_shard(self.shards, self.random_below),
+                token_hash=token_hash(token),
+                subscriptions=subscriptions,
+                web_push=request.web_push,
+                device=request.device,
+                endpoint_arn=endpoint_arn,
+                preferences=Preferences(languages=request.languages, topics=request.topics),
+                joined_at=now,
+                updated_at=now,
+            )
+            try:
+                self.store.create(member)
+            except ConcurrentUpdate:
+                continue  # a subscription was claimed meanwhile (or a shard was busy): read again
+            return JoinResult(member, token, created=True)
+        raise TransientError(f"joining {community}: still contended after {ATTEMPTS} attempts")
+
+    @staticmethod
+    def _refreshed(
+        member: Member,
+        request: JoinRequest,
+        owners: dict[str, str],
+        endpoint_arn: str | None,
+        token: str,
+        now: datetime,
+    ) -> tuple[Member, list[str]]:
+        """The member after a repeat join: new web push keys or device endpoint, new subscriptions
+        claimed (never one that another member holds), preferences changed only where given."""
+        mine = member.member_id
+        changes: dict[str, object] = {"token_hash": token_hash(token), "updated_at": now}
+        new_claims: list[str] = []
+        if request.web_push is not None:
+            sid = subscription_id(web_push=request.web_push)
+            if owners.get(sid, mine) == mine:
+                changes["web_push"] = request.web_push
+                if sid not in owners:
+                    new_claims.append(sid)
+        if request.device is not None:
+            sid = subscription_id(device=request.device)
+            if owners.get(sid, mine) == mine:
+                changes["device"] = request.device
+                changes["endpoint_arn"] = endpoint_arn
+                if sid not in owners:
+                    new_claims.append(sid)
+        changes["subscriptions"] = list(dict.fromkeys([*member.subscriptions, *new_claims]))
+        prefs: dict[str, object] = {}
+        if request.languages:
+            prefs["languages"] = request.languages
+        if request.topics:
+            prefs["topics"] = request.topics
+        if prefs:
+            changes["preferences"] = member.preferences.model_copy(update=prefs)
+        return member.model_copy(update=changes), new_claims
+
+    # -- preferences and leaving -----------------------------------------------------------------
+
+    def authorize(self, community: str, member_id: str, token: str | None) -> str:
+        """The token's hash if it opens this membership; MissingToken or Forbidden otherwise.
+
+        Decided by the token alone (constant time, no read), so the answer is the same whether or
+        not the member exists.
+        """
+        if not token:
+            raise MissingToken("a bearer token is required")
+        import re
+
+        valid_id = re.fullmatch(MEMBER_ID, member_id) is not None
+        ok = verify_token(self.secret(), community, member_id if valid_id else "0" * 32, token)
+        if not (ok and valid_id):
+            raise Forbidden("the token does not open this membership")
+        return token_hash(token)
+
+    def update_preferences(
+        self, community: str, member_id: str, token: str | None, patch: PreferencesPatch
+    ) -> Preferences:
+        expected = self.authorize(community, member_id, token)
+        for _ in range(ATTEMPTS):
+            member = self.store.member(community, member_id)
+            if member is None or member.token_hash != expected:
+                raise MemberGone("this membership was left")
+            updated = member.model_copy(
+                update={"preferences": patch.apply(member.preferences), "updated_at": self.clock()}
+            )
+            if self.store.save_preferences(updated, expected):
+                return updated.preferences
+        raise TransientError(f"updating {member_id}: still contended after {ATTEMPTS} attempts")
+
+    def leave(self, community: str, member_id: str, token: str | None) -> bool:
+        """True if this call ended the membership; False if it had ended already (still a success)."""
+        expected = self.authorize(community, member_id, token)
+        # A device's platform endpoint stays: the same token has the same endpoint in every
+        # community the device joined. Endpoints that stop working are dropped by the fan-out.
+        for _ in range(ATTEMPTS):
+            try:
+                return self.store.remove(community, member_id, expected) is not None
+            except ConcurrentUpdate:
+                continue  # a busy counter shard: try again
+        raise TransientError(f"leaving {community}: still contended after {ATTEMPTS} attempts")
