@@ -330,7 +330,7 @@ class BenchCloud:
 # -- scenarios ------------------------------------------------------------------------------------------
 
 #: The least each kind of event needs, and why (see docs/benchmarks.md).
-MINIMUM_SINGLE = 5  # GetObject + outcome GetItem + post read + hash read + TransactWriteItems
+MINIMUM_SINGLE = 4  # GetObject + outcome GetItem + one BatchGetItem (post and hash claim) + TransactWriteItems
 MINIMUM_DELETE = 3  # outcome GetItem + post read (its hash is released) + TransactWriteItems
 MINIMUM_REJECT = 5  # GetObject + outcome GetItem + CopyObject + PutObject (report) + TransactWriteItems
 TRANSACT_ITEMS = 100  # TransactWriteItems limit; a new post is 2 items (post + claim), +1 for the counter
@@ -340,7 +340,7 @@ BATCH_GET = 100  # BatchGetItem limit
 def minimum_export(new_posts: int, total_posts: int) -> int:
     """GetObject + outcome read + post and claim reads (100 keys a call) + creates (49 posts and the
     counter per transaction) + 1 transaction for the outcome with the profile."""
-    reads = 2 * -(-total_posts // BATCH_GET)
+    reads = -(-2 * total_posts // BATCH_GET)  # a post key and a claim key for each
     per_transaction = (TRANSACT_ITEMS - 1) // 2
     writes = -(-new_posts // per_transaction) if new_posts else 0
     return 2 + reads + writes + 1
