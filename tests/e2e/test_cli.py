@@ -95,7 +95,7 @@ def test_demo_with_files_and_a_readable_report(tmp_path: Path) -> None:
 def local_cloud() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     port = free_port()
     process = subprocess.Popen(
-        [*HERALD, "local", "--port", str(port), "--json"],
+        [*HERALD, "local", "--port", str(port), "--api-port", "0", "--json"],
         cwd=ROOT,
         env=_env(),
         stdout=subprocess.PIPE,

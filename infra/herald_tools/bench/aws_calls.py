@@ -330,7 +330,7 @@ class BenchCloud:
 # -- scenarios ------------------------------------------------------------------------------------------
 
 #: The least each kind of event needs, and why (see docs/benchmarks.md).
-MINIMUM_SINGLE = 4  # GetObject + outcome GetItem + one BatchGetItem (post and hash claim) + TransactWriteItems
+MINIMUM_SINGLE = 4  # GetObject + outcome GetItem + BatchGetItem (post and claim) + TransactWriteItems
 MINIMUM_DELETE = 3  # outcome GetItem + post read (its hash is released) + TransactWriteItems
 MINIMUM_REJECT = 5  # GetObject + outcome GetItem + CopyObject + PutObject (report) + TransactWriteItems
 TRANSACT_ITEMS = 100  # TransactWriteItems limit; a new post is 2 items (post + claim), +1 for the counter
