@@ -1,0 +1,794 @@
+"""The public site of one community: its page, one page per post, archive pages, feeds and assets.
+
+Pure: no I/O but reading the package's own templates and static files, no clock. The same posts
+give the same bytes, so a publisher uploads only what really changed. Every string a post or a
+profile holds goes through Jinja2's autoescape; links are built here from the post's extracted
+``links`` (http/https only, checked again) and never from the text itself.
+
+Layout of the site (paths relative to ``base_url``)::
+
+    index.html                 the community page: profile, QR code, join button, pinned + newest posts
+    page/<n>/index.html        archive pages, numbered from the OLDEST: page 1 holds the first 50 posts
+    posts/<id>/index.html      one page per post
+    join/index.html            the join page: QR code and button
+    feed.atom, feed.json       the newest posts (Atom 1.0, JSON Feed 1.1)
+    qr.svg, site.css, join.js, sw.js
+
+Archive pages are numbered from the oldest post so that a new post changes only the newest archive
+page: page ``n`` always holds the unpinned posts ranked ``50(n-1)+1 … 50n`` in publication order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from markupsafe import Markup, escape
+from pydantic import BaseModel, ConfigDict
+
+from herald.domain.models import Community, Post
+from herald.site import feeds
+
+if TYPE_CHECKING:
+    from jinja2 import Environment, Template
+    from markdown_it import MarkdownIt
+
+PAGE_SIZE = 50
+FEED_SIZE = 50
+#: Languages written right to left: their posts get ``dir="rtl"``.
+RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "ps", "ckb", "yi", "dv", "sd", "ug"})
+#: Schemes a link in a plain-text post may have; a Markdown post may also link ``mailto:``.
+LINK_SCHEMES = frozenset({"http", "https"})
+MARKDOWN_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "nofollow noopener ugc"
+
+HTML = "text/html; charset=utf-8"
+ATOM = "application/atom+xml; charset=utf-8"
+JSON_FEED = "application/feed+json; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+JAVASCRIPT = "text/javascript; charset=utf-8"
+SVG = "image/svg+xml"
+
+#: The community page, the join page and the feeds change with every post and member count.
+CACHE_LIVE = "public, max-age=60, stale-while-revalidate=300"
+#: Post pages and archive pages change rarely (an edit, a delete).
+CACHE_PAGE = "public, max-age=300"
+#: Stylesheet, script, QR code.
+CACHE_ASSET = "public, max-age=86400"
+
+_HERE = Path(__file__).resolve().parent
+STATIC_FILES = {"site.css": CSS, "join.js": JAVASCRIPT, "sw.js": JAVASCRIPT}
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\"'<>\\`]")
+
+
+# ----------------------------------------------------------------------------- public types
+
+
+class CommunityView(BaseModel):
+    """What the site shows of a community."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    description: str | None = None
+    verified: bool = False
+    members: int = 0
+    posts: int = 0
+    created_year: int | None = None
+    join_url: str | None = None
+
+    @classmethod
+    def from_community(cls, community: Community, join_url: str | None = None) -> CommunityView:
+        return cls(
+            id=community.id,
+            name=community.name,
+            description=community.description,
+            verified=community.verified,
+            members=community.members,
+            posts=community.posts,
+            created_year=community.created_year,
+            join_url=join_url,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SiteFile:
+    """One object of the site, with the headers it is served with."""
+
+    path: str
+    body: bytes
+    content_type: str
+    cache_control: str
+
+    @property
+    def md5(self) -> str:
+        """Hex MD5 of the body: what S3 reports as the ETag of a single-part upload."""
+        return hashlib.md5(self.body, usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SiteChanges:
+    """What to upload and what to delete after a change."""
+
+    writes: list[SiteFile] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.path for f in self.writes]
+
+
+# ----------------------------------------------------------------------------- strings
+
+_STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "members": "Members",
+        "created": "Created In {year}",
+        "verified": "Verified community",
+        "join": "Join",
+        "scan": "Scan QR code to join",
+        "qr_alt": "QR code to join {name}",
+        "pinned": "Pinned",
+        "older": "Older posts",
+        "newer": "Newer posts",
+        "feeds": "Feeds",
+        "all_posts": "All posts",
+        "open_link": "Open the join link",
+        "joined": "You joined. Welcome!",
+        "join_failed": "Joining did not work. Try again, or scan the QR code.",
+        "no_push": "This browser cannot subscribe here: scan the QR code or open the join link.",
+        "page": "Page {n}",
+        "posts": "Posts",
+        "pages": "Pages",
+        "skip": "Skip to the posts",
+    },
+    "fr": {
+        "members": "Membres",
+        "created": "Créée en {year}",
+        "verified": "Communauté vérifiée",
+        "join": "Rejoindre",
+        "scan": "Scannez le code QR pour rejoindre",
+        "qr_alt": "Code QR pour rejoindre {name}",
+        "pinned": "Épinglé",
+        "older": "Messages plus anciens",
+        "newer": "Messages plus récents",
+        "feeds": "Flux",
+        "all_posts": "Tous les messages",
+        "open_link": "Ouvrir le lien d’invitation",
+        "joined": "Vous avez rejoint la communauté. Bienvenue !",
+        "join_failed": "L’inscription n’a pas fonctionné. Réessayez, ou scannez le code QR.",
+        "no_push": "Ce navigateur ne peut pas s’abonner ici : scannez le code QR ou ouvrez le lien.",
+        "page": "Page {n}",
+        "posts": "Messages",
+        "pages": "Pages",
+        "skip": "Aller aux messages",
+    },
+    "es": {
+        "members": "Miembros",
+        "created": "Creada en {year}",
+        "verified": "Comunidad verificada",
+        "join": "Unirse",
+        "scan": "Escanea el código QR para unirte",
+        "qr_alt": "Código QR para unirse a {name}",
+        "pinned": "Fijado",
+        "older": "Publicaciones anteriores",
+        "newer": "Publicaciones más recientes",
+        "feeds": "Feeds",
+        "all_posts": "Todas las publicaciones",
+        "open_link": "Abrir el enlace para unirse",
+        "joined": "Te uniste. ¡Bienvenida, bienvenido!",
+        "join_failed": "No se pudo completar. Inténtalo de nuevo o escanea el código QR.",
+        "no_push": "Este navegador no puede suscribirse aquí: escanea el código QR o abre el enlace.",
+        "page": "Página {n}",
+        "posts": "Publicaciones",
+        "pages": "Páginas",
+        "skip": "Ir a las publicaciones",
+    },
+    "ar": {
+        "members": "عضو",
+        "created": "أُنشئت في {year}",
+        "verified": "مجتمع موثّق",
+        "join": "انضم",
+        "scan": "امسح رمز QR للانضمام",
+        "qr_alt": "رمز QR للانضمام إلى {name}",
+        "pinned": "مثبّت",
+        "older": "منشورات أقدم",
+        "newer": "منشورات أحدث",
+        "feeds": "الخلاصات",
+        "all_posts": "كل المنشورات",
+        "open_link": "افتح رابط الانضمام",
+        "joined": "انضممت. أهلاً بك!",
+        "join_failed": "لم ينجح الانضمام. حاول مرة أخرى أو امسح رمز QR.",
+        "no_push": "لا يمكن لهذا المتصفح الاشتراك هنا: امسح رمز QR أو افتح رابط الانضمام.",
+        "page": "صفحة {n}",
+        "posts": "المنشورات",
+        "pages": "الصفحات",
+        "skip": "انتقل إلى المنشورات",
+    },
+}
+
+
+# ----------------------------------------------------------------------------- text to HTML
+
+
+def safe_href(url: str, schemes: frozenset[str] = LINK_SCHEMES) -> bool:
+    """True for an absolute URL with one of ``schemes`` (and a host, unless ``mailto:``)."""
+    if not url or _UNSAFE_URL_CHARS.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        return False
+    return scheme == "mailto" or bool(parts.hostname)
+
+
+@lru_cache(maxsize=4096)
+def _link_pattern(urls: tuple[str, ...]) -> tuple[re.Pattern[str], dict[str, str]]:
+    """A pattern matching each link as written in the text (with its scheme, or without ``https://``)."""
+    forms: dict[str, str] = {}
+    for url in urls:
+        forms.setdefault(url, url)
+        if url[:8].lower() == "https://":
+            forms.setdefault(url[8:], url)
+    alternation = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    return re.compile(rf"(?<![\w/:.@-])(?:{alternation})(?![\w/])"), forms
+
+
+def _escape_lines(text: str) -> str:
+    return str(escape(text)).replace("\n", "<br>\n")
+
+
+def text_html(text: str, links: Iterable[Any]) -> Markup:
+    """A plain-text post as paragraphs, its known links as anchors, everything else escaped.
+
+    The text is split at the links first and every segment escaped on its own, so no link can
+    carry markup out of the text; each ``href`` is the extracted URL, checked again and escaped.
+    """
+    urls = tuple(dict.fromkeys(link.url for link in links if safe_href(link.url)))
+    matcher = _link_pattern(urls) if urls else None
+    out: list[str] = []
+    for paragraph in text.split("\n\n"):
+        if not paragraph.strip():
+            continue
+        if matcher is None:
+            out.append(f"<p>{_escape_lines(paragraph)}</p>")
+            continue
+        pattern, forms = matcher
+        parts: list[str] = []
+        position = 0
+        for match in pattern.finditer(paragraph):
+            parts.append(_escape_lines(paragraph[position : match.start()]))
+            href = forms[match.group(0)]
+            parts.append(f'<a href="{escape(href)}" rel="{LINK_REL}">{escape(match.group(0))}</a>')
+            position = match.end()
+        parts.append(_escape_lines(paragraph[position:]))
+        out.append(f"<p>{''.join(parts)}</p>")
+    return Markup("\n".join(out))
+
+
+def _markdown_link_ok(url: str) -> bool:
+    return safe_href(url, MARKDOWN_SCHEMES)
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": True})
+    md.enable(["linkify", "strikethrough"]).disable("image")  # images: no third-party requests
+    md.validateLink = _markdown_link_ok  # type: ignore[method-assign]
+    return md
+
+
+def markdown_html(source: str) -> Markup:
+    """A Markdown post: raw HTML off, links http/https/mailto only, headings from ``<h3>`` down."""
+    md = _markdown()
+    tokens = md.parse(source)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(6, int(token.tag[1]) + 2)}"
+        elif token.type == "inline" and token.children:
+            for child in token.children:
+                if child.type != "link_open":
+                    continue
+                href = str(child.attrGet("href") or "")
+                if child.markup == "linkify" and href.startswith("http://"):
+                    text_token = token.children[token.children.index(child) + 1]
+                    if not text_token.content.lower().startswith("http://"):
+                        href = "https://" + href[7:]  # a scheme-less link, read as https like the enrichment
+                if not _markdown_link_ok(href):
+                    href = ""
+                child.attrSet("href", href)
+                child.attrSet("rel", LINK_REL)
+    return Markup(md.renderer.render(tokens, md.options, {}))
+
+
+# ----------------------------------------------------------------------------- ordering
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def published_at(post: Post) -> datetime:
+    return _utc(post.publish_at or post.created_at)
+
+
+def _chrono_key(post: Post) -> tuple[datetime, str]:
+    return published_at(post), post.id
+
+
+def ordered(posts: Iterable[Post]) -> list[Post]:
+    """Pinned first, then newest first (ties by id): the order of ``community_posts()``."""
+    return sorted(posts, key=lambda p: (p.pinned, *_chrono_key(p)), reverse=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Which post goes on which page."""
+
+    pinned: tuple[Post, ...]  # newest first
+    buckets: tuple[tuple[Post, ...], ...]  # archive pages 1..n, each oldest first
+
+    @classmethod
+    def of(cls, posts: Iterable[Post], page_size: int = PAGE_SIZE) -> Layout:
+        unique = {p.id: p for p in posts}.values()
+        pinned = tuple(sorted((p for p in unique if p.pinned), key=_chrono_key, reverse=True))
+        chrono = sorted((p for p in unique if not p.pinned), key=_chrono_key)
+        buckets = tuple(tuple(chrono[i : i + page_size]) for i in range(0, len(chrono), page_size))
+        return cls(pinned, buckets)
+
+    @property
+    def pages(self) -> int:
+        return len(self.buckets)
+
+    def index_buckets(self, page_size: int = PAGE_SIZE) -> list[int]:
+        """Archive pages (1-based) the community page shows: the newest, and the one before if short."""
+        if not self.buckets:
+            return []
+        shown = [self.pages]
+        if len(self.buckets[-1]) < page_size and self.pages > 1:
+            shown.append(self.pages - 1)
+        return shown
+
+    def newest(self, count: int) -> list[Post]:
+        """The ``count`` newest posts, pinned or not, newest first (for the feeds)."""
+        out: list[Post] = []
+        for bucket in reversed(self.buckets):
+            out.extend(reversed(bucket))
+            if len(out) >= count:
+                break
+        merged = sorted([*self.pinned, *out], key=_chrono_key, reverse=True)
+        return merged[:count]
+
+    def page_signature(self, page: int) -> tuple[tuple[str, int, str], ...]:
+        return tuple((p.id, p.version, p.content_hash) for p in self.buckets[page - 1])
+
+
+# ----------------------------------------------------------------------------- templates
+
+
+@cache
+def _environment() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(
+        loader=FileSystemLoader(str(_HERE / "templates")),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+
+
+def _template(name: str) -> Template:
+    return _environment().get_template(name)
+
+
+@cache
+def _static(name: str) -> bytes:
+    return (_HERE / "static" / name).read_bytes()
+
+
+@lru_cache(maxsize=64)
+def _qr_svg(url: str) -> bytes:
+    import segno
+
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(
+        out, kind="svg", scale=8, border=4, xmldecl=True, svgns=True, svgclass=None, lineclass=None
+    )
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class PostView:
+    """A post, ready for the templates and the feeds."""
+
+    id: str
+    href: str  # relative to the site root
+    url: str  # absolute
+    title: str
+    body: Markup
+    text: str
+    excerpt: str
+    lang: str | None
+    dir: str
+    published: datetime
+    updated: datetime
+    published_display: str
+    pinned: bool
+    tags: tuple[str, ...]
+    feed_tags: tuple[str, ...]
+
+    @property
+    def published_iso(self) -> str:
+        return feeds.rfc3339(self.published)
+
+
+def post_path(post_id: str) -> str:
+    """``posts/<id>/index.html`` (ids are hex; anything else is percent-encoded)."""
+    safe = post_id if _SAFE_ID.match(post_id) else quote(post_id, safe="")
+    return f"posts/{safe}/index.html"
+
+
+# ----------------------------------------------------------------------------- the renderer
+
+
+class SiteRenderer:
+    """Renders one community's site. Configuration only; every call is pure."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_url: str | None = None,
+        locale: str = "en",
+        *,
+        page_size: int = PAGE_SIZE,
+        feed_size: int = FEED_SIZE,
+        pretty_urls: bool = True,
+        vapid_public_key: str | None = None,
+        demo_subscription: Mapping[str, Any] | None = None,
+    ) -> None:
+        """
+        ``base_url`` is where the community's site is published (``https://site.example/harbour-line/``);
+        ``api_url`` the Herald API (the join button and its CSP ``connect-src``); ``locale`` a babel
+        locale (``en``, ``fr``, ``ar``, ``pt_BR``). With ``pretty_urls`` links end in ``/``
+        (``posts/<id>/``), otherwise in ``index.html`` (for a bucket served without index documents).
+        ``demo_subscription`` is a web push subscription the join button sends as is (the local cloud).
+        """
+        from babel import Locale
+
+        if page_size < 1 or feed_size < 1:
+            raise ValueError("page_size and feed_size must be positive")
+        self.base_url = base_url.rstrip("/") + "/"
+        self.api_url = api_url.rstrip("/") if api_url else None
+        self.locale = Locale.parse(locale.replace("-", "_"))
+        self.page_size = page_size
+        self.feed_size = feed_size
+        self.pretty_urls = pretty_urls
+        self.vapid_public_key = vapid_public_key
+        self.demo_subscription = (
+            json.dumps(demo_subscription, sort_keys=True, separators=(",", ":"))
+            if demo_subscription
+            else None
+        )
+        self.lang = str(self.locale).replace("_", "-")
+        self.page_dir = "rtl" if self.locale.character_order == "right-to-left" else "ltr"
+        self.strings = {**_STRINGS["en"], **_STRINGS.get(self.locale.language, {})}
+        self.csp = self._csp()
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def render_community(self, community: CommunityView, posts: Iterable[Post]) -> dict[str, SiteFile]:
+        """The whole site: ``{path: SiteFile}``."""
+        layout = Layout.of(posts, self.page_size)
+        views = _Views(self)
+        files: list[SiteFile] = [*self._live_files(community, layout, views), *self.assets(community)]
+        for page in range(1, layout.pages + 1):
+            files.append(self._archive_page(community, layout, page, views))
+        for post in (*layout.pinned, *(p for bucket in layout.buckets for p in bucket)):
+            files.append(self._post_file(community, views.get(post)))
+        return {f.path: f for f in sorted(files, key=lambda f: f.path)}
+
+    def render_post(self, community: CommunityView, post: Post) -> bytes:
+        """One post's page."""
+        return self._post_file(community, _Views(self).get(post)).body
+
+    def render_changes(
+        self,
+        community: CommunityView,
+        posts: Iterable[Post],
+        changed_post_ids: Iterable[str] = (),
+        deleted_post_ids: Iterable[str] = (),
+        *,
+        previous: Mapping[str, Post] | None = None,
+    ) -> SiteChanges:
+        """What a change of some posts rewrites: those posts' pages, the community page, the join
+        page, the feeds, and only the archive pages whose posts or links changed.
+
+        ``posts`` are all the community's posts now. ``previous`` holds the stored versions, before
+        the change, of the changed and deleted posts (a stream's old images); a changed post missing
+        from it is taken as new. Without ``previous`` at all, any change that could move posts between
+        archive pages (a delete, an edit of an older post) rewrites every archive page, which is
+        always correct. A change of the community's name or join link needs :meth:`render_community`.
+        """
+        current = list({p.id: p for p in posts}.values())
+        by_id = {p.id: p for p in current}
+        changed = {pid for pid in changed_post_ids if pid in by_id}
+        deleted = {pid for pid in deleted_post_ids if pid not in by_id}
+        layout = Layout.of(current, self.page_size)
+        views = _Views(self)
+        writes = list(self._live_files(community, layout, views))
+        writes.extend(self._post_file(community, views.get(by_id[pid])) for pid in sorted(changed))
+        deletes = sorted(post_path(pid) for pid in deleted)
+
+        pages, pages_before = self._changed_pages(current, layout, changed, deleted, previous)
+        writes.extend(self._archive_page(community, layout, page, views) for page in pages)
+        deletes.extend(f"page/{n}/index.html" for n in range(layout.pages + 1, pages_before + 1))
+        return SiteChanges(writes=sorted(writes, key=lambda f: f.path), deletes=sorted(deletes))
+
+    def assets(self, community: CommunityView) -> list[SiteFile]:
+        """The files that change only with the code or the join link: CSS, scripts, the QR code."""
+        files = [SiteFile(name, _static(name), ctype, CACHE_ASSET) for name, ctype in STATIC_FILES.items()]
+        files.append(SiteFile("qr.svg", _qr_svg(self._join_target(community)), SVG, CACHE_ASSET))
+        return files
+
+    # -- change tracking -----------------------------------------------------------------------
+
+    def _changed_pages(
+        self,
+        current: list[Post],
+        layout: Layout,
+        changed: set[str],
+        deleted: set[str],
+        previous: Mapping[str, Post] | None,
+    ) -> tuple[list[int], int]:
+        """The archive pages to rewrite, and how many archive pages there were (at most) before."""
+        if not changed and not deleted:
+            return [], layout.pages
+        every = list(range(1, layout.pages + 1))
+        unpinned = sum(len(bucket) for bucket in layout.buckets)
+        bound = -(-(unpinned + len(changed) + len(deleted)) // self.page_size)
+        if previous is None:
+            # Without the old versions only a first version is known not to have moved: an edit may
+            # have changed a post's date or pin, and a deleted post's place is unknown.
+            by_id = {p.id: p for p in current}
+            if deleted or any(by_id[pid].version > 1 for pid in changed):
+                return every, bound
+            previous = {}
+        if any(pid not in previous for pid in deleted):
+            return every, bound
+        before = [previous.get(p.id, p) for p in current if p.id not in changed or p.id in previous]
+        before += [previous[pid] for pid in deleted]
+        old = Layout.of(before, self.page_size)
+        pages: list[int] = []
+        for page in range(1, layout.pages + 1):
+            moved = page > old.pages or layout.page_signature(page) != old.page_signature(page)
+            touched = any(p.id in changed for p in layout.buckets[page - 1])
+            links = old.pages != layout.pages and page in (old.pages, layout.pages)
+            if moved or touched or links:
+                pages.append(page)
+        return pages, old.pages
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def _live_files(self, community: CommunityView, layout: Layout, views: _Views) -> list[SiteFile]:
+        newest = [views.get(p) for p in layout.newest(self.feed_size)]
+        meta = self._feed_meta(community, newest)
+        return [
+            SiteFile("index.html", self._index(community, layout, views), HTML, CACHE_LIVE),
+            SiteFile("join/index.html", self._join_page(community), HTML, CACHE_LIVE),
+            SiteFile("feed.atom", feeds.atom(meta), ATOM, CACHE_LIVE),
+            SiteFile("feed.json", feeds.json_feed(meta), JSON_FEED, CACHE_LIVE),
+        ]
+
+    def _post_file(self, community: CommunityView, view: PostView) -> SiteFile:
+        body = self._page(
+            "post.html",
+            community,
+            root="../../",
+            canonical=view.url,
+            title=f"{view.title} · {community.name}",
+            description=view.excerpt,
+            og_type="article",
+            post=view,
+        )
+        return SiteFile(post_path(view.id), body, HTML, CACHE_PAGE)
+
+    def _index(self, community: CommunityView, layout: Layout, views: _Views) -> bytes:
+        shown = layout.index_buckets(self.page_size)
+        posts = [views.get(p) for p in layout.pinned]
+        for page in shown:
+            posts.extend(views.get(p) for p in reversed(layout.buckets[page - 1]))
+        older = min(shown) - 1 if shown and min(shown) > 1 else None
+        return self._page(
+            "index.html",
+            community,
+            root="",
+            canonical=self.base_url,
+            title=community.name,
+            description=community.description or "",
+            og_type="website",
+            posts=posts,
+            older=self._dir(f"page/{older}/") if older else None,
+            **self._profile(community, ""),
+        )
+
+    def _archive_page(self, community: CommunityView, layout: Layout, page: int, views: _Views) -> SiteFile:
+        posts = [views.get(p) for p in reversed(layout.buckets[page - 1])]
+        newer = (
+            self._dir(f"page/{page + 1}/")
+            if page < layout.pages
+            else ("" if self.pretty_urls else "index.html")
+        )
+        older = self._dir(f"page/{page - 1}/") if page > 1 else None
+        body = self._page(
+            "page.html",
+            community,
+            root="../../",
+            canonical=f"{self.base_url}page/{page}/",
+            title=f"{community.name} · {self.strings['page'].format(n=page)}",
+            description=community.description or "",
+            og_type="website",
+            posts=posts,
+            page=page,
+            newer=newer,
+            older=older,
+        )
+        return SiteFile(f"page/{page}/index.html", body, HTML, CACHE_PAGE)
+
+    def _join_page(self, community: CommunityView) -> bytes:
+        return self._page(
+            "join.html",
+            community,
+            root="../",
+            canonical=f"{self.base_url}join/",
+            title=f"{self.strings['join']} · {community.name}",
+            description=community.description or "",
+            og_type="website",
+            **self._profile(community, "../"),
+        )
+
+    def _page(self, template: str, community: CommunityView, **context: Any) -> bytes:
+        html = _template(template).render(
+            community=community,
+            t=self.strings,
+            lang=self.lang,
+            page_dir=self.page_dir,
+            csp=self.csp,
+            og_locale=str(self.locale),
+            home=(context["root"] or "./") if self.pretty_urls else f"{context['root']}index.html",
+            **context,
+        )
+        return html.encode("utf-8")
+
+    def _profile(self, community: CommunityView, root: str) -> dict[str, Any]:
+        from babel.numbers import format_compact_decimal, format_decimal
+
+        join_href = community.join_url if community.join_url and safe_href(community.join_url) else None
+        api = self.api_url
+        return {
+            "members_display": format_compact_decimal(
+                community.members, format_type="short", locale=self.locale, fraction_digits=1
+            ),
+            "members_exact": format_decimal(community.members, locale=self.locale),
+            "join_href": join_href,
+            "join_api": f"{api}/communities/{quote(community.id, safe='')}/members" if api else None,
+            "community_api": f"{api}/communities/{quote(community.id, safe='')}" if api else None,
+            "vapid_key": self.vapid_public_key,
+            "demo_subscription": self.demo_subscription,
+            "service_worker": f"{root}sw.js",
+        }
+
+    def _feed_meta(self, community: CommunityView, newest: Sequence[PostView]) -> feeds.FeedMeta:
+        entries = [
+            feeds.FeedEntry(
+                id=view.url,
+                url=view.url,
+                title=view.title,
+                summary=view.excerpt,
+                content_html=str(view.body),
+                content_text=view.text,
+                published=view.published,
+                updated=view.updated,
+                language=view.lang,
+                tags=view.feed_tags,
+            )
+            for view in newest
+        ]
+        return feeds.FeedMeta(
+            title=community.name,
+            description=community.description,
+            home_page_url=self.base_url,
+            atom_url=f"{self.base_url}feed.atom",
+            json_url=f"{self.base_url}feed.json",
+            author=community.name,
+            language=self.lang,
+            entries=entries,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _dir(self, path: str) -> str:
+        """A link to a directory's page: ``posts/x/`` or ``posts/x/index.html``."""
+        return path if self.pretty_urls else f"{path}index.html"
+
+    def _join_target(self, community: CommunityView) -> str:
+        return community.join_url or f"{self.base_url}join/"
+
+    def _csp(self) -> str:
+        connect = "'none'"
+        if self.api_url:
+            parts = urlsplit(self.api_url)
+            if parts.scheme in ("http", "https") and parts.netloc:
+                connect = f"{parts.scheme}://{parts.netloc}"
+        return (
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+            f"connect-src {connect}; base-uri 'none'; form-action 'none'"
+        )
+
+    def view(self, post: Post) -> PostView:
+        from babel.dates import format_date
+
+        published = published_at(post)
+        updated = max(_utc(post.updated_at), published)
+        lang = post.language
+        href = post_path(post.id).removesuffix("index.html")
+        body = markdown_html(post.text) if post.format == "md" else text_html(post.text, post.links)
+        return PostView(
+            id=post.id,
+            href=self._dir(href),
+            url=f"{self.base_url}{href}",
+            title=post.title,
+            body=body,
+            text=post.text,
+            excerpt=post.excerpt,
+            lang=lang,
+            dir="rtl" if lang and lang.split("-")[0] in RTL_LANGUAGES else "auto",
+            published=published,
+            updated=updated,
+            published_display=_date(format_date, published.date(), self.locale),
+            pinned=post.pinned,
+            tags=tuple(post.tags),
+            feed_tags=tuple(dict.fromkeys([*post.tags, *post.hashtags, *post.topics])),
+        )
+
+
+def _date(formatter: Any, day: date, locale: Any) -> str:
+    return _format_date(formatter, day, str(locale))
+
+
+@lru_cache(maxsize=8192)
+def _format_date(formatter: Any, day: date, locale: str) -> str:
+    return str(formatter(day, format="medium", locale=locale))
+
+
+class _Views:
+    """Each post turned into a :class:`PostView` once per render."""
+
+    def __init__(self, renderer: SiteRenderer) -> None:
+        self._renderer = renderer
+        self._views: dict[str, PostView] = {}
+
+    def get(self, post: Post) -> PostView:
+        view = self._views.get(post.id)
+        if view is None:
+            view = self._views[post.id] = self._renderer.view(post)
+        return view

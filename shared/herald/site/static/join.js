@@ -1,0 +1,69 @@
+// The join button: subscribe (Web Push, or the subscription the page was published with), join
+// through the API, then show the new member count. No inline script, no framework.
+(function () {
+  "use strict";
+  var button = document.querySelector("button[data-join]");
+  if (!button || !window.fetch) return;
+  var status = document.querySelector(".join-status");
+  var data = button.dataset;
+  var say = function (text) { if (status) status.textContent = text; };
+
+  function keyBytes(base64url) {
+    var s = base64url.replace(/-/g, "+").replace(/_/g, "/");
+    var raw = atob(s + "===".slice((s.length + 3) % 4));
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+
+  function subscription() {
+    if (data.demoSubscription) return Promise.resolve(JSON.parse(data.demoSubscription));
+    if (!data.vapidKey || !("serviceWorker" in navigator) || !("PushManager" in window)) {
+      return Promise.resolve(null);
+    }
+    return navigator.serviceWorker.register(data.sw).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function (registration) {
+      return registration.pushManager.subscribe({
+        userVisibleOnly: true, applicationServerKey: keyBytes(data.vapidKey)
+      });
+    }).then(function (sub) {
+      var json = sub.toJSON();
+      return { endpoint: json.endpoint, keys: json.keys };
+    });
+  }
+
+  function refresh() {
+    return fetch(data.community, { headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (community) {
+        if (!community) return;
+        document.querySelectorAll("[data-members]").forEach(function (el) {
+          el.textContent = community.members_display;
+          el.setAttribute("data-members", String(community.members));
+          el.setAttribute("title", String(community.members));
+        });
+      });
+  }
+
+  button.addEventListener("click", function () {
+    button.disabled = true;
+    subscription().then(function (sub) {
+      if (!sub) { say(data.msgUnsupported); return null; }
+      return fetch(data.api, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ web_push: sub })
+      }).then(function (r) {
+        if (!r.ok) throw new Error("join: " + r.status);
+        return r.json();
+      }).then(function (member) {
+        try { localStorage.setItem("herald:" + data.api, JSON.stringify(member)); } catch (e) { /* private mode */ }
+        button.setAttribute("data-joined", member.member_id);
+        say(data.msgJoined);
+        return refresh();
+      });
+    }).catch(function () { say(data.msgFailed); }).then(function () { button.disabled = false; });
+  });
+  button.hidden = false;
+})();
