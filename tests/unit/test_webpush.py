@@ -1,0 +1,490 @@
+"""Web Push without sockets: the payload limit, VAPID keys and tokens, the sender's encryption and headers."""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import http_ece
+import pytest
+import urllib3
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from herald.adapters.vapid_keys import VapidKeySource
+from herald.domain.delivery import Outcome
+from herald.domain.errors import TransientError
+from herald.domain.members import WebPushSubscription
+from herald.push.payload import (
+    ELLIPSIS,
+    MAX_PAYLOAD_BYTES,
+    Notification,
+    PayloadTooLarge,
+    encode,
+    grapheme_boundary,
+)
+from herald.push.vapid import (
+    VapidError,
+    VapidSigner,
+    b64url_decode,
+    b64url_encode,
+    generate_vapid_key,
+    load_public_key,
+    load_vapid_key,
+    origin_of,
+    private_key_pem,
+    verify_jwt,
+)
+from herald.push.webpush import WebPushSender, encrypt, push_topic
+
+T0 = 1_750_000_000.0
+SUBJECT = "mailto:ops@herald.example"
+
+# ----------------------------------------------------------------------------- payload
+
+
+def _note(body: str = "", title: str = "A title", **extra: Any) -> Notification:
+    fields = {
+        "title": title,
+        "body": body,
+        "url": "https://herald.example/harbour-line/p/0123456789abcdef0123",
+        "post_id": "0123456789abcdef0123",
+        "community": "harbour-line",
+        "tag": "post-0123456789abcdef0123",
+        **extra,
+    }
+    return Notification(**fields)
+
+
+def _size_without_body(**extra: Any) -> int:
+    return len(encode(_note("", **extra)))
+
+
+def test_limit_is_what_fits_one_record() -> None:
+    assert MAX_PAYLOAD_BYTES == 3993
+    key = ec.generate_private_key(ec.SECP256R1())
+    p256dh = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    assert len(encrypt(b"x" * MAX_PAYLOAD_BYTES, p256dh, os.urandom(16))) == 4096
+    with pytest.raises(PayloadTooLarge):
+        encrypt(b"x" * (MAX_PAYLOAD_BYTES + 1), p256dh, os.urandom(16))
+
+
+def test_compact_json_keeps_unicode_and_leaves_out_a_missing_lang() -> None:
+    data = encode(_note("مرحبا 👋"))
+    assert b'", "' not in data and b'": "' not in data
+    assert "مرحبا 👋" in data.decode("utf-8")
+    assert "lang" not in json.loads(data)
+    assert json.loads(encode(_note("x", lang="ar")))["lang"] == "ar"
+
+
+@pytest.mark.parametrize("unit", ["a", "م", "ب"])
+def test_exactly_3993_bytes_is_kept_whole(unit: str) -> None:
+    room = MAX_PAYLOAD_BYTES - _size_without_body()
+    body = unit * (room // len(unit.encode())) + "a" * (room % len(unit.encode()))
+    data = encode(_note(body))
+    assert len(data) == MAX_PAYLOAD_BYTES
+    assert json.loads(data)["body"] == body
+
+
+@pytest.mark.parametrize("unit", ["a", "م", "👍"])
+def test_3994_bytes_is_cut_at_a_character_with_an_ellipsis(unit: str) -> None:
+    room = MAX_PAYLOAD_BYTES - _size_without_body()
+    width = len(unit.encode())
+    body = unit * (room // width) + "a" * (room % width) + "a"  # one byte over
+    assert len(_note(body).model_dump_json()) > 0
+    data = encode(_note(body))
+    assert len(data) <= MAX_PAYLOAD_BYTES
+    cut = json.loads(data)["body"]
+    assert cut.endswith(ELLIPSIS) and body.startswith(cut[:-1])
+    # The cut costs no more than the ellipsis and one character of the body.
+    assert MAX_PAYLOAD_BYTES - len(data) < len(ELLIPSIS.encode()) + width
+
+
+ZWJ_FAMILY = "👩\u200d👩\u200d👧\u200d👦"
+FLAGS = "🇸🇾🇱🇧🇺🇦"
+TEXTS = [
+    "مَرْحَبًا بِكُمْ فِي الْمُجْتَمَعِ " * 200,  # Arabic with harakat (combining marks)
+    (ZWJ_FAMILY + " ") * 400,
+    FLAGS * 300,
+    ("👋🏽 ✌️ " + "é" + "x") * 400,  # skin tones, a variation selector, a decomposed accent
+]
+
+
+@pytest.mark.parametrize("text", TEXTS, ids=["arabic", "zwj", "flags", "modifiers"])
+def test_cuts_fall_between_graphemes(text: str) -> None:
+    body = unicodedata.normalize("NFD", text) if "é" in text else text
+    for limit in range(600, 3994, 97):
+        data = encode(_note(body), limit=limit)
+        assert len(data) <= limit
+        cut = json.loads(data)["body"]
+        assert cut.endswith(ELLIPSIS)
+        kept = cut[: -len(ELLIPSIS)]
+        assert body.startswith(kept)
+        index = len(kept.rstrip())
+        assert grapheme_boundary(body, index) == index
+        assert not kept.endswith("\u200d")
+        assert unicodedata.category(body[len(kept)])[0] != "M"
+        if text is TEXTS[2]:
+            assert len(kept) % 2 == 0  # whole flags only
+
+
+def test_grapheme_boundary_steps_back_out_of_sequences() -> None:
+    text = "ab" + ZWJ_FAMILY + "cd"
+    for inside in range(3, 2 + len(ZWJ_FAMILY)):
+        assert grapheme_boundary(text, inside) == 2
+    assert grapheme_boundary(text, 2 + len(ZWJ_FAMILY)) == 2 + len(ZWJ_FAMILY)
+    assert grapheme_boundary("x" + FLAGS, 2) == 1 and grapheme_boundary("x" + FLAGS, 3) == 3
+
+
+def test_title_is_cut_when_the_body_is_not_enough() -> None:
+    data = encode(_note("body text", title="عنوان " * 1000))
+    fields = json.loads(data)
+    assert len(data) <= MAX_PAYLOAD_BYTES
+    assert fields["body"] == "" and fields["title"].endswith(ELLIPSIS)
+
+
+def test_escapes_count_towards_the_limit() -> None:
+    data = encode(_note('"\\\n' * 3000))
+    assert len(data) <= MAX_PAYLOAD_BYTES
+    assert json.loads(data)["body"].endswith(ELLIPSIS)
+
+
+def test_too_large_without_body_and_title() -> None:
+    with pytest.raises(PayloadTooLarge):
+        encode(_note("x"), limit=100)
+
+
+def test_lone_surrogates_are_replaced() -> None:
+    assert json.loads(encode(_note("a\ud800b")))["body"] == "a\ufffdb"
+
+
+# ----------------------------------------------------------------------------- VAPID keys
+
+
+def test_load_vapid_key_accepts_pem_raw_and_der() -> None:
+    key = generate_vapid_key()
+    number = key.private_numbers().private_value
+    pkcs8 = private_key_pem(key)
+    sec1 = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    raw = b64url_encode(number.to_bytes(32, "big"))
+    der = b64url_encode(
+        key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    for form in (pkcs8, sec1, raw, raw + "=", der, "\n" + pkcs8 + "\n"):
+        assert load_vapid_key(form).private_numbers().private_value == number
+
+
+@pytest.mark.parametrize("value", ["", "not a key!", b64url_encode(b"\0" * 32), b64url_encode(b"x" * 40)])
+def test_load_vapid_key_refuses_garbage(value: str) -> None:
+    with pytest.raises(VapidError):
+        load_vapid_key(value)
+
+
+def test_load_vapid_key_refuses_other_curves() -> None:
+    other = ec.generate_private_key(ec.SECP384R1())
+    with pytest.raises(VapidError):
+        load_vapid_key(private_key_pem(other))
+
+
+# ----------------------------------------------------------------------------- VAPID tokens
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _claims(header: str, signer: VapidSigner) -> dict[str, Any]:
+    token_part, key_part = header.removeprefix("vapid ").split(", ")
+    assert key_part == f"k={signer.public_key}"
+    return verify_jwt(token_part.removeprefix("t="), load_public_key(signer.public_key))
+
+
+def test_header_is_an_es256_jwt_with_the_right_claims() -> None:
+    signer = VapidSigner(generate_vapid_key(), SUBJECT, clock=Clock())
+    header = signer.header_for("https://fcm.googleapis.com/fcm/send/abc:def")
+    assert _claims(header, signer) == {
+        "aud": "https://fcm.googleapis.com",
+        "exp": int(T0) + 12 * 3600,
+        "sub": SUBJECT,
+    }
+    jwt_header = json.loads(b64url_decode(header.split("t=")[1].split(".")[0]))
+    assert jwt_header == {"alg": "ES256", "typ": "JWT"}
+    assert len(b64url_decode(signer.public_key)) == 65
+
+
+def test_application_server_key_is_the_uncompressed_public_point() -> None:
+    key = generate_vapid_key()
+    signer = VapidSigner(private_key_pem(key), "https://herald.example/contact")
+    point = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    assert b64url_decode(signer.public_key) == point
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        (
+            "https://updates.push.services.mozilla.com/wpush/v2/gAAA",
+            "https://updates.push.services.mozilla.com",
+        ),
+        ("https://FCM.googleapis.com:443/fcm/send/x", "https://fcm.googleapis.com"),
+        ("https://push.example:8443/p", "https://push.example:8443"),
+        ("http://127.0.0.1:4567/push/abc", "http://127.0.0.1:4567"),
+        ("http://user:pw@[::1]:80/x", "http://[::1]"),
+    ],
+)
+def test_origin_of(url: str, origin: str) -> None:
+    assert origin_of(url) == origin
+
+
+def test_origin_of_refuses_other_schemes() -> None:
+    with pytest.raises(VapidError):
+        origin_of("ftp://push.example/x")
+
+
+def test_tokens_are_cached_per_origin() -> None:
+    signer = VapidSigner(generate_vapid_key(), SUBJECT, clock=Clock())
+    first = signer.header_for("https://fcm.googleapis.com/fcm/send/a")
+    assert signer.header_for("https://fcm.googleapis.com/fcm/send/b") == first
+    assert signer.header_for("https://fcm.googleapis.com:443/wp/c") == first
+    other = signer.header_for("https://updates.push.services.mozilla.com/wpush/v2/x")
+    third = signer.header_for("https://fcm.googleapis.com:8443/x")
+    assert len({first, other, third}) == 3
+    assert signer.signatures == 3
+    # Each token names its own origin: no claims are shared between origins.
+    assert _claims(first, signer)["aud"] == "https://fcm.googleapis.com"
+    assert _claims(other, signer)["aud"] == "https://updates.push.services.mozilla.com"
+    assert _claims(third, signer)["aud"] == "https://fcm.googleapis.com:8443"
+
+
+def test_claims_are_a_new_dict_each_time() -> None:
+    signer = VapidSigner(generate_vapid_key(), SUBJECT, clock=Clock())
+    a = signer.claims_for("https://a.example", T0)
+    b = signer.claims_for("https://b.example", T0)
+    a["aud"] = "changed"
+    assert b["aud"] == "https://b.example"
+    assert signer.claims_for("https://a.example", T0)["aud"] == "https://a.example"
+
+
+def test_token_is_renewed_when_less_than_an_hour_remains() -> None:
+    clock = Clock()
+    signer = VapidSigner(generate_vapid_key(), SUBJECT, clock=clock)
+    endpoint = "https://fcm.googleapis.com/fcm/send/a"
+    first = signer.header_for(endpoint)
+    clock.now = T0 + 11 * 3600 - 1  # 1 h and 1 s left
+    assert signer.header_for(endpoint) == first
+    clock.now = T0 + 11 * 3600 + 1  # less than an hour left
+    renewed = signer.header_for(endpoint)
+    assert renewed != first
+    assert _claims(renewed, signer)["exp"] == int(clock.now) + 12 * 3600
+    assert signer.signatures == 2
+
+
+def test_signer_checks_subject_and_lifetime() -> None:
+    key = generate_vapid_key()
+    for subject in ("ops@herald.example", "http://herald.example", "mailto:nobody"):
+        with pytest.raises(VapidError):
+            VapidSigner(key, subject)
+    with pytest.raises(VapidError):
+        VapidSigner(key, SUBJECT, lifetime_s=25 * 3600)
+
+
+# ----------------------------------------------------------------------------- the key's adapter
+
+
+class FakeSsm:
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.calls: list[dict[str, Any]] = []
+
+    def get_parameter(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {"Parameter": {"Name": kwargs["Name"], "Type": "SecureString", "Value": self.value}}
+
+
+class FakeSecretsManager:
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.calls = 0
+
+    def get_secret_value(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        return {"ARN": kwargs["SecretId"], "SecretString": self.value}
+
+
+def test_key_source_reads_ssm_with_decryption_once() -> None:
+    key = generate_vapid_key()
+    ssm = FakeSsm(private_key_pem(key))
+    source = VapidKeySource("/herald/dev/vapid-private-key", ssm=ssm)
+    assert source().private_numbers() == key.private_numbers()
+    assert source() is source()
+    assert ssm.calls == [{"Name": "/herald/dev/vapid-private-key", "WithDecryption": True}]
+
+
+def test_key_source_reads_secrets_manager_json_or_plain() -> None:
+    key = generate_vapid_key()
+    raw = b64url_encode(key.private_numbers().private_value.to_bytes(32, "big"))
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:herald-vapid-AbCdEf"
+    for stored in (raw, json.dumps({"private_key": raw, "subject": SUBJECT})):
+        sm = FakeSecretsManager(stored)
+        assert VapidKeySource(arn, secretsmanager=sm)().private_numbers() == key.private_numbers()
+        assert sm.calls == 1
+
+
+def test_key_source_turns_aws_errors_into_transient_errors() -> None:
+    from botocore.exceptions import ClientError
+
+    class Failing:
+        def get_parameter(self, **kwargs: Any) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "GetParameter")
+
+    with pytest.raises(TransientError, match="ThrottlingException"):
+        VapidKeySource("/herald/vapid", ssm=Failing())()
+
+
+# ----------------------------------------------------------------------------- the sender (no sockets)
+
+
+@dataclass
+class FakeResponse:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    data: bytes = b""
+
+
+class FakeHttp:
+    """Stands in for urllib3.PoolManager: records requests, answers what it is told."""
+
+    def __init__(self, *responses: FakeResponse | Exception) -> None:
+        self.responses = list(responses)
+        self.requests: list[dict[str, Any]] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
+        self.requests.append({"method": method, "url": url, **kwargs})
+        answer = self.responses.pop(0) if self.responses else FakeResponse(201)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def clear(self) -> None:
+        pass
+
+
+class Browser:
+    """The subscriber's side: a key pair and auth secret, as PushManager.subscribe() makes them."""
+
+    def __init__(self, endpoint: str = "https://push.example/wp/abc") -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+        point = self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        self.subscription = {
+            "endpoint": endpoint,
+            "keys": {"p256dh": b64url_encode(point), "auth": b64url_encode(self.auth)},
+        }
+
+    def decrypt(self, body: bytes) -> bytes:
+        return bytes(http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth, version="aes128gcm"))
+
+
+def _sender(http: FakeHttp, clock: Clock | None = None) -> WebPushSender:
+    clock = clock or Clock()
+    return WebPushSender(VapidSigner(generate_vapid_key(), SUBJECT, clock=clock), http=http, clock=clock)  # type: ignore[arg-type]
+
+
+def test_sender_encrypts_for_the_subscriber_and_sets_the_headers() -> None:
+    http, browser = FakeHttp(), Browser()
+    sender = _sender(http)
+    payload = encode(_note("مرحبا بكم 👋"))
+    result = sender.send(browser.subscription, payload, topic="0123456789abcdef0123", urgency="high")
+    assert result.outcome is Outcome.SENT and result.status == 201
+    (request,) = http.requests
+    assert request["method"] == "POST" and request["url"] == browser.subscription["endpoint"]
+    headers = request["headers"]
+    assert headers["TTL"] == "86400" and headers["Urgency"] == "high"
+    assert headers["Topic"] == "0123456789abcdef0123"
+    assert headers["Content-Encoding"] == "aes128gcm"
+    assert headers["Content-Type"] == "application/octet-stream"
+    assert headers["Authorization"] == sender.signer.header_for(browser.subscription["endpoint"])
+    assert request["retries"] is False and request["timeout"].connect_timeout == 3.0
+    assert request["timeout"].read_timeout == 10.0
+    assert browser.decrypt(request["body"]) == payload
+
+
+def test_each_message_has_a_new_ephemeral_key_and_salt() -> None:
+    http, browser = FakeHttp(), Browser()
+    sender = _sender(http)
+    for _ in range(3):
+        sender.send(browser.subscription, b"same", topic=None)
+    bodies = [r["body"] for r in http.requests]
+    assert len({b[:16] for b in bodies}) == 3  # salt
+    assert len({b[21:86] for b in bodies}) == 3  # the key id: the sender's ephemeral public key
+    assert all(b[20] == 65 and b[21] == 0x04 for b in bodies)
+    assert all("Topic" not in r["headers"] for r in http.requests)
+
+
+def test_sender_accepts_the_domain_subscription_model() -> None:
+    http, browser = FakeHttp(), Browser()
+    subscription = WebPushSubscription.model_validate(browser.subscription)
+    assert _sender(http).send(subscription, b"{}", topic="p1", ttl=60).ok
+    assert http.requests[0]["headers"]["TTL"] == "60"
+
+
+def test_sender_reports_status_and_retry_after_dates() -> None:
+    clock = Clock(1740830400.0)  # 2025-03-01 12:00:00 UTC
+    http = FakeHttp(
+        FakeResponse(429, {"Retry-After": "Sat, 01 Mar 2025 12:00:30 GMT"}, b"slow down"),
+        FakeResponse(410, {}, b'{"errno": 106}'),
+        FakeResponse(413),
+        urllib3.exceptions.ConnectTimeoutError("timed out"),
+    )
+    sender, browser = _sender(http, clock), Browser()
+    first = sender.send(browser.subscription, b"x", topic="p")
+    assert (first.outcome, first.status, first.retry_after_s, first.detail) == (
+        Outcome.RETRY,
+        429,
+        30.0,
+        "slow down",
+    )
+    assert sender.send(browser.subscription, b"x", topic="p").outcome is Outcome.PRUNE
+    assert sender.send(browser.subscription, b"x", topic="p").outcome is Outcome.FAILED
+    timeout = sender.send(browser.subscription, b"x", topic="p")
+    assert (
+        timeout.outcome is Outcome.RETRY
+        and timeout.status is None
+        and "ConnectTimeoutError" in timeout.detail
+    )
+
+
+def test_sender_refuses_oversized_payloads_and_bad_urgency() -> None:
+    sender, browser = _sender(FakeHttp()), Browser()
+    with pytest.raises(PayloadTooLarge):
+        sender.send(browser.subscription, b"x" * 3994, topic=None)
+    with pytest.raises(ValueError, match="urgency"):
+        sender.send(browser.subscription, b"x", topic=None, urgency="urgent")  # type: ignore[arg-type]
+
+
+def test_push_topic_is_url_safe_and_at_most_32_characters() -> None:
+    assert push_topic("0123456789abcdef0123") == "0123456789abcdef0123"
+    for value in ("a post id with spaces", "é" * 40, "x" * 33, "a/b+c="):
+        topic = push_topic(value)
+        assert len(topic) == 32 and topic.replace("-", "").replace("_", "").isalnum()
+        assert push_topic(value) == topic
+    assert push_topic("x" * 33) != push_topic("x" * 34)
