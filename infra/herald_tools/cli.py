@@ -2,7 +2,9 @@
 
 - ``herald local``: the whole system on this machine (moto plus Herald's own functions), until Ctrl-C;
 - ``herald demo``: start it, upload posts and exports, wait until they are processed, report, exit;
-- ``herald report``: what a running system holds.
+- ``herald report``: what a running system holds;
+- ``herald status``, ``outcome``, ``rejected``, ``redrive``, ``reprocess``: operations on a running
+  Herald, a stack on AWS (``--stack``) or the local cloud (``--endpoint-url``); see docs/runbook.md.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from herald_tools.stack import DEFAULT_ENDPOINT, OUTPUTS_PARAMETER, Target, resolve
+
 DEFAULT_PORT = 4566
-DEFAULT_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}"
-OUTPUTS_PARAMETER = "/herald/local/outputs"
+DEFAULT_API_PORT = 3000
 SAMPLE_COMMUNITY = "harbour-line"
 
 
@@ -51,13 +54,15 @@ def cmd_local(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cloud:
-        cloud.start(port=args.port)
+        cloud.start(port=args.port, api_port=args.api_port)
         _publish_outputs(cloud)
         info = cloud.ready_info()
         if args.json:
             print(json.dumps(info), flush=True)
         else:
             print(f"Herald's local cloud is up at {info['endpoint_url']}", flush=True)
+            if info.get("api_url"):
+                print(f"  API: {info['api_url']} (no stage prefix)", flush=True)
             print(f"  uploads bucket: {info['uploads_bucket']}", flush=True)
             print(
                 f"  try: aws --endpoint-url {info['endpoint_url']} s3 cp post.txt "
@@ -85,26 +90,6 @@ def _publish_outputs(cloud: Any) -> None:
 # -- herald report -----------------------------------------------------------------------------------
 
 
-def _local_outputs(endpoint_url: str) -> dict[str, Any]:
-    import boto3
-
-    ssm = boto3.client(
-        "ssm",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    try:
-        value = ssm.get_parameter(Name=OUTPUTS_PARAMETER)["Parameter"]["Value"]
-    except Exception as exc:
-        raise SystemExit(
-            f"herald: no local cloud answers at {endpoint_url} ({type(exc).__name__}); "
-            "start one with `herald local`"
-        ) from None
-    return dict(json.loads(value))
-
-
 def _content_store(endpoint_url: str, info: dict[str, Any]) -> Any:
     import boto3
 
@@ -120,13 +105,111 @@ def _content_store(endpoint_url: str, info: dict[str, Any]) -> Any:
     return DynamoContentStore(info["content_table"], ddb)
 
 
+def _target(args: argparse.Namespace) -> Target:
+    return resolve(stack=args.stack, endpoint_url=args.endpoint_url, profile=args.profile, region=args.region)
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else text, flush=True)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from herald_tools.report import build_report, render_text
 
-    info = _local_outputs(args.endpoint_url)
-    report = build_report(_content_store(args.endpoint_url, info))
-    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else render_text(report))
+    report = build_report(_target(args).content_store())
+    _emit(args, report, render_text(report) if not args.json else "")
     return 0
+
+
+# -- operations --------------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from herald_tools import ops
+
+    data = ops.status(_target(args), limit=args.limit, window=args.window)
+    _emit(args, data, ops.render_status(data))
+    return 1 if args.check and not data["healthy"] else 0
+
+
+def cmd_outcome(args: argparse.Namespace) -> int:
+    from herald_tools import ops
+
+    target = _target(args)
+    data = ops.outcome(target, args.key)
+    if data is None:
+        _print_err(
+            f"herald: no outcome recorded for {args.key!r} on {target.where} "
+            "(keys are exact and case-sensitive; `herald status` lists the latest)"
+        )
+        return 1
+    _emit(args, data, ops.render_outcome(data))
+    return 0
+
+
+def cmd_rejected(args: argparse.Namespace) -> int:
+    from herald_tools import ops
+
+    data = ops.rejected(_target(args), since=args.since)
+    _emit(args, data, ops.render_rejected(data))
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from herald_tools import ops
+
+    progress = _print_err if not args.quiet else (lambda _m: None)
+    data = ops.redrive(
+        _target(args),
+        args.queue,
+        dry_run=args.dry_run,
+        max_messages=args.max,
+        portable=args.portable,
+        to=args.to,
+        progress=progress,
+    )
+    _emit(args, data, ops.render_redrive(data))
+    return 1 if data["failed"] else 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from herald_tools import ops
+
+    progress = _print_err if not args.quiet else (lambda _m: None)
+    data = ops.reprocess(_target(args), args.prefix, dry_run=args.dry_run, progress=progress)
+    _emit(args, data, ops.render_reprocess(data))
+    return 1 if data["failed"] else 0
+
+
+def _duration(text: str) -> Any:
+    from herald_tools.ops import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _target_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group("where Herald runs")
+    where.add_argument("--stack", metavar="NAME", help="a deployed stack on AWS (e.g. herald-dev)")
+    where.add_argument("--profile", help="AWS profile (with --stack)")
+    where.add_argument("--region", help="AWS region (with --stack; default: the profile's)")
+    where.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help=f"the local cloud (default {DEFAULT_ENDPOINT} when no --stack is given)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return common
 
 
 # -- herald demo -------------------------------------------------------------------------------------
@@ -157,7 +240,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logs = args.logs or tempfile.mkstemp(prefix="herald-demo-", suffix=".log")[1]
     with LocalCloud(root / "template.yaml", project_root=root, logs=logs) as cloud:
         progress("starting the local cloud…")
-        cloud.start(port=args.port)
+        cloud.start(port=args.port, api_port=0)
         _publish_outputs(cloud)
         info = cloud.ready_info()
         s3 = cloud.client("s3")
@@ -208,16 +291,66 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = sub.add_parser("local", help="run the whole system on this machine until Ctrl-C")
     local.add_argument("--port", type=int, default=DEFAULT_PORT, help="moto's port (default %(default)s)")
+    local.add_argument(
+        "--api-port",
+        type=int,
+        default=DEFAULT_API_PORT,
+        help="the local API Gateway port, if the template has an API (default %(default)s; 0: any free port)",
+    )
     local.add_argument("--json", action="store_true", help="first stdout line: one JSON object of endpoints")
     local.add_argument("--logs", metavar="FILE", help="write the functions' logs to FILE (default: stderr)")
     local.set_defaults(func=cmd_local)
 
-    report = sub.add_parser("report", help="what a running system holds")
-    report.add_argument(
-        "--endpoint-url", default=DEFAULT_ENDPOINT, help="the local cloud (default %(default)s)"
-    )
-    report.add_argument("--json", action="store_true")
+    common = _target_options()
+    report = sub.add_parser("report", parents=[common], help="what a running system holds")
     report.set_defaults(func=cmd_report)
+
+    status = sub.add_parser(
+        "status", parents=[common], help="queue depths, dead-letter queues, recent outcomes, alarms"
+    )
+    status.add_argument("--limit", type=_positive, default=10, help="recent outcomes shown (default 10)")
+    status.add_argument(
+        "--window", type=_duration, default="1h", help="counts by status over this duration (default 1h)"
+    )
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a dead-letter queue holds messages or an alarm fires",
+    )
+    status.set_defaults(func=cmd_status)
+
+    outcome = sub.add_parser("outcome", parents=[common], help="what happened to one upload, and when")
+    outcome.add_argument("key", help="the object key, e.g. posts/my-community/post.txt")
+    outcome.set_defaults(func=cmd_outcome)
+
+    rejected = sub.add_parser("rejected", parents=[common], help="rejected uploads and why, newest first")
+    rejected.add_argument(
+        "--since", type=_duration, default="24h", help="how far back (default 24h; e.g. 30m, 7d)"
+    )
+    rejected.set_defaults(func=cmd_rejected)
+
+    redrive = sub.add_parser(
+        "redrive", parents=[common], help="move dead-letter messages back to the queue they came from"
+    )
+    redrive.add_argument("queue", help="a logical name like `ingest`, or the dead-letter queue's URL")
+    redrive.add_argument("--dry-run", action="store_true", help="count and show a few, move nothing")
+    redrive.add_argument("--max", type=_positive, metavar="N", help="move at most N messages")
+    redrive.add_argument(
+        "--portable",
+        action="store_true",
+        help="receive, send and delete in batches instead of SQS's message move task (always so locally)",
+    )
+    redrive.add_argument("--to", metavar="URL", help="the destination queue, when it cannot be derived")
+    redrive.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    redrive.set_defaults(func=cmd_redrive)
+
+    reprocess = sub.add_parser(
+        "reprocess", parents=[common], help="run the stored objects under a prefix through ingest again"
+    )
+    reprocess.add_argument("prefix", help="a prefix under posts/ or exports/, e.g. posts/my-community/")
+    reprocess.add_argument("--dry-run", action="store_true", help="say what would be sent, send nothing")
+    reprocess.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    reprocess.set_defaults(func=cmd_reprocess)
 
     demo = sub.add_parser("demo", help="start the local cloud, upload, wait, report")
     demo.add_argument("files", nargs="*", help="posts to upload (.txt, .md, .json)")

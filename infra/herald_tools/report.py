@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from herald.domain.ports import ContentStore
+from herald.domain.ports import ContentStore, MemberStore
 
 POST_FIELDS = (
     "id",
@@ -54,8 +54,15 @@ OBJECT_FIELDS = (
 )
 
 
-def build_report(store: ContentStore) -> dict[str, Any]:
+def build_report(store: ContentStore, members: MemberStore | None = None) -> dict[str, Any]:
+    """The report; with ``members``, each community's ``members`` is exact: the export's baseline
+    plus joins minus leaves (the sum of its counter shards)."""
     communities = sorted(store.communities(), key=lambda c: c.id)
+    if members is not None:
+        communities = [
+            c.model_copy(update={"members": max(0, c.members_baseline + members.count(c.id))})
+            for c in communities
+        ]
     posts = [p for c in communities for p in store.community_posts(c.id)]
     objects = sorted(store.outcomes(), key=lambda o: o.key)
     return {

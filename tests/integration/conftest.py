@@ -188,3 +188,88 @@ def stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         yield stack
         handler.ingest_service.cache_clear()
         aws.client.cache_clear()
+
+
+# ----------------------------------------------------------------------------- the API function
+
+
+@dataclass
+class Api:
+    """The API function on moto, with its environment from template.yaml."""
+
+    handler: ModuleType
+    ddb: Any
+    sns: Any
+    content_table: str
+    members_table: str
+    environment: dict[str, str]
+    fcm_arn: str
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        from tests.integration.api_events import rest_event
+
+        event = rest_event(method, path, body=body, headers=headers, query=query)
+        return self.handler.handler(event, LambdaContext())
+
+    def content(self) -> Any:
+        from herald.adapters.dynamo_content import DynamoContentStore
+
+        return DynamoContentStore(self.content_table, self.ddb)
+
+    def members(self) -> Any:
+        from herald.adapters.dynamo_members import DynamoMemberStore
+
+        return DynamoMemberStore(
+            self.members_table, int(self.environment["MEMBER_COUNTER_SHARDS"]), dynamodb=self.ddb
+        )
+
+
+def start_api(monkeypatch: pytest.MonkeyPatch, extra_env: dict[str, str] | None = None) -> Api:
+    """Provision template.yaml (inside an active moto mock or against AWS_ENDPOINT_URL) for the API."""
+    from herald.adapters import aws
+    from herald.api import app as api_app
+    from herald_tools.localcloud.provision import provision
+
+    session = boto3.Session(region_name=REGION)
+    sns = session.client("sns")
+    fcm = sns.create_platform_application(
+        Name="herald-test-fcm", Platform="GCM", Attributes={"PlatformCredential": "test-server-key"}
+    )["PlatformApplicationArn"]
+    resources = provision(ROOT / "template.yaml", session, parameters={"FcmPlatformApplicationArn": fcm})
+    env = {k: str(v) for k, v in resources.functions["ApiFunction"].environment.items()}
+    env.update(extra_env or {})
+    secret = resources.resources["MemberTokenSecret"]
+    if not secret.created:  # a provisioner that does not make secrets yet: make it here
+        sm = session.client("secretsmanager")
+        sm.create_secret(Name=env["MEMBER_TOKEN_SECRET_ARN"], SecretString="test-" + "k" * 59)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    aws.client.cache_clear()
+    api_app.configure(None)
+    return Api(
+        handler=load_handler("api"),
+        ddb=session.client("dynamodb"),
+        sns=sns,
+        content_table=env["CONTENT_TABLE"],
+        members_table=env["MEMBERS_TABLE"],
+        environment=env,
+        fcm_arn=fcm,
+    )
+
+
+@pytest.fixture
+def api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    from herald.adapters import aws
+    from herald.api import app as api_app
+
+    with mock_aws():
+        yield start_api(monkeypatch)
+        api_app.configure(None)
+        aws.client.cache_clear()

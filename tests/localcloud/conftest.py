@@ -6,6 +6,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MINI_TEMPLATE = ROOT / "tests" / "fixtures" / "mini-template.yaml"
 RECORDER_TEMPLATE = FIXTURES / "recorder-template.yaml"
+API_TEMPLATE = FIXTURES / "api-template.yaml"
 PROJECT_TEMPLATE = ROOT / "template.yaml"
 
 

@@ -123,12 +123,23 @@ def _sub_string(value: Any) -> str | None:
     return None
 
 
+def _branches(values: list[Any]) -> Iterator[dict[str, Any]]:
+    """Every value of a list whose entries may be ``Fn::If`` (both branches; AWS::NoValue dropped)."""
+    for value in values:
+        if isinstance(value, dict) and "Fn::If" in value:
+            yield from _branches(list(value["Fn::If"][1:]))
+        elif isinstance(value, dict) and value.get("Ref") == "AWS::NoValue":
+            continue
+        else:
+            yield value
+
+
 def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every IAM statement of identity policies (roles, policies) in the expanded template."""
     for lid, res in template["Resources"].items():
         props = _props(res)
         if res["Type"] == "AWS::IAM::Role":
-            for policy in props.get("Policies", []):
+            for policy in _branches(props.get("Policies", [])):
                 for st in _listify(policy["PolicyDocument"]["Statement"]):
                     yield lid, st
         elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
@@ -473,3 +484,86 @@ def test_alarms_notify_the_topic(raw: dict[str, Any]) -> None:
     assert _ref_target(dlq["Dimensions"][0]["Value"]) == "IngestDeadLetterQueue"
     assert dlq["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert raw["Resources"]["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+
+
+# ----------------------------------------------------------------------------- the HTTP API and members
+
+
+API_ROUTES = {
+    ("/communities/{id}", "GET"),
+    ("/communities/{id}/posts", "GET"),
+    ("/communities/{id}/posts/{post_id}", "GET"),
+    ("/communities/{id}/members", "POST"),
+    ("/communities/{id}/members/{member_id}", "PATCH"),
+    ("/communities/{id}/members/{member_id}", "DELETE"),
+    ("/communities/{id}/join", "GET"),
+    ("/openapi.json", "GET"),
+    ("/docs", "GET"),
+}
+
+
+def test_api_is_throttled_logged_and_serves_png(raw: dict[str, Any]) -> None:
+    api = _props(raw["Resources"]["HeraldApi"])
+    assert _ref_target(api["StageName"]) == "Stage"
+    assert api["EndpointConfiguration"]["Type"] == "REGIONAL"
+    assert api["TracingEnabled"] is False
+    assert "image~1png" in api["BinaryMediaTypes"]
+    [settings] = api["MethodSettings"]
+    assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
+    assert 0 < settings["ThrottlingRateLimit"] <= settings["ThrottlingBurstLimit"]
+    assert settings["MetricsEnabled"] is True
+    access = api["AccessLogSetting"]
+    assert _ref_target(access["DestinationArn"]) == "HeraldApiAccessLogGroup"
+    assert "$context.requestId" in access["Format"] and "$context.status" in access["Format"]
+    group = _props(raw["Resources"]["HeraldApiAccessLogGroup"])
+    assert _ref_target(group["RetentionInDays"]) == "LogRetentionDays"
+
+
+def test_api_function_routes_and_environment(raw: dict[str, Any]) -> None:
+    fn = _props(raw["Resources"]["ApiFunction"])
+    routes = set()
+    for event in fn["Events"].values():
+        assert event["Type"] == "Api"
+        assert _ref_target(event["Properties"]["RestApiId"]) == "HeraldApi"
+        routes.add((event["Properties"]["Path"], event["Properties"]["Method"]))
+    assert routes == API_ROUTES
+    env = fn["Environment"]["Variables"]
+    assert _ref_target(env["MEMBERS_TABLE"]) == "MembersTable"
+    assert _ref_target(env["MEMBER_TOKEN_SECRET_ARN"]) == "MemberTokenSecret"
+    assert _ref_target(env["PUBLIC_SITE_URL"]) == "PublicSiteUrl"
+    assert _ref_target(env["MEMBER_COUNTER_SHARDS"]) == "MemberCounterShards"
+    params = raw["Parameters"]
+    assert str(params["MemberCounterShards"]["Default"]) == "32"
+    assert (
+        params["FcmPlatformApplicationArn"]["Default"]
+        == params["ApnsPlatformApplicationArn"]["Default"]
+        == ""
+    )
+    assert set(raw["Outputs"]) >= {"ApiUrl", "MembersTableName", "ApiFunctionName", "MemberTokenSecretArn"}
+
+
+def test_members_table_shape_and_secret(raw: dict[str, Any]) -> None:
+    props = _props(raw["Resources"]["MembersTable"])
+    assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert [i["IndexName"] for i in props["GlobalSecondaryIndexes"]] == ["gsi1"]
+    secret = _props(raw["Resources"]["MemberTokenSecret"])
+    assert int(secret["GenerateSecretString"]["PasswordLength"]) >= 32
+
+
+def test_api_reads_content_and_writes_only_members(expanded: dict[str, Any]) -> None:
+    statements = [st for lid, st in _statements(expanded) if lid == "ApiFunctionRole"]
+    by_sid = {st.get("Sid"): st for st in statements}
+    content = by_sid["ContentTableRead"]
+    assert set(_listify(content["Action"])) == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"}
+    writes = [
+        st
+        for st in statements
+        if any(
+            a.startswith("dynamodb:")
+            and a not in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
+            for a in _listify(st["Action"])
+        )
+    ]
+    for st in writes:
+        assert all("MembersTable" in str(r) for r in _listify(st["Resource"])), st
+    assert _listify(by_sid["MemberTokenSecret"]["Action"]) == ["secretsmanager:GetSecretValue"]

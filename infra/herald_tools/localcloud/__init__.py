@@ -3,9 +3,18 @@
 See docs/local-cloud.md.
 """
 
+from .apigateway import ApiGateway, ApiRequest, ApiResponse, Router
 from .cloud import DEFAULT_TEMPLATE, LocalCloud
-from .functions import FunctionWorker, InvocationResult, LogSink
-from .provision import EventSourceSpec, FunctionSpec, PhysicalResource, Resources, provision
+from .functions import FunctionWorker, InvocationResult, LogSink, WorkerPool
+from .provision import (
+    ApiSpec,
+    EventSourceSpec,
+    FunctionSpec,
+    PhysicalResource,
+    Resources,
+    RouteSpec,
+    provision,
+)
 from .server import MotoServer, free_port
 from .template import ACCOUNT_ID, REGION, STACK_NAME, Resolver, Template, TemplateError
 
@@ -14,6 +23,10 @@ __all__ = [
     "DEFAULT_TEMPLATE",
     "REGION",
     "STACK_NAME",
+    "ApiGateway",
+    "ApiRequest",
+    "ApiResponse",
+    "ApiSpec",
     "EventSourceSpec",
     "FunctionSpec",
     "FunctionWorker",
@@ -24,8 +37,11 @@ __all__ = [
     "PhysicalResource",
     "Resolver",
     "Resources",
+    "RouteSpec",
+    "Router",
     "Template",
     "TemplateError",
+    "WorkerPool",
     "free_port",
     "provision",
 ]

@@ -13,9 +13,10 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from .apigateway import ApiGateway
 from .event_sources import DynamoDBStreamPoller, EventSourcePoller, SqsPoller
-from .functions import FunctionWorker, LogSink
-from .provision import Resources, provision
+from .functions import FunctionWorker, InvocationResult, LogSink, WorkerPool
+from .provision import Resources, provision, template_has_api_events
 from .server import DEFAULT_HOST, DEFAULT_PORT, MotoServer
 from .template import REGION, Template
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 DEFAULT_RETRY_VISIBILITY_TIMEOUT = 1
+DEFAULT_API_CONCURRENCY = 4
+LOCAL_ENV = {"ALLOW_LOOPBACK_PUSH": "true"}  # every function's environment, locally
 
 
 class LocalCloud:
@@ -38,10 +41,14 @@ class LocalCloud:
     Knobs: ``parameters`` (template parameter overrides), ``retry_visibility_timeout``
     (seconds before a failed SQS message is visible again; ``None`` keeps the queue's own
     VisibilityTimeout, as on AWS), ``logs`` (stream or file path for the functions' output),
-    ``extra_env`` (added to every function's environment), ``functions`` (logical ids of the
-    functions to run; default all), ``prewarm`` (cold-start every worker during start),
-    ``project_root`` (the directory CodeUri and ContentUri are relative to; default: the
-    template's directory).
+    ``extra_env`` (added to every function's environment, after ``ALLOW_LOOPBACK_PUSH=true``),
+    ``functions`` (logical ids of the functions to run; default all), ``prewarm`` (cold-start
+    every worker during start), ``project_root`` (the directory CodeUri and ContentUri are
+    relative to; default: the template's directory), ``api_concurrency`` (execution
+    environments per function serving API requests at once).
+
+    When the template has ``Type: Api`` function events, ``start`` also starts the local API
+    Gateway (:mod:`.apigateway`) on ``api_port``; its URL is :attr:`api_url`.
 
     Entering the context does not start it (``with cloud: cloud.start(port=...)``, or
     ``with LocalCloud(...).start(port=0) as cloud``); leaving it stops it.
@@ -60,6 +67,7 @@ class LocalCloud:
         prewarm: bool = False,
         sqs_wait_seconds: int = 1,
         project_root: str | Path | None = None,
+        api_concurrency: int = DEFAULT_API_CONCURRENCY,
     ) -> None:
         self.template = template if isinstance(template, Template) else Template.load(template)
         if project_root is not None:
@@ -71,7 +79,8 @@ class LocalCloud:
         self.host = host
         self.retry_visibility_timeout = retry_visibility_timeout
         self._log_target = logs
-        self.extra_env = dict(extra_env or {})
+        self.extra_env = {**LOCAL_ENV, **(extra_env or {})}
+        self.api_concurrency = api_concurrency
         self.only_functions = set(functions) if functions is not None else None
         self.prewarm = prewarm
         self.sqs_wait_seconds = sqs_wait_seconds
@@ -80,6 +89,8 @@ class LocalCloud:
         self._resources: Resources | None = None
         self.workers: dict[str, FunctionWorker] = {}
         self.pollers: list[EventSourcePoller] = []
+        self.api: ApiGateway | None = None
+        self._pools: dict[str, WorkerPool] = {}
         self._logs: LogSink | None = None
         self._activity = threading.Condition()
         self._activity_count = 0
@@ -88,21 +99,30 @@ class LocalCloud:
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self, port: int | None = DEFAULT_PORT) -> LocalCloud:
-        """Start the server (``port=0``: any free port), create the resources, start Lambda's part."""
+    def start(self, port: int | None = DEFAULT_PORT, api_port: int | None = None) -> LocalCloud:
+        """Start the server (``port=0``: any free port), create the resources, start Lambda's part.
+
+        If the template has ``Type: Api`` events, the local API Gateway listens on ``api_port``
+        (``0`` or ``None``: any free port).
+        """
         if self.server is not None:
             raise RuntimeError("the local cloud is already running")
         self.server = MotoServer(self.host, port or 0)
         try:
             self.server.start()
             self.server.reset()
+            if template_has_api_events(self.template):
+                # Bound before provisioning: the API's URL goes into Outputs and environments.
+                self.api = ApiGateway(self.host, api_port or 0)
             self._resources = provision(
                 self.template,
                 client_factory=self.client,
                 parameters=self.parameters,
+                api_url=self.api.url if self.api else None,
             )
             self._logs = LogSink(self._log_target)
             self._start_functions()
+            self._start_api()
         except BaseException:
             self.stop()
             raise
@@ -144,8 +164,39 @@ class LocalCloud:
         for poller in self.pollers:
             poller.start()
 
+    def _start_api(self) -> None:
+        assert self._resources is not None
+        if self.api is None:
+            return
+        for lid in {r.function for api in self._resources.apis.values() for r in api.routes}:
+            worker = self.workers.get(lid)
+            if worker is None:
+                continue  # not running (``functions``): its routes answer 404
+            self._pools[lid] = WorkerPool(
+                worker.spec,
+                self.endpoint_url,
+                logs=self._logs,
+                extra_env=self.extra_env,
+                max_size=self.api_concurrency,
+                first=worker,
+            )
+        apis = self._resources.apis.values()
+        for api in apis:
+            api.routes = [r for r in api.routes if r.function in self._pools]
+        self.api.configure(apis, self._invoke_for_api)
+        self.api.start()
+
+    def _invoke_for_api(self, function: str, event: dict[str, Any]) -> InvocationResult:
+        return self._pools[function].invoke(event)
+
     def stop(self) -> None:
-        """Stop the pollers, the workers and the server."""
+        """Stop the API Gateway, the pollers, the workers and the server."""
+        api, self.api = self.api, None
+        if api is not None:
+            api.stop()
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.stop()
         pollers, self.pollers = self.pollers, []
         for poller in pollers:
             poller._stop.set()
@@ -176,6 +227,11 @@ class LocalCloud:
         return self.server.endpoint_url
 
     @property
+    def api_url(self) -> str | None:
+        """Where the local API Gateway serves the template's APIs (None: the template has none)."""
+        return self.api.url if self.api is not None else None
+
+    @property
     def resources(self) -> Resources:
         if self._resources is None:
             raise RuntimeError("the local cloud is not running")
@@ -203,7 +259,7 @@ class LocalCloud:
 
     def ready_info(self) -> dict[str, Any]:
         r = self.resources
-        info: dict[str, Any] = {"endpoint_url": self.endpoint_url, "region": REGION}
+        info: dict[str, Any] = {"endpoint_url": self.endpoint_url, "api_url": self.api_url, "region": REGION}
         for key, getter in (
             ("uploads_bucket", lambda: r.uploads_bucket),
             ("content_table", lambda: r.content_table),
@@ -221,6 +277,12 @@ class LocalCloud:
     def busy(self) -> list[str]:
         """What is still going on: running invocations, queued or in-flight messages, unread records."""
         reasons = [f"{w.name}: an invocation is running" for w in self.workers.values() if w.running]
+        for pool in self._pools.values():
+            extra = sum(w.running for w in pool.workers if w not in self.workers.values())
+            if extra:
+                reasons.append(f"{pool.spec.name}: {extra} more invocation(s) running")
+        if self.api is not None and self.api.in_flight:
+            reasons.append(f"API Gateway: {self.api.in_flight} request(s) in progress")
         for poller in self.pollers:
             reason = poller.pending()
             if reason:

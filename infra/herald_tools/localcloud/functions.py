@@ -382,3 +382,77 @@ class FunctionWorker:
 
     def __repr__(self) -> str:
         return f"FunctionWorker({self.name!r}, pid={self.pid})"
+
+
+class WorkerPool:
+    """Up to ``max_size`` execution environments of one function, for concurrent invocations.
+
+    An invocation takes an idle worker, or starts a new one (a cold start) while fewer than
+    ``max_size`` exist, or waits for one to be free — like Lambda scaling out under concurrent
+    requests, with a small concurrency limit.  ``first`` (the worker the function's event
+    sources use, if given) is the pool's first environment; the pool stops only the workers it
+    started itself.
+    """
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        endpoint_url: str | None,
+        *,
+        logs: LogSink | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        max_size: int = 4,
+        first: FunctionWorker | None = None,
+    ) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        self.spec = spec
+        self.endpoint_url = endpoint_url
+        self.logs = logs
+        self.extra_env = dict(extra_env or {})
+        self.max_size = max_size
+        self._first = first
+        self.workers: list[FunctionWorker] = [first] if first is not None else []
+        self._idle: list[FunctionWorker] = list(self.workers)
+        self._available = threading.Condition()
+        self._closed = False
+
+    @property
+    def running(self) -> int:
+        return sum(w.running for w in self.workers)
+
+    def _acquire(self) -> FunctionWorker:
+        with self._available:
+            while True:
+                if self._closed:
+                    raise RuntimeError(f"{self.spec.name}: the worker pool is stopped")
+                if self._idle:
+                    return self._idle.pop()
+                if len(self.workers) < self.max_size:
+                    worker = FunctionWorker(
+                        self.spec, self.endpoint_url, logs=self.logs, extra_env=self.extra_env
+                    )
+                    self.workers.append(worker)
+                    return worker
+                self._available.wait()
+
+    def _release(self, worker: FunctionWorker) -> None:
+        with self._available:
+            self._idle.append(worker)
+            self._available.notify()
+
+    def invoke(self, event: Any, timeout: float | None = None) -> InvocationResult:
+        worker = self._acquire()
+        try:
+            return worker.invoke(event, timeout)
+        finally:
+            self._release(worker)
+
+    def stop(self) -> None:
+        with self._available:
+            self._closed = True
+            self._available.notify_all()
+            workers = [w for w in self.workers if w is not self._first]
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                worker.stop()

@@ -14,8 +14,12 @@ Usage inside moto's in-process mock::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
+import secrets
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +120,28 @@ class FunctionSpec:
 
 
 @dataclass
+class RouteSpec:
+    """One ``Type: Api`` event of a function: a method on a resource path of a REST API."""
+
+    function: str  # logical id of the function
+    event: str  # the Events key
+    path: str  # the resource path template: /communities/{id}, /{proxy+}
+    method: str  # upper case; ANY matches every method
+
+
+@dataclass
+class ApiSpec:
+    """A REST API (``AWS::Serverless::Api``, ``AWS::ApiGateway::RestApi`` or SAM's implicit one)."""
+
+    logical_id: str
+    api_id: str  # what Ref gives: the id in https://{api_id}.execute-api.{region}.amazonaws.com/{stage}
+    stage: str
+    binary_media_types: list[str] = field(default_factory=list)  # "image/png", "image/*", "*/*"
+    cors: dict[str, str] | None = None  # Access-Control-* header -> value, for preflight requests
+    routes: list[RouteSpec] = field(default_factory=list)
+
+
+@dataclass
 class Resources:
     template: Template
     parameters: dict[str, Any]
@@ -124,6 +150,9 @@ class Resources:
     outputs: dict[str, Any]
     skipped: dict[str, str]  # logical id -> why it was not created
     resolver: Resolver | None = None
+    apis: dict[str, ApiSpec] = field(default_factory=dict)  # logical id -> REST API with its routes
+    api_url: str | None = None  # where the local API Gateway serves them (None: not served)
+    site_url: str | None = None  # where the local site host serves the site bucket (None: not served)
 
     def __getitem__(self, logical_id: str) -> Any:
         return self.resources[logical_id].ref
@@ -181,11 +210,22 @@ def provision(
     parameters: Mapping[str, Any] | None = None,
     client_factory: ClientFactory | None = None,
     stack_name: str = STACK_NAME,
+    api_url: str | None = None,
+    local_platform_applications: bool = True,
+    site_url: str | None = None,
 ) -> Resources:
     """Create every supported resource of ``template`` and resolve its functions and Outputs.
 
     Clients come from ``client_factory(service)`` if given, else from ``session`` (or a new
     session with test credentials) with ``endpoint_url`` and region us-east-1.
+
+    ``api_url``: where the local API Gateway serves the template's REST APIs; every
+    ``https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`` that an expression yields
+    (Outputs, function environments ...) becomes this URL.  ``local_platform_applications``:
+    create SNS platform applications for the push parameters left empty (see
+    :data:`LOCAL_PLATFORM_APPLICATIONS`). ``site_url``: where the local site host serves the site
+    bucket; every ``https://<distribution>.cloudfront.net`` becomes it, and the ``PublicSiteUrl``
+    parameter defaults to it.
     """
     if not isinstance(template, Template):
         template = Template.load(template)
@@ -199,7 +239,79 @@ def provision(
         def client_factory(service: str) -> Any:
             return sess.client(service, endpoint_url=endpoint_url, region_name=REGION)
 
-    return Provisioner(template, client_factory, parameters or {}, stack_name).run()
+    return Provisioner(
+        template,
+        client_factory,
+        parameters or {},
+        stack_name,
+        api_url=api_url,
+        local_platform_applications=local_platform_applications,
+        site_url=site_url,
+    ).run()
+
+
+# Template parameters naming SNS platform applications: when left empty, the local cloud creates
+# one (name, platform) and passes its ARN, so that mobile push works locally (moto keeps the messages).
+LOCAL_PLATFORM_APPLICATIONS: dict[str, tuple[str, str]] = {
+    "FcmPlatformApplicationArn": ("herald-local-fcm", "GCM"),
+    "ApnsPlatformApplicationArn": ("herald-local-apns", "APNS"),
+}
+
+API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
+SITE_URL_PARAMETER = "PublicSiteUrl"  # defaults to the local site's URL when the local cloud serves one
+IMPLICIT_API = "ServerlessRestApi"  # SAM's API for Api events without RestApiId
+SECRET_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+def template_has_api_events(template: Template) -> bool:
+    """Whether any function of the template has a ``Type: Api`` event (the local API Gateway serves those)."""
+    for lid, body in template.resources.items():
+        if body.get("Type") != "AWS::Serverless::Function":
+            continue
+        events = template.resource_properties(lid).get("Events") or {}
+        if any(isinstance(e, dict) and e.get("Type") == "Api" for e in events.values()):
+            return True
+    return False
+
+
+def generate_secret_string(spec: Mapping[str, Any]) -> str:
+    """A random secret as Secrets Manager's ``GenerateSecretString`` makes it (the common options)."""
+    length = int(spec.get("PasswordLength", 32))
+    excluded = set(str(spec.get("ExcludeCharacters", "")))
+    pools = []
+    for flag, chars in (
+        ("ExcludeLowercase", string.ascii_lowercase),
+        ("ExcludeUppercase", string.ascii_uppercase),
+        ("ExcludeNumbers", string.digits),
+        ("ExcludePunctuation", SECRET_PUNCTUATION),
+    ):
+        if not _bool(spec.get(flag, False)):
+            pool = "".join(c for c in chars if c not in excluded)
+            if pool:
+                pools.append(pool)
+    if _bool(spec.get("IncludeSpace", False)) and " " not in excluded:
+        pools.append(" ")
+    if not pools:
+        raise TemplateError("GenerateSecretString excludes every character")
+    alphabet = "".join(pools)
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(length))
+        if not _bool(spec.get("RequireEachIncludedType", True)) or length < len(pools):
+            break
+        if all(any(c in pool for c in password) for pool in pools):
+            break
+    template = spec.get("SecretStringTemplate")
+    key = spec.get("GenerateStringKey")
+    if template is not None and key:
+        document = json.loads(template) if isinstance(template, str) else dict(template)
+        document[str(key)] = password
+        return json.dumps(document)
+    return password
+
+
+def local_id(*parts: str, length: int = 10) -> str:
+    """A stable lower-case id (API ids, resource ids) derived from names."""
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:length]
 
 
 def _notification_free(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,8 +325,17 @@ class Provisioner:
         client_factory: ClientFactory,
         parameters: Mapping[str, Any],
         stack_name: str = STACK_NAME,
+        *,
+        api_url: str | None = None,
+        local_platform_applications: bool = True,
+        site_url: str | None = None,
     ) -> None:
         self.template = template
+        self.site_url = site_url.rstrip("/") if site_url else None
+        if self.site_url and SITE_URL_PARAMETER in template.parameters and SITE_URL_PARAMETER not in parameters:
+            parameters = {**parameters, SITE_URL_PARAMETER: self.site_url}
+        self.api_url = api_url.rstrip("/") if api_url else None
+        self.local_platform_applications = local_platform_applications
         self._client_factory = client_factory
         self._clients: dict[str, Any] = {}
         self.stack_name = stack_name
@@ -226,6 +347,7 @@ class Provisioner:
             ref=lambda lid: self.physical[lid].ref,
             getatt=self._getatt,
             stack_name=stack_name,
+            rewrite=self._local_urls if self.api_url or self.site_url else None,
         )
         self._deferred: list[Callable[[], None]] = []
 
@@ -279,6 +401,8 @@ class Provisioner:
 
     # -- run ------------------------------------------------------------------------------------
     def run(self) -> Resources:
+        if self.local_platform_applications:
+            self._create_platform_applications()
         for lid in self.order():
             rtype = self.template.resources[lid].get("Type", "")
             handler = getattr(self, "_create_" + rtype.replace("::", "_").replace("AWS_", "", 1), None)
@@ -302,7 +426,41 @@ class Provisioner:
             outputs=outputs,
             skipped=self.skipped,
             resolver=self.resolver,
+            apis=self._apis(functions),
+            api_url=self.api_url,
+            site_url=self.site_url,
         )
+
+    # -- local stand-ins --------------------------------------------------------------------------
+    def _create_platform_applications(self) -> None:
+        """SNS platform applications for the push parameters left empty, their ARNs as the values."""
+        for parameter, (name, platform) in LOCAL_PLATFORM_APPLICATIONS.items():
+            if parameter not in self.resolver.parameters or self.resolver.parameters[parameter]:
+                continue
+            attributes = {"PlatformCredential": f"{name}-credential"}
+            if platform.startswith("APNS"):
+                attributes["PlatformPrincipal"] = f"{name}-principal"
+            arn = self.client("sns").create_platform_application(
+                Name=name, Platform=platform, Attributes=attributes
+            )["PlatformApplicationArn"]
+            self.resolver.parameters[parameter] = arn
+            log.debug("parameter %s: local platform application %s", parameter, arn)
+
+    def _local_urls(self, text: str) -> str:
+        """``https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`` -> the local API's URL;
+        ``https://<distribution>.cloudfront.net`` -> the local site's URL."""
+        if self.site_url is not None and ".cloudfront.net" in text:
+            for res in self.physical.values():
+                if res.type == "AWS::CloudFront::Distribution":
+                    pattern = rf"https?://{re.escape(str(res.attributes['DomainName']))}"
+                    text = re.sub(pattern, self.site_url, text)
+        if "execute-api" not in text or self.api_url is None:
+            return text
+        for res in self.physical.values():
+            if res.type in API_TYPES:
+                pattern = rf"https://{re.escape(str(res.ref))}\.execute-api\.[a-z0-9-]+\.amazonaws\.com(/[^/?#\s]*)?"
+                text = re.sub(pattern, self.api_url, text)
+        return text
 
     def _name(self, props: Mapping[str, Any], key: str, lid: str, lower: bool = False) -> str:
         if key in props:
@@ -325,6 +483,8 @@ class Provisioner:
             name = self._try_resolve(props.get("FunctionName")) or f"{self.stack_name}-{lid}"
             arn = self._arn("lambda", f"function:{name}")
             return PhysicalResource(lid, rtype, name, {"Arn": arn}, created=False)
+        if rtype.startswith("AWS::CloudFront::"):
+            return self._cloudfront_placeholder(lid, rtype)
         if rtype == "AWS::IAM::Role":
             name = self._try_resolve(props.get("RoleName")) or f"{self.stack_name}-{lid}"
             arn = self._arn("iam", f"role/{name}", region=False)
@@ -332,6 +492,23 @@ class Provisioner:
         name = f"{self.stack_name}-{lid}"
         service = rtype.split("::")[1].lower() if rtype.count("::") >= 2 else "unknown"
         return PhysicalResource(lid, rtype, name, {"Arn": self._arn(service, name)}, created=False)
+
+    def _cloudfront_placeholder(self, lid: str, rtype: str) -> PhysicalResource:
+        """CloudFront is not emulated (the local site host serves the bucket): ids of the right shape."""
+        ident = "E" + local_id(self.stack_name, lid, length=13).upper()
+        kind = rtype.rsplit("::", 1)[1]
+        if kind == "Distribution":
+            arn = f"arn:{PARTITION}:cloudfront::{ACCOUNT_ID}:distribution/{ident}"
+            domain = f"d{local_id(self.stack_name, lid, length=13)}.cloudfront.net"
+            return PhysicalResource(lid, rtype, ident, {"Id": ident, "DomainName": domain, "Arn": arn}, False)
+        if kind == "Function":
+            name = self._try_resolve((self.template.resources[lid].get("Properties") or {}).get("Name")) or lid
+            arn = f"arn:{PARTITION}:cloudfront::{ACCOUNT_ID}:function/{name}"
+            return PhysicalResource(lid, rtype, arn, {"FunctionARN": arn, "Stage": "LIVE"}, created=False)
+        uuid_like = local_id(self.stack_name, lid, length=32)
+        ident = "-".join((uuid_like[:8], uuid_like[8:12], uuid_like[12:16], uuid_like[16:20], uuid_like[20:]))
+        attributes = {"Id": ident, "LastModifiedTime": "1970-01-01T00:00:00Z"}
+        return PhysicalResource(lid, rtype, ident, attributes, created=False)
 
     def _try_resolve(self, value: Any) -> Any:
         if value is None:
@@ -700,6 +877,86 @@ class Provisioner:
         except Exception as exc:  # moto may not implement it
             log.debug("%s: %s not applied locally: %s", lid, what, exc)
 
+    # -- Secrets Manager ----------------------------------------------------------------------------
+    def _create_SecretsManager_Secret(self, lid: str, props: dict[str, Any]) -> PhysicalResource:
+        p = self.resolver.resolve(props)
+        name = p.get("Name") or f"{self.stack_name}-{lid}"
+        if "SecretString" in p:
+            value = str(p["SecretString"])
+        else:
+            value = generate_secret_string(p.get("GenerateSecretString") or {})
+        kwargs: dict[str, Any] = {"Name": name, "SecretString": value}
+        if p.get("Description"):
+            kwargs["Description"] = p["Description"]
+        if p.get("Tags"):
+            kwargs["Tags"] = p["Tags"]
+        arn = self.client("secretsmanager").create_secret(**kwargs)["ARN"]
+        return PhysicalResource(lid, "AWS::SecretsManager::Secret", arn, {"Id": arn})
+
+    # -- API Gateway (served by the local API Gateway, nothing is created in moto) ----------------
+    def _create_Serverless_Api(self, lid: str, props: dict[str, Any]) -> PhysicalResource:
+        return self._rest_api(lid, "AWS::Serverless::Api")
+
+    def _create_ApiGateway_RestApi(self, lid: str, props: dict[str, Any]) -> PhysicalResource:
+        return self._rest_api(lid, "AWS::ApiGateway::RestApi")
+
+    def _rest_api(self, lid: str, rtype: str) -> PhysicalResource:
+        api_id = local_id(self.stack_name, lid)
+        return PhysicalResource(
+            lid, rtype, api_id, {"RootResourceId": local_id(self.stack_name, lid, "/", length=10)}
+        )
+
+    def _apis(self, functions: Mapping[str, FunctionSpec]) -> dict[str, ApiSpec]:
+        """The REST APIs with the routes of the functions' ``Type: Api`` events."""
+        apis: dict[str, ApiSpec] = {}
+        by_id: dict[str, ApiSpec] = {}
+        for lid, res in self.physical.items():
+            if res.type not in API_TYPES:
+                continue
+            raw = self.template.resource_properties(lid)
+            p = {k: self._try_resolve(raw.get(k)) for k in ("StageName", "BinaryMediaTypes", "Cors")}
+            stage = str(p["StageName"] or ("Prod" if res.type == "AWS::Serverless::Api" else "dev"))
+            binary = p["BinaryMediaTypes"] or []
+            spec = ApiSpec(
+                logical_id=lid,
+                api_id=str(res.ref),
+                stage=stage,
+                binary_media_types=[str(t).replace("~1", "/") for t in binary],
+                cors=_cors_headers(p.get("Cors")),
+            )
+            apis[lid] = by_id[spec.api_id] = spec
+        for fn in functions.values():
+            for event in fn.events:
+                if event.type != "Api":
+                    continue
+                rest_api = event.properties.get("RestApiId")
+                if rest_api is None:
+                    if IMPLICIT_API not in apis:
+                        apis[IMPLICIT_API] = ApiSpec(
+                            IMPLICIT_API, local_id(self.stack_name, IMPLICIT_API), "Prod"
+                        )
+                    api = apis[IMPLICIT_API]
+                else:
+                    found = by_id.get(str(rest_api))
+                    if found is None:
+                        log.warning(
+                            "%s: event %s names an API %s that is not local",
+                            fn.logical_id,
+                            event.name,
+                            rest_api,
+                        )
+                        continue
+                    api = found
+                api.routes.append(
+                    RouteSpec(
+                        function=fn.logical_id,
+                        event=event.name,
+                        path=str(event.properties["Path"]),
+                        method=str(event.properties["Method"]).upper(),
+                    )
+                )
+        return apis
+
     # -- functions --------------------------------------------------------------------------------
     def _create_Serverless_Function(self, lid: str, props: dict[str, Any]) -> PhysicalResource:
         name = self._name(props, "FunctionName", lid)
@@ -822,6 +1079,26 @@ def local_bucket_policy(document: Mapping[str, Any]) -> dict[str, Any] | None:
     if not kept:
         return None
     return {**document, "Statement": kept}
+
+
+def _cors_headers(cors: Any) -> dict[str, str] | None:
+    """SAM's ``Cors`` property as the headers of the preflight response (SAM's values are quoted)."""
+    if cors is None:
+        return None
+    if isinstance(cors, str):
+        cors = {"AllowOrigin": cors}
+    headers: dict[str, str] = {}
+    for key, header in (
+        ("AllowOrigin", "Access-Control-Allow-Origin"),
+        ("AllowMethods", "Access-Control-Allow-Methods"),
+        ("AllowHeaders", "Access-Control-Allow-Headers"),
+        ("MaxAge", "Access-Control-Max-Age"),
+    ):
+        if key in cors:
+            headers[header] = str(cors[key]).strip("'")
+    if _bool(cors.get("AllowCredentials", False)):
+        headers["Access-Control-Allow-Credentials"] = "true"
+    return headers
 
 
 def _bool(value: Any) -> bool:

@@ -274,6 +274,7 @@ class Resolver:
     region: str = REGION
     partition: str = PARTITION
     stack_name: str = STACK_NAME
+    rewrite: Callable[[str], str] | None = None  # applied to every string an intrinsic yields
     _conditions: dict[str, bool] = field(default_factory=dict)
 
     def pseudo(self, name: str) -> Any:
@@ -341,7 +342,10 @@ class Resolver:
             return value
         if is_intrinsic(value):
             fn, arg = next(iter(value.items()))
-            return self._intrinsic(fn, arg)
+            resolved = self._intrinsic(fn, arg)
+            if self.rewrite is not None and isinstance(resolved, str):
+                resolved = self.rewrite(resolved)
+            return resolved
         result = {}
         for key, item in value.items():
             resolved = self.resolve(item)

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from herald.domain.errors import HeraldError
 
 SEQUENCER_WIDTH = 32
+#: Top-level field of a message body S3 never sends: ``herald reprocess`` asks to run an event
+#: again for the key's recorded sequencer and version (see ``IngestService.handle``).
+REPROCESS_MARKER = "heraldReprocess"
 
 
 class _S3Object(BaseModel):
@@ -77,6 +80,8 @@ class ObjectEvent:
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
+    #: Sent by ``herald reprocess``, not by S3: run again for the recorded sequencer and version.
+    reprocess: bool = False
 
 
 def normalise_sequencer(sequencer: str | None, event_time: datetime) -> str:
@@ -105,6 +110,7 @@ def parse_message_body(body: str) -> list[ObjectEvent] | S3TestEvent:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise UnreadableEvent(f"not an S3 event notification: {where}: {first['msg']}") from None
+    reprocess = isinstance(document, dict) and document.get(REPROCESS_MARKER) is True
     events: list[ObjectEvent] = []
     for record in notification.records:
         if record.event_source != "aws:s3":
@@ -127,6 +133,7 @@ def parse_message_body(body: str) -> list[ObjectEvent] | S3TestEvent:
                 version_id=obj.version_id if obj.version_id not in (None, "", "null") else None,
                 etag=obj.e_tag,
                 size=obj.size,
+                reprocess=reprocess and kind == "created",
             )
         )
     return events

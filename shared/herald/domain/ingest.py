@@ -5,6 +5,9 @@
 - removing the object deletes its posts;
 - an event older than the one already applied to the key (S3's ``sequencer``) changes nothing,
   so duplicated and out-of-order deliveries neither create, roll back nor double-count;
+- a reprocess (``herald reprocess``) carries the key's recorded sequencer and the object's current
+  version: it runs again only while both still match the recorded outcome, so it refreshes what
+  was derived from the same content and never wins over a newer event;
 - an invalid upload is rejected with reasons, its original kept beside them.
 
 Writes go through :meth:`ContentStore.commit`, whose guards make each step atomic; a guard that
@@ -63,7 +66,12 @@ class IngestService:
             return IngestResult(None, "Herald's own object: ignored")
         for _ in range(MAX_ATTEMPTS):
             previous = self._content.outcome(event.key)
-            if previous is not None and previous.sequencer and previous.sequencer >= event.sequencer:
+            if (
+                previous is not None
+                and previous.sequencer
+                and previous.sequencer >= event.sequencer
+                and not _is_reprocess_of(event, previous)
+            ):
                 return IngestResult(None, f"superseded: the key already reflects event {previous.sequencer}")
             try:
                 return self._handle_once(event, previous)
@@ -290,6 +298,13 @@ class IngestService:
             event_time=event.event_time,
             processed_at=self._now(),
         )
+
+
+def _is_reprocess_of(event: ObjectEvent, previous: Outcome) -> bool:
+    """A reprocess of exactly the recorded event: same sequencer, same version of the object."""
+    return (
+        event.reprocess and event.sequencer == previous.sequencer and event.version_id == previous.version_id
+    )
 
 
 def _sequencer(previous: Outcome | None) -> str | None:

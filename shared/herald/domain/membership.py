@@ -53,8 +53,9 @@ class MembershipService:
         if request.device is not None:
             endpoint_arn = self.devices.register(request.device.platform, request.device.token)
         subscriptions = request.subscriptions()
-        for _ in range(ATTEMPTS):
-            owners = self.store.claims(community, subscriptions)
+        for attempt in range(ATTEMPTS):
+            # Most joins are first joins: try to create at once, read the claims only when one exists.
+            owners = self.store.claims(community, subscriptions) if attempt else {}
             owner = next((owners[s] for s in subscriptions if s in owners), None)
             now = self.clock()
             if owner is not None:

@@ -1,0 +1,284 @@
+"""Members, subscription claims and sharded member counters in one DynamoDB table.
+
+=====================  ===================================  ==========  ====================================
+item                   pk                                   sk          gsi1 (pk / sk)
+=====================  ===================================  ==========  ====================================
+member                 ``M#<community>#<member_id>``        ``MEMBER``  ``MEMBERS#<community>#<shard>`` / id
+subscription claim     ``S#<community>#<subscription id>``  ``CLAIM``   -
+counter shard          ``N#<community>#<shard>``            ``COUNT``   -
+=====================  ===================================  ==========  ====================================
+
+A join is one ``TransactWriteItems``: put the member (``attribute_not_exists``), put each claim
+(``attribute_not_exists``), ``ADD n 1`` on the member's shard. A leave is the reverse, guarded by
+the member's token hash. No item is written by every join: the counter is spread over the shards
+(see docs/members.md for the capacity arithmetic). Implements :class:`herald.domain.ports.MemberStore`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from herald.adapters.aws import as_transient, client, error_code
+from herald.adapters.dynamo_content import from_item, to_item
+from herald.domain.errors import ConcurrentUpdate
+from herald.domain.members import Member
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+GSI1 = "gsi1"
+_BATCH_GET = 100
+_CONFLICTS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+
+
+def member_key(community: str, member_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"M#{community}#{member_id}"}, "sk": {"S": "MEMBER"}}
+
+
+def claim_key(community: str, subscription_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"S#{community}#{subscription_id}"}, "sk": {"S": "CLAIM"}}
+
+
+def shard_key(community: str, shard: int) -> dict[str, Any]:
+    return {"pk": {"S": f"N#{community}#{shard}"}, "sk": {"S": "COUNT"}}
+
+
+def members_partition(community: str, shard: int) -> str:
+    return f"MEMBERS#{community}#{shard}"
+
+
+def member_item(member: Member) -> dict[str, Any]:
+    values = member.model_dump(mode="json", exclude_none=True)
+    values.update(
+        pk=f"M#{member.community}#{member.member_id}",
+        sk="MEMBER",
+        type="member",
+        gsi1pk=members_partition(member.community, member.shard),
+        gsi1sk=member.member_id,
+    )
+    return to_item(values)
+
+
+def _member(item: dict[str, Any]) -> Member:
+    values = from_item(item)
+    for key in ("pk", "sk", "type", "gsi1pk", "gsi1sk"):
+        values.pop(key, None)
+    return Member.model_validate(values)
+
+
+def _reasons(exc: ClientError) -> list[str]:
+    return [str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons", [])]
+
+
+class DynamoMemberStore:
+    def __init__(self, table_name: str, shards: int = 32, dynamodb: DynamoDBClient | None = None) -> None:
+        self.table = table_name
+        self.shards = shards
+        self._ddb = dynamodb
+
+    @property
+    def ddb(self) -> DynamoDBClient:
+        if self._ddb is None:
+            self._ddb = client("dynamodb")
+        return self._ddb
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def claims(self, community: str, subscription_ids: Sequence[str]) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        for sid in dict.fromkeys(subscription_ids):
+            item = self._get(claim_key(community, sid), consistent=True)
+            if item is not None:
+                owners[sid] = str(item["member_id"]["S"])
+        return owners
+
+    def member(self, community: str, member_id: str) -> Member | None:
+        item = self._get(member_key(community, member_id), consistent=True)
+        return _member(item) if item else None
+
+    def count(self, community: str) -> int:
+        keys = [shard_key(community, s) for s in range(self.shards)]
+        items = self._batch_get(keys, consistent=False)
+        return sum(int(item.get("n", {}).get("N", "0")) for item in items)
+
+    def members(self, community: str, shard: int) -> Iterator[Member]:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": members_partition(community, shard)}},
+        }
+        while True:
+            try:
+                response = self.ddb.query(**params)
+            except (ClientError, BotoCoreError) as exc:
+                raise as_transient(exc, f"listing the members of {community}") from exc
+            for item in response.get("Items", []):
+                yield _member(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def create(self, member: Member) -> None:
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": member_item(member),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        items += [self._claim(member, sid) for sid in member.subscriptions]
+        items.append(self._count(member.community, member.shard, +1))
+        self._transact(items, f"a join of {member.community}")
+
+    def refresh(self, member: Member, new_claims: Sequence[str]) -> None:
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": member_item(member),
+                    "ConditionExpression": "attribute_exists(pk) AND #shard = :shard",
+                    "ExpressionAttributeNames": {"#shard": "shard"},
+                    "ExpressionAttributeValues": {":shard": {"N": str(member.shard)}},
+                }
+            }
+        ]
+        items += [self._claim(member, sid) for sid in new_claims]
+        self._transact(items, f"a repeat join of {member.community}")
+
+    def save_preferences(self, member: Member, expect_token_hash: str) -> bool:
+        values = to_item(
+            {
+                ":p": member.preferences.model_dump(mode="json", exclude_none=True),
+                ":u": member.updated_at.isoformat(),
+                ":h": expect_token_hash,
+            }
+        )
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=member_key(member.community, member.member_id),
+                UpdateExpression="SET preferences = :p, updated_at = :u",
+                ConditionExpression="attribute_exists(pk) AND token_hash = :h",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise as_transient(exc, "saving preferences") from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, "saving preferences") from exc
+        return True
+
+    def remove(self, community: str, member_id: str, expect_token_hash: str) -> Member | None:
+        member = self.member(community, member_id)
+        if member is None or member.token_hash != expect_token_hash:
+            return None
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": member_key(community, member_id),
+                    "ConditionExpression": "attribute_exists(pk) AND token_hash = :h",
+                    "ExpressionAttributeValues": {":h": {"S": expect_token_hash}},
+                }
+            }
+        ]
+        items += [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": claim_key(community, sid),
+                    "ConditionExpression": "attribute_not_exists(pk) OR member_id = :m",
+                    "ExpressionAttributeValues": {":m": {"S": member_id}},
+                }
+            }
+            for sid in member.subscriptions
+        ]
+        items.append(self._count(community, member.shard, -1))
+        try:
+            self._transact(items, f"a leave of {community}")
+        except ConcurrentUpdate as exc:
+            if exc.args and "member:ConditionalCheckFailed" in str(exc.args[0]):
+                return None  # left meanwhile (a concurrent or retried leave)
+            raise
+        return member
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _claim(self, member: Member, subscription_id: str) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    **claim_key(member.community, subscription_id),
+                    "member_id": {"S": member.member_id},
+                    "community": {"S": member.community},
+                    "type": {"S": "claim"},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _count(self, community: str, shard: int, delta: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": shard_key(community, shard),
+                "UpdateExpression": "ADD #n :d SET #c = :c, #s = :s",
+                "ExpressionAttributeNames": {"#n": "n", "#c": "community", "#s": "shard"},
+                "ExpressionAttributeValues": {
+                    ":d": {"N": str(delta)},
+                    ":c": {"S": community},
+                    ":s": {"N": str(shard)},
+                },
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]], what: str) -> None:
+        try:
+            self.ddb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                reasons = _reasons(exc)
+                if set(reasons) & _CONFLICTS:
+                    first = reasons[0] if reasons else "None"
+                    raise ConcurrentUpdate(f"{what}: member:{first}; all: {reasons}") from exc
+            raise as_transient(exc, what) from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, what) from exc
+
+    def _get(self, key: dict[str, Any], consistent: bool) -> dict[str, Any] | None:
+        try:
+            response = self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=consistent)
+        except (ClientError, BotoCoreError) as exc:
+            raise as_transient(exc, "reading a member item") from exc
+        return response.get("Item")
+
+    def _batch_get(self, keys: list[dict[str, Any]], consistent: bool) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), _BATCH_GET):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": keys[start : start + _BATCH_GET], "ConsistentRead": consistent}
+            }
+            for attempt in range(8):
+                try:
+                    response = self.ddb.batch_get_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise as_transient(exc, "reading the member counters") from exc
+                found.extend(response.get("Responses", {}).get(self.table, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.5, 0.01 * 2**attempt))
+            else:
+                raise as_transient(RuntimeError("unprocessed keys after 8 attempts"), "reading the counters")
+        return found

@@ -1,0 +1,482 @@
+"""The routes of Herald's HTTP API, on Powertools' ``APIGatewayRestResolver`` with validation.
+
+Routes live on a module-level ``Router`` (light to import); :func:`build_app` makes the resolver
+(CORS for the public site, the OpenAPI document at ``/openapi.json``, Swagger UI at ``/docs``) and
+the services (clients, the secret) are made on the first request that needs them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    CORSConfig,
+    Response,
+    content_types,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, Field
+
+from herald.api import errors
+from herald.api.locale import compact_number, negotiate
+from herald.domain.members import (
+    COMMUNITY_ID,
+    CommunityNotFound,
+    JoinRequest,
+    Preferences,
+    PreferencesPatch,
+    bearer_token,
+)
+from herald.domain.models import Community, Link, Post
+from herald.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.adapters.dynamo_feed import DynamoFeed
+    from herald.domain.membership import MembershipService
+    from herald.domain.ports import MemberStore
+
+TITLE = "Herald"
+VERSION = "1.0.0"
+
+router = APIGatewayRouter()
+
+# ----------------------------------------------------------------------------- services
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    content: DynamoContentStore
+    feed: DynamoFeed
+    members: MemberStore
+    membership: MembershipService
+
+
+def default_services(settings: ApiSettings) -> Services:
+    import secrets
+    from datetime import UTC, datetime
+
+    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.adapters.dynamo_feed import DynamoFeed
+    from herald.adapters.dynamo_members import DynamoMemberStore
+    from herald.adapters.secrets import SecretValue
+    from herald.adapters.sns_devices import SnsDeviceRegistry
+    from herald.domain.membership import MembershipService
+
+    members = DynamoMemberStore(settings.members_table, shards=settings.member_counter_shards)
+    return Services(
+        settings=settings,
+        content=DynamoContentStore(settings.content_table),
+        feed=DynamoFeed(settings.content_table),
+        members=members,
+        membership=MembershipService(
+            store=members,
+            devices=SnsDeviceRegistry(settings.platform_applications),
+            secret=SecretValue(settings.member_token_secret_arn),
+            clock=lambda: datetime.now(UTC),
+            random_below=secrets.randbelow,
+            random_bytes=secrets.token_bytes,
+            shards=settings.member_counter_shards,
+            allow_loopback_push=settings.allow_loopback_push,
+        ),
+    )
+
+
+_lock = threading.Lock()
+_factory: Callable[[], Services] | None = None
+_services: Services | None = None
+
+
+def services() -> Services:
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = (_factory or (lambda: default_services(ApiSettings.from_env())))()
+    return _services
+
+
+def configure(factory: Callable[[], Services] | None) -> None:
+    """Use ``factory`` for the services (tests, benchmarks); None: from the environment again."""
+    global _factory, _services
+    _factory, _services = factory, None
+    reset_apps()
+
+
+# ----------------------------------------------------------------------------- response models
+
+
+class CommunityOut(BaseModel):
+    id: str
+    name: str
+    description: str | None = None
+    verified: bool
+    members: int = Field(description="Exact: the export's baseline plus joins minus leaves.")
+    members_display: str = Field(description="Members, short, as the request's locale writes it: 222K.")
+    posts: int
+    created_year: int | None = None
+    join_url: str
+
+
+class PostOut(BaseModel):
+    id: str
+    community: str
+    title: str
+    text: str
+    excerpt: str
+    links: list[Link] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    emoji: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    language: str | None = None
+    topics: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    word_count: int = 0
+    reading_time_s: int = 0
+    pinned: bool = False
+    publish_at: str | None = None
+    version: int = 1
+    created_at: str
+    updated_at: str
+
+
+class PostsPage(BaseModel):
+    items: list[PostOut]
+    next_cursor: str | None = None
+
+
+class JoinResponse(BaseModel):
+    member_id: str
+    token: str = Field(
+        description="The member's secret for changing preferences and leaving; shown again on a repeat join."
+    )
+
+
+class JoinLink(BaseModel):
+    join_url: str
+    qr_svg: str
+    qr_png: str = Field(description="data: URL of a PNG")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    community: str | None = None
+    post_id: str | None = None
+
+
+class ValidationItem(BaseModel):
+    loc: list[str | int]
+    field: str
+    type: str
+    msg: str
+
+
+class ValidationOut(BaseModel):
+    statusCode: int
+    detail: list[ValidationItem]
+
+
+def _answer(description: str, model: type[BaseModel] = ErrorOut) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+_NOT_FOUND = {404: _answer("unknown community")}
+_INVALID = {422: _answer("a bad parameter or body; `detail[].loc` names the field", ValidationOut)}
+_UNAVAILABLE = {503: _answer("a dependency failed for a moment: try again")}
+_AUTH = {
+    401: _answer("no bearer token"),
+    403: _answer("the token does not open this membership (whether or not it exists)"),
+    404: _answer("unknown community, or a membership its token holder already left"),
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+CommunityId = Annotated[str, Path(min_length=1, max_length=128, description="The community's id")]
+MemberId = Annotated[str, Path(min_length=1, max_length=128)]
+AcceptLanguage = Annotated[str | None, Header(description="Locale of members_display (default en)")]
+# Documented as the memberToken security scheme, not as a parameter.
+Authorization = Annotated[str | None, Header(include_in_schema=False)]
+
+
+def _community(community_id: str) -> Community:
+    import re
+
+    if not re.fullmatch(COMMUNITY_ID, community_id):
+        raise CommunityNotFound(community_id)
+    found = services().content.community(community_id)
+    if found is None:
+        raise CommunityNotFound(community_id)
+    return found
+
+
+def _post_out(post: Post) -> PostOut:
+    data = post.model_dump(mode="json", exclude={"key", "source", "format", "position", "content_hash"})
+    return PostOut.model_validate(data)
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+@router.get(
+    "/communities/<id>",
+    summary="A community: profile and counters",
+    responses={200: _answer("the community", CommunityOut), **_NOT_FOUND, **_INVALID, **_UNAVAILABLE},
+)
+def get_community(id: CommunityId, accept_language: AcceptLanguage = None) -> CommunityOut:
+    community = _community(id)
+    svc = services()
+    members = community.members_baseline + svc.members.count(id)
+    members = max(0, members)
+    return CommunityOut(
+        id=community.id,
+        name=community.name,
+        description=community.description,
+        verified=community.verified,
+        members=members,
+        members_display=compact_number(members, negotiate(accept_language)),
+        posts=community.posts,
+        created_year=community.created_year,
+        join_url=svc.settings.join_url(community.id),
+    )
+
+
+@router.get(
+    "/communities/<id>/posts",
+    summary="A community's posts: pinned first, then newest first",
+    responses={200: _answer("a page of posts", PostsPage), **_NOT_FOUND, **_INVALID, **_UNAVAILABLE},
+)
+def list_posts(
+    id: CommunityId,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
+    topic: Annotated[str | None, Query(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)] = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+    language: Annotated[str | None, Query(pattern=r"^[a-z]{2,3}$")] = None,
+) -> PostsPage:
+    _community(id)
+    posts, next_cursor = services().feed.page(
+        id, limit, cursor=cursor, topic=topic, country=country, language=language
+    )
+    return PostsPage(items=[_post_out(p) for p in posts], next_cursor=next_cursor)
+
+
+@router.get(
+    "/communities/<id>/posts/<post_id>",
+    summary="One post",
+    responses={
+        200: _answer("the post", PostOut),
+        404: _answer("unknown community or post"),
+        **_INVALID,
+        **_UNAVAILABLE,
+    },
+)
+def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_length=128)]) -> PostOut:
+    _community(id)
+    found = services().content.posts(id, [post_id]).get(post_id)
+    if found is None:
+        raise errors.PostNotFound(id, post_id)
+    return _post_out(found)
+
+
+@router.post(
+    "/communities/<id>/members",
+    summary="Join: a web push subscription and/or a mobile device",
+    responses={
+        200: _answer("already a member with this subscription: the same member and token", JoinResponse),
+        201: _answer("joined", JoinResponse),
+        **_NOT_FOUND,
+        413: _answer("body over 16 KiB"),
+        415: _answer("a body that is not JSON"),
+        **_INVALID,
+        **_UNAVAILABLE,
+    },
+)
+def join(id: CommunityId, request: JoinRequest) -> Response[JoinResponse]:
+    _community(id)
+    result = services().membership.join(id, request)
+    body = JoinResponse(member_id=result.member.member_id, token=result.token)
+    _metric("MembersJoined" if result.created else "RepeatJoins")
+    return Response(
+        status_code=201 if result.created else 200,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(),
+    )
+
+
+@router.patch(
+    "/communities/<id>/members/<member_id>",
+    summary="Change a member's preferences (Authorization: Bearer <token>)",
+    responses={
+        200: _answer("the member's preferences", Preferences),
+        **_AUTH,
+        413: _answer("body over 16 KiB"),
+        415: _answer("a body that is not JSON"),
+        **_INVALID,
+        **_UNAVAILABLE,
+    },
+    security=[{"memberToken": []}],
+)
+def update_preferences(
+    id: CommunityId, member_id: MemberId, patch: PreferencesPatch, authorization: Authorization = None
+) -> Preferences:
+    _community(id)
+    token = bearer_token(authorization)
+    return services().membership.update_preferences(id, member_id, token, patch)
+
+
+@router.delete(
+    "/communities/<id>/members/<member_id>",
+    summary="Leave (Authorization: Bearer <token>); leaving again is answered the same",
+    responses={204: {"description": "left"}, **_AUTH, **_INVALID, **_UNAVAILABLE},
+    security=[{"memberToken": []}],
+)
+def leave(id: CommunityId, member_id: MemberId, authorization: Authorization = None) -> Response[None]:
+    _community(id)
+    token = bearer_token(authorization)
+    if services().membership.leave(id, member_id, token):
+        _metric("MembersLeft")
+    return Response(status_code=204, body=None)
+
+
+@router.get(
+    "/communities/<id>/join",
+    summary="The join link and its QR code (JSON, or ?format=svg / ?format=png)",
+    responses={
+        200: {
+            "description": "JSON with the link and the QR code as SVG and as a PNG data URL; "
+            "or the image itself",
+            "content": {
+                "application/json": {"model": JoinLink},
+                "image/svg+xml": {"schema": {"type": "string"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **_NOT_FOUND,
+        **_INVALID,
+    },
+)
+def join_link(id: CommunityId, format: Annotated[Literal["json", "svg", "png"], Query()] = "json"):  # type: ignore[no-untyped-def]  # unannotated: Powertools would validate the PNG against one model
+    from herald.api import qr
+
+    community = _community(id)
+    url = services().settings.join_url(community.id)
+    cache_headers = {"Cache-Control": "public, max-age=3600"}
+    if format == "svg":
+        return Response(200, "image/svg+xml", qr.svg(url), headers=cache_headers)
+    if format == "png":
+        return Response(200, "image/png", qr.png(url), headers=cache_headers)
+    body = JoinLink(join_url=url, qr_svg=qr.svg(url), qr_png=qr.png_data_url(url))
+    return Response(200, content_types.APPLICATION_JSON, body.model_dump(), headers=cache_headers)
+
+
+def _metric(name: str) -> None:
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    Metrics().add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+def build_app(settings: ApiSettings | None = None) -> APIGatewayRestResolver:
+    """The resolver with every route, CORS for the public site, the error mapping and the docs."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    settings = settings or ApiSettings.from_env()
+    cors = CORSConfig(
+        allow_origin=settings.site_origin,
+        allow_headers=["Authorization", "Content-Type", "Accept-Language"],
+        max_age=600,
+    )
+    app = APIGatewayRestResolver(cors=cors, enable_validation=True)
+    app.include_router(router)
+    errors.register(app)
+    schemes = {"memberToken": HTTPBearer(description="the token returned when joining")}
+    app.enable_swagger(path="/docs", title=TITLE, version=VERSION, security_schemes=schemes)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document() -> Response[Any]:
+        return Response(
+            200,
+            content_types.APPLICATION_JSON,
+            app.get_openapi_json_schema(title=TITLE, version=VERSION, security_schemes=schemes),
+        )
+
+    return app
+
+
+def openapi(settings: ApiSettings | None = None) -> dict[str, Any]:
+    import json
+
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    schemes = {"memberToken": HTTPBearer(description="the token returned when joining")}
+    app = build_app(settings)
+    return json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION, security_schemes=schemes))
+
+
+def body_too_large(event: dict[str, Any], limit: int) -> bool:
+    body = event.get("body") or ""
+    size = len(body.encode("utf-8", "surrogatepass")) if isinstance(body, str) else len(body)
+    if event.get("isBase64Encoded"):
+        size = len(body) * 3 // 4
+    return size > limit
+
+
+def json_or_no_body(event: dict[str, Any]) -> bool:
+    """Bodies are JSON: any other declared type is refused before routing."""
+    if not event.get("body"):
+        return True
+    headers = event.get("headers") or {}
+    content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("", "application/json") or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _refusal(status: int, body: dict[str, Any], origin: str) -> dict[str, Any]:
+    import json
+
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": origin},
+        "multiValueHeaders": {},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+_local = threading.local()
+
+
+def default_app() -> APIGatewayRestResolver:
+    """The resolver of this thread (a resolver holds the event it is answering: one per thread)."""
+    app = getattr(_local, "app", None)
+    if app is None:
+        app = _local.app = build_app(services().settings)
+    return app
+
+
+def reset_apps() -> None:
+    _local.__dict__.clear()
+
+
+def handle(event: dict[str, Any], context: Any, app: APIGatewayRestResolver | None = None) -> dict[str, Any]:
+    """Answer one API Gateway (REST) proxy event: refuse oversized bodies, then route."""
+    settings = services().settings
+    if body_too_large(event, settings.max_body_bytes):
+        return _refusal(413, errors.too_large(settings.max_body_bytes), settings.site_origin)
+    if not json_or_no_body(event):
+        return _refusal(415, {"error": "the body must be application/json"}, settings.site_origin)
+    return (app or default_app()).resolve(event, context)
+
+
+__all__ = ["build_app", "configure", "handle", "openapi", "router", "services"]

@@ -1,0 +1,109 @@
+"""The one place domain errors become HTTP answers."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from herald.domain.errors import NotFound, TransientError
+from herald.domain.members import (
+    CommunityNotFound,
+    Forbidden,
+    InvalidRequest,
+    MemberGone,
+    MissingToken,
+)
+
+
+class PostNotFound(NotFound):
+    def __init__(self, community: str, post_id: str) -> None:
+        super().__init__(f"post not found: {post_id}")
+        self.community = community
+        self.post_id = post_id
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+    )
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", ""))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Powertools' 422 shape, plus a message and the dotted field name for people."""
+    detail = []
+    for error in errors:
+        loc = [p if isinstance(p, int) else str(p) for p in error.get("loc", ())]
+        detail.append(
+            {
+                "loc": loc,
+                "field": ".".join(str(p) for p in loc[1:]) or str(loc[0] if loc else ""),
+                "type": str(error.get("type", "value_error")),
+                "msg": _message(error),
+            }
+        )
+    return {"statusCode": HTTPStatus.UNPROCESSABLE_ENTITY.value, "detail": detail}
+
+
+def register(app: APIGatewayRestResolver) -> None:
+    @app.not_found
+    def _no_route(exc: Exception) -> Response:
+        # API Gateway routed it here, but the path does not parse (a character Powertools' path
+        # parameters do not take): nothing by that name exists.
+        return _json(404, {"error": "not found"})
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        return _json(422, validation_body(list(exc.errors())))
+
+    @app.exception_handler(InvalidRequest)
+    def _rule(exc: InvalidRequest) -> Response:
+        return _json(422, validation_body([{"loc": exc.loc, "type": exc.kind, "msg": exc.message}]))
+
+    @app.exception_handler(CommunityNotFound)
+    def _no_community(exc: CommunityNotFound) -> Response:
+        return _json(404, {"error": "community not found", "community": exc.community})
+
+    @app.exception_handler(PostNotFound)
+    def _no_post(exc: PostNotFound) -> Response:
+        return _json(404, {"error": "post not found", "community": exc.community, "post_id": exc.post_id})
+
+    @app.exception_handler(MissingToken)
+    def _no_token(exc: MissingToken) -> Response:
+        return _json(
+            401,
+            {"error": "a bearer token is required"},
+            {"WWW-Authenticate": 'Bearer realm="herald"'},
+        )
+
+    @app.exception_handler(Forbidden)
+    def _forbidden(exc: Forbidden) -> Response:
+        return _json(403, {"error": "forbidden"})
+
+    @app.exception_handler(MemberGone)
+    def _gone(exc: MemberGone) -> Response:
+        return _json(404, {"error": "membership not found"})
+
+    @app.exception_handler(TransientError)
+    def _transient(exc: TransientError) -> Response:
+        app_logger().warning("a dependency failed", extra={"error": str(exc)})
+        return _json(503, {"error": "temporarily unavailable, try again"}, {"Retry-After": "1"})
+
+
+def too_large(limit: int) -> dict[str, Any]:
+    return {"error": "request body too large", "max_bytes": limit}
+
+
+def app_logger() -> Any:
+    from aws_lambda_powertools import Logger
+
+    return Logger(service="herald")

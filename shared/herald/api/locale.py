@@ -1,0 +1,52 @@
+"""The request's locale (Accept-Language) and numbers shown the way that locale writes them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+DEFAULT_LOCALE = "en"
+MAX_HEADER_CHARS = 512
+
+
+def _ranges(header: str) -> list[str]:
+    """Language ranges of an Accept-Language header, best first (ties keep their order)."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header[:MAX_HEADER_CHARS].split(",")):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip()
+        if not tag or tag == "*":
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            weighted.append((-q, position, tag))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+@lru_cache(maxsize=256)
+def negotiate(accept_language: str | None) -> str:
+    """The first locale of the header that babel knows, as ``ll`` or ``ll_RR``; ``en`` otherwise."""
+    if not accept_language:
+        return DEFAULT_LOCALE
+    from babel import Locale, UnknownLocaleError
+
+    for tag in _ranges(accept_language):
+        try:
+            locale = Locale.parse(tag.replace("_", "-"), sep="-")
+        except (UnknownLocaleError, ValueError, TypeError):
+            continue
+        return str(locale)
+    return DEFAULT_LOCALE
+
+
+def compact_number(value: int, locale: str = DEFAULT_LOCALE) -> str:
+    """``222000`` -> ``222K`` (en), ``222 k`` (fr), ``222 ألف`` (ar): CLDR's short compact form."""
+    from babel.numbers import format_compact_decimal
+
+    return str(format_compact_decimal(value, format_type="short", locale=locale, fraction_digits=1))
