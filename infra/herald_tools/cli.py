@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import sys
 import tempfile
@@ -90,21 +91,6 @@ def _publish_outputs(cloud: Any) -> None:
 # -- herald report -----------------------------------------------------------------------------------
 
 
-def _content_store(endpoint_url: str, info: dict[str, Any]) -> Any:
-    import boto3
-
-    from herald.adapters.dynamo_content import DynamoContentStore
-
-    ddb = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint_url,
-        region_name=info.get("region", "us-east-1"),
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return DynamoContentStore(info["content_table"], ddb)
-
-
 def _target(args: argparse.Namespace) -> Target:
     return resolve(stack=args.stack, endpoint_url=args.endpoint_url, profile=args.profile, region=args.region)
 
@@ -116,7 +102,8 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from herald_tools.report import build_report, render_text
 
-    report = build_report(_target(args).content_store())
+    target = _target(args)
+    report = build_report(target.content_store(), members=target.member_store())
     _emit(args, report, render_text(report) if not args.json else "")
     return 0
 
@@ -250,9 +237,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for path, key in zip((*posts, *exports), keys, strict=True):
             s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
         progress(f"uploaded {len(keys)} object(s) to s3://{info['uploads_bucket']}/")
-        store = _content_store(info["endpoint_url"], info)
+        target = resolve(endpoint_url=info["endpoint_url"])
+        store = target.content_store()
         _wait_for_outcomes(cloud, store, keys, progress, timeout=args.timeout)
-        report = build_report(store)
+        simulation = None
+        if args.members:
+            from herald_tools.members_sim import simulate_members
+
+            progress(f"joining {args.members} simulated member(s) through {info['api_url']}…")
+            simulation = simulate_members(info["api_url"], community, args.members, random.Random(args.seed))
+            cloud.wait_until_idle(timeout=args.timeout)
+        report = build_report(store, members=target.member_store())
+        if simulation is not None:
+            report["members_simulation"] = simulation
         report["local_cloud"] = info
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -360,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=0, help="moto's port (default: any free port)")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for processing")
     demo.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    demo.add_argument(
+        "--members",
+        type=int,
+        default=0,
+        metavar="N",
+        help="join N simulated members through the local API (some with preferences, some leaving)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="seed of the simulated members (default 0)")
     demo.add_argument("--logs", metavar="FILE", help="the functions' logs (default: a temporary file)")
     demo.set_defaults(func=cmd_demo)
     return parser

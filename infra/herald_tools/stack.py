@@ -61,6 +61,15 @@ class Target:
 
         return DynamoContentStore(self.output("ContentTableName"), self.client("dynamodb"))
 
+    def member_store(self) -> Any:
+        """The members table, for exact member counts; None for a stack without members."""
+        from herald.adapters.dynamo_members import DynamoMemberStore
+
+        if "MembersTableName" not in self.outputs:
+            return None
+        shards = int(self.outputs.get("MemberCounterShards", 32))
+        return DynamoMemberStore(self.output("MembersTableName"), shards, self.client("dynamodb"))
+
 
 def _client(service: str, region: str, endpoint_url: str | None, profile: str | None) -> Any:
     import boto3

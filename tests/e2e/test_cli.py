@@ -126,9 +126,7 @@ def test_local_serves_any_s3_client_until_interrupted(
         aws_secret_access_key="x",
     )
     key = "posts/walk-in/Notice board ✓.txt"
-    s3.put_object(
-        Bucket=info["uploads_bucket"], Key=key, Body=b"Walk-in hours in Jordan are 9 to 12."
-    )
+    s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=b"Walk-in hours in Jordan are 9 to 12.")
     deadline = time.monotonic() + 60
     while True:
         result = run("report", "--endpoint-url", info["endpoint_url"], "--json", timeout=60)
@@ -148,3 +146,13 @@ def test_report_says_when_nothing_answers() -> None:
     result = run("report", "--endpoint-url", f"http://127.0.0.1:{free_port()}", timeout=60)
     assert result.returncode != 0
     assert "no local cloud answers" in result.stderr
+
+
+def test_demo_members_keeps_the_count_exact() -> None:
+    result = run("demo", "--members", "25", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    simulation = report["members_simulation"]
+    [community] = report["communities"]
+    assert simulation["joined"] == 25 and simulation["left"] > 0
+    assert community["members"] == simulation["expected_members"] == 48_500 + 25 - simulation["left"]

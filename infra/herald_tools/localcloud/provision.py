@@ -332,7 +332,8 @@ class Provisioner:
     ) -> None:
         self.template = template
         self.site_url = site_url.rstrip("/") if site_url else None
-        if self.site_url and SITE_URL_PARAMETER in template.parameters and SITE_URL_PARAMETER not in parameters:
+        wants_site_url = SITE_URL_PARAMETER in template.parameters and SITE_URL_PARAMETER not in parameters
+        if self.site_url and wants_site_url:
             parameters = {**parameters, SITE_URL_PARAMETER: self.site_url}
         self.api_url = api_url.rstrip("/") if api_url else None
         self.local_platform_applications = local_platform_applications
@@ -502,7 +503,8 @@ class Provisioner:
             domain = f"d{local_id(self.stack_name, lid, length=13)}.cloudfront.net"
             return PhysicalResource(lid, rtype, ident, {"Id": ident, "DomainName": domain, "Arn": arn}, False)
         if kind == "Function":
-            name = self._try_resolve((self.template.resources[lid].get("Properties") or {}).get("Name")) or lid
+            props = self.template.resources[lid].get("Properties") or {}
+            name = self._try_resolve(props.get("Name")) or lid
             arn = f"arn:{PARTITION}:cloudfront::{ACCOUNT_ID}:function/{name}"
             return PhysicalResource(lid, rtype, arn, {"FunctionARN": arn, "Stage": "LIVE"}, created=False)
         uuid_like = local_id(self.stack_name, lid, length=32)
