@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint-code bench local clean
+.PHONY: help install demo test browser lint-code bench local clean
 
 help:
 	@grep -E "^## " Makefile | sed "s/^## /  make /"
@@ -30,8 +30,16 @@ local: $(STAMP)
 	$(BIN)/herald local
 
 ## test: the whole suite: code lint, template lint, sam build, then every test
-test: $(STAMP) lint-code lint-template sam-build
+test: $(STAMP) browser lint-code lint-template sam-build
 	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(BIN)/python -m pytest -n 2 --dist loadfile
+
+## browser: headless Chromium (Debian's package) and an emoji font, for tests/e2e/test_browser.py
+browser:
+	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "noto color emoji" || { \
+	  command -v apt-get >/dev/null || { echo "make browser: apt-get not found; install Chromium (as /usr/bin/chromium) and an emoji font by hand" >&2; exit 1; }; \
+	  echo "installing chromium and fonts-noto-color-emoji with apt-get..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null \
+	  || { echo "make browser: apt-get install failed (it needs root)" >&2; exit 1; }; }
 
 lint-code: $(STAMP)
 	$(BIN)/ruff check shared functions infra tests

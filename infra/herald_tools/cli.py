@@ -26,6 +26,7 @@ from herald_tools.stack import DEFAULT_ENDPOINT, OUTPUTS_PARAMETER, Target, reso
 
 DEFAULT_PORT = 4566
 DEFAULT_API_PORT = 3000
+DEFAULT_SITE_PORT = 8080
 SAMPLE_COMMUNITY = "harbour-line"
 
 
@@ -55,7 +56,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cloud:
-        cloud.start(port=args.port, api_port=args.api_port)
+        cloud.start(port=args.port, api_port=args.api_port, site_port=args.site_port)
         _publish_outputs(cloud)
         info = cloud.ready_info()
         if args.json:
@@ -64,6 +65,8 @@ def cmd_local(args: argparse.Namespace) -> int:
             print(f"Herald's local cloud is up at {info['endpoint_url']}", flush=True)
             if info.get("api_url"):
                 print(f"  API: {info['api_url']} (no stage prefix)", flush=True)
+            if info.get("site_url"):
+                print(f"  public site: {info['site_url']}/<community>/", flush=True)
             print(f"  uploads bucket: {info['uploads_bucket']}", flush=True)
             print(
                 f"  try: aws --endpoint-url {info['endpoint_url']} s3 cp post.txt "
@@ -227,7 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logs = args.logs or tempfile.mkstemp(prefix="herald-demo-", suffix=".log")[1]
     with LocalCloud(root / "template.yaml", project_root=root, logs=logs) as cloud:
         progress("starting the local cloud…")
-        cloud.start(port=args.port, api_port=0)
+        cloud.start(port=args.port, api_port=0, site_port=0)
         _publish_outputs(cloud)
         info = cloud.ready_info()
         s3 = cloud.client("s3")
@@ -251,12 +254,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if simulation is not None:
             report["members_simulation"] = simulation
         report["local_cloud"] = info
+        site_bucket = info.get("outputs", {}).get("SiteBucketName")
+        if site_bucket:
+            site_dir = Path(args.site_dir).resolve()
+            written = _download_site(cloud, site_bucket, site_dir)
+            report["site_dir"] = str(site_dir)
+            for name in sorted(written):
+                progress(f"the public site of {name}: {site_dir / name / 'index.html'}")
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         print(render_text(report))
     progress(f"the functions' logs are in {logs}")
     return 0
+
+
+def _download_site(cloud: Any, bucket: str, target: Path) -> dict[str, int]:
+    """Copy the site bucket into ``target`` (``<community>/...``); files per community."""
+    s3 = cloud.client("s3")
+    written: dict[str, int] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            path = (target / key).resolve()
+            if target not in path.parents:
+                continue  # a key that would leave the directory
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            community = key.split("/", 1)[0]
+            written[community] = written.get(community, 0) + 1
+    return written
 
 
 def _wait_for_outcomes(cloud: Any, store: Any, keys: Sequence[str], progress: Any, timeout: float) -> None:
@@ -293,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_API_PORT,
         help="the local API Gateway port, if the template has an API (default %(default)s; 0: any free port)",
+    )
+    local.add_argument(
+        "--site-port",
+        type=int,
+        default=DEFAULT_SITE_PORT,
+        help="the public site, served from the site bucket (default %(default)s; 0: any free port)",
     )
     local.add_argument("--json", action="store_true", help="first stdout line: one JSON object of endpoints")
     local.add_argument("--logs", metavar="FILE", help="write the functions' logs to FILE (default: stderr)")
@@ -357,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=0, help="moto's port (default: any free port)")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for processing")
     demo.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    demo.add_argument(
+        "--site-dir", default="site", metavar="DIR", help="where the public site is written (default ./site)"
+    )
     demo.add_argument(
         "--members",
         type=int,

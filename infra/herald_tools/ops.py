@@ -132,7 +132,7 @@ def _queue_arn(sqs: Any, url: str) -> str:
 
 
 def _redrive_target(sqs: Any, url: str) -> str | None:
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
     policy = attrs.get("RedrivePolicy")
     return str(json.loads(policy)["deadLetterTargetArn"]) if policy else None
 

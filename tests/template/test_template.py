@@ -336,6 +336,12 @@ def test_queues_are_encrypted_and_work_queues_have_a_dead_letter_queue(raw: dict
         for q in queues.values()
         if "RedrivePolicy" in _props(q)
     }
+    # Stream event sources park what they give up on in an on-failure destination.
+    for fn in _resources(raw, "AWS::Serverless::Function").values():
+        for event in (_props(fn).get("Events") or {}).values():
+            on_failure = (event.get("Properties", {}).get("DestinationConfig") or {}).get("OnFailure") or {}
+            if on_failure:
+                dead_letter.add(_ref_target(on_failure["Destination"]))
     assert "IngestDeadLetterQueue" in dead_letter
     for lid, queue in queues.items():
         props = _props(queue)
@@ -567,3 +573,98 @@ def test_api_reads_content_and_writes_only_members(expanded: dict[str, Any]) -> 
     for st in writes:
         assert all("MembersTable" in str(r) for r in _listify(st["Resource"])), st
     assert _listify(by_sid["MemberTokenSecret"]["Action"]) == ["secretsmanager:GetSecretValue"]
+
+
+# ----------------------------------------------------------------------------- the public site
+
+
+def test_site_bucket_is_read_only_by_its_distribution(raw: dict[str, Any]) -> None:
+    bucket = _props(raw["Resources"]["SiteBucket"])
+    assert "AccessControl" not in bucket and "WebsiteConfiguration" not in bucket  # no public ACL, no website
+    policies = _resources(raw, "AWS::S3::BucketPolicy").values()
+    [policy] = [p for p in policies if _ref_target(_props(p)["Bucket"]) == "SiteBucket"]
+    allows = [st for st in _props(policy)["PolicyDocument"]["Statement"] if st["Effect"] == "Allow"]
+    assert len(allows) == 1
+    [allow] = allows
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert _listify(allow["Action"]) == ["s3:GetObject"]
+    source = _sub_string(allow["Condition"]["StringEquals"]["AWS:SourceArn"]) or ""
+    assert source.endswith(":distribution/${SiteDistribution}")
+
+
+def test_site_distribution_uses_origin_access_control_and_caching_policy(raw: dict[str, Any]) -> None:
+    oac = _props(raw["Resources"]["SiteOriginAccessControl"])["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"], oac["SigningProtocol"]) == (
+        "s3",
+        "always",
+        "sigv4",
+    )
+    config = _props(raw["Resources"]["SiteDistribution"])["DistributionConfig"]
+    [origin] = config["Origins"]
+    assert _ref_target(origin["DomainName"]) == "SiteBucket"
+    assert _ref_target(origin["OriginAccessControlId"]) == "SiteOriginAccessControl"
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # OAC, not the legacy OAI
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["Compress"] is True
+    assert behavior["CachePolicyId"] == "658327ea-f89d-4fab-a63d-7e88639e58f6"  # Managed-CachingOptimized
+    assert _ref_target(behavior["ResponseHeadersPolicyId"]) == "SiteResponseHeadersPolicy"
+    [association] = behavior["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    assert _ref_target(association["FunctionARN"]) == "SiteIndexFunction"
+    assert (config["HttpVersion"], config["PriceClass"]) == ("http2and3", "PriceClass_100")
+    assert config["Aliases"]["Fn::If"][0] == "HasSiteDomain"
+    headers = _props(raw["Resources"]["SiteResponseHeadersPolicy"])["ResponseHeadersPolicyConfig"]
+    security = headers["SecurityHeadersConfig"]
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+    assert "frame-ancestors 'none'" in security["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    assert {"ContentTypeOptions", "ReferrerPolicy"} <= set(security)
+    code = _props(raw["Resources"]["SiteIndexFunction"])["FunctionCode"]
+    assert "index.html" in code
+
+
+WRITE_ACTIONS = ("s3:Put", "s3:Delete", "dynamodb:Put", "dynamodb:Update", "dynamodb:Delete")
+
+
+def test_publisher_reads_the_stream_and_writes_only_the_site_bucket(
+    raw: dict[str, Any], expanded: dict[str, Any]
+) -> None:
+    fn = _props(raw["Resources"]["PublisherFunction"])
+    env = fn["Environment"]["Variables"]
+    assert {"CONTENT_TABLE", "MEMBERS_TABLE", "SITE_BUCKET", "PUBLIC_SITE_URL", "API_URL"} <= set(env)
+    assert _ref_target(env["PUBLIC_SITE_URL"]) == "PublicSiteUrl"
+    [event] = fn["Events"].values()
+    props = event["Properties"]
+    assert event["Type"] == "DynamoDB" and _ref_target(props["Stream"]) == "ContentTable"
+    assert props["StartingPosition"] == "LATEST" and props["BisectBatchOnFunctionError"] is True
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert _ref_target(props["DestinationConfig"]["OnFailure"]["Destination"]) == "PublisherDeadLetterQueue"
+    patterns = [f["Pattern"] for f in props["FilterCriteria"]["Filters"]]
+    assert any("POST#" in p for p in patterns) and any("PROFILE" in p for p in patterns)
+
+    writes = [
+        (lid, st)
+        for lid, st in _statements(expanded)
+        if lid.startswith("PublisherFunction")
+        and st["Effect"] == "Allow"
+        and any(a.startswith(WRITE_ACTIONS) for a in _listify(st["Action"]))
+    ]
+    assert writes
+    for _, st in writes:
+        for action in _listify(st["Action"]):
+            assert not action.startswith("dynamodb:"), f"the publisher writes no table ({action})"
+        for resource in _listify(st["Resource"]):
+            assert (_sub_string(resource) or "").startswith("${SiteBucket.Arn}"), resource
+
+
+def test_publisher_alarms_and_site_outputs(raw: dict[str, Any]) -> None:
+    alarms = _resources(raw, "AWS::CloudWatch::Alarm")
+    iterator = _props(alarms["PublisherIteratorAgeAlarm"])
+    assert iterator["MetricName"] == "IteratorAge"
+    assert _ref_target(iterator["Dimensions"][0]["Value"]) == "PublisherFunction"
+    dlq = _props(alarms["PublisherDeadLetterAlarm"])
+    assert _ref_target(dlq["Dimensions"][0]["Value"]) == "PublisherDeadLetterQueue"
+    outputs = raw["Outputs"]
+    assert {"SiteBucketName", "SiteUrl", "SiteDistributionId", "PublisherDeadLetterQueueUrl"} <= set(outputs)
+    assert _sub_string(outputs["SiteUrl"]["Value"]) == "https://${SiteDistribution.DomainName}"

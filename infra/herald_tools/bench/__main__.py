@@ -22,7 +22,7 @@ from typing import Any
 from herald_tools.bench import aws_calls, imports, report, throughput
 from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 
-PARTS = ("throughput", "imports", "aws_calls")
+PARTS = ("throughput", "imports", "aws_calls", "site")
 
 
 def _cpu_model() -> str:
@@ -58,6 +58,7 @@ def run(
     cold_runs: int = 3,
     singles: int = 200,
     export_posts: int = 200,
+    site_posts: int = 10_000,
     command: str = "make bench",
     progress: Any = None,
 ) -> dict[str, Any]:
@@ -88,6 +89,11 @@ def run(
                 deletes=max(1, singles // 4),
                 rejects=max(1, singles // 10),
             )
+    if "site" in parts:
+        from herald_tools.bench.site import run_site_bench
+
+        say(f"site: a community of {site_posts} posts, full and incremental renders")
+        results["site"] = run_site_bench(site_posts, repeat=3, seed=seed)
     results["environment"]["duration_s"] = time.perf_counter() - started
     return results
 
@@ -107,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes: dict[str, Any] = {"posts": args.posts, "repeat": args.repeat}
     if args.quick:
         sizes = {"posts": 100, "repeat": 2, "first_call_runs": 1, "import_runs": 2, "cold_runs": 1,
-                 "singles": 20, "export_posts": 30}
+                 "singles": 20, "export_posts": 30, "site_posts": 300}
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])

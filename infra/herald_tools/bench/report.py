@@ -35,6 +35,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _imports(results["imports"], results.get("first_invocation"))
     if "aws_calls" in results:
         lines += _aws_calls(results["aws_calls"])
+    if "site" in results:
+        lines += _site(results["site"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -174,6 +176,34 @@ def _aws_calls(r: dict[str, Any]) -> list[str]:
     for note in r.get("notes") or []:
         out += [f"Note: {note}.", ""]
     return out
+
+
+def _site(r: dict[str, Any]) -> list[str]:
+    writes = r["incremental_writes"]
+    return [
+        "### 4. The public site's renderer (`herald.site`, one core)",
+        "",
+        f"A community of {r['posts']:,} posts ({r['page_size']} per archive page, {r['feed_size']} in the "
+        "feeds); best of 3 runs, the renderer's memo caches emptied before each.",
+        "",
+        "| measure | value | baseline | ratio |",
+        "|---|---:|---:|---:|",
+        f"| one post page | {_f(r['post_page_us'])} µs | `json.dumps` of the post: "
+        f"{_f(r['baseline_json_dumps_us'])} µs | {_ratio(r['post_page_vs_json_dumps'])} |",
+        f"| one post page | {_f(r['post_page_us'])} µs | minimal Jinja2 page (title only): "
+        f"{_f(r['baseline_minimal_template_us'])} µs | {_ratio(r['post_page_vs_minimal_template'])} |",
+        f"| whole site: {r['full_site_files']:,} files, {_f(r['full_site_mb'])} MB | "
+        f"{_f(r['full_site_s'], 2)} s | `json.dumps` of every post: "
+        f"{_f(r['baseline_json_dumps_all_s'], 2)} s | {_ratio(r['full_site_vs_json_dumps_all'])} |",
+        f"| one new post (`render_changes`) | {_f(r['incremental_one_post_ms'])} ms, {len(writes)} files | "
+        f"the whole site: {_f(r['full_site_s'], 2)} s | full is {_f(r['full_over_incremental'])}× slower |",
+        f"| first page of a process (templates, locale data) | {_f(r['first_call_ms'])} ms, once | | |",
+        "",
+        f"Files one new post rewrites: {', '.join(f'`{w}`' for w in writes)}. Every file whose bytes differ "
+        "between full renders before and after it is among them: "
+        f"{'yes' if r['incremental_covers_all_changes'] else '**no**'}.",
+        "",
+    ]
 
 
 def update_doc(path: Path, section: str) -> None:

@@ -17,7 +17,9 @@ from .apigateway import ApiGateway
 from .event_sources import DynamoDBStreamPoller, EventSourcePoller, SqsPoller
 from .functions import FunctionWorker, InvocationResult, LogSink, WorkerPool
 from .provision import Resources, provision, template_has_api_events
+from .pushservice import LocalPushService
 from .server import DEFAULT_HOST, DEFAULT_PORT, MotoServer
+from .sitehost import SITE_BUCKET, SiteHost, template_has_site
 from .template import REGION, Template
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 DEFAULT_RETRY_VISIBILITY_TIMEOUT = 1
 DEFAULT_API_CONCURRENCY = 4
-LOCAL_ENV = {"ALLOW_LOOPBACK_PUSH": "true"}  # every function's environment, locally
+# Every function's environment, locally: loopback push endpoints are accepted, and the published
+# pages carry a browser-like subscription for the join button (there is no browser push service).
+LOCAL_ENV = {"ALLOW_LOOPBACK_PUSH": "true", "HERALD_DEMO_SUBSCRIPTIONS": "true"}
 
 
 class LocalCloud:
@@ -90,7 +94,10 @@ class LocalCloud:
         self.workers: dict[str, FunctionWorker] = {}
         self.pollers: list[EventSourcePoller] = []
         self.api: ApiGateway | None = None
+        self.site: SiteHost | None = None
         self._pools: dict[str, WorkerPool] = {}
+        self.push_service: LocalPushService | None = None
+        self.vapid_public_key: str | None = None
         self._logs: LogSink | None = None
         self._activity = threading.Condition()
         self._activity_count = 0
@@ -99,7 +106,9 @@ class LocalCloud:
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self, port: int | None = DEFAULT_PORT, api_port: int | None = None) -> LocalCloud:
+    def start(
+        self, port: int | None = DEFAULT_PORT, api_port: int | None = None, site_port: int | None = None
+    ) -> LocalCloud:
         """Start the server (``port=0``: any free port), create the resources, start Lambda's part.
 
         If the template has ``Type: Api`` events, the local API Gateway listens on ``api_port``
@@ -114,15 +123,23 @@ class LocalCloud:
             if template_has_api_events(self.template):
                 # Bound before provisioning: the API's URL goes into Outputs and environments.
                 self.api = ApiGateway(self.host, api_port or 0)
+            if template_has_site(self.template):
+                # Bound before provisioning too: PublicSiteUrl and SiteUrl resolve to it.
+                self.site = SiteHost(self.host, site_port or 0)
             self._resources = provision(
                 self.template,
                 client_factory=self.client,
                 parameters=self.parameters,
                 api_url=self.api.url if self.api else None,
+                site_url=self.site.url if self.site else None,
             )
             self._logs = LogSink(self._log_target)
+            self._start_push_service()
             self._start_functions()
             self._start_api()
+            if self.site is not None:
+                self.site.configure(self._resources.ref(SITE_BUCKET), self.client("s3"))
+                self.site.start()
         except BaseException:
             self.stop()
             raise
@@ -164,6 +181,30 @@ class LocalCloud:
         for poller in self.pollers:
             poller.start()
 
+    def _start_push_service(self) -> None:
+        """A Web Push service on loopback, and a VAPID key in SSM where the push sender reads it."""
+        from herald.push.vapid import generate_vapid_key, private_key_pem, public_key_b64
+
+        names = {
+            str(spec.environment["VAPID_KEY_PARAMETER"])
+            for spec in self.resources.functions.values()
+            if spec.environment.get("VAPID_KEY_PARAMETER")
+        }
+        if not names:
+            return
+        self.push_service = LocalPushService(self.host).start()
+        key = generate_vapid_key()
+        self.vapid_public_key = public_key_b64(key.public_key())
+        ssm = self.client("ssm")
+        for name in sorted(names):
+            ssm.put_parameter(
+                Name=name,
+                Value=private_key_pem(key),
+                Type="SecureString",
+                Overwrite=True,
+                Description="VAPID private key of the local cloud",
+            )
+
     def _start_api(self) -> None:
         assert self._resources is not None
         if self.api is None:
@@ -191,6 +232,12 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop the API Gateway, the pollers, the workers and the server."""
+        site, self.site = self.site, None
+        if site is not None:
+            site.stop()
+        push, self.push_service = self.push_service, None
+        if push is not None:
+            push.stop()
         api, self.api = self.api, None
         if api is not None:
             api.stop()
@@ -227,6 +274,11 @@ class LocalCloud:
         return self.server.endpoint_url
 
     @property
+    def site_url(self) -> str | None:
+        """Where the site bucket is served, as CloudFront would (None: the template has no site)."""
+        return self.site.url if self.site is not None else None
+
+    @property
     def api_url(self) -> str | None:
         """Where the local API Gateway serves the template's APIs (None: the template has none)."""
         return self.api.url if self.api is not None else None
@@ -260,6 +312,7 @@ class LocalCloud:
     def ready_info(self) -> dict[str, Any]:
         r = self.resources
         info: dict[str, Any] = {"endpoint_url": self.endpoint_url, "api_url": self.api_url, "region": REGION}
+        info["site_url"] = self.site_url
         for key, getter in (
             ("uploads_bucket", lambda: r.uploads_bucket),
             ("content_table", lambda: r.content_table),
@@ -270,6 +323,8 @@ class LocalCloud:
                 info[key] = getter()
             except KeyError:
                 info[key] = None
+        info["push_service_url"] = self.push_service.origin if self.push_service else None
+        info["vapid_public_key"] = self.vapid_public_key
         info["outputs"] = dict(r.outputs)
         return info
 

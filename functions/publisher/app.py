@@ -1,0 +1,93 @@
+"""Publisher function: the content table's stream to the public site in the site bucket.
+
+Thin on purpose: the batch's records are grouped by community and published by
+``herald.site.publisher`` (only what changed is rendered and uploaded); the records of a community
+that failed are reported as batch item failures, so the stream retries them. Clients and settings
+are built on the first batch and reused while the environment lives.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from herald.site.publisher import SitePublisher
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+class PublishFailed(Exception):
+    """The record's community could not be published in this batch (retried by the stream)."""
+
+
+@cache
+def publisher() -> SitePublisher:
+    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.adapters.dynamo_members import DynamoMemberStore
+    from herald.adapters.s3_site import S3SiteStore
+    from herald.site.publisher import PublisherSettings, SitePublisher, demo_subscriptions
+
+    settings = PublisherSettings.from_env()
+    members = (
+        DynamoMemberStore(settings.members_table, settings.member_counter_shards)
+        if settings.members_table
+        else None
+    )
+    return SitePublisher(
+        DynamoContentStore(settings.content_table),
+        members,
+        S3SiteStore(settings.site_bucket),
+        settings,
+        clock=lambda: datetime.now(UTC),
+        demo_subscription=(
+            demo_subscriptions(settings.local_push_origin) if settings.herald_demo_subscriptions else None
+        ),
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from herald.site.publisher import publish_records
+
+    if not event.get("Records"):
+        return {"batchItemFailures": []}
+    result = publish_records(publisher(), event.get("Records") or [])
+    for pub in result.publications:
+        logger.info(
+            "site published",
+            extra={
+                "community": pub.community,
+                "mode": pub.mode,
+                "rendered": pub.rendered,
+                "written": pub.written[:50],
+                "written_count": len(pub.written),
+                "unchanged": pub.unchanged,
+                "deleted": pub.deleted[:50],
+            },
+        )
+        metrics.add_metric(name="SiteFilesWritten", unit=MetricUnit.Count, value=len(pub.written))
+        metrics.add_metric(name="SiteFilesDeleted", unit=MetricUnit.Count, value=len(pub.deleted))
+    for community, error in result.errors.items():
+        logger.error("site not published", extra={"community": community, "error": error})
+        metrics.add_metric(name="SitePublishFailures", unit=MetricUnit.Count, value=1)
+    failed = result.failed_event_ids
+
+    def record_handler(record: DynamoDBRecord) -> None:
+        if record.event_id in failed:
+            raise PublishFailed(record.event_id)
+
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,376 @@
+"""Publishing the public site from the content table's stream: only what changed is rendered again.
+
+A batch of stream records is grouped by community. For each community the publisher reads the
+profile, the member count and the posts that are due (``publish_at`` unset or past, by the injected
+clock), renders what the records changed (:meth:`SiteRenderer.render_changes`, with the records' old
+images as ``previous``), or the whole site when the profile appeared or its name or description
+changed (:meth:`SiteRenderer.render_community`), and uploads to ``<community>/…`` only the files whose
+bytes or headers differ from what the bucket holds. Pages of deleted posts are removed.
+
+Everything is decided from the table as it is now, not from the records' new images, so a
+duplicated, retried or late record publishes the same bytes again and writes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from herald.domain.models import Community, Post
+from herald.site.render import CommunityView, SiteFile, SiteRenderer
+
+#: Files that link to the others: written last, so they never point at a page not yet uploaded.
+LIVE_FILES = frozenset({"index.html", "join/index.html", "feed.atom", "feed.json"})
+#: Profile fields that appear on every page (post and archive pages too): a change means a full render.
+SITE_WIDE_FIELDS = ("name", "description")
+#: Above this many files, one listing of the community's prefix is cheaper than a HEAD per file.
+LIST_ABOVE = 64
+DEFAULT_PUSH_ORIGIN = "http://127.0.0.1:9"
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- ports
+
+
+class ContentReader(Protocol):
+    def community(self, community: str) -> Community | None: ...
+
+    def community_posts(self, community: str) -> Iterable[Post]: ...
+
+
+class MemberCounter(Protocol):
+    def count(self, community: str) -> int: ...
+
+
+class Stored(Protocol):
+    md5: str
+
+    def matches(self, file: SiteFile) -> bool: ...
+
+
+class SiteStore(Protocol):
+    def head(self, keys: Sequence[str]) -> Mapping[str, Stored]: ...
+
+    def list(self, prefix: str) -> Mapping[str, Stored]: ...
+
+    def put(self, prefix: str, files: Sequence[SiteFile]) -> None: ...
+
+    def delete(self, keys: Iterable[str]) -> None: ...
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+class PublisherSettings(BaseModel):
+    """Environment of the publisher function (names as in template.yaml)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    content_table: str = Field(min_length=1)
+    members_table: str | None = None
+    site_bucket: str = Field(min_length=1)
+    public_site_url: str = Field(default="https://herald.example", pattern=r"^https?://[^/\s]+(/\S*)?$")
+    api_url: str | None = None
+    site_locale: str = "en"
+    member_counter_shards: int = Field(default=32, ge=1, le=1000)
+    #: The local cloud: pages carry a browser-like subscription for the join button (no push service).
+    herald_demo_subscriptions: bool = False
+    local_push_origin: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PublisherSettings:
+        env = os.environ if environ is None else environ
+        values = {name: env[name.upper()] for name in cls.model_fields if env.get(name.upper())}
+        return cls.model_validate(values)
+
+    def base_url(self, community: str) -> str:
+        """The community's folder on the site, where its pages are published."""
+        return f"{self.public_site_url.rstrip('/')}/{quote(community, safe='')}/"
+
+    def join_url(self, community: str) -> str:
+        """The join link (as the API gives it): ``<site>/<community>/join``."""
+        return f"{self.public_site_url.rstrip('/')}/{quote(community, safe='')}/join"
+
+
+# ----------------------------------------------------------------------------- stream records
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChange:
+    """One stream record that concerns the site: a post or a community profile."""
+
+    event_id: str
+    event_name: str  # INSERT, MODIFY, REMOVE
+    community: str
+    post_id: str | None  # None: the profile
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+def _plain_image(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not image:
+        return None
+    from herald.adapters.dynamo_content import from_item
+
+    return from_item(dict(image))
+
+
+def parse_record(record: Mapping[str, Any]) -> StreamChange | None:
+    """A Lambda DynamoDB stream record as a :class:`StreamChange`; None for items the site ignores
+    (upload outcomes, duplicate claims; FilterCriteria drop them on AWS, not in the local cloud)."""
+    ddb = record.get("dynamodb") or {}
+    keys = ddb.get("Keys") or {}
+    pk = str((keys.get("pk") or {}).get("S", ""))
+    sk = str((keys.get("sk") or {}).get("S", ""))
+    if not pk.startswith("C#"):
+        return None
+    if sk.startswith("POST#"):
+        post_id: str | None = sk.removeprefix("POST#")
+    elif sk == "PROFILE":
+        post_id = None
+    else:
+        return None
+    return StreamChange(
+        event_id=str(record.get("eventID", "")),
+        event_name=str(record.get("eventName", "")),
+        community=pk.removeprefix("C#"),
+        post_id=post_id,
+        old=_plain_image(ddb.get("OldImage")),
+        new=_plain_image(ddb.get("NewImage")),
+    )
+
+
+@dataclass
+class CommunityChanges:
+    """What a batch changed in one community."""
+
+    community: str
+    event_ids: list[str] = field(default_factory=list)
+    #: post id -> its image before the batch (the first record's old image; None: new in the batch)
+    before: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    full: bool = False  # the profile appeared, went, or changed its name or description
+
+    def add(self, change: StreamChange) -> None:
+        self.event_ids.append(change.event_id)
+        if change.post_id is not None:
+            self.before.setdefault(change.post_id, change.old)
+        elif (
+            change.old is None
+            or change.new is None
+            or any(change.old.get(f) != change.new.get(f) for f in SITE_WIDE_FIELDS)
+        ):
+            self.full = True
+
+
+def group_changes(changes: Iterable[StreamChange]) -> dict[str, CommunityChanges]:
+    grouped: dict[str, CommunityChanges] = {}
+    for change in changes:
+        grouped.setdefault(change.community, CommunityChanges(change.community)).add(change)
+    return grouped
+
+
+# ----------------------------------------------------------------------------- the publisher
+
+
+@dataclass
+class Publication:
+    """What one community's publication did."""
+
+    community: str
+    mode: str  # "full" or "incremental"
+    rendered: int = 0
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    deleted: list[str] = field(default_factory=list)
+
+
+def is_due(post: Post, now: datetime) -> bool:
+    return post.publish_at is None or post.publish_at.astimezone(UTC) <= now
+
+
+def _post_or_none(image: Mapping[str, Any] | None) -> Post | None:
+    if not image:
+        return None
+    try:
+        return Post.model_validate(image)
+    except ValueError:
+        return None
+
+
+class SitePublisher:
+    """Renders communities' sites and keeps the bucket in step with them."""
+
+    def __init__(
+        self,
+        content: ContentReader,
+        members: MemberCounter | None,
+        store: SiteStore,
+        settings: PublisherSettings,
+        *,
+        clock: Callable[[], datetime],
+        demo_subscription: Callable[[str], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.content = content
+        self.members = members
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.demo_subscription = demo_subscription
+
+    # -- entry points ------------------------------------------------------------------------------
+
+    def publish(self, changes: CommunityChanges) -> Publication:
+        """Publish what ``changes`` changed (the whole site when the profile says so)."""
+        if changes.full:
+            return self.publish_all(changes.community)
+        community = changes.community
+        now = self.clock().astimezone(UTC)
+        view, posts, renderer = self._read(community, now)
+        due = {p.id: p for p in posts}
+        previous: dict[str, Post] = {}
+        deleted: set[str] = set()
+        for pid, image in changes.before.items():
+            old = _post_or_none(image)
+            was_visible = old is not None and is_due(old, now)
+            if was_visible and old is not None:
+                previous[pid] = old
+            if pid not in due and (was_visible or (image is not None and old is None)):
+                deleted.add(pid)  # gone, or no longer due (an old image we cannot read: delete too)
+        changed = {pid for pid in changes.before if pid in due}
+        site = renderer.render_changes(view, posts, changed, deleted, previous=previous)
+        files = [*site.writes, *renderer.assets(view)]
+        return self._sync(community, "incremental", files, site.deletes, full=False)
+
+    def publish_all(self, community: str) -> Publication:
+        """Render the whole site of ``community`` and make the bucket hold exactly it."""
+        now = self.clock().astimezone(UTC)
+        view, posts, renderer = self._read(community, now)
+        files = list(renderer.render_community(view, posts).values())
+        return self._sync(community, "full", files, [], full=True)
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    def _read(self, community: str, now: datetime) -> tuple[CommunityView, list[Post], SiteRenderer]:
+        stored = self.content.community(community) or Community(id=community, name=community)
+        members = stored.members
+        if self.members is not None:
+            members = stored.members_baseline + self.members.count(community)
+        view = CommunityView.from_community(stored, join_url=self.settings.join_url(community))
+        view = view.model_copy(update={"members": members})
+        posts = [p for p in self.content.community_posts(community) if is_due(p, now)]
+        renderer = SiteRenderer(
+            self.settings.base_url(community),
+            api_url=self.settings.api_url,
+            locale=self.settings.site_locale,
+            demo_subscription=self.demo_subscription(community) if self.demo_subscription else None,
+        )
+        return view, posts, renderer
+
+    def _sync(
+        self, community: str, mode: str, files: list[SiteFile], deletes: Sequence[str], *, full: bool
+    ) -> Publication:
+        prefix = f"{community}/"
+        by_path = {f.path: f for f in files}
+        removed = [prefix + path for path in deletes if path not in by_path]
+        keys = [*(prefix + path for path in by_path), *removed]
+        if full or len(keys) > LIST_ABOVE:
+            existing = dict(self.store.list(prefix))
+        else:
+            existing = dict(self.store.head(keys))
+        pending = [f for f in by_path.values() if not _same(existing.get(prefix + f.path), f)]
+        gone = {key for key in removed if key in existing}
+        if full:  # whatever the site no longer has: pages of posts deleted meanwhile, old archive pages
+            gone |= {key for key in existing if key.removeprefix(prefix) not in by_path}
+        # Pages first, then the files that link to them; deletes last (nothing links there any more).
+        self.store.put(prefix, [f for f in pending if f.path not in LIVE_FILES])
+        self.store.put(prefix, [f for f in pending if f.path in LIVE_FILES])
+        if gone:
+            self.store.delete(sorted(gone))
+        return Publication(
+            community=community,
+            mode=mode,
+            rendered=len(by_path),
+            written=sorted(f.path for f in pending),
+            unchanged=len(by_path) - len(pending),
+            deleted=sorted(key.removeprefix(prefix) for key in gone),
+        )
+
+
+def _same(stored: Stored | None, file: SiteFile) -> bool:
+    return stored is not None and stored.matches(file)
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+@dataclass
+class BatchResult:
+    publications: list[Publication] = field(default_factory=list)
+    failed_event_ids: set[str] = field(default_factory=set)
+    errors: dict[str, str] = field(default_factory=dict)  # community -> error
+    ignored: int = 0
+
+
+def publish_records(publisher: SitePublisher, records: Sequence[Mapping[str, Any]]) -> BatchResult:
+    """Publish every community a batch of stream records touched; a community that fails fails
+    its records only (the others are published)."""
+    result = BatchResult()
+    parsed = [parse_record(r) for r in records]
+    result.ignored = sum(1 for p in parsed if p is None)
+    for community, changes in group_changes(p for p in parsed if p is not None).items():
+        try:
+            result.publications.append(publisher.publish(changes))
+        except Exception as exc:  # reported per record: the stream retries them
+            log.exception("publishing %s failed", community)
+            result.errors[community] = f"{type(exc).__name__}: {exc}"
+            result.failed_event_ids.update(changes.event_ids)
+    return result
+
+
+# ----------------------------------------------------------------------------- the local cloud
+
+
+def demo_subscriptions(
+    origin: str | None = None, seed: bytes | None = None
+) -> Callable[[str], dict[str, Any]]:
+    """Browser-like Web Push subscriptions for the local cloud's join buttons, one per community.
+
+    Each is syntactically what a browser hands out: an endpoint on ``origin`` (the local push
+    service; by default a loopback port nobody listens on), a P-256 public key (65 bytes,
+    uncompressed) and a 16-byte auth secret, base64url. They are drawn from ``seed`` (random per
+    process), so a community's pages keep the same bytes while the process lives.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = seed if seed is not None else os.urandom(32)
+    base = (origin or DEFAULT_PUSH_ORIGIN).rstrip("/")
+    order = int("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551", 16)
+
+    def derive(label: str, community: str) -> bytes:
+        return hmac.new(key, f"{label}\x00{community}".encode(), hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def subscription(community: str) -> dict[str, Any]:
+        scalar = int.from_bytes(derive("p256dh", community), "big") % (order - 1) + 1
+        public = ec.derive_private_key(scalar, ec.SECP256R1()).public_key()
+        point = public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        return {
+            "endpoint": f"{base}/push/{b64(derive('endpoint', community)[:16])}",
+            "keys": {"p256dh": b64(point), "auth": b64(derive("auth", community)[:16])},
+        }
+
+    return subscription

@@ -1,0 +1,262 @@
+"""The publisher function driven by the content table's real stream records (moto), as Lambda sends them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import html5lib
+import pytest
+
+from tests.integration.conftest import REGION, LambdaContext, Stack, load_handler
+
+SAMPLES = Path(__file__).resolve().parents[2] / "infra" / "herald_tools" / "samples"
+COMMUNITY = "harbour-line"
+PREFIX = f"{COMMUNITY}/"
+
+
+@dataclass
+class Site:
+    stack: Stack
+    s3: Any
+    bucket: str
+    handler: Any
+    streams: Any
+    stream_arn: str
+    iterators: dict[str, str] = field(default_factory=dict)
+    puts: list[str] = field(default_factory=list)
+    deletes: int = 0
+
+    def stream_event(self) -> dict[str, Any]:
+        """The records written since the last call, as Lambda's DynamoDB stream event."""
+        from herald_tools.localcloud.event_sources import dynamodb_record
+
+        records: list[dict[str, Any]] = []
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            sid = shard["ShardId"]
+            iterator = (
+                self.iterators.get(sid)
+                or self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            )
+            response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            records += response["Records"]
+            self.iterators[sid] = response["NextShardIterator"]
+        return {"Records": [dynamodb_record(r, self.stream_arn) for r in records]}
+
+    def publish(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        event = self.stream_event() if event is None else event
+        self.puts.clear()
+        self.deletes = 0
+        return self.handler.handler(event, LambdaContext())
+
+    def upload(self, name: str, body: str | bytes) -> dict[str, Any]:
+        self.stack.put(f"posts/{COMMUNITY}/{name}", body)
+        self.stack.drain()
+        event = self.stream_event()
+        assert event["Records"], "the upload wrote nothing to the table"
+        return event
+
+    def paths(self) -> set[str]:
+        response = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=PREFIX)
+        return {o["Key"].removeprefix(PREFIX) for o in response.get("Contents", [])}
+
+    def etags(self) -> dict[str, str]:
+        response = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=PREFIX)
+        return {o["Key"].removeprefix(PREFIX): o["ETag"] for o in response.get("Contents", [])}
+
+    def head(self, path: str) -> dict[str, Any]:
+        return self.s3.head_object(Bucket=self.bucket, Key=PREFIX + path)
+
+    def read(self, path: str) -> str:
+        return self.s3.get_object(Bucket=self.bucket, Key=PREFIX + path)["Body"].read().decode()
+
+    def post_id(self, name: str) -> str:
+        outcome = self.stack.outcome(f"posts/{COMMUNITY}/{name}")
+        return str(outcome["post_ids"][0])
+
+
+@pytest.fixture
+def site(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    from herald.adapters import aws
+
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    stream_arn = ddb.describe_table(TableName=stack.table)["Table"]["LatestStreamArn"]
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].endswith("sitebucket"))
+    members_table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("MembersTable"))
+    env = {
+        "CONTENT_TABLE": stack.table,
+        "MEMBERS_TABLE": members_table,
+        "SITE_BUCKET": bucket,
+        "PUBLIC_SITE_URL": "https://site.example",
+        "API_URL": "https://api.example/dev",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    handler = load_handler("publisher")
+    handler.publisher.cache_clear()
+    aws.client.cache_clear()
+    site = Site(
+        stack=stack,
+        s3=s3,
+        bucket=bucket,
+        handler=handler,
+        streams=boto3.client("dynamodbstreams", region_name=REGION),
+        stream_arn=stream_arn,
+    )
+
+    def on_put(params: dict[str, Any], **_: Any) -> None:
+        site.puts.append(params["Key"].removeprefix(PREFIX))
+
+    def on_delete(**_: Any) -> None:
+        site.deletes += 1
+
+    # The handler's own client: every write it makes is counted.
+    aws.client("s3").meta.events.register("provide-client-params.s3.PutObject", on_put)
+    aws.client("s3").meta.events.register("provide-client-params.s3.DeleteObjects", on_delete)
+    site.stream_event()  # start after what provisioning wrote
+    yield site
+    handler.publisher.cache_clear()
+
+
+def _sample(name: str) -> bytes:
+    return (SAMPLES / "posts" / name).read_bytes()
+
+
+def test_publish_writes_pages_and_feeds_with_their_headers(site: Site) -> None:
+    site.upload("welcome.md", _sample("welcome.md"))
+    site.upload("clinic-hours.json", _sample("clinic-hours.json"))
+    # Both uploads' records in one batch, as the event source would gather them.
+    assert site.publish(_merged(site)) == {"batchItemFailures": []}
+    welcome, clinic = site.post_id("welcome.md"), site.post_id("clinic-hours.json")
+    keys = site.paths()
+    assert {
+        "index.html",
+        "join/index.html",
+        "feed.atom",
+        "feed.json",
+        "qr.svg",
+        "site.css",
+        "join.js",
+        "sw.js",
+        f"posts/{welcome}/index.html",
+        f"posts/{clinic}/index.html",
+    } <= keys
+    live = "public, max-age=60, stale-while-revalidate=300"
+    expected = {
+        "index.html": ("text/html; charset=utf-8", live),
+        "feed.atom": ("application/atom+xml; charset=utf-8", live),
+        "feed.json": ("application/feed+json; charset=utf-8", live),
+        f"posts/{clinic}/index.html": ("text/html; charset=utf-8", "public, max-age=300"),
+        "qr.svg": ("image/svg+xml", "public, max-age=86400"),
+        "join.js": ("text/javascript; charset=utf-8", "public, max-age=86400"),
+    }
+    for path, (ctype, cache) in expected.items():
+        head = site.head(path)
+        assert (head["ContentType"], head["CacheControl"]) == (ctype, cache), path
+    index = site.read("index.html")
+    assert index.index("Welcome to the new Harbour Line channel") < index.index("mobile clinic in Gaziantep")
+    assert 'href="https://bit.ly/HLclinic"' in index
+    assert "https://site.example/harbour-line/" in index  # canonical URL on the public site
+    assert 'data-api="https://api.example/dev/communities/harbour-line/members"' in index
+    feed = json.loads(site.read("feed.json"))
+    assert {i["id"] for i in feed["items"]} == {
+        f"https://site.example/harbour-line/posts/{clinic}/",
+        f"https://site.example/harbour-line/posts/{welcome}/",
+    }
+
+
+def _merged(site: Site) -> dict[str, Any]:
+    """Every record not yet published: the stream read again from its start."""
+    site.iterators.clear()
+    return site.stream_event()
+
+
+def test_an_edit_rewrites_only_that_post_the_index_and_the_feeds(site: Site) -> None:
+    site.publish(site.upload("welcome.md", _sample("welcome.md")))
+    site.publish(site.upload("clinic-hours.json", _sample("clinic-hours.json")))
+    site.publish(site.upload("aviso.txt", _sample("aviso-estafa.txt")))
+    before = site.etags()
+    clinic = site.post_id("clinic-hours.json")
+    edited = json.loads(_sample("clinic-hours.json"))
+    edited["text"] = edited["text"].replace("8:00 to 16:00", "9:00 to 17:00")
+    event = site.upload("clinic-hours.json", json.dumps(edited))
+    assert site.publish(event) == {"batchItemFailures": []}
+    after = site.etags()
+    changed = {path for path in after if before.get(path) != after[path]}
+    # The archive page holding the post changes too; nothing else does.
+    post_page = f"posts/{clinic}/index.html"
+    assert changed == {post_page, "index.html", "feed.atom", "feed.json", "page/1/index.html"}
+    assert sorted(site.puts) == sorted(changed)
+    assert "9:00 to 17:00" in site.read(f"posts/{clinic}/index.html")
+    assert set(after) == set(before)
+
+
+def test_a_delete_removes_the_post_page(site: Site) -> None:
+    site.publish(site.upload("welcome.md", _sample("welcome.md")))
+    site.publish(site.upload("aviso.txt", _sample("aviso-estafa.txt")))
+    aviso = site.post_id("aviso.txt")
+    assert f"posts/{aviso}/index.html" in site.paths()
+    site.stack.delete(f"posts/{COMMUNITY}/aviso.txt")
+    site.stack.drain()
+    assert site.publish() == {"batchItemFailures": []}
+    assert f"posts/{aviso}/index.html" not in site.paths()
+    assert "Atención" not in site.read("index.html")
+    assert aviso not in site.read("feed.json")
+    assert site.deletes == 1
+
+
+def test_duplicate_and_replayed_records_write_nothing_more(site: Site) -> None:
+    event = site.upload("clinic-hours.json", _sample("clinic-hours.json"))
+    doubled = {"Records": [*event["Records"], *event["Records"]]}  # the stream delivered each twice
+    assert site.publish(doubled) == {"batchItemFailures": []}
+    first = list(site.puts)
+    assert "index.html" in first and len(first) == len(set(first))
+    etags = site.etags()
+    assert site.publish(event) == {"batchItemFailures": []}  # the whole batch retried
+    assert site.puts == [] and site.deletes == 0
+    assert site.etags() == etags
+
+
+def test_a_post_holding_markup_renders_inert(site: Site) -> None:
+    text = (
+        "Read this <script>window.__pwned = 1</script> and "
+        '<img src=x onerror="window.__pwned=2"> then javascript:alert(1) or bit.ly/safe-link'
+    )
+    site.publish(site.upload("xss.json", json.dumps({"text": text, "title": "<b>bold</b> title"})))
+    post = site.post_id("xss.json")
+    for path in ("index.html", f"posts/{post}/index.html"):
+        html = site.read(path)
+        assert "<script>window" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+        document = html5lib.parse(html, namespaceHTMLElements=False)
+        scripts = [s.get("src") for s in document.iter("script")]
+        assert scripts in ([], ["join.js"], ["../../join.js"]), scripts
+        assert not [el for el in document.iter() if any(a.startswith("on") for a in el.attrib)]
+        hrefs = [a.get("href", "") for a in document.iter("a")]
+        assert not [h for h in hrefs if h.lower().startswith("javascript:")]
+        assert "https://bit.ly/safe-link" in hrefs
+
+
+def test_a_scheduled_post_is_not_published_before_its_time(site: Site) -> None:
+    site.publish(site.upload("welcome.md", _sample("welcome.md")))
+    body = {"text": "Registration opens in 2099.", "publish_at": "2099-01-01T09:00:00Z"}
+    site.publish(site.upload("later.json", json.dumps(body)))
+    later = site.post_id("later.json")
+    assert f"posts/{later}/index.html" not in site.paths()
+    assert "Registration opens in 2099" not in site.read("index.html")
+
+
+def test_records_of_other_items_are_ignored(site: Site) -> None:
+    event = site.upload("welcome.md", _sample("welcome.md"))
+    outcomes = [r for r in event["Records"] if r["dynamodb"]["Keys"]["pk"]["S"].startswith("UPLOAD#")]
+    assert outcomes
+    assert site.publish({"Records": outcomes}) == {"batchItemFailures": []}
+    assert site.paths() == set() and site.puts == []
