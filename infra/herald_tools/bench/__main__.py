@@ -22,7 +22,7 @@ from typing import Any
 from herald_tools.bench import aws_calls, imports, report, throughput
 from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 
-PARTS = ("throughput", "imports", "aws_calls", "site")
+PARTS = ("throughput", "imports", "aws_calls", "site", "members")
 
 
 def _cpu_model() -> str:
@@ -59,6 +59,7 @@ def run(
     singles: int = 200,
     export_posts: int = 200,
     site_posts: int = 10_000,
+    member_joins: int = 300,
     command: str = "make bench",
     progress: Any = None,
 ) -> dict[str, Any]:
@@ -94,6 +95,11 @@ def run(
 
         say(f"site: a community of {site_posts} posts, full and incremental renders")
         results["site"] = run_site_bench(site_posts, repeat=3, seed=seed)
+    if "members" in parts:
+        from herald_tools.bench.members import run_members_bench
+
+        say(f"members: {member_joins} joins through the API handler on moto")
+        results["members"] = run_members_bench(joins=member_joins, repeats=max(10, member_joins // 5))
     results["environment"]["duration_s"] = time.perf_counter() - started
     return results
 
@@ -113,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes: dict[str, Any] = {"posts": args.posts, "repeat": args.repeat}
     if args.quick:
         sizes = {"posts": 100, "repeat": 2, "first_call_runs": 1, "import_runs": 2, "cold_runs": 1,
-                 "singles": 20, "export_posts": 30, "site_posts": 300}
+                 "singles": 20, "export_posts": 30, "site_posts": 300, "member_joins": 20}
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])
