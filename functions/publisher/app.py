@@ -16,6 +16,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from herald.observability import traced
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -58,7 +60,7 @@ def publisher() -> SitePublisher:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from herald.site.publisher import publish_records
 
     if not event.get("Records"):
@@ -91,3 +93,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+#: The entry point template.yaml names; traced only when the stack turns tracing on.
+handler = traced(_handler)

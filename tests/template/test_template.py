@@ -451,7 +451,17 @@ def test_roles_carry_no_tracing_or_admin_managed_policies(expanded: dict[str, An
             assert isinstance(arn, str), lid
             assert not arn.endswith((":policy/AdministratorAccess", ":policy/PowerUserAccess")), lid
             assert "FullAccess" not in arn, f"{lid}: {arn}"
-            assert "Xray" not in arn, f"{lid}: tracing is not enabled, so no X-Ray permissions"
+            # X-Ray write access comes only with the Tracing switch (SAM attaches it for `!If` tracing).
+            if "Xray" in arn:
+                assert arn.endswith(":policy/AWSXrayWriteOnlyAccess"), f"{lid}: {arn}"
+
+
+def test_tracing_is_a_switch_that_is_off_by_default(raw: dict[str, Any]) -> None:
+    assert raw["Parameters"]["Tracing"]["Default"] == "Off"
+    globals_ = raw["Globals"]["Function"]
+    assert globals_["Tracing"] == {"Fn::If": ["TracingOn", "Active", {"Ref": "AWS::NoValue"}]}
+    variables = globals_["Environment"]["Variables"]
+    assert variables["HERALD_TRACING"] == {"Fn::If": ["TracingOn", "active", "off"]}
 
 
 def test_ingest_reads_uploads_and_writes_only_rejected_copies(expanded: dict[str, Any]) -> None:
