@@ -106,9 +106,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     from herald_tools.report import build_report, render_text
 
     target = _target(args)
-    report = build_report(target.content_store(), members=target.member_store())
+    report = build_report(
+        target.content_store(), members=target.member_store(), deliveries=target_deliveries(target)
+    )
     _emit(args, report, render_text(report) if not args.json else "")
     return 0
+
+
+def target_deliveries(target: Target) -> Any:
+    """The deliveries table of ``target`` (per-post push statistics); None for a stack without one."""
+    from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
+
+    if "DeliveriesTableName" not in target.outputs:
+        return None
+    return DynamoDeliveryLedger(target.outputs["DeliveriesTableName"], target.client("dynamodb"))
 
 
 # -- operations --------------------------------------------------------------------------------------
@@ -169,6 +180,30 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     data = ops.reprocess(_target(args), args.prefix, dry_run=args.dry_run, progress=progress)
     _emit(args, data, ops.render_reprocess(data))
     return 1 if data["failed"] else 0
+
+
+def cmd_vapid_keys(args: argparse.Namespace) -> int:
+    """A new VAPID key pair: the private key stored as an SSM SecureString (with --put), or printed."""
+    from herald.push.vapid import generate_vapid_key, private_key_pem, public_key_b64
+
+    key = generate_vapid_key()
+    public = public_key_b64(key.public_key())
+    data: dict[str, Any] = {"public_key": public, "parameter": args.put}
+    if args.put:
+        ssm = _target(args).client("ssm")
+        ssm.put_parameter(
+            Name=args.put,
+            Value=private_key_pem(key),
+            Type="SecureString",
+            Overwrite=args.overwrite,
+            Description="Herald's VAPID private key (Web Push)",
+        )
+        text = f"stored the private key in SSM as SecureString {args.put}\npublic key: {public}"
+    else:
+        data["private_key_pem"] = private_key_pem(key)
+        text = f"{data['private_key_pem']}public key: {public}"
+    _emit(args, data, text)
+    return 0
 
 
 def _duration(text: str) -> Any:
@@ -237,11 +272,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
         keys = [f"posts/{community}/{p.name}" for p in posts] + [
             f"exports/{community}/{p.name}" for p in exports
         ]
-        for path, key in zip((*posts, *exports), keys, strict=True):
-            s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
-        progress(f"uploaded {len(keys)} object(s) to s3://{info['uploads_bucket']}/")
+        uploads = list(zip((*posts, *exports), keys, strict=True))
         target = resolve(endpoint_url=info["endpoint_url"])
         store = target.content_store()
+        subscribers = None
+        if args.subscribers:
+            # The community exists (its export is in) before members join; the posts come after them.
+            first = [(p, k) for p, k in uploads if k.startswith("exports/")]
+            if not first:
+                raise SystemExit("herald demo: --subscribers needs an --export (the community members join)")
+            for path, key in first:
+                s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
+            _wait_for_outcomes(cloud, store, [k for _, k in first], progress, timeout=args.timeout)
+            from herald_tools.push_demo import join_subscribers
+
+            progress(f"joining {args.subscribers} push subscriber(s) through {info['api_url']}…")
+            subscribers = join_subscribers(
+                info["api_url"],
+                cloud.push_service,
+                cloud.vapid_public_key,
+                community,
+                args.subscribers,
+                random.Random(args.seed),
+            )
+            uploads = [(p, k) for p, k in uploads if (p, k) not in first]
+        for path, key in uploads:
+            s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
+        progress(f"uploaded {len(keys)} object(s) to s3://{info['uploads_bucket']}/")
         _wait_for_outcomes(cloud, store, keys, progress, timeout=args.timeout)
         simulation = None
         if args.members:
@@ -250,7 +307,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             progress(f"joining {args.members} simulated member(s) through {info['api_url']}…")
             simulation = simulate_members(info["api_url"], community, args.members, random.Random(args.seed))
             cloud.wait_until_idle(timeout=args.timeout)
-        report = build_report(store, members=target.member_store())
+        report = build_report(store, members=target.member_store(), deliveries=target_deliveries(target))
+        if subscribers is not None:
+            from herald_tools.push_demo import push_report
+
+            report["push_service"] = push_report(cloud.push_service, subscribers, report["posts"])
         if simulation is not None:
             report["members_simulation"] = simulation
         report["local_cloud"] = info
@@ -382,6 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     reprocess.add_argument("--quiet", action="store_true", help="no progress on stderr")
     reprocess.set_defaults(func=cmd_reprocess)
 
+    vapid = sub.add_parser(
+        "vapid-keys", parents=[common], help="create the VAPID key pair Web Push signs with"
+    )
+    vapid.add_argument(
+        "--put", metavar="NAME", help="store the private key as this SSM SecureString (else print it)"
+    )
+    vapid.add_argument("--overwrite", action="store_true", help="replace an existing parameter")
+    vapid.set_defaults(func=cmd_vapid_keys)
+
     demo = sub.add_parser("demo", help="start the local cloud, upload, wait, report")
     demo.add_argument("files", nargs="*", help="posts to upload (.txt, .md, .json)")
     demo.add_argument("--export", action="append", default=[], metavar="FILE", help="a community page export")
@@ -401,6 +471,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="join N simulated members through the local API (some with preferences, some leaving)",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulated members (default 0)")
+    demo.add_argument(
+        "--subscribers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N members with subscriptions of the local push service join before the posts; "
+        "the report's push_service says what they received",
+    )
     demo.add_argument("--logs", metavar="FILE", help="the functions' logs (default: a temporary file)")
     demo.set_defaults(func=cmd_demo)
     return parser

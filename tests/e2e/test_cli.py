@@ -156,3 +156,27 @@ def test_demo_members_keeps_the_count_exact() -> None:
     [community] = report["communities"]
     assert simulation["joined"] == 25 and simulation["left"] > 0
     assert community["members"] == simulation["expected_members"] == 48_500 + 25 - simulation["left"]
+
+
+def test_vapid_keys_are_stored_as_a_secure_string(
+    local_cloud: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    from herald.push.vapid import load_vapid_key, public_key_b64
+
+    _, info = local_cloud
+    name = "/herald/test/vapid-private-key"
+    result = run("vapid-keys", "--endpoint-url", info["endpoint_url"], "--put", name, "--json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    ssm = boto3.client(
+        "ssm",
+        endpoint_url=info["endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    parameter = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    assert parameter["Type"] == "SecureString"
+    key = load_vapid_key(parameter["Value"])
+    assert public_key_b64(key.public_key()) == printed["public_key"]
+    assert "private_key_pem" not in printed  # stored, never printed
