@@ -406,7 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     reprocess.add_argument("--quiet", action="store_true", help="no progress on stderr")
     reprocess.set_defaults(func=cmd_reprocess)
 
-    vapid = sub.add_parser("vapid-keys", parents=[common], help="create the VAPID key pair Web Push signs with")
+    vapid = sub.add_parser(
+        "vapid-keys", parents=[common], help="create the VAPID key pair Web Push signs with"
+    )
     vapid.add_argument(
         "--put", metavar="NAME", help="store the private key as this SSM SecureString (else print it)"
     )
