@@ -179,7 +179,13 @@ def cmd_vapid_keys(args: argparse.Namespace) -> int:
     public = public_key_b64(key.public_key())
     data: dict[str, Any] = {"public_key": public, "parameter": args.put}
     if args.put:
-        ssm = _target(args).client("ssm")
+        # No stack needed: the key is made before the first deploy. Locally, only with --endpoint-url.
+        if args.endpoint_url:
+            ssm = resolve(endpoint_url=args.endpoint_url).client("ssm")
+        else:
+            import boto3
+
+            ssm = boto3.Session(profile_name=args.profile, region_name=args.region).client("ssm")
         ssm.put_parameter(
             Name=args.put,
             Value=private_key_pem(key),
