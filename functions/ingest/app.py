@@ -63,6 +63,7 @@ def record_handler(record: SQSRecord) -> None:
         return
     service = ingest_service()
     for event in parsed:
+        logger.set_correlation_id(event.correlation_id)
         logger.append_keys(object_key=event.key, sequencer=event.sequencer, post_id=None)
         result = service.handle(event)
         if result.outcome is None:

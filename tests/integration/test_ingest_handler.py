@@ -43,6 +43,8 @@ def test_a_new_post_is_published_and_enriched(stack: Stack) -> None:
     assert post["language"] == "en"
     assert post["version"] == 1 and post["word_count"] > 10 and len(post["content_hash"]) == 64
     assert stack.community("demo")["posts"] == 1
+    # one id follows the upload: the outcome, the post (and from there the publisher and the pushes)
+    assert outcome["correlation_id"].startswith("s3-") and post["correlation_id"] == outcome["correlation_id"]
 
 
 def test_reupload_is_an_edit_keeping_created_at(stack: Stack) -> None:

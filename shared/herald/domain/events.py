@@ -48,6 +48,7 @@ class S3EventRecord(BaseModel):
     event_name: str = Field(alias="eventName")
     event_time: datetime = Field(alias="eventTime")
     s3: _S3Entity
+    response_elements: dict[str, str] | None = Field(default=None, alias="responseElements")
 
 
 class S3EventNotification(BaseModel):
@@ -82,6 +83,13 @@ class ObjectEvent:
     size: int | None = None
     #: Sent by ``herald reprocess``, not by S3: run again for the recorded sequencer and version.
     reprocess: bool = False
+    #: S3's request id for the operation (``x-amz-request-id``), when the record carries it.
+    request_id: str | None = None
+
+    @property
+    def correlation_id(self) -> str:
+        """The id that follows this upload through Herald's logs, from ingest to the last push."""
+        return f"s3-{self.request_id}" if self.request_id else f"s3-seq-{self.sequencer.lstrip('0')}"
 
 
 def normalise_sequencer(sequencer: str | None, event_time: datetime) -> str:
@@ -134,6 +142,7 @@ def parse_message_body(body: str) -> list[ObjectEvent] | S3TestEvent:
                 etag=obj.e_tag,
                 size=obj.size,
                 reprocess=reprocess and kind == "created",
+                request_id=(record.response_elements or {}).get("x-amz-request-id"),
             )
         )
     return events

@@ -129,7 +129,15 @@ class IngestService:
             outcome.detail = f"the same text is already published as post {owner}"
         elif existing is not None:
             outcome.status = OutcomeStatus.UPDATED
-            post = _make_post(upload, post_input, enrichment, existing.version + 1, existing.created_at, now)
+            post = _make_post(
+                upload,
+                post_input,
+                enrichment,
+                existing.version + 1,
+                existing.created_at,
+                now,
+                correlation_id=event.correlation_id,
+            )
             if _same_content(existing, post):
                 outcome.detail = f"content unchanged; version {existing.version} kept"
             else:
@@ -138,7 +146,9 @@ class IngestService:
                 if existing.content_hash != post.content_hash:
                     change.release_hashes.append((upload.community, existing.content_hash, post_id))
         else:
-            change.create_posts.append(_make_post(upload, post_input, enrichment, 1, now, now))
+            change.create_posts.append(
+                _make_post(upload, post_input, enrichment, 1, now, now, correlation_id=event.correlation_id)
+            )
         self._content.commit(change)
         return IngestResult(outcome)
 
@@ -161,7 +171,14 @@ class IngestService:
             # Page order: the export lists the oldest post first and the newest last.
             at = now - timedelta(milliseconds=total - item.position)
             wanted[post_id] = _make_post(
-                upload, PostInput(text=item.text, notify=False), enrichment, 1, at, at, position=item.position
+                upload,
+                PostInput(text=item.text, notify=False),
+                enrichment,
+                1,
+                at,
+                at,
+                position=item.position,
+                correlation_id=event.correlation_id,
             )
         existing, owners = self._content.lookup(
             upload.community, list(wanted), [p.content_hash for p in wanted.values()]
@@ -297,6 +314,7 @@ class IngestService:
             version_id=event.version_id,
             event_time=event.event_time,
             processed_at=self._now(),
+            correlation_id=event.correlation_id,
         )
 
 
@@ -319,6 +337,7 @@ def _make_post(
     created_at: datetime,
     updated_at: datetime,
     position: int | None = None,
+    correlation_id: str | None = None,
 ) -> Post:
     is_export = upload.kind is UploadKind.EXPORT
     return Post(
@@ -335,11 +354,12 @@ def _make_post(
         version=version,
         created_at=created_at,
         updated_at=updated_at,
+        correlation_id=correlation_id,
         **enrichment.model_dump(),
     )
 
 
-_VOLATILE = {"version", "created_at", "updated_at"}
+_VOLATILE = {"version", "created_at", "updated_at", "correlation_id"}
 
 
 def _same_content(old: Post, new: Post) -> bool:

@@ -103,6 +103,9 @@ class Post(BaseModel):
     version: int = 1
     created_at: datetime
     updated_at: datetime
+    #: The upload's correlation id (see ObjectEvent.correlation_id): it travels with the post to the
+    #: publisher and the push fan-out, so one id finds every log line of this version.
+    correlation_id: str | None = None
 
 
 class CommunityProfile(BaseModel):
@@ -156,6 +159,7 @@ class Outcome(BaseModel):
     event_time: datetime | None = None
     processed_at: datetime
     rejected_copy: str | None = None
+    correlation_id: str | None = None
 
 
 ObjectEventKind = Literal["created", "removed"]
