@@ -65,6 +65,7 @@ def served_api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     _serialize_dynamodb(monkeypatch)
     server = MotoServer(port=0)
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.start())
+    server.reset()  # moto's state is per process: start from nothing, whatever ran here before
     try:
         yield start_api(monkeypatch)
     finally:
