@@ -106,9 +106,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     from herald_tools.report import build_report, render_text
 
     target = _target(args)
-    report = build_report(target.content_store(), members=target.member_store())
+    report = build_report(
+        target.content_store(), members=target.member_store(), deliveries=target_deliveries(target)
+    )
     _emit(args, report, render_text(report) if not args.json else "")
     return 0
+
+
+def target_deliveries(target: Target) -> Any:
+    """The deliveries table of ``target`` (per-post push statistics); None for a stack without one."""
+    from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
+
+    if "DeliveriesTableName" not in target.outputs:
+        return None
+    return DynamoDeliveryLedger(target.outputs["DeliveriesTableName"], target.client("dynamodb"))
 
 
 # -- operations --------------------------------------------------------------------------------------
@@ -267,11 +278,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
         keys = [f"posts/{community}/{p.name}" for p in posts] + [
             f"exports/{community}/{p.name}" for p in exports
         ]
-        for path, key in zip((*posts, *exports), keys, strict=True):
-            s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
-        progress(f"uploaded {len(keys)} object(s) to s3://{info['uploads_bucket']}/")
+        uploads = list(zip((*posts, *exports), keys, strict=True))
         target = resolve(endpoint_url=info["endpoint_url"])
         store = target.content_store()
+        subscribers = None
+        if args.subscribers:
+            # The community exists (its export is in) before members join; the posts come after them.
+            first = [(p, k) for p, k in uploads if k.startswith("exports/")]
+            if not first:
+                raise SystemExit("herald demo: --subscribers needs an --export (the community members join)")
+            for path, key in first:
+                s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
+            _wait_for_outcomes(cloud, store, [k for _, k in first], progress, timeout=args.timeout)
+            from herald_tools.push_demo import join_subscribers
+
+            progress(f"joining {args.subscribers} push subscriber(s) through {info['api_url']}…")
+            subscribers = join_subscribers(
+                info["api_url"],
+                cloud.push_service,
+                cloud.vapid_public_key,
+                community,
+                args.subscribers,
+                random.Random(args.seed),
+            )
+            uploads = [(p, k) for p, k in uploads if (p, k) not in first]
+        for path, key in uploads:
+            s3.put_object(Bucket=info["uploads_bucket"], Key=key, Body=path.read_bytes())
+        progress(f"uploaded {len(keys)} object(s) to s3://{info['uploads_bucket']}/")
         _wait_for_outcomes(cloud, store, keys, progress, timeout=args.timeout)
         simulation = None
         if args.members:
@@ -280,7 +313,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             progress(f"joining {args.members} simulated member(s) through {info['api_url']}…")
             simulation = simulate_members(info["api_url"], community, args.members, random.Random(args.seed))
             cloud.wait_until_idle(timeout=args.timeout)
-        report = build_report(store, members=target.member_store())
+        report = build_report(store, members=target.member_store(), deliveries=target_deliveries(target))
+        if subscribers is not None:
+            from herald_tools.push_demo import push_report
+
+            report["push_service"] = push_report(cloud.push_service, subscribers, report["posts"])
         if simulation is not None:
             report["members_simulation"] = simulation
         report["local_cloud"] = info
@@ -440,6 +477,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="join N simulated members through the local API (some with preferences, some leaving)",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulated members (default 0)")
+    demo.add_argument(
+        "--subscribers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N members with subscriptions of the local push service join before the posts; "
+        "the report's push_service says what they received",
+    )
     demo.add_argument("--logs", metavar="FILE", help="the functions' logs (default: a temporary file)")
     demo.set_defaults(func=cmd_demo)
     return parser

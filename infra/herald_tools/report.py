@@ -54,7 +54,9 @@ OBJECT_FIELDS = (
 )
 
 
-def build_report(store: ContentStore, members: MemberStore | None = None) -> dict[str, Any]:
+def build_report(
+    store: ContentStore, members: MemberStore | None = None, deliveries: Any | None = None
+) -> dict[str, Any]:
     """The report; with ``members``, each community's ``members`` is exact: the export's baseline
     plus joins minus leaves (the sum of its counter shards)."""
     communities = sorted(store.communities(), key=lambda c: c.id)
@@ -67,7 +69,9 @@ def build_report(store: ContentStore, members: MemberStore | None = None) -> dic
     objects = sorted(store.outcomes(), key=lambda o: o.key)
     return {
         "objects": [o.model_dump(mode="json", include=set(OBJECT_FIELDS)) for o in objects],
-        "posts": [p.model_dump(mode="json", include=set(POST_FIELDS)) for p in posts],
+        "posts": [
+            _with_delivery(p.model_dump(mode="json", include=set(POST_FIELDS)), deliveries) for p in posts
+        ],
         "communities": [c.model_dump(mode="json", include=set(COMMUNITY_FIELDS)) for c in communities],
         "summary": {
             "objects": len(objects),
@@ -76,6 +80,13 @@ def build_report(store: ContentStore, members: MemberStore | None = None) -> dic
             "by_status": dict(sorted(Counter(str(o.status) for o in objects).items())),
         },
     }
+
+
+def _with_delivery(post: dict[str, Any], deliveries: Any | None) -> dict[str, Any]:
+    """``delivery``: the post's push statistics (targeted, sent, failed, pruned, deferred), or None."""
+    if deliveries is not None:
+        post["delivery"] = deliveries.stats(post["community"], post["id"])
+    return post
 
 
 def render_text(report: dict[str, Any]) -> str:

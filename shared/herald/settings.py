@@ -46,6 +46,7 @@ class ApiSettings(BaseModel):
     member_counter_shards: int = Field(default=32, ge=1, le=1000)
     allow_loopback_push: bool = False
     max_body_bytes: int = Field(default=16 * 1024, gt=0)
+    deliveries_table: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:

@@ -7,6 +7,7 @@ which also understands the short intrinsic tags (!Ref, !Sub, !GetAtt).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,7 +178,12 @@ PLANTED = [
         "E0001",
         id="unknown-sqs-event-property",
     ),
-    pytest.param("          Type: SQS\n", "          Type: SQSS\n", "E0001", id="unknown-event-type"),
+    pytest.param(
+        "        Uploads:\n          Type: SQS\n",
+        "        Uploads:\n          Type: SQSS\n",
+        "E0001",
+        id="unknown-event-type",
+    ),
     pytest.param(
         "Value: !GetAtt IngestDeadLetterQueue.QueueName",
         "Value: !GetAtt MissingQueue.QueueName",
@@ -678,3 +684,84 @@ def test_publisher_alarms_and_site_outputs(raw: dict[str, Any]) -> None:
     outputs = raw["Outputs"]
     assert {"SiteBucketName", "SiteUrl", "SiteDistributionId", "PublisherDeadLetterQueueUrl"} <= set(outputs)
     assert _sub_string(outputs["SiteUrl"]["Value"]) == "https://${SiteDistribution.DomainName}"
+
+
+# ----------------------------------------------------------------------------- the push fan-out
+
+
+def test_push_fanout_resources_and_outputs(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    assert set(resources) >= {
+        "DeliveriesTable",
+        "PlannerQueue",
+        "PlannerDeadLetterQueue",
+        "PushJobQueue",
+        "PushJobDeadLetterQueue",
+        "FanoutPlannerFunction",
+        "PushSenderFunction",
+        "PlannerDeadLetterAlarm",
+        "PushJobDeadLetterAlarm",
+        "PushAuthFailuresAlarm",
+        "PushFailureRateAlarm",
+    }
+    assert set(raw["Outputs"]) >= {
+        "PushJobQueueUrl",
+        "PushJobDeadLetterQueueUrl",
+        "PlannerQueueUrl",
+        "PlannerDeadLetterQueueUrl",
+        "DeliveriesTableName",
+        "VapidKeyParameterName",
+    }
+    table = _props(resources["DeliveriesTable"])
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    pairs = (("PlannerQueue", "PlannerDeadLetterQueue"), ("PushJobQueue", "PushJobDeadLetterQueue"))
+    for queue, dlq in pairs:
+        assert _ref_target(_props(resources[queue])["RedrivePolicy"]["deadLetterTargetArn"]) == dlq
+    params = raw["Parameters"]
+    assert params["VapidKeyParameterName"]["Default"] == ""
+    assert params["VapidSubject"]["Default"] == "mailto:ops@herald.example"
+
+
+def test_the_planner_reads_new_posts_from_the_stream_filtered(raw: dict[str, Any]) -> None:
+    fn = _props(raw["Resources"]["FanoutPlannerFunction"])
+    stream = fn["Events"]["NewPosts"]["Properties"]
+    assert _sub_string(stream["Stream"]) is None or "ContentTable" in str(stream["Stream"])
+    assert "ReportBatchItemFailures" in stream["FunctionResponseTypes"]
+    assert _ref_target(stream["DestinationConfig"]["OnFailure"]["Destination"]) == "PlannerDeadLetterQueue"
+    [pattern] = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+    assert pattern["eventName"] == ["INSERT"]
+    image = pattern["dynamodb"]["NewImage"]
+    assert image == {"type": {"S": ["post"]}, "source": {"S": ["post"]}, "notify": {"BOOL": [True]}}
+    jobs = fn["Events"]["PlannerJobs"]["Properties"]
+    assert _ref_target(jobs["Queue"]) == "PlannerQueue"
+
+
+def test_the_sender_reads_the_vapid_key_only(expanded: dict[str, Any], raw: dict[str, Any]) -> None:
+    env = _props(raw["Resources"]["PushSenderFunction"])["Environment"]["Variables"]
+    assert "VAPID_KEY_PARAMETER" in env and _ref_target(env["VAPID_SUBJECT"]) == "VapidSubject"
+    statements = {st.get("Sid"): st for lid, st in _statements(expanded) if lid == "PushSenderFunctionRole"}
+    assert _listify(statements["VapidKey"]["Action"]) == ["ssm:GetParameter"]
+    assert "parameter${Name}" in str(statements["VapidKey"]["Resource"])
+    decrypt = statements["VapidKeyDecrypt"]
+    assert _listify(decrypt["Action"]) == ["kms:Decrypt"]
+    assert "kms:ViaService" in decrypt["Condition"]["StringEquals"]
+    assert _listify(statements["MobilePush"]["Action"]) == ["sns:Publish"]
+    # The API reads the delivery statistics, and only reads them.
+    api = {st.get("Sid"): st for lid, st in _statements(expanded) if lid == "ApiFunctionRole"}
+    assert _listify(api["DeliveryStatsRead"]["Action"]) == ["dynamodb:GetItem"]
+
+
+def test_push_alarms(raw: dict[str, Any]) -> None:
+    alarms = raw["Resources"]
+    auth = _props(alarms["PushAuthFailuresAlarm"])
+    assert (auth["Namespace"], auth["MetricName"]) == ("Herald", "PushAuthFailures")
+    rate = _props(alarms["PushFailureRateAlarm"])
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m}
+    assert names == {"PushesFailed", "PushesSent"}
+    for dlq_alarm, queue in (
+        ("PlannerDeadLetterAlarm", "PlannerDeadLetterQueue"),
+        ("PushJobDeadLetterAlarm", "PushJobDeadLetterQueue"),
+    ):
+        assert _ref_target(_props(alarms[dlq_alarm])["Dimensions"][0]["Value"]) == queue

@@ -22,7 +22,7 @@ from typing import Any
 from herald_tools.bench import aws_calls, imports, report, throughput
 from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 
-PARTS = ("throughput", "imports", "aws_calls", "site", "members")
+PARTS = ("throughput", "imports", "aws_calls", "site", "members", "fanout")
 
 
 def _cpu_model() -> str:
@@ -59,6 +59,7 @@ def run(
     singles: int = 200,
     export_posts: int = 200,
     site_posts: int = 10_000,
+    fanout_sizes: Sequence[int] = (5_000, 10_000, 20_000),
     member_joins: int = 300,
     command: str = "make bench",
     progress: Any = None,
@@ -100,6 +101,11 @@ def run(
 
         say(f"members: {member_joins} joins through the API handler on moto")
         results["members"] = run_members_bench(joins=member_joins, repeats=max(10, member_joins // 5))
+    if "fanout" in parts:
+        from herald_tools.bench.fanout import run_fanout_bench
+
+        say("fanout: planner and sender calls per 1,000 members on moto, pushes/s per core")
+        results["fanout"] = run_fanout_bench(fanout_sizes)
     results["environment"]["duration_s"] = time.perf_counter() - started
     return results
 
@@ -119,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes: dict[str, Any] = {"posts": args.posts, "repeat": args.repeat}
     if args.quick:
         sizes = {"posts": 100, "repeat": 2, "first_call_runs": 1, "import_runs": 2, "cold_runs": 1,
-                 "singles": 20, "export_posts": 30, "site_posts": 300, "member_joins": 20}
+                 "singles": 20, "export_posts": 30, "site_posts": 300, "member_joins": 20,
+                 "fanout_sizes": (1_000, 2_000)}
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])

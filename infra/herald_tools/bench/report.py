@@ -39,6 +39,10 @@ def render(results: dict[str, Any]) -> str:
         lines += _site(results["site"])
     if "members" in results:
         lines += _members(results["members"])
+    if "fanout" in results:
+        from herald_tools.bench.fanout import render as render_fanout
+
+        lines += render_fanout(results["fanout"])
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -123,6 +123,76 @@ class DynamoMemberStore:
                 return
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def members_page(
+        self, community: str, shard: int, after: str | None, limit: int
+    ) -> tuple[list[Member], str | None]:
+        """One page of ``members(community, shard)``: up to ``limit`` members after member id ``after``,
+        and the last id of the page (None when the shard has no more)."""
+        partition = members_partition(community, shard)
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": partition}},
+            "Limit": limit,
+        }
+        if after is not None:
+            params["ExclusiveStartKey"] = {
+                **member_key(community, after),
+                "gsi1pk": {"S": partition},
+                "gsi1sk": {"S": after},
+            }
+        try:
+            response = self.ddb.query(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise as_transient(exc, f"listing the members of {community}") from exc
+        members = [_member(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return members, (str(last["gsi1sk"]["S"]) if last else None)
+
+    def prune_subscription(self, community: str, member_id: str, subscription: str) -> bool:
+        """Remove a subscription the push service says is gone (the web push subscription or the device)
+        and delete its claim; the member keeps their membership. False if there was nothing to remove."""
+        from herald.domain.members import subscription_id
+
+        member = self.member(community, member_id)
+        if member is None or subscription not in member.subscriptions:
+            return False
+        removes: list[str] = []
+        if member.web_push is not None and subscription_id(web_push=member.web_push) == subscription:
+            removes.append("web_push")
+        if member.device is not None and subscription_id(device=member.device) == subscription:
+            removes += ["device", "endpoint_arn"]
+        remaining = [s for s in member.subscriptions if s != subscription]
+        update = "SET subscriptions = :l" + (f" REMOVE {', '.join(removes)}" if removes else "")
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": member_key(community, member_id),
+                    "UpdateExpression": update,
+                    "ConditionExpression": "attribute_exists(pk) AND contains(subscriptions, :s)",
+                    "ExpressionAttributeValues": {
+                        ":l": {"L": [{"S": s} for s in remaining]},
+                        ":s": {"S": subscription},
+                    },
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": claim_key(community, subscription),
+                    "ConditionExpression": "attribute_not_exists(pk) OR member_id = :m",
+                    "ExpressionAttributeValues": {":m": {"S": member_id}},
+                }
+            },
+        ]
+        try:
+            self._transact(items, f"pruning a subscription of {community}")
+        except ConcurrentUpdate:
+            return False  # pruned, left or rejoined meanwhile: nothing more to do
+        return True
+
     # -- writes ----------------------------------------------------------------------------------
 
     def create(self, member: Member) -> None:

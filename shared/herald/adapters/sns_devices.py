@@ -60,3 +60,39 @@ class SnsDeviceRegistry:
             self.sns.delete_endpoint(EndpointArn=endpoint_arn)
         except (ClientError, BotoCoreError) as exc:
             raise as_transient(exc, "deleting a device endpoint") from exc
+
+
+class SnsMobilePusher:
+    """Mobile pushes through SNS platform endpoints; every answer becomes a ``DeliveryResult``.
+
+    Implements :class:`herald.domain.fanout_service.MobilePusher`.
+    """
+
+    def __init__(self, sns: Any | None = None) -> None:
+        self._sns = sns
+
+    @property
+    def sns(self) -> Any:
+        if self._sns is None:
+            self._sns = client("sns")
+        return self._sns
+
+    def publish(self, endpoint_arn: str, platform: str, post: Any) -> Any:
+        from herald.domain.delivery import DeliveryResult, Outcome, network_failure, sns_result
+        from herald.push.mobile import mobile_message
+
+        message = mobile_message(
+            title=post.title or post.community,
+            body=post.excerpt,
+            url=post.url,
+            post_id=post.post_id,
+            community=post.community,
+        )
+        try:
+            self.sns.publish(TargetArn=endpoint_arn, Message=message, MessageStructure="json")
+        except ClientError as exc:
+            response = getattr(exc, "response", None) or {}
+            return sns_result(error_code(exc), str(response.get("Error", {}).get("Message", "")))
+        except BotoCoreError as exc:
+            return network_failure(f"{type(exc).__name__}: {exc}"[:300])
+        return DeliveryResult(Outcome.SENT, status=200)

@@ -124,6 +124,14 @@ class CommunityOut(BaseModel):
     join_url: str
 
 
+class DeliveryOut(BaseModel):
+    targeted: int
+    sent: int
+    failed: int
+    pruned: int
+    deferred: int
+
+
 class PostOut(BaseModel):
     id: str
     community: str
@@ -145,6 +153,9 @@ class PostOut(BaseModel):
     version: int = 1
     created_at: str
     updated_at: str
+    delivery: DeliveryOut | None = Field(
+        default=None, description="Push statistics of the post (only on a single post; null before any)."
+    )
 
 
 class PostsPage(BaseModel):
@@ -283,7 +294,14 @@ def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_len
     found = services().content.posts(id, [post_id]).get(post_id)
     if found is None:
         raise errors.PostNotFound(id, post_id)
-    return _post_out(found)
+    out = _post_out(found)
+    table = services().settings.deliveries_table
+    if table:
+        from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
+
+        stats = DynamoDeliveryLedger(table).stats(id, post_id)
+        out.delivery = DeliveryOut.model_validate(stats) if stats is not None else None
+    return out
 
 
 @router.post(

@@ -1,0 +1,112 @@
+"""Fan-out planner: new posts from the content table's stream to push jobs.
+
+Two event sources, one handler:
+
+* the content table's stream (``INSERT`` of a post with ``notify``; the template's FilterCriteria
+  admit only those, and the handler checks again, since the local cloud does not filter): the
+  fan-out is recorded once in the deliveries ledger and one planner job per member shard is queued
+  (or one job waiting for ``publish_at``);
+* the planner queue: a job pages one shard (``PLANNER_PAGE_SIZE`` members), packs the members the post
+  is for into push jobs (``MEMBERS_PER_JOB`` each) and queues the next page of the shard.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from herald.domain.fanout_service import FanoutPlanner
+
+logger = Logger()
+metrics = Metrics()
+stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+queue_processor = BatchProcessor(event_type=EventType.SQS)
+
+_factory: Callable[[], FanoutPlanner] | None = None
+_planner: FanoutPlanner | None = None
+
+
+def default_planner() -> FanoutPlanner:
+    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.adapters.dynamo_members import DynamoMemberStore
+    from herald.adapters.sqs_jobs import SqsJobQueue
+    from herald.domain.fanout_service import FanoutPlanner
+    from herald.fanout_settings import PlannerSettings
+
+    settings = PlannerSettings.from_env()
+    return FanoutPlanner(
+        ledger=DynamoDeliveryLedger(settings.deliveries_table),
+        members=DynamoMemberStore(settings.members_table, settings.member_counter_shards),
+        planner_queue=SqsJobQueue(settings.planner_queue_url),
+        push_queue=SqsJobQueue(settings.push_job_queue_url),
+        content=DynamoContentStore(settings.content_table),
+        site_url=settings.public_site_url,
+        shards=settings.member_counter_shards,
+        page_size=settings.planner_page_size,
+        members_per_job=settings.members_per_job,
+        max_delay_s=settings.max_delay_seconds,
+    )
+
+
+def planner() -> FanoutPlanner:
+    global _planner
+    if _planner is None:
+        _planner = (_factory or default_planner)()
+    return _planner
+
+
+def configure(factory: Callable[[], FanoutPlanner] | None) -> None:
+    """Build the planner with ``factory`` (tests, benchmarks); None: from the environment again."""
+    global _factory, _planner
+    _factory, _planner = factory, None
+
+
+def stream_record_handler(record: DynamoDBRecord) -> None:
+    result = planner().on_stream_record(record.raw_event)
+    if result.what in ("planned", "scheduled"):
+        keys = record.raw_event.get("dynamodb", {}).get("Keys", {})
+        logger.info(f"fan-out {result.what}", extra={"keys": keys, "jobs": result.jobs})
+        metrics.add_metric(name="FanOutsStarted", unit=MetricUnit.Count, value=1)
+    elif result.what == "duplicate":
+        logger.info("fan-out already planned: a repeated stream record")
+
+
+def job_record_handler(record: SQSRecord) -> None:
+    body = json.loads(record.body)
+    result = planner().on_job(body)
+    if result.what == "page":
+        metrics.add_metric(name="FanOutMembersPaged", unit=MetricUnit.Count, value=result.members)
+        metrics.add_metric(name="PushJobsQueued", unit=MetricUnit.Count, value=result.jobs)
+    logger.info(
+        f"planner job: {result.what}",
+        extra={
+            "kind": body.get("kind"),
+            "shard": body.get("shard"),
+            "jobs": result.jobs,
+            "targets": result.targets,
+        },
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or []
+    if records and records[0].get("eventSource") == "aws:dynamodb":
+        return process_partial_response(
+            event=event, record_handler=stream_record_handler, processor=stream_processor, context=context
+        )
+    return process_partial_response(
+        event=event, record_handler=job_record_handler, processor=queue_processor, context=context
+    )

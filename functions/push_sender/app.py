@@ -1,0 +1,126 @@
+"""Push sender: push jobs (a post and up to 100 members) to Web Push and to SNS mobile push.
+
+One sender for both channels: a job's members carry ``c`` = ``web``, ``fcm`` or ``apns``. Each member
+is claimed in the deliveries table before its push and marked after it (herald.domain.fanout_service),
+so a redelivered, duplicated or retried job never pushes a post to a member twice. The Web Push sender
+(its VAPID signer, its token cache and its connection pool) lives as long as the container.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from herald.domain.fanout_service import PushDelivery
+    from herald.push.webpush import WebPushSender
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+_factory: Callable[[], PushDelivery] | None = None
+_delivery: PushDelivery | None = None
+
+
+@cache
+def web_sender() -> WebPushSender:
+    """One per container: the VAPID key is read once, tokens are cached per origin, connections pooled."""
+    from herald.adapters.vapid_keys import VapidKeySource
+    from herald.fanout_settings import SenderSettings
+    from herald.push.vapid import VapidSigner
+    from herald.push.webpush import WebPushSender
+
+    settings = SenderSettings.from_env()
+    key = VapidKeySource(settings.vapid_key_parameter)
+    return WebPushSender(VapidSigner(key(), settings.vapid_subject), ttl=settings.push_ttl_seconds)
+
+
+def default_delivery() -> PushDelivery:
+    from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.adapters.dynamo_members import DynamoMemberStore
+    from herald.adapters.sns_devices import SnsMobilePusher
+    from herald.adapters.sqs_jobs import SqsJobQueue
+    from herald.domain.delivery import RetryPolicy
+    from herald.domain.fanout_service import PushDelivery
+    from herald.fanout_settings import SenderSettings
+
+    settings = SenderSettings.from_env()
+    mobile = SnsMobilePusher()
+    return PushDelivery(
+        ledger=DynamoDeliveryLedger(settings.deliveries_table),
+        members=DynamoMemberStore(settings.members_table),
+        push_queue=SqsJobQueue(settings.push_job_queue_url),
+        web=web_sender,
+        mobile=lambda: mobile,
+        policy=RetryPolicy(max_attempts=settings.max_push_attempts),
+        lease_s=settings.delivery_lease_seconds,
+        max_delay_s=settings.max_delay_seconds,
+        threads=settings.sender_threads,
+        ttl_s=settings.push_ttl_seconds,
+    )
+
+
+def delivery() -> PushDelivery:
+    global _delivery
+    if _delivery is None:
+        _delivery = (_factory or default_delivery)()
+    return _delivery
+
+
+def configure(factory: Callable[[], PushDelivery] | None) -> None:
+    """Build the sender with ``factory`` (tests, benchmarks); None: from the environment again."""
+    global _factory, _delivery
+    _factory, _delivery = factory, None
+
+
+def record_handler(record: SQSRecord) -> None:
+    from herald.domain.fanout import PushJob
+
+    job = PushJob.from_dict(json.loads(record.body))
+    logger.append_keys(post_id=job.post.post_id, community=job.post.community, job=job.job_id)
+    report = delivery().handle(job)
+    stats = report.stats
+    for name, value in (
+        ("PushesSent", stats.sent),
+        ("PushesFailed", stats.failed),
+        ("PushesPruned", stats.pruned),
+        ("PushesDeferred", stats.deferred),
+        ("PushAuthFailures", stats.auth_failures),
+        ("PushesRetried", stats.retried),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if job.post.started_at is not None and report.deferred_until is None:
+        elapsed_ms = max(0.0, (time.time() - job.post.started_at) * 1000)
+        metrics.add_metric(name="FanOutDuration", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+    log = logger.warning if stats.auth_failures else logger.info
+    log(
+        "push job done",
+        extra={
+            "attempt": job.attempt,
+            "members": len(job.targets),
+            "stats": stats.counters(),
+            "skipped": report.skipped,
+            "requeued": report.requeued,
+            "deferred_until": report.deferred_until,
+        },
+    )
+    logger.remove_keys(["post_id", "community", "job"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

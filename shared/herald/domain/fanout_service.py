@@ -1,0 +1,410 @@
+"""The fan-out: plan a new post's pushes shard by shard, and send each member one push per channel, once.
+
+The rules are in :mod:`herald.domain.fanout`; this module applies them through ports (queues, the
+deliveries ledger, the members directory, the push senders, a clock), which ``herald.adapters``
+implements on SQS, DynamoDB and SNS.
+
+**Once per member.** Before a push, the sender *claims* the (post, member, channel) delivery record
+with a conditional write: it becomes ``sending`` with a lease, and only from nothing, ``deferred``,
+``retry`` or an expired lease. After the push it is marked ``sent`` (or ``pruned``, ``failed``), a
+final state no claim leaves. So a duplicated stream record, a planner that pages a shard twice, a
+redelivered or duplicated job, a retried batch: each finds the record claimed or final and pushes
+nothing. A member whose record another sender holds (a live lease) is put back on the queue to be
+looked at when the lease ends. Only a sender that dies between its push and the mark can cause a
+second push, after the lease: the ``Topic`` header (the post id) collapses the two on the device.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+from herald.domain.delivery import DeliveryResult, Outcome, RetryPolicy
+from herald.domain.fanout import (
+    MAX_DELAY_S,
+    MEMBERS_PER_JOB,
+    DeliveryStats,
+    PostSummary,
+    PushJob,
+    Target,
+    delay_for,
+    job_id,
+    notifying_post,
+    pack,
+    post_job,
+    post_url,
+    shard_job,
+    targets,
+)
+from herald.domain.members import Member
+from herald.domain.models import Post
+
+# ----------------------------------------------------------------------------- ports
+
+
+class JobQueue(Protocol):
+    """An SQS queue of JSON jobs."""
+
+    def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
+        """Send every body (in batches); raise TransientError if any could not be sent."""
+        ...
+
+
+ClaimKind = Literal["new", "again", "done", "busy"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``new``: the first record for this target (claimed); ``again``: claimed from deferred, retry or an
+    expired lease; ``done``: final already (sent, pruned, failed): push nothing; ``busy``: another
+    sender holds a live lease until ``until``."""
+
+    kind: ClaimKind
+    until: float | None = None
+
+
+FinalState = Literal["sent", "pruned", "failed"]
+
+
+class DeliveryLedger(Protocol):
+    """The fan-out ledger, the per-(post, member, channel) delivery records and per-post statistics."""
+
+    def begin(self, post: PostSummary, now: float) -> str:
+        """Record that the post's fan-out starts: ``new`` the first time, else the state found
+        (``planning``: a start that did not finish, ``planned``)."""
+        ...
+
+    def planned(self, post: PostSummary, now: float) -> None: ...
+
+    def page_done(self, post: PostSummary, shard: int, after: str | None) -> bool: ...
+
+    def mark_page(self, post: PostSummary, shard: int, after: str | None, now: float) -> None: ...
+
+    def defer(self, post: PostSummary, found: Sequence[Target], now: float) -> int:
+        """Create ``deferred`` records for targets that have none; how many were created."""
+        ...
+
+    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim: ...
+
+    def finish(
+        self, post: PostSummary, target: Target, state: FinalState, now: float, detail: str
+    ) -> None: ...
+
+    def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
+        """The attempt will be retried: the record becomes ``retry`` (claimable again)."""
+        ...
+
+    def add_stats(self, post: PostSummary, stats: DeliveryStats, now: float) -> None:
+        """One ``ADD`` of the counters on the post's stats item."""
+        ...
+
+
+class MemberDirectory(Protocol):
+    def members_page(
+        self, community: str, shard: int, after: str | None, limit: int
+    ) -> tuple[list[Member], str | None]:
+        """Up to ``limit`` members of the shard after member id ``after``, and the last id (None: the end)."""
+        ...
+
+    def prune_subscription(self, community: str, member_id: str, subscription: str) -> bool:
+        """Remove a dead subscription from the member and release its claim; the member stays."""
+        ...
+
+
+class PostSource(Protocol):
+    def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]: ...
+
+
+class WebPusher(Protocol):
+    def send(
+        self, subscription: Any, payload: bytes, *, topic: str | None, urgency: Any = ...
+    ) -> DeliveryResult: ...
+
+
+class MobilePusher(Protocol):
+    def publish(self, endpoint_arn: str, platform: str, post: PostSummary) -> DeliveryResult: ...
+
+
+# ----------------------------------------------------------------------------- the planner
+
+
+@dataclass
+class PlanResult:
+    what: str  # ignored, duplicate, planned, scheduled, page, dropped
+    jobs: int = 0
+    targets: int = 0
+    members: int = 0
+
+
+@dataclass
+class FanoutPlanner:
+    """From a content-table stream record to push jobs: one planner job per shard, one page per job."""
+
+    ledger: DeliveryLedger
+    members: MemberDirectory
+    planner_queue: JobQueue
+    push_queue: JobQueue
+    content: PostSource
+    site_url: str
+    shards: int = 32
+    page_size: int = 1000
+    members_per_job: int = MEMBERS_PER_JOB
+    max_delay_s: int = MAX_DELAY_S
+    clock: Callable[[], float] = time.time
+
+    def on_stream_record(self, record: Mapping[str, Any]) -> PlanResult:
+        post = notifying_post(record, self.site_url)
+        if post is None:
+            return PlanResult("ignored")
+        now = self.clock()
+        # Duplicated INSERTs (moto emits some; a retried stream batch) find the ledger item.
+        state = self.ledger.begin(post, now)
+        if state == "planned":
+            return PlanResult("duplicate")
+        result = self._start(post, now)
+        self.ledger.planned(post, now)
+        return result
+
+    def _start(self, post: PostSummary, now: float) -> PlanResult:
+        post = replace(post, started_at=now)
+        if post.publish_at is not None and post.publish_at > now:
+            self.planner_queue.send([post_job(post)], delay_for(post.publish_at, now, self.max_delay_s))
+            return PlanResult("scheduled", jobs=1)
+        self.planner_queue.send([shard_job(post, s) for s in range(self.shards)])
+        return PlanResult("planned", jobs=self.shards)
+
+    def on_job(self, body: Mapping[str, Any]) -> PlanResult:
+        post = PostSummary.from_dict(body["post"])
+        if body["kind"] == "post":
+            return self._due(post)
+        if body["kind"] == "shard":
+            return self._page(post, int(body["shard"]), body.get("after"))
+        raise ValueError(f"unknown planner job kind {body['kind']!r}")
+
+    def _due(self, post: PostSummary) -> PlanResult:
+        """A scheduled post: wait on (in hops of at most 15 minutes), then plan with what it says now."""
+        now = self.clock()
+        current = self.content.posts(post.community, [post.post_id]).get(post.post_id)
+        if current is None or not current.notify:
+            return PlanResult("dropped")  # deleted, or no longer notifying, before its time
+        fresh = replace(summary_of(current, self.site_url), started_at=post.started_at)
+        if fresh.publish_at is not None and fresh.publish_at > now:
+            self.planner_queue.send([post_job(fresh)], delay_for(fresh.publish_at, now, self.max_delay_s))
+            return PlanResult("scheduled", jobs=1)
+        fresh = replace(fresh, started_at=now)
+        self.planner_queue.send([shard_job(fresh, s) for s in range(self.shards)])
+        return PlanResult("planned", jobs=self.shards)
+
+    def _page(self, post: PostSummary, shard: int, after: str | None) -> PlanResult:
+        if self.ledger.page_done(post, shard, after):
+            return PlanResult("duplicate")
+        now = self.clock()
+        members, last = self.members.members_page(post.community, shard, after, self.page_size)
+        found = [t for m in members for t in targets(m, post, now)]
+        jobs = pack(post, found, members_per_job=self.members_per_job, origin=(shard, after))
+        if jobs:
+            self.push_queue.send([j.as_dict() for j in jobs])
+        if last is not None:
+            self.planner_queue.send([shard_job(post, shard, last)])
+        self.ledger.mark_page(post, shard, after, now)
+        return PlanResult("page", jobs=len(jobs), targets=len(found), members=len(members))
+
+
+def summary_of(post: Post, site_url: str) -> PostSummary:
+    return PostSummary(
+        community=post.community,
+        post_id=post.id,
+        title=post.title,
+        excerpt=post.excerpt,
+        url=post_url(site_url, post.community, post.id),
+        language=post.language,
+        topics=tuple(post.topics),
+        publish_at=post.publish_at.timestamp() if post.publish_at else None,
+    )
+
+
+# ----------------------------------------------------------------------------- the sender
+
+
+@dataclass
+class JobReport:
+    """What one push job came to (the stats item gets ``stats`` in one ``ADD``)."""
+
+    stats: DeliveryStats = field(default_factory=DeliveryStats)
+    skipped: int = 0
+    requeued: int = 0
+    deferred_until: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@dataclass
+class PushDelivery:
+    """Sends one push job: claim, push, mark; prunes dead subscriptions; re-enqueues retries and deferrals."""
+
+    ledger: DeliveryLedger
+    members: MemberDirectory
+    push_queue: JobQueue
+    web: Callable[[], WebPusher]
+    mobile: Callable[[], MobilePusher]
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Callable[[], float] = time.time
+    lease_s: float = 60.0
+    max_delay_s: int = MAX_DELAY_S
+    threads: int = 8
+    ttl_s: int = 86400
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    def handle(self, job: PushJob) -> JobReport:
+        report = JobReport()
+        now = self.clock()
+        if job.not_before is not None and job.not_before > now:
+            return self._wait(job, now, report)
+        payload = self._web_payload(job.post) if any(t.channel == "web" for t in job.targets) else b""
+        retries: dict[tuple[int, int], list[Target]] = {}
+        try:
+            if self.threads > 1 and len(job.targets) > 1:
+                pool = self._executor()
+                outcomes = list(pool.map(lambda t: self._counted(job, t, payload, report), job.targets))
+            else:
+                outcomes = [self._counted(job, t, payload, report) for t in job.targets]
+            for target, (kind, delay) in zip(job.targets, outcomes, strict=True):
+                if kind == "skip":
+                    report.skipped += 1
+                elif kind in ("retry", "busy"):
+                    # A retry is the next attempt; a member another sender holds keeps its attempt.
+                    attempt = job.attempt + 1 if kind == "retry" else job.attempt
+                    retries.setdefault((int(delay or 0), attempt), []).append(target)
+            # Retries and members another sender holds go back on the queue before this job is done.
+            for (delay, attempt), group in sorted(retries.items()):
+                jobs = pack(
+                    job.post,
+                    [
+                        Target(t.member_id, t.channel, t.subscription, t.web_push, t.endpoint_arn)
+                        for t in group
+                    ],
+                    members_per_job=MEMBERS_PER_JOB,
+                    origin=(job.job_id, "retry", delay),
+                    attempt=attempt,
+                )
+                self.push_queue.send([j.as_dict() for j in jobs], delay)
+                report.requeued += len(group)
+        finally:
+            if report.stats.counters():
+                self.ledger.add_stats(job.post, report.stats, self.clock())
+        return report
+
+    def _wait(self, job: PushJob, now: float, report: JobReport) -> JobReport:
+        """Quiet hours: record the deferral once (counted), then wait on in hops of at most 15 minutes."""
+        assert job.not_before is not None
+        if not job.deferred_recorded:
+            created = self.ledger.defer(job.post, job.targets, now)
+            report.stats.deferred += created
+            report.stats.targeted += created
+        again = PushJob(
+            job_id=job.job_id,
+            post=job.post,
+            targets=job.targets,
+            attempt=job.attempt,
+            not_before=job.not_before,
+            deferred_recorded=True,
+        )
+        self.push_queue.send([again.as_dict()], delay_for(job.not_before, now, self.max_delay_s))
+        report.deferred_until = job.not_before
+        if report.stats.counters():
+            self.ledger.add_stats(job.post, report.stats, now)
+        return report
+
+    def _counted(
+        self, job: PushJob, target: Target, payload: bytes, report: JobReport
+    ) -> tuple[str, float | None]:
+        """``_one``, its counts added to the job's as soon as the member is done, or fails (so a job
+        that fails half-way still counts the members it claimed and served)."""
+        stats = DeliveryStats()
+        try:
+            return self._one(job, target, payload, stats)
+        finally:
+            with report.lock:
+                report.stats.add(stats)
+
+    def _one(
+        self, job: PushJob, target: Target, payload: bytes, stats: DeliveryStats
+    ) -> tuple[str, float | None]:
+        now = self.clock()
+        claim = self.ledger.claim(job.post, target, job.attempt, now, self.lease_s)
+        if claim.kind == "done":
+            return "skip", None
+        if claim.kind == "busy":
+            wait = (claim.until or now) - now
+            return "busy", min(float(self.max_delay_s), max(1.0, wait + 1.0))
+        if claim.kind == "new":
+            stats.targeted += 1
+        result = self._push(job.post, target, payload)
+        decision = self.policy.decide(result, job.attempt)
+        done = self.clock()
+        if decision.retry:
+            self.ledger.release(job.post, target, job.attempt, done)
+            stats.retried += 1
+            return "retry", min(float(self.max_delay_s), decision.delay_s or 0.0)
+        if decision.outcome is Outcome.SENT:
+            self.ledger.finish(job.post, target, "sent", done, "")
+            stats.sent += 1
+            return "sent", None
+        if decision.outcome is Outcome.PRUNE:
+            self.ledger.finish(job.post, target, "pruned", done, result.detail)
+            self.members.prune_subscription(job.post.community, target.member_id, target.subscription)
+            stats.pruned += 1
+            return "pruned", None
+        self.ledger.finish(job.post, target, "failed", done, f"{decision.outcome}: {result.detail}"[:300])
+        stats.failed += 1
+        if decision.outcome is Outcome.AUTH_FAILURE:
+            stats.auth_failures += 1
+        return "failed", None
+
+    def _push(self, post: PostSummary, target: Target, payload: bytes) -> DeliveryResult:
+        if target.channel == "web":
+            if target.web_push is None:
+                return DeliveryResult(Outcome.PRUNE, detail="no web push subscription")
+            return self.web().send(target.web_push, payload, topic=post.post_id, urgency="normal")
+        if not target.endpoint_arn:
+            return DeliveryResult(Outcome.PRUNE, detail="no device endpoint")
+        return self.mobile().publish(target.endpoint_arn, target.channel, post)
+
+    def _web_payload(self, post: PostSummary) -> bytes:
+        from herald.push.payload import Notification, encode
+
+        return encode(
+            Notification(
+                title=post.title or post.community,
+                body=post.excerpt,
+                url=post.url or "/",
+                post_id=post.post_id,
+                community=post.community,
+                tag=f"post-{post.post_id}",
+                lang=post.language,
+            )
+        )
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="push")
+        return self._pool
+
+
+__all__ = [
+    "Claim",
+    "DeliveryLedger",
+    "FanoutPlanner",
+    "JobQueue",
+    "JobReport",
+    "MemberDirectory",
+    "MobilePusher",
+    "PlanResult",
+    "PushDelivery",
+    "WebPusher",
+    "job_id",
+    "summary_of",
+]

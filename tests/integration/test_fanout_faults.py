@@ -1,0 +1,194 @@
+"""Fault injection: crash and redeliver at every step of the fan-out; nobody gets a post twice.
+
+Faults are injected at the ports (a wrapper around the queue, the ledger, the push sender or the SQS
+client that raises on its Nth call), never by patching Herald's code. :class:`Crash` is not an
+``Exception``: nothing in the handler catches it, so the invocation dies as a process would, and the
+event source redelivers (SQS: the message reappears; the stream: the batch is retried).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herald.adapters.sqs_jobs import SqsJobQueue
+from herald.domain.members import Member
+from tests.integration.fanout_rig import FaultyCalls, Rig, rig_fixture  # noqa: F401
+
+
+def _everyone_once(rig: Rig, members: list[Member], post_id: str) -> None:
+    missing = [m.member_id for m in members if rig.received_by(m) != [post_id]]
+    assert missing == [], f"{len(missing)} member(s) did not get the post exactly once"
+    assert rig.push.duplicates() == {}
+
+
+def _members(rig: Rig, n: int, shards: int = 1) -> list[Member]:
+    return [rig.join(shard=i % shards) for i in range(n)]
+
+
+def test_planner_crashes_after_enqueueing_part_of_the_jobs(rig: Rig) -> None:
+    members = _members(rig, 40)
+    faulty_sqs = FaultyCalls(rig.sqs, "send_message_batch", nth=2)  # the 2nd batch of push jobs
+
+    def wrap(name: str, port: Any) -> Any:
+        return SqsJobQueue(rig.env["PUSH_JOB_QUEUE_URL"], faulty_sqs) if name == "push_queue" else port
+
+    rig.use_planner(wrap, members_per_job=2)  # 20 jobs: two batches of 10
+    post_id = rig.post("p", "The ferry timetable changes on Monday.")
+    rig.drain()
+    assert faulty_sqs.calls >= 3  # the page was planned again after the crash
+    _everyone_once(rig, members, post_id)
+    assert rig.stats(post_id) == {"targeted": 40, "sent": 40, "failed": 0, "pruned": 0, "deferred": 0}
+
+
+def test_planner_crashes_after_queueing_the_next_page_before_recording_its_own(rig: Rig) -> None:
+    members = _members(rig, 25)
+    rig.use_planner(
+        lambda name, port: FaultyCalls(port, "mark_page", nth=[1, 3]) if name == "ledger" else port,
+        page_size=10,
+        members_per_job=4,
+    )
+    post_id = rig.post("p", "The ferry timetable changes on Monday.")
+    rig.drain()
+    _everyone_once(rig, members, post_id)
+
+
+def test_the_stream_handler_crashes_after_the_ledger_before_the_shard_jobs(rig: Rig) -> None:
+    members = _members(rig, 5, shards=3)
+    rig.use_planner(lambda name, port: FaultyCalls(port, "send", nth=1) if name == "planner_queue" else port)
+    post_id = rig.post("p", "Registration for the language class is open.")
+    rig.drain()
+    _everyone_once(rig, members, post_id)
+
+
+def test_duplicate_stream_records(rig: Rig) -> None:
+    members = _members(rig, 8, shards=4)
+    post_id = rig.post("p", "The clinic is closed on the public holiday.")
+    records = rig.stream_records()
+    for _ in range(3):  # the same batch three times: a retried batch, moto's extra INSERTs
+        assert rig.feed_stream(records) == {"batchItemFailures": []}
+    rig.feed_stream([records[-1], *records])
+    rig.drain()
+    _everyone_once(rig, members, post_id)
+    assert rig.stats(post_id) == {"targeted": 8, "sent": 8, "failed": 0, "pruned": 0, "deferred": 0}
+
+
+class Twice:
+    """A queue that sends every job twice (SQS's at-least-once delivery, made certain)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def send(self, bodies: Any, delay_s: int = 0) -> None:
+        self.inner.send(bodies, delay_s)
+        self.inner.send(bodies, delay_s)
+
+
+def test_duplicate_push_jobs_and_duplicate_planner_jobs(rig: Rig) -> None:
+    members = _members(rig, 30, shards=2)
+    rig.use_planner(lambda name, port: Twice(port) if name.endswith("queue") else port, page_size=7)
+    post_id = rig.post("p", "Free bus passes for the new arrivals this month.")
+    rig.drain()
+    _everyone_once(rig, members, post_id)
+    assert rig.stats(post_id) == {"targeted": 30, "sent": 30, "failed": 0, "pruned": 0, "deferred": 0}
+
+
+class PartlyFailingSqs:
+    """``SendMessageBatch`` accepting only the first entry of each batch; the rest come back ``Failed``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.failed = 0
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        response = dict(self.inner.send_message_batch(QueueUrl=QueueUrl, Entries=Entries[:1]))
+        rest = [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
+            for e in Entries[1:]
+        ]
+        self.failed += len(rest)
+        response["Failed"] = rest
+        return response
+
+
+def test_a_retried_batch_with_failed_entries(rig: Rig) -> None:
+    members = _members(rig, 24)
+    partly = PartlyFailingSqs(rig.sqs)
+
+    def wrap(name: str, port: Any) -> Any:
+        if name == "push_queue":
+            return SqsJobQueue(rig.env["PUSH_JOB_QUEUE_URL"], partly, sleep=lambda _s: None, attempts=20)
+        return port
+
+    rig.use_planner(wrap, members_per_job=2)
+    post_id = rig.post("p", "Water distribution at the station from noon.")
+    rig.drain()
+    assert partly.failed > 0
+    _everyone_once(rig, members, post_id)
+
+
+def test_sender_crashes_before_claiming(rig: Rig) -> None:
+    members = _members(rig, 12)
+    rig.use_sender(
+        lambda name, port: FaultyCalls(port, "claim", nth=5) if name == "ledger" else port, threads=1
+    )
+    post_id = rig.post("p", "The shelter has beds for families tonight.")
+    rig.drain()
+    _everyone_once(rig, members, post_id)
+
+
+def test_sender_crashes_after_claiming_before_pushing(rig: Rig) -> None:
+    members = _members(rig, 12)
+    rig.use_sender(_fault("web", "send", 5), threads=1)
+    post_id = rig.post("p", "The shelter has beds for families tonight.")
+    rig.drain()
+    # The 5th member's record is held by the dead sender's lease: it waits for the lease, nobody else does.
+    assert len(rig.push.received()) == 11
+    rig.clock.advance(61)
+    rig.drain()
+    _everyone_once(rig, members, post_id)
+    assert rig.stats(post_id) == {"targeted": 12, "sent": 12, "failed": 0, "pruned": 0, "deferred": 0}
+
+
+def test_sender_crashes_after_pushing_before_marking_sent(rig: Rig) -> None:
+    members = _members(rig, 12)
+    rig.use_sender(
+        lambda name, port: FaultyCalls(port, "finish", nth=5) if name == "ledger" else port, threads=1
+    )
+    post_id = rig.post("p", "The shelter has beds for families tonight.")
+    rig.drain()
+    assert len(rig.push.received()) == 12 and rig.push.duplicates() == {}
+    rig.clock.advance(61)  # the lease ends: the one push in flight at the crash is sent again
+    rig.drain()
+    duplicates = rig.push.duplicates()
+    assert len(duplicates) == 1 and set(duplicates.values()) == {2}
+    [(subscription, post)] = duplicates
+    assert post == post_id
+    # ... with the same Topic: a push service still holding the first replaces it; a device shows one.
+    assert {d.headers["Topic"] for d in rig.push.received(str(subscription))} == {post_id}
+    others = [m for m in members if rig.sid(m) != subscription]
+    assert all(rig.received_by(m) == [post_id] for m in others)
+
+
+def test_sender_crashes_while_requeueing_a_retry(rig: Rig) -> None:
+    members = _members(rig, 6)
+    rig.push.respond_with(rig.sid(members[2]), 503, times=1)
+    rig.use_sender(
+        lambda name, port: FaultyCalls(port, "send", nth=1) if name == "push_queue" else port, threads=1
+    )
+    post_id = rig.post("p", "Lessons resume at the community centre.")
+    rig.drain()
+    _everyone_once(rig, members, post_id)
+
+
+def test_sender_crashes_at_every_step_in_turn(rig: Rig) -> None:
+    """A crash on the Nth ledger call for every N of a job: each run ends with everyone served once."""
+    members = _members(rig, 4)
+    rig.use_sender(lambda name, port: FaultyCalls(port, "claim", nth=[1, 3, 6]) if name == "ledger" else port)
+    post_id = rig.post("p", "Mobile clinic at the north camp on Wednesday.")
+    rig.drain()
+    _everyone_once(rig, members, post_id)
+
+
+def _fault(port: str, method: str, nth: int) -> Any:
+    """A ``wrap`` for ``use_sender``: the ``nth`` call of ``port.method`` crashes."""
+    return lambda name, inner: FaultyCalls(inner, method, nth=nth) if name == port else inner
