@@ -20,6 +20,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from herald.observability import traced
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -73,6 +75,8 @@ def configure(factory: Callable[[], FanoutPlanner] | None) -> None:
 
 
 def stream_record_handler(record: DynamoDBRecord) -> None:
+    image = record.raw_event.get("dynamodb", {}).get("NewImage") or {}
+    logger.set_correlation_id((image.get("correlation_id") or {}).get("S"))
     result = planner().on_stream_record(record.raw_event)
     if result.what in ("planned", "scheduled"):
         keys = record.raw_event.get("dynamodb", {}).get("Keys", {})
@@ -84,6 +88,7 @@ def stream_record_handler(record: DynamoDBRecord) -> None:
 
 def job_record_handler(record: SQSRecord) -> None:
     body = json.loads(record.body)
+    logger.set_correlation_id((body.get("post") or {}).get("correlation_id"))
     result = planner().on_job(body)
     if result.what == "page":
         metrics.add_metric(name="FanOutMembersPaged", unit=MetricUnit.Count, value=result.members)
@@ -101,7 +106,7 @@ def job_record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:dynamodb":
         return process_partial_response(
@@ -110,3 +115,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=job_record_handler, processor=queue_processor, context=context
     )
+
+
+#: The entry point template.yaml names; traced only when the stack turns tracing on.
+handler = traced(_handler)

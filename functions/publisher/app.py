@@ -58,6 +58,18 @@ def publisher() -> SitePublisher:
     )
 
 
+def _correlation_ids(event: dict[str, Any], community: str) -> list[str]:
+    """The uploads behind a publication (their correlation ids, from the stream's new images)."""
+    found: list[str] = []
+    for record in event.get("Records") or []:
+        image = record.get("dynamodb", {}).get("NewImage") or {}
+        if (image.get("community") or {}).get("S") == community:
+            cid = (image.get("correlation_id") or {}).get("S")
+            if cid and cid not in found:
+                found.append(cid)
+    return found[:20]
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -70,6 +82,7 @@ def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info(
             "site published",
             extra={
+                "correlation_ids": _correlation_ids(event, pub.community),
                 "community": pub.community,
                 "mode": pub.mode,
                 "rendered": pub.rendered,

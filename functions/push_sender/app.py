@@ -18,6 +18,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from herald.observability import traced
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -88,6 +90,7 @@ def record_handler(record: SQSRecord) -> None:
     from herald.domain.fanout import PushJob
 
     job = PushJob.from_dict(json.loads(record.body))
+    logger.set_correlation_id(job.post.correlation_id)
     logger.append_keys(post_id=job.post.post_id, community=job.post.community, job=job.job_id)
     report = delivery().handle(job)
     stats = report.stats
@@ -120,7 +123,11 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+#: The entry point template.yaml names; traced only when the stack turns tracing on.
+handler = traced(_handler)

@@ -96,3 +96,10 @@ def test_targets_and_packing() -> None:
     assert {j.not_before for j in jobs} == {None, at + 60}
     assert PushJob.from_dict(jobs[0].as_dict()) == jobs[0]
     assert delay_for(at + 5000, at) == 900 and delay_for(at + 10, at) == 10 and delay_for(at, at) == 0
+
+
+def test_the_upload_correlation_id_travels_with_the_push_jobs() -> None:
+    post = notifying_post(_record(correlation_id={"S": "s3-REQ123"}), SITE)
+    assert post is not None and post.correlation_id == "s3-REQ123"
+    job = PushJob(job_id="j", post=post, targets=())
+    assert PushJob.from_dict(job.as_dict()).post.correlation_id == "s3-REQ123"

@@ -44,6 +44,7 @@ class PostSummary:
     topics: tuple[str, ...] = ()
     publish_at: float | None = None  # epoch seconds; None: now
     started_at: float | None = None  # when the fan-out was planned (FanOutDuration counts from it)
+    correlation_id: str | None = None  # the upload's, so the planner's and senders' logs carry it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,7 @@ class PostSummary:
             "topics": list(self.topics),
             "publish_at": self.publish_at,
             "started_at": self.started_at,
+            "correlation_id": self.correlation_id,
         }
 
     @classmethod
@@ -70,6 +72,7 @@ class PostSummary:
             topics=tuple(data.get("topics") or ()),
             publish_at=float(data["publish_at"]) if data.get("publish_at") is not None else None,
             started_at=float(data["started_at"]) if data.get("started_at") is not None else None,
+            correlation_id=data.get("correlation_id") or None,
         )
 
 
@@ -145,6 +148,7 @@ def notifying_post(record: Mapping[str, Any], site_url: str) -> PostSummary | No
         language=item.get("language") or None,
         topics=tuple(item.get("topics") or ()),
         publish_at=_epoch(item.get("publish_at")),
+        correlation_id=item.get("correlation_id") or None,
     )
 
 
