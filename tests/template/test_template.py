@@ -765,3 +765,29 @@ def test_push_alarms(raw: dict[str, Any]) -> None:
         ("PushJobDeadLetterAlarm", "PushJobDeadLetterQueue"),
     ):
         assert _ref_target(_props(alarms[dlq_alarm])["Dimensions"][0]["Value"]) == queue
+
+
+def test_every_function_is_watched_for_errors_and_throttles(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    functions = {lid for lid, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+
+    def watched(alarm: str) -> set[str]:
+        queries = resources[alarm]["Properties"]["Metrics"]
+        return {
+            q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for q in queries if "MetricStat" in q
+        }
+
+    assert watched("FunctionThrottlesAlarm") == functions
+    assert watched("FunctionErrorsAlarm") | {"IngestFunction"} == functions
+    assert resources["IngestErrorsAlarm"]["Properties"]["Dimensions"][0]["Value"] == {"Ref": "IngestFunction"}
+
+
+def test_one_dashboard_shows_every_function_and_queue(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    [dashboard] = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    functions = [lid for lid, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    queues = [lid for lid, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
+    assert all(f"${{{f}}}" in body for f in functions)
+    assert all(f"${{{q}.QueueName}}" in body for q in queues)
+    assert "5XXError" in body and "PushesSent" in body and "MembersJoined" in body
