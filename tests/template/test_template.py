@@ -791,3 +791,23 @@ def test_one_dashboard_shows_every_function_and_queue(raw: dict[str, Any]) -> No
     assert all(f"${{{f}}}" in body for f in functions)
     assert all(f"${{{q}.QueueName}}" in body for q in queues)
     assert "5XXError" in body and "PushesSent" in body and "MembersJoined" in body
+
+
+def test_samconfig_stages_set_only_parameters_the_template_has(raw: dict[str, Any]) -> None:
+    import tomllib
+
+    config = tomllib.loads((TEMPLATE_PATH.parent / "samconfig.toml").read_text(encoding="utf-8"))
+    for stage in ("dev", "prod"):
+        overrides = config[stage]["deploy"]["parameters"]["parameter_overrides"]
+        names = {item.split("=", 1)[0] for item in overrides}
+        assert names <= set(raw["Parameters"]), names - set(raw["Parameters"])
+        wanted = {
+            "LogLevel",
+            "LogRetentionDays",
+            "AlarmEmail",
+            "VapidKeyParameterName",
+            "PublicSiteUrl",
+            "SiteDomainName",
+        }
+        assert wanted <= names, wanted - names
+        assert f"Stage={stage}" in overrides
