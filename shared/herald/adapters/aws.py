@@ -40,3 +40,17 @@ def error_code(exc: BaseException) -> str:
 
 def as_transient(exc: Exception, what: str) -> TransientError:
     return TransientError(f"{what}: {error_code(exc) or type(exc).__name__}: {exc}")
+
+
+class DynamoTable:
+    """Base of the adapters over one DynamoDB table: its name, and a client made on first use."""
+
+    def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
+        self.table = table_name
+        self._ddb = dynamodb
+
+    @property
+    def ddb(self) -> Any:
+        if self._ddb is None:
+            self._ddb = client("dynamodb")
+        return self._ddb

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import as_transient, client, error_code
+from herald.adapters.aws import DynamoTable, as_transient, error_code
 from herald.domain.errors import ConcurrentUpdate
 from herald.domain.models import Community, CommunityProfile, Outcome, Post
 from herald.domain.ports import Change
@@ -122,16 +122,8 @@ def outcome_item(outcome: Outcome) -> dict[str, Any]:
     return to_item(values)
 
 
-class DynamoContentStore:
-    def __init__(self, table_name: str, dynamodb: DynamoDBClient | None = None) -> None:
-        self.table = table_name
-        self._ddb = dynamodb
-
-    @property
-    def ddb(self) -> DynamoDBClient:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
+class DynamoContentStore(DynamoTable):
+    ddb: DynamoDBClient
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import as_transient, client, error_code
+from herald.adapters.aws import DynamoTable, as_transient, error_code
 from herald.domain.fanout import DeliveryStats, PostSummary, Target
 from herald.domain.fanout_service import Claim, FinalState
 
@@ -47,16 +47,8 @@ def _n(value: float | int) -> dict[str, str]:
     return {"N": str(int(value))}
 
 
-class DynamoDeliveryLedger:
-    def __init__(self, table_name: str, dynamodb: DynamoDBClient | None = None) -> None:
-        self.table = table_name
-        self._ddb = dynamodb
-
-    @property
-    def ddb(self) -> DynamoDBClient:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
+class DynamoDeliveryLedger(DynamoTable):
+    ddb: DynamoDBClient
 
     # -- the fan-out ledger -----------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import as_transient, client
+from herald.adapters.aws import DynamoTable, as_transient
 from herald.adapters.dynamo_content import from_item
 from herald.domain.members import InvalidRequest
 from herald.domain.models import Post
@@ -57,16 +57,8 @@ def decode_cursor(cursor: str, community: str) -> dict[str, Any]:
     return {k: {"S": v} for k, v in plain.items()}
 
 
-class DynamoFeed:
-    def __init__(self, table_name: str, dynamodb: DynamoDBClient | None = None) -> None:
-        self.table = table_name
-        self._ddb = dynamodb
-
-    @property
-    def ddb(self) -> DynamoDBClient:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
+class DynamoFeed(DynamoTable):
+    ddb: DynamoDBClient
 
     def page(
         self,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import as_transient, client, error_code
+from herald.adapters.aws import DynamoTable, as_transient, error_code
 from herald.adapters.dynamo_content import from_item, to_item
 from herald.domain.errors import ConcurrentUpdate
 from herald.domain.members import Member
@@ -74,17 +74,12 @@ def _reasons(exc: ClientError) -> list[str]:
     return [str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons", [])]
 
 
-class DynamoMemberStore:
-    def __init__(self, table_name: str, shards: int = 32, dynamodb: DynamoDBClient | None = None) -> None:
-        self.table = table_name
-        self.shards = shards
-        self._ddb = dynamodb
+class DynamoMemberStore(DynamoTable):
+    ddb: DynamoDBClient
 
-    @property
-    def ddb(self) -> DynamoDBClient:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
+    def __init__(self, table_name: str, shards: int = 32, dynamodb: DynamoDBClient | None = None) -> None:
+        super().__init__(table_name, dynamodb)
+        self.shards = shards
 
     # -- reads -----------------------------------------------------------------------------------
 
