@@ -178,3 +178,11 @@ def test_accept_language() -> None:
     assert negotiate("en;q=0.1, ar;q=0.9") == "ar"
     assert negotiate("xx-YY, *") == "en"
     assert negotiate("de;q=0") == "en"
+
+
+def test_member_ids_in_messages_are_hashed() -> None:
+    from herald.observability import hashed
+
+    assert hashed("m123") == hashed("m123") != hashed("m124")
+    assert hashed("m123").startswith("h:") and "m123" not in hashed("m123")
+    assert hashed(None) is None

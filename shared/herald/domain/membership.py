@@ -27,6 +27,7 @@ from herald.domain.members import (
     verify_token,
 )
 from herald.domain.ports import DeviceRegistry, MemberStore
+from herald.observability import hashed
 
 #: Races (a concurrent join of the same subscription, a leave during a repeat join) are decided
 #: again on fresh reads, this many times at most.
@@ -159,7 +160,9 @@ class MembershipService:
             )
             if self.store.save_preferences(updated, expected):
                 return updated.preferences
-        raise TransientError(f"updating {member_id}: still contended after {ATTEMPTS} attempts")
+        raise TransientError(f"updating member {hashed(member_id)}: still contended after {ATTEMPTS} tries")
+            f"updating member {hashed(member_id)}: still contended after {ATTEMPTS} attempts"
+        )
 
     def leave(self, community: str, member_id: str, token: str | None) -> bool:
         """True if this call ended the membership; False if it had ended already (still a success)."""
