@@ -161,8 +161,6 @@ class MembershipService:
             if self.store.save_preferences(updated, expected):
                 return updated.preferences
         raise TransientError(f"updating member {hashed(member_id)}: still contended after {ATTEMPTS} tries")
-            f"updating member {hashed(member_id)}: still contended after {ATTEMPTS} attempts"
-        )
 
     def leave(self, community: str, member_id: str, token: str | None) -> bool:
         """True if this call ended the membership; False if it had ended already (still a success)."""
