@@ -190,12 +190,6 @@ class Resources:
     def content_table(self) -> str:
         return self._named("ContentTableName", "ContentTable")
 
-    def queue_url_for_arn(self, arn: str) -> str | None:
-        for res in self.of_type("AWS::SQS::Queue").values():
-            if res.attributes.get("Arn") == arn:
-                return res.ref
-        return None
-
 
 # --------------------------------------------------------------------------------------------
 # Provisioning

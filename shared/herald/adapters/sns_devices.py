@@ -55,12 +55,6 @@ class SnsDeviceRegistry:
             raise as_transient(exc, f"registering a {platform} device") from exc
         return arn
 
-    def unregister(self, endpoint_arn: str) -> None:
-        try:
-            self.sns.delete_endpoint(EndpointArn=endpoint_arn)
-        except (ClientError, BotoCoreError) as exc:
-            raise as_transient(exc, "deleting a device endpoint") from exc
-
 
 class SnsMobilePusher:
     """Mobile pushes through SNS platform endpoints; every answer becomes a ``DeliveryResult``.

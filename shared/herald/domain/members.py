@@ -21,7 +21,7 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -378,10 +378,3 @@ class JoinResult:
     token: str
     created: bool  # False: a repeat join of an existing member (answered 200, not 201)
 
-
-@dataclass
-class NewMembership:
-    """Everything a store needs to write a join atomically."""
-
-    member: Member
-    claims: list[str] = field(default_factory=list)

@@ -84,14 +84,6 @@ def emoji_in(text: str) -> list[str]:
     return _unique((e["emoji"] for e in _emoji_module().emoji_list(text)), fold=False)
 
 
-def strip_noise(text: str) -> str:
-    """The text without links, mentions and emoji: what a language detector should see."""
-    text = _URLISH.sub(" ", text)
-    text = _MENTION.sub(" ", text)
-    text = _emoji_module().replace_emoji(text, replace=" ")
-    return " ".join(text.split())
-
-
 def word_count(text: str) -> int:
     return len(_WORD.findall(_URLISH.sub(" ", text)))
 
