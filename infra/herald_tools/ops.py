@@ -45,6 +45,7 @@ OUTCOME_FIELDS = (
     "event_time",
     "processed_at",
     "rejected_copy",
+    "correlation_id",
 )
 #: Seconds a message received for a redrive stays hidden from others while it is being moved.
 REDRIVE_VISIBILITY = 120
@@ -754,6 +755,7 @@ def render_outcome(data: dict[str, Any]) -> str:
     row("event time", data.get("event_time"))
     row("processed at", data.get("processed_at"))
     row("sequencer", data.get("sequencer"))
+    row("correlation id", data.get("correlation_id"))
     row("version id", data.get("version_id"))
     row("rejected copy", data.get("rejected_copy_url") or data.get("rejected_copy"))
     row("error report", data.get("error_report_url"))

@@ -37,6 +37,7 @@ POST_FIELDS = (
     "version",
     "created_at",
     "updated_at",
+    "correlation_id",
 )
 COMMUNITY_FIELDS = ("id", "name", "description", "verified", "members", "posts", "created_year")
 OBJECT_FIELDS = (
@@ -51,6 +52,7 @@ OBJECT_FIELDS = (
     "processed_at",
     "event_time",
     "rejected_copy",
+    "correlation_id",
 )
 
 
