@@ -27,7 +27,7 @@ def traced(handler: Handler) -> Handler:
         return handler
     from aws_lambda_powertools import Tracer
 
-    return Tracer().capture_lambda_handler(handler)  # type: ignore[no-any-return]
+    return Tracer().capture_lambda_handler(handler)  # type: ignore[return-value]
 
 
 def hashed(identifier: str | None) -> str | None:

@@ -9,6 +9,7 @@ that could drift: ``HeadObject`` for the few files an incremental change writes,
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ class S3SiteStore:
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _parallel(self, fn: Any, items: Sequence[Any]) -> list[Any]:
+    def _parallel(self, fn: Any, items: Sequence[Any]) -> builtins.list[Any]:
         if len(items) <= 1 or self.concurrency <= 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:

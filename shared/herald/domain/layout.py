@@ -21,8 +21,8 @@ REJECTED_PREFIX = "rejected/"
 #: Prefixes Herald writes itself; an event for one of them is ignored, never processed.
 INTERNAL_PREFIXES = (REJECTED_PREFIX,)
 
-POST_FORMATS = ("txt", "md", "json")
-EXPORT_FORMATS = ("txt",)
+POST_FORMATS: tuple[str, ...] = ("txt", "md", "json")
+EXPORT_FORMATS: tuple[str, ...] = ("txt",)
 
 # A community id is a slug: it appears in URLs, keys and DynamoDB keys.
 COMMUNITY_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
