@@ -13,7 +13,6 @@ Two event sources, one handler:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -21,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from herald.observability import traced
+from herald.runtime import Lazy
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -33,9 +33,6 @@ logger = Logger()
 metrics = Metrics()
 stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 queue_processor = BatchProcessor(event_type=EventType.SQS)
-
-_factory: Callable[[], FanoutPlanner] | None = None
-_planner: FanoutPlanner | None = None
 
 
 def default_planner() -> FanoutPlanner:
@@ -61,17 +58,9 @@ def default_planner() -> FanoutPlanner:
     )
 
 
-def planner() -> FanoutPlanner:
-    global _planner
-    if _planner is None:
-        _planner = (_factory or default_planner)()
-    return _planner
-
-
-def configure(factory: Callable[[], FanoutPlanner] | None) -> None:
-    """Build the planner with ``factory`` (tests, benchmarks); None: from the environment again."""
-    global _factory, _planner
-    _factory, _planner = factory, None
+#: Built on the first record; ``configure(factory)`` swaps it (tests, benchmarks).
+planner: Lazy[FanoutPlanner] = Lazy(default_planner)
+configure = planner.configure
 
 
 def stream_record_handler(record: DynamoDBRecord) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from herald.observability import traced
+from herald.runtime import Lazy
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-
-_factory: Callable[[], PushDelivery] | None = None
-_delivery: PushDelivery | None = None
 
 
 @cache
@@ -73,17 +70,9 @@ def default_delivery() -> PushDelivery:
     )
 
 
-def delivery() -> PushDelivery:
-    global _delivery
-    if _delivery is None:
-        _delivery = (_factory or default_delivery)()
-    return _delivery
-
-
-def configure(factory: Callable[[], PushDelivery] | None) -> None:
-    """Build the sender with ``factory`` (tests, benchmarks); None: from the environment again."""
-    global _factory, _delivery
-    _factory, _delivery = factory, None
+#: Built on the first record; ``configure(factory)`` swaps it (tests, benchmarks).
+delivery: Lazy[PushDelivery] = Lazy(default_delivery)
+configure = delivery.configure
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -43,7 +45,11 @@ def as_transient(exc: Exception, what: str) -> TransientError:
 
 
 class DynamoTable:
-    """Base of the adapters over one DynamoDB table: its name, and a client made on first use."""
+    """Base of the adapters over one DynamoDB table: its name, a client made on first use, and the
+    reads every adapter needs (raw items, errors as :class:`TransientError`)."""
+
+    #: BatchGetItem takes at most 100 keys a call.
+    BATCH_GET = 100
 
     def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
         self.table = table_name
@@ -54,3 +60,53 @@ class DynamoTable:
         if self._ddb is None:
             self._ddb = client("dynamodb")
         return self._ddb
+
+    def get_item(self, key: dict[str, Any], *, consistent: bool, what: str) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=consistent)
+        except (ClientError, BotoCoreError) as exc:
+            raise as_transient(exc, what) from exc
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def batch_get_items(
+        self, keys: Sequence[dict[str, Any]], *, consistent: bool, what: str
+    ) -> list[dict[str, Any]]:
+        """The items that exist among ``keys``, unprocessed keys retried with a short backoff."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), self.BATCH_GET):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": list(keys[start : start + self.BATCH_GET]), "ConsistentRead": consistent}
+            }
+            for attempt in range(8):
+                try:
+                    response = self.ddb.batch_get_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise as_transient(exc, what) from exc
+                found.extend(response.get("Responses", {}).get(self.table, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.5, 0.01 * 2**attempt))
+            else:
+                raise as_transient(RuntimeError("unprocessed keys after 8 attempts"), what)
+        return found
+
+    def query_items(self, params: dict[str, Any], *, what: str) -> Iterator[dict[str, Any]]:
+        """Every item a Query returns, page after page (``params`` without ``TableName``)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        request = {"TableName": self.table, **params}
+        while True:
+            try:
+                response = self.ddb.query(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise as_transient(exc, what) from exc
+            yield from response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 GSI1 = "gsi1"
-_BATCH_GET = 100
 _CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
 
@@ -262,50 +261,21 @@ class DynamoContentStore(DynamoTable):
     # -- plumbing ------------------------------------------------------------------------------
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            response = self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
-        except (ClientError, BotoCoreError) as exc:
-            raise as_transient(exc, "reading an item") from exc
-        item = response.get("Item")
+        item = self.get_item(key, consistent=True, what="reading an item")
         return from_item(item) if item else None
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(keys), _BATCH_GET):
-            pending: dict[str, Any] = {
-                self.table: {"Keys": keys[start : start + _BATCH_GET], "ConsistentRead": True}
-            }
-            for _ in range(8):
-                try:
-                    response = self.ddb.batch_get_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise as_transient(exc, "reading items") from exc
-                found.extend(from_item(i) for i in response.get("Responses", {}).get(self.table, []))
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-            else:
-                raise as_transient(RuntimeError("unprocessed keys after 8 attempts"), "reading items")
-        return found
+        return [from_item(i) for i in self.batch_get_items(keys, consistent=True, what="reading items")]
 
     def _query_gsi(self, partition: str, newest_first: bool = False) -> Iterator[dict[str, Any]]:
-        params: dict[str, Any] = {
-            "TableName": self.table,
+        params = {
             "IndexName": GSI1,
             "KeyConditionExpression": "gsi1pk = :p",
             "ExpressionAttributeValues": {":p": {"S": partition}},
             "ScanIndexForward": not newest_first,
         }
-        while True:
-            try:
-                response = self.ddb.query(**params)
-            except (ClientError, BotoCoreError) as exc:
-                raise as_transient(exc, f"listing {partition}") from exc
-            for item in response.get("Items", []):
-                yield from_item(item)
-            if "LastEvaluatedKey" not in response:
-                return
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for item in self.query_items(params, what=f"listing {partition}"):
+            yield from_item(item)
 
 
 def _community(item: dict[str, Any]) -> Community:

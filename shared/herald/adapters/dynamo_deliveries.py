@@ -237,14 +237,8 @@ class DynamoDeliveryLedger(DynamoTable):
     # -- plumbing ---------------------------------------------------------------------------------
 
     def _get(self, pk: str, sk: str, consistent: bool = False) -> dict[str, Any] | None:
-        try:
-            response = self.ddb.get_item(
-                TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=consistent
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise as_transient(exc, "reading the deliveries table") from exc
-        item: dict[str, Any] | None = response.get("Item")
-        return item
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        return self.get_item(key, consistent=consistent, what="reading the deliveries table")
 
     def _update(self, key: dict[str, Any], expression: str, values: dict[str, Any], what: str) -> None:
         try:

@@ -16,7 +16,6 @@ the member's token hash. No item is written by every join: the counter is spread
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 GSI1 = "gsi1"
-_BATCH_GET = 100
 _CONFLICTS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
 
@@ -101,22 +99,13 @@ class DynamoMemberStore(DynamoTable):
         return sum(int(item.get("n", {}).get("N", "0")) for item in items)
 
     def members(self, community: str, shard: int) -> Iterator[Member]:
-        params: dict[str, Any] = {
-            "TableName": self.table,
+        params = {
             "IndexName": GSI1,
             "KeyConditionExpression": "gsi1pk = :p",
             "ExpressionAttributeValues": {":p": {"S": members_partition(community, shard)}},
         }
-        while True:
-            try:
-                response = self.ddb.query(**params)
-            except (ClientError, BotoCoreError) as exc:
-                raise as_transient(exc, f"listing the members of {community}") from exc
-            for item in response.get("Items", []):
-                yield _member(item)
-            if "LastEvaluatedKey" not in response:
-                return
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for item in self.query_items(params, what=f"listing the members of {community}"):
+            yield _member(item)
 
     def members_page(
         self, community: str, shard: int, after: str | None, limit: int
@@ -322,28 +311,7 @@ class DynamoMemberStore(DynamoTable):
             raise as_transient(exc, what) from exc
 
     def _get(self, key: dict[str, Any], consistent: bool) -> dict[str, Any] | None:
-        try:
-            response = self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=consistent)
-        except (ClientError, BotoCoreError) as exc:
-            raise as_transient(exc, "reading a member item") from exc
-        return response.get("Item")
+        return self.get_item(key, consistent=consistent, what="reading a member item")
 
     def _batch_get(self, keys: list[dict[str, Any]], consistent: bool) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(keys), _BATCH_GET):
-            pending: dict[str, Any] = {
-                self.table: {"Keys": keys[start : start + _BATCH_GET], "ConsistentRead": consistent}
-            }
-            for attempt in range(8):
-                try:
-                    response = self.ddb.batch_get_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise as_transient(exc, "reading the member counters") from exc
-                found.extend(response.get("Responses", {}).get(self.table, []))
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.5, 0.01 * 2**attempt))
-            else:
-                raise as_transient(RuntimeError("unprocessed keys after 8 attempts"), "reading the counters")
-        return found
+        return self.batch_get_items(keys, consistent=consistent, what="reading the member counters")

@@ -8,7 +8,6 @@ the services (clients, the secret) are made on the first request that needs them
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -33,6 +32,7 @@ from herald.domain.members import (
     bearer_token,
 )
 from herald.domain.models import Community, Link, Post
+from herald.runtime import Lazy
 from herald.settings import ApiSettings
 
 if TYPE_CHECKING:
@@ -88,25 +88,10 @@ def default_services(settings: ApiSettings) -> Services:
     )
 
 
-_lock = threading.Lock()
-_factory: Callable[[], Services] | None = None
-_services: Services | None = None
-
-
-def services() -> Services:
-    global _services
-    if _services is None:
-        with _lock:
-            if _services is None:
-                _services = (_factory or (lambda: default_services(ApiSettings.from_env())))()
-    return _services
-
-
-def configure(factory: Callable[[], Services] | None) -> None:
-    """Use ``factory`` for the services (tests, benchmarks); None: from the environment again."""
-    global _factory, _services
-    _factory, _services = factory, None
-    reset_apps()
+#: The services, built from the environment on the first request; ``configure(factory)`` swaps them
+#: (tests, benchmarks) and rebuilds the resolver, ``configure(None)`` goes back to the environment.
+services: Lazy[Services] = Lazy(lambda: default_services(ApiSettings.from_env()), lambda: reset_apps())
+configure = services.configure
 
 
 # ----------------------------------------------------------------------------- response models
