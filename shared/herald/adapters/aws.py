@@ -44,6 +44,30 @@ def as_transient(exc: Exception, what: str) -> TransientError:
     return TransientError(f"{what}: {error_code(exc) or type(exc).__name__}: {exc}")
 
 
+class LazyClient:
+    """A class attribute that is the instance's boto3 client: the one its constructor was handed
+    (kept in ``_<name>``), else one made on first use, so no client exists at import time."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = getattr(instance, self.slot, None)
+        if value is None:
+            value = client(self.service)
+            setattr(instance, self.slot, value)
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        setattr(instance, self.slot, value)
+
+
 class DynamoTable:
     """Base of the adapters over one DynamoDB table: its name, a client made on first use, and the
     reads every adapter needs (raw items, errors as :class:`TransientError`)."""
@@ -55,11 +79,7 @@ class DynamoTable:
         self.table = table_name
         self._ddb = dynamodb
 
-    @property
-    def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
+    ddb = LazyClient("dynamodb")
 
     def get_item(self, key: dict[str, Any], *, consistent: bool, what: str) -> dict[str, Any] | None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import as_transient, client, error_code
+from herald.adapters.aws import LazyClient, as_transient, error_code
 from herald.domain.layout import REJECTED_PREFIX
 
 if TYPE_CHECKING:
@@ -20,11 +20,7 @@ class S3ObjectStore:
     def __init__(self, s3: S3Client | None = None) -> None:
         self._s3 = s3
 
-    @property
-    def s3(self) -> S3Client:
-        if self._s3 is None:
-            self._s3 = client("s3")
-        return self._s3
+    s3: S3Client = LazyClient("s3")  # type: ignore[assignment]
 
     def read(self, bucket: str, key: str, version_id: str | None, max_bytes: int) -> bytes | None:
         params: dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": f"bytes=0-{max_bytes}"}

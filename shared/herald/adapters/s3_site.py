@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import as_transient, client, error_code
+from herald.adapters.aws import LazyClient, as_transient, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,11 +52,7 @@ class S3SiteStore:
         self._s3 = s3
         self.concurrency = concurrency
 
-    @property
-    def s3(self) -> S3Client:
-        if self._s3 is None:
-            self._s3 = client("s3")
-        return self._s3
+    s3: S3Client = LazyClient("s3")  # type: ignore[assignment]
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import as_transient, client, error_code
+from herald.adapters.aws import LazyClient, as_transient, error_code
 from herald.domain.members import PushNotConfigured
 
 
@@ -22,11 +22,7 @@ class SnsDeviceRegistry:
         self.applications = {k: v for k, v in applications.items() if v}
         self._sns = sns
 
-    @property
-    def sns(self) -> Any:
-        if self._sns is None:
-            self._sns = client("sns")
-        return self._sns
+    sns: Any = LazyClient("sns")  # type: ignore[assignment]
 
     def register(self, platform: str, token: str) -> str:
         application = self.applications.get(platform)
@@ -65,11 +61,7 @@ class SnsMobilePusher:
     def __init__(self, sns: Any | None = None) -> None:
         self._sns = sns
 
-    @property
-    def sns(self) -> Any:
-        if self._sns is None:
-            self._sns = client("sns")
-        return self._sns
+    sns: Any = LazyClient("sns")  # type: ignore[assignment]
 
     def publish(self, endpoint_arn: str, platform: str, post: Any) -> Any:
         from herald.domain.delivery import DeliveryResult, Outcome, network_failure, sns_result

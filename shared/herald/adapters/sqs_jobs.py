@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import as_transient, client
+from herald.adapters.aws import LazyClient, as_transient
 from herald.domain.errors import TransientError
 
 MAX_ENTRIES = 10
@@ -56,11 +56,7 @@ class SqsJobQueue:
         self.sleep = sleep
         self.attempts = attempts
 
-    @property
-    def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = client("sqs")
-        return self._sqs
+    sqs: Any = LazyClient("sqs")  # type: ignore[assignment]
 
     def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
         texts = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
