@@ -1,0 +1,261 @@
+"""The push endpoint policy: which URLs Herald will ever send a push message to, in one place.
+
+A push endpoint is a URL a client hands in, and Herald later POSTs to it: without a policy it is a
+server-side request forgery waiting to happen (the instance metadata service, a database on the
+VPC, a port scan through the fan-out). The same rules apply when a member joins and again when a
+message is sent, because a host name can resolve elsewhere by then (DNS rebinding):
+
+* ``https`` only, on a host *name* (no IP literal), with no user name or password, on an allowed
+  port (443 unless the stack allows more), and not a local-only name (``localhost``, ``*.local``,
+  ``*.internal``, a name without a dot, ...).
+* Given a resolver, every address the name resolves to must be public (``ipaddress``'s
+  ``is_global``, and not multicast), IPv4-mapped and NAT64 IPv6 addresses judged by the IPv4
+  address inside them: no loopback, private, shared, link-local (``169.254.169.254``), unique local
+  (``fd00::/8``) or reserved address.
+* The local cloud's push service listens on loopback over plain http; that is allowed only with
+  :attr:`EndpointPolicy.allow_loopback` (``ALLOW_LOOPBACK_PUSH=true``, which only the local cloud
+  sets), and then only for loopback hosts.
+
+:func:`normalise_endpoint` is a subscription's identity: one browser's endpoint written with a
+different case of scheme or host, the default port, a fragment or a trailing slash is one
+subscription. The query is kept: Windows' push service (WNS, used by Edge) carries the
+subscription's token in it (``https://wns2-par02p.notify.windows.com/w/?token=...``), so two
+endpoints that differ in their query are two subscriptions; FCM, Mozilla's autopush and Apple's
+service put the token in the path and use no query.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "EndpointPolicy",
+    "EndpointUnresolvable",
+    "UnsafeEndpoint",
+    "check_address",
+    "check_endpoint",
+    "normalise_endpoint",
+    "system_resolve",
+]
+
+Resolver = Callable[[str, int], list[str]]
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+#: Names that never belong to a public push service (RFC 6761, 6762, 8375 and common internal zones).
+_LOCAL_SUFFIXES = (
+    "localhost",
+    "local",
+    "internal",
+    "intranet",
+    "lan",
+    "home",
+    "corp",
+    "home.arpa",
+    "localdomain",
+    "invalid",
+    "onion",
+)
+#: IPv6 prefixes that embed an IPv4 address, judged by that address (RFC 6052 NAT64, RFC 8215).
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+class UnsafeEndpoint(ValueError):
+    """A push endpoint Herald will not send to; the message names the problem."""
+
+
+class EndpointUnresolvable(UnsafeEndpoint):
+    """The endpoint's host name did not resolve (no such name, or no answer): maybe transient."""
+
+
+@dataclass(frozen=True)
+class EndpointPolicy:
+    """What the stack allows beyond the default: loopback push services, and ports other than 443."""
+
+    allow_loopback: bool = False
+    allowed_ports: frozenset[int] = field(default_factory=lambda: frozenset({443}))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> EndpointPolicy:
+        """``ALLOW_LOOPBACK_PUSH`` (``true``/``1``/``yes``; the local cloud sets it) and
+        ``PUSH_ALLOWED_PORTS`` (comma-separated, default ``443``)."""
+        allow = environ.get("ALLOW_LOOPBACK_PUSH", "").strip().lower() in ("1", "true", "yes", "on")
+        raw_ports = environ.get("PUSH_ALLOWED_PORTS", "").strip()
+        ports = frozenset({443})
+        if raw_ports:
+            try:
+                ports = frozenset(int(p) for p in raw_ports.split(",") if p.strip())
+            except ValueError as exc:
+                raise ValueError(f"PUSH_ALLOWED_PORTS must list ports, not {raw_ports!r}") from exc
+            bad = sorted(p for p in ports if not 0 < p < 65536)
+            if bad or not ports:
+                raise ValueError(f"PUSH_ALLOWED_PORTS must be ports 1 to 65535, not {raw_ports!r}")
+        return cls(allow_loopback=allow, allowed_ports=ports)
+
+
+def _split(url: str) -> tuple[str, str, int | None, str, str]:
+    """scheme, host (lowercase, IDNA-encoded, no brackets), explicit port, path, query; or UnsafeEndpoint."""
+    if not isinstance(url, str) or not url:
+        raise UnsafeEndpoint("must be an https URL")
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise UnsafeEndpoint("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeEndpoint(f"is not a valid URL ({exc})") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise UnsafeEndpoint("must be an https URL")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeEndpoint("must not carry a user name or password")
+    host = parts.hostname or ""
+    if not host:
+        raise UnsafeEndpoint("must name a host")
+    if not _ip(host):
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError as exc:
+            raise UnsafeEndpoint(f"host {host!r} is not a valid host name") from exc
+    if port == _DEFAULT_PORTS[scheme]:
+        port = None
+    return scheme, host.rstrip(".") if not _ip(host) else host, port, parts.path, parts.query
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def normalise_endpoint(url: str) -> str:
+    """The subscription identity of a push endpoint (raises :class:`UnsafeEndpoint` if not a URL).
+
+    Scheme and host lowercased (the host IDNA-encoded), the default port and the fragment dropped,
+    trailing slashes of the path dropped, the query kept as written (see the module docstring);
+    an empty query (a bare ``?``) is dropped.
+    """
+    scheme, host, port, path, query = _split(url)
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    return urlunsplit((scheme, netloc, path.rstrip("/"), query, ""))
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if any(address in net for net in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
+def check_address(address: str, policy: EndpointPolicy) -> None:
+    """Raises :class:`UnsafeEndpoint` unless ``address`` (an IP address) is one Herald may push to."""
+    ip = _ip(address)
+    if ip is None:
+        raise UnsafeEndpoint(f"resolves to {address!r}, not an IP address")
+    judged: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and (inner := _embedded_ipv4(ip)) is not None:
+        # A translation of an IPv4 address (mapped, NAT64) is that address; a tunnel (6to4,
+        # Teredo) must be public on both sides.
+        translated = ip.ipv4_mapped is not None or any(ip in net for net in _NAT64)
+        judged = [inner] if translated else [inner, ip]
+    for one in judged:
+        if one.is_loopback:
+            if policy.allow_loopback:
+                continue
+            raise UnsafeEndpoint(f"resolves to {address}, a loopback address")
+        kind = _address_kind(one)
+        if kind is not None:
+            raise UnsafeEndpoint(f"resolves to {address}, {kind}")
+
+
+def _address_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``ip`` is not a public unicast address, or None if it is."""
+    if ip.is_link_local:
+        return "a link-local address (the instance metadata service lives there)"
+    if ip.is_private:
+        return "a private address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_unspecified or ip.is_reserved:
+        return "a reserved address"
+    if not ip.is_global:
+        return "not a public address"
+    return None
+
+
+def _name_problem(host: str) -> str | None:
+    """Why ``host`` (not an IP literal) cannot be a public push service's name, or None."""
+    if "." not in host:
+        # A single label resolves through the resolver's search domains: an internal name.
+        return f"host {host!r} is not a public host name"
+    if any(host == s or host.endswith("." + s) for s in _LOCAL_SUFFIXES):
+        return f"host {host!r} is not a public host name"
+    if _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
+        # No top-level domain is numeric: inet_aton would read 0x7f.1 or 127.1 as an address.
+        return f"host {host!r} is an IP address in another notation"
+    return None
+
+
+def check_endpoint(url: str, policy: EndpointPolicy, *, resolve: Resolver | None = None) -> str:
+    """The normalised endpoint (:func:`normalise_endpoint`) if Herald may push to ``url``; else
+    :class:`UnsafeEndpoint` naming the problem.
+
+    With ``resolve`` (``host, port -> addresses``, e.g. :func:`system_resolve`), every address the
+    host resolves to must be public too; a resolver that finds nothing raises
+    :class:`EndpointUnresolvable`. The returned URL is the identity; send to the endpoint as the
+    browser gave it (minus any fragment), which may differ from it only in a trailing slash.
+    """
+    normalised = normalise_endpoint(url)
+    scheme, host, port, _, _ = _split(normalised)
+    ip = _ip(host)
+    loopback_host = (ip is not None and ip.is_loopback) or host == "localhost" or host.endswith(".localhost")
+    if loopback_host and policy.allow_loopback:
+        # The local cloud's push service: plain http and any port, on loopback only.
+        if resolve is not None:
+            for address in _resolved(resolve, host, port or _DEFAULT_PORTS[scheme]):
+                check_address(address, policy)
+        return normalised
+    if scheme != "https":
+        raise UnsafeEndpoint("must be an https URL")
+    if ip is not None:
+        raise UnsafeEndpoint(f"host {host} is an IP address; a push service is named by a host name")
+    if (problem := _name_problem(host)) is not None:
+        raise UnsafeEndpoint(problem)
+    effective_port = port or 443
+    if effective_port not in policy.allowed_ports:
+        raise UnsafeEndpoint(f"port {effective_port} is not allowed")
+    if resolve is not None:
+        for address in _resolved(resolve, host, effective_port):
+            check_address(address, policy)
+    return normalised
+
+
+def _resolved(resolve: Resolver, host: str, port: int) -> list[str]:
+    try:
+        addresses = resolve(host, port)
+    except EndpointUnresolvable:
+        raise
+    except (OSError, UnicodeError) as exc:
+        raise EndpointUnresolvable(f"host {host!r} does not resolve ({exc})") from exc
+    if not addresses:
+        raise EndpointUnresolvable(f"host {host!r} does not resolve")
+    return addresses
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (``socket.getaddrinfo``), for :func:`check_endpoint`."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
