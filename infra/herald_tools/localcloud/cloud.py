@@ -165,7 +165,9 @@ class LocalCloud:
                         wait_seconds=self.sqs_wait_seconds,
                     )
                 elif source.type == "DynamoDB":
-                    poller = DynamoDBStreamPoller(source, worker, self.client("dynamodbstreams"))
+                    poller = DynamoDBStreamPoller(
+                        source, worker, self.client("dynamodbstreams"), sqs_client=self.client("sqs")
+                    )
                     poller.initialise()  # LATEST means "from now", not "from the first poll"
                 else:
                     log.debug("%s: %s events are not served locally (yet)", lid, source.type)

@@ -8,9 +8,10 @@ visibility timeout, and the queue's redrive policy moves them to the dead-letter
 after ``maxReceiveCount`` receives.  Locally, ``retry_visibility_timeout`` (seconds) can
 shorten the wait before a failed message reappears, so retries and the DLQ arrive quickly.
 
-:class:`DynamoDBStreamPoller` reads a table's stream shard by shard and invokes the
-function with Lambda's DynamoDB event; a failed batch is retried (whole) until it succeeds
-or ``MaximumRetryAttempts`` is exhausted.
+:class:`DynamoDBStreamPoller` reads a table's stream shard by shard from a checkpoint and
+invokes the function with Lambda's DynamoDB event; a failed batch is retried (halved with
+``BisectBatchOnFunctionError``, from the lowest failed record with ``batchItemFailures``) until it
+succeeds or ``MaximumRetryAttempts`` is exhausted, then skipped with an on-failure record.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from .functions import FunctionWorker, InvocationResult
@@ -287,7 +289,7 @@ def dynamodb_record(record: dict[str, Any], stream_arn: str, region: str = REGIO
         ddb["ApproximateCreationDateTime"] = int(created.timestamp())
     out = {
         "eventID": record.get("eventID") or uuid.uuid4().hex,
-        "eventName": record["eventName"],
+        "eventName": record.get("eventName"),
         "eventVersion": record.get("eventVersion", "1.1"),
         "eventSource": "aws:dynamodb",
         "awsRegion": record.get("awsRegion") or region,
@@ -300,6 +302,25 @@ def dynamodb_record(record: dict[str, Any], stream_arn: str, region: str = REGIO
 
 
 class DynamoDBStreamPoller(EventSourcePoller):
+    """Lambda's DynamoDB stream event source mapping, shard by shard.
+
+    The poller keeps a checkpoint per shard (the sequence number and event id of the last record
+    it is done with) and reads each poll with a fresh shard iterator taken at that checkpoint, so
+    no iterator outlives one read. moto replaces a table with a copy taken before a cancelled
+    ``TransactWriteItems`` (its rollback), and an iterator kept across polls would stay on the
+    discarded copy's stream for good (holding the cancelled writes' records and none after); on
+    AWS, iterators expire after 15 minutes. When the record at the checkpoint is no longer the one
+    processed (the stream under it was rewritten), the records from there on are new.
+
+    A batch is handled as Lambda does: the function's error fails it whole (halved before the
+    retry when ``BisectBatchOnFunctionError``), a ``batchItemFailures`` answer (with
+    ``ReportBatchItemFailures``) checkpoints before the lowest failed sequence number and retries
+    from there; after ``MaximumRetryAttempts`` retries of a record (-1: forever) its part of the
+    batch is skipped and, when ``DestinationConfig.OnFailure`` names a queue, an on-failure record
+    (shard and sequence-number range, not the records) is sent there. An error reading the stream
+    is logged and the next poll reads from the checkpoint again.
+    """
+
     kind = "dynamodb"
 
     def __init__(
@@ -308,18 +329,21 @@ class DynamoDBStreamPoller(EventSourcePoller):
         worker: FunctionWorker,
         streams_client: Any,
         *,
+        sqs_client: Any = None,
         retry_delay: float = 0.2,
     ) -> None:
         super().__init__(source, worker)
         if not source.source_arn:
             raise ValueError(f"{source.function}/{source.name}: no stream ARN")
         self.streams = streams_client
+        self.sqs = sqs_client
         self.stream_arn = source.source_arn
         self.retry_delay = retry_delay
-        self._positions: dict[str, str | None] = {}  # shard id -> last processed sequence number
-        self._iterators: dict[str, str | None] = {}
+        # shard id -> (sequence number, event id) of the last record done with; None: from the start
+        self._positions: dict[str, tuple[str, str] | None] = {}
         self._initialised = False
         self._lock = threading.Lock()
+        self.skipped = 0  # records given up on after their retries
         if source.filter_criteria:
             log.warning("%s: FilterCriteria are not applied locally", self.name)
 
@@ -327,51 +351,76 @@ class DynamoDBStreamPoller(EventSourcePoller):
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         return [s["ShardId"] for s in description.get("Shards", [])]
 
-    def _iterator(self, shard: str, after: str | None, initial: bool) -> str | None:
-        if after is not None:
-            kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-        elif initial and self.source.starting_position == "LATEST":
-            kwargs = {"ShardIteratorType": "LATEST"}
-        else:
-            kwargs = {"ShardIteratorType": "TRIM_HORIZON"}
-        return self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard, **kwargs).get(
+    def _get_records(self, shard: str, kwargs: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard, **kwargs).get(
             "ShardIterator"
         )
+        if iterator is None:  # a closed shard
+            return []
+        return list(self.streams.get_records(ShardIterator=iterator, Limit=limit).get("Records", []))
+
+    def _read(self, shard: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` records after the shard's checkpoint, from a fresh iterator."""
+        position = self._positions.get(shard)
+        if position is None:
+            return self._get_records(shard, {"ShardIteratorType": "TRIM_HORIZON"}, limit)
+        sequence, event_id = position
+        records = self._get_records(
+            shard, {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "SequenceNumber": sequence}, limit + 1
+        )
+        if records and _sequence(records[0]) == sequence:
+            if records[0].get("eventID") == event_id:
+                return records[1:]
+            log.warning(
+                "%s: the record at %s (%s) is not the one processed; reading on from it",
+                self.name,
+                shard,
+                sequence,
+            )
+        return records[:limit]
+
+    def _end_of(self, shard: str) -> tuple[str, str] | None:
+        """The shard's last record now (where LATEST starts), or None when it has none."""
+        position = None
+        records = self._get_records(shard, {"ShardIteratorType": "TRIM_HORIZON"}, 1000)
+        while records:
+            position = _sequence(records[-1]), str(records[-1].get("eventID"))
+            records = self._get_records(
+                shard, {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": position[0]}, 1000
+            )
+        return position
 
     def initialise(self) -> None:
         """Fix the starting position (call before writes that must be seen with LATEST)."""
         with self._lock:
             if self._initialised:
                 return
+            latest = self.source.starting_position == "LATEST"
             for shard in self._shards():
-                self._positions.setdefault(shard, None)
-                self._iterators[shard] = self._iterator(shard, None, initial=True)
+                self._positions.setdefault(shard, self._end_of(shard) if latest else None)
             self._initialised = True
 
     def poll_once(self) -> int:
         self.initialise()
         for shard in self._shards():
-            if shard not in self._iterators:  # a new shard: read it from its start
-                self._positions[shard] = None
-                self._iterators[shard] = self._iterator(shard, None, initial=False)
+            self._positions.setdefault(shard, None)  # a new shard: read it from its start
         processed = 0
-        for shard, iterator in list(self._iterators.items()):
-            if iterator is None:
+        for shard in list(self._positions):
+            if self._stop.is_set():
+                break
+            try:
+                records = self._read(shard, self.source.batch_size)
+            except Exception as exc:  # a bad read of one shard must not hold up the others
+                self.last_error = repr(exc)
+                log.warning(
+                    "%s: reading %s failed (next poll reads from the checkpoint): %s", self.name, shard, exc
+                )
                 continue
-            response = self.streams.get_records(ShardIterator=iterator, Limit=self.source.batch_size)
-            records = response.get("Records", [])
-            next_iterator = response.get("NextShardIterator")
             if not records:
-                self._iterators[shard] = next_iterator
                 continue
             self._busy.set()
             try:
-                if self._deliver(records):
-                    self._positions[shard] = records[-1]["dynamodb"]["SequenceNumber"]
-                    self._iterators[shard] = next_iterator
-                else:  # retry the same batch on the next poll
-                    self._iterators[shard] = self._iterator(shard, self._positions[shard], initial=False)
-                    self._stop.wait(self.retry_delay)
+                self._deliver(shard, records)
             finally:
                 self._busy.clear()
                 self._settled()
@@ -380,40 +429,93 @@ class DynamoDBStreamPoller(EventSourcePoller):
             self._stop.wait(0.2)  # streams have no long poll
         return processed
 
-    def _deliver(self, records: list[dict[str, Any]]) -> bool:
-        """Invoke until success or retries are exhausted; True when the batch is done with."""
-        event = {"Records": [dynamodb_record(r, self.stream_arn) for r in records]}
-        attempts = 0
-        while not self._stop.is_set():
-            result = self.worker.invoke(event)
-            self.batches += 1
-            if result.ok and not self._partial_failure(result, records):
-                return True
+    def _checkpoint(self, shard: str, record: dict[str, Any]) -> None:
+        self._positions[shard] = _sequence(record), str(record.get("eventID"))
+
+    def _deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
+        """Invoke until every record is done with (succeeded or skipped), or the poller stops.
+
+        Each part of the batch carries how many times its records have failed; a part that fails
+        once more than ``MaximumRetryAttempts`` is skipped. Stopping leaves the checkpoint where
+        it is: the rest is read again by the next poller.
+        """
+        limit = self.source.maximum_retry_attempts
+        bisect = str(self.source.properties.get("BisectBatchOnFunctionError", False)).lower() == "true"
+        parts: list[tuple[list[dict[str, Any]], int]] = [(records, 0)]
+        while parts and not self._stop.is_set():
+            part, failures = parts.pop(0)
+            failed_at, result, whole = self._invoke(part)
+            if failed_at is None:
+                self._checkpoint(shard, part[-1])
+                continue
+            if failed_at:
+                self._checkpoint(shard, part[failed_at - 1])
+            rest, failures = part[failed_at:], failures + 1
             self.failures += 1
-            self.last_error = f"{result.error_type}: {result.error_message}" if not result.ok else "partial"
-            attempts += 1
-            limit = self.source.maximum_retry_attempts
-            if limit >= 0 and attempts > limit:
-                log.warning(
-                    "%s: dropping a batch of %d records after %d attempts", self.name, len(records), attempts
-                )
-                self._on_failure(event)
-                return True
-            return False
-        return False
+            if limit >= 0 and failures > limit:
+                self._skip(shard, rest, result, failures)
+                self._checkpoint(shard, rest[-1])
+                continue
+            if bisect and whole and len(rest) > 1:
+                half = len(rest) // 2
+                parts[0:0] = [(rest[:half], failures), (rest[half:], failures)]
+            else:
+                parts.insert(0, (rest, failures))
+            self._stop.wait(self.retry_delay)
 
-    def _partial_failure(self, result: InvocationResult, records: list[dict[str, Any]]) -> bool:
-        if not self.source.report_batch_item_failures or not isinstance(result.result, dict):
-            return False
-        return bool(result.result.get("batchItemFailures"))
+    def _invoke(self, part: list[dict[str, Any]]) -> tuple[int | None, InvocationResult, bool]:
+        """(index of the first record to retry or None, the result, whether the whole part failed)."""
+        event = {"Records": [dynamodb_record(r, self.stream_arn) for r in part]}
+        result = self.worker.invoke(event)
+        self.batches += 1
+        if not result.ok:
+            self.last_error = f"{result.error_type}: {result.error_message}"
+            return 0, result, True
+        failed = _failed_stream_index(result, part) if self.source.report_batch_item_failures else None
+        if failed is None:
+            return None, result, False
+        index, whole = failed
+        self.last_error = "batchItemFailures: " + (
+            "invalid" if whole else f"from record {index + 1} of {len(part)}"
+        )
+        return index, result, whole
 
-    def _on_failure(self, event: dict[str, Any]) -> None:
+    def _skip(
+        self, shard: str, records: list[dict[str, Any]], result: InvocationResult, attempts: int
+    ) -> None:
+        """Give up on ``records``: count them and send the on-failure record if there is a destination."""
+        self.skipped += len(records)
+        log.warning(
+            "%s: skipping %d record(s) of %s (%s to %s) after %d attempts: %s",
+            self.name,
+            len(records),
+            shard,
+            _sequence(records[0]),
+            _sequence(records[-1]),
+            attempts,
+            self.last_error,
+        )
         destination = ((self.source.properties.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
             "Destination"
         )
-        if destination:
-            log.warning("%s: on-failure destination %s is not delivered locally", self.name, destination)
-        log.debug("%s: dropped %s", self.name, json.dumps(event)[:500])
+        if not destination:
+            return
+        note = on_failure_record(
+            records,
+            shard=shard,
+            stream_arn=self.stream_arn,
+            function_arn=self.worker.spec.arn,
+            result=result,
+            attempts=attempts,
+        )
+        if not str(destination).startswith("arn:aws:sqs:") or self.sqs is None:
+            log.warning("%s: on-failure destination %s is not served locally", self.name, destination)
+            return
+        try:
+            queue_url = self.sqs.get_queue_url(QueueName=str(destination).rsplit(":", 1)[1])["QueueUrl"]
+            self.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(note))
+        except Exception as exc:  # the records stay skipped, as on AWS when the destination refuses
+            log.warning("%s: could not send the on-failure record to %s: %s", self.name, destination, exc)
 
     def pending(self) -> str | None:
         if self.busy:
@@ -421,15 +523,80 @@ class DynamoDBStreamPoller(EventSourcePoller):
         if not self._initialised:
             return None
         for shard in self._shards():
-            after = self._positions.get(shard)
-            if shard not in self._positions:
-                iterator = self._iterator(shard, None, initial=False)
-            elif after is None and self.source.starting_position == "LATEST":
-                iterator = self._iterators.get(shard)
-            else:
-                iterator = self._iterator(shard, after, initial=False)
-            if iterator is None:
-                continue
-            if self.streams.get_records(ShardIterator=iterator, Limit=1).get("Records"):
+            if self._read(shard, 1):
                 return f"{self.stream_arn} ({shard}): records not yet processed"
         return None
+
+
+def _sequence(record: dict[str, Any]) -> str:
+    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
+
+
+def _failed_stream_index(result: InvocationResult, records: list[dict[str, Any]]) -> tuple[int, bool] | None:
+    """Where a stream batch must be retried from, by Lambda's rules for ``batchItemFailures``.
+
+    None: the batch succeeded (no response, no or an empty list). ``(0, True)``: the whole batch
+    failed (an identifier that is empty or not a sequence number of the batch, a malformed list).
+    Otherwise ``(index, False)``, the failed record with the lowest sequence number: Lambda
+    checkpoints before it and retries from it.
+    """
+    response = result.result
+    if not isinstance(response, dict) or not response.get("batchItemFailures"):
+        return None
+    failures = response["batchItemFailures"]
+    if not isinstance(failures, list):
+        return 0, True
+    index = {_sequence(r): i for i, r in enumerate(records)}
+    found = []
+    for item in failures:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not ident or str(ident) not in index:
+            return 0, True
+        found.append(index[str(ident)])
+    return min(found), False
+
+
+def on_failure_record(
+    records: list[dict[str, Any]],
+    *,
+    shard: str,
+    stream_arn: str,
+    function_arn: str,
+    result: InvocationResult,
+    attempts: int,
+) -> dict[str, Any]:
+    """Lambda's on-failure invocation record for skipped stream records (where they are, not what)."""
+
+    def arrival(record: dict[str, Any]) -> str | None:
+        created = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+        if hasattr(created, "astimezone"):
+            return created.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if isinstance(created, int | float):
+            return (
+                datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            )
+        return None
+
+    response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if not result.ok:
+        response["functionError"] = "Unhandled"
+    return {
+        "requestContext": {
+            "requestId": result.request_id,
+            "functionArn": function_arn,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": _sequence(records[0]),
+            "endSequenceNumber": _sequence(records[-1]),
+            "approximateArrivalOfFirstRecord": arrival(records[0]),
+            "approximateArrivalOfLastRecord": arrival(records[-1]),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }
