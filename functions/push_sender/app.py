@@ -4,6 +4,10 @@ One sender for both channels: a job's members carry ``c`` = ``web``, ``fcm`` or 
 is claimed in the deliveries table before its push and marked after it (herald.domain.fanout_service),
 so a redelivered, duplicated or retried job never pushes a post to a member twice. The Web Push sender
 (its VAPID signer, its token cache and its connection pool) lives as long as the container.
+
+Metrics per push service (``PushServiceAttempts``, ``PushServiceFailures`` with the dimension
+``push_service``: ``fcm``, ``mozilla``, ``apple``, ``windows``, ``other``, ``sns``) let the alarm judge
+push services, not endpoints: whatever a stranger's own endpoint answers lands under ``other``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from herald.observability import traced
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from herald.domain.delivery import ServiceTally
     from herald.domain.fanout_service import PushDelivery
     from herald.push.webpush import WebPushSender
 
@@ -35,14 +40,22 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @cache
 def web_sender() -> WebPushSender:
     """One per container: the VAPID key is read once, tokens are cached per origin, connections pooled."""
+    import os
+
     from herald.adapters.vapid_keys import VapidKeySource
     from herald.fanout_settings import SenderSettings
+    from herald.push.endpoints import EndpointPolicy
     from herald.push.vapid import VapidSigner
     from herald.push.webpush import WebPushSender
 
     settings = SenderSettings.from_env()
     key = VapidKeySource(settings.vapid_key_parameter)
-    return WebPushSender(VapidSigner(key(), settings.vapid_subject), ttl=settings.push_ttl_seconds)
+    return WebPushSender(
+        VapidSigner(key(), settings.vapid_subject),
+        ttl=settings.push_ttl_seconds,
+        # The same endpoint policy as at join, checked again on the addresses resolved now.
+        policy=EndpointPolicy.from_env(os.environ),
+    )
 
 
 def default_delivery() -> PushDelivery:
@@ -89,9 +102,11 @@ def record_handler(record: SQSRecord) -> None:
         ("PushesPruned", stats.pruned),
         ("PushesDeferred", stats.deferred),
         ("PushAuthFailures", stats.auth_failures),
+        ("MobilePushAuthFailures", report.services.auth_failures.get("sns", 0)),
         ("PushesRetried", stats.retried),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    emit_service_metrics(report.services)
     if job.post.started_at is not None and report.deferred_until is None:
         elapsed_ms = max(0.0, (time.time() - job.post.started_at) * 1000)
         metrics.add_metric(name="FanOutDuration", unit=MetricUnit.Milliseconds, value=elapsed_ms)
@@ -102,12 +117,23 @@ def record_handler(record: SQSRecord) -> None:
             "attempt": job.attempt,
             "members": len(job.targets),
             "stats": stats.counters(),
+            "push_services": {s: {"attempts": a, "failures": f} for s, a, f in report.services.rows()},
             "skipped": report.skipped,
             "requeued": report.requeued,
             "deferred_until": report.deferred_until,
         },
     )
     logger.remove_keys(["post_id", "community", "job"])
+
+
+def emit_service_metrics(tally: ServiceTally) -> None:
+    """One EMF document per push service the job tried: its attempts and failed attempts."""
+    for service, attempts, failures in tally.rows():
+        per_service = EphemeralMetrics()
+        per_service.add_dimension(name="push_service", value=service)
+        per_service.add_metric(name="PushServiceAttempts", unit=MetricUnit.Count, value=attempts)
+        per_service.add_metric(name="PushServiceFailures", unit=MetricUnit.Count, value=failures)
+        per_service.flush_metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -2,10 +2,11 @@
 loopback push service; ports can be wrapped to inject faults.
 
 * ``rig.upload(key, body)`` puts an object and runs ingest (S3 → SQS → ingest function);
-* ``rig.drain()`` feeds the content table's stream to the planner (Lambda's DynamoDB event), and the
-  planner queue and the push job queue to their functions (Lambda's SQS event, batches of up to 10),
-  deleting what the function did not report failed, until nothing is left to do;
-* ``rig.clock`` is the planner's and sender's clock (quiet hours, leases, ``publish_at``).
+* ``rig.drain()`` feeds the content table's stream to the publisher (Lambda's DynamoDB event), which
+  writes the site and starts fan-outs, and the publisher's schedule queue, the planner queue and the
+  push job queue to their functions (Lambda's SQS event, batches of up to 10), deleting what the
+  function did not report failed, until nothing is left to do;
+* ``rig.clock`` is the publisher's, planner's and sender's clock (quiet hours, leases, ``publish_at``).
 
 Delays are capped at 0 here (``max_delay_s=0``): a job waiting for its time comes back at once and is
 left in its queue by ``drain`` once a round changes nothing; the test moves the clock on and drains again.
@@ -97,6 +98,7 @@ class Rig:
     ingest: ModuleType
     planner_app: ModuleType
     sender_app: ModuleType
+    publisher_app: ModuleType
     fcm_arn: str
     vapid_public_key: str
     _positions: dict[str, str | None] = field(default_factory=dict)
@@ -145,16 +147,40 @@ class Rig:
 
         self.planner_app.configure(build)
 
+    def use_publisher(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port) -> None:
+        from herald.adapters.dynamo_content import DynamoContentStore
+        from herald.adapters.dynamo_release import DynamoReleaseMarker
+        from herald.adapters.s3_site import S3SiteStore
+        from herald.site.publisher import PublisherSettings, SitePublisher
+
+        def build() -> SitePublisher:
+            settings = PublisherSettings.from_env({**self.env, "MAX_DELAY_SECONDS": "0"})
+            return SitePublisher(
+                DynamoContentStore(self.env["CONTENT_TABLE"], self.ddb),
+                self.members(),
+                wrap("site", S3SiteStore(self.env["SITE_BUCKET"], self.s3)),
+                settings,
+                clock=lambda: datetime.fromtimestamp(self.clock.now, UTC),
+                schedule=wrap("schedule", self.queue("SCHEDULE_QUEUE_URL")),
+                fanout=wrap("fanout", self.queue("PLANNER_QUEUE_URL")),
+                marker=DynamoReleaseMarker(self.env["CONTENT_TABLE"], self.ddb),
+            )
+
+        self.publisher_app.configure(build)
+
     def use_sender(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port, **options: Any) -> None:
         from herald.adapters.sns_devices import SnsMobilePusher
         from herald.adapters.vapid_keys import VapidKeySource
         from herald.domain.delivery import RetryPolicy
         from herald.domain.fanout_service import PushDelivery
+        from herald.push.endpoints import EndpointPolicy
         from herald.push.vapid import VapidSigner
         from herald.push.webpush import WebPushSender
 
         key = VapidKeySource(self.env["VAPID_KEY_PARAMETER"], ssm=boto3.client("ssm", region_name=REGION))
-        web = wrap("web", WebPushSender(VapidSigner(key(), self.env["VAPID_SUBJECT"])))
+        # The loopback push service: allowed as the local cloud allows it (ALLOW_LOOPBACK_PUSH).
+        policy = EndpointPolicy(allow_loopback=True)
+        web = wrap("web", WebPushSender(VapidSigner(key(), self.env["VAPID_SUBJECT"]), policy=policy))
         mobile = wrap("mobile", SnsMobilePusher(self.sns))
 
         def build() -> PushDelivery:
@@ -274,8 +300,9 @@ class Rig:
         return records
 
     def feed_stream(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """The stream's records to the publisher, which writes the site and starts the fan-outs."""
         self.invocations["stream"] = self.invocations.get("stream", 0) + 1
-        response: dict[str, Any] = self.planner_app.handler({"Records": records}, LambdaContext())
+        response: dict[str, Any] = self.publisher_app.handler({"Records": records}, LambdaContext())
         return response
 
     def _receive(self, url: str) -> list[dict[str, Any]]:
@@ -358,6 +385,7 @@ class Rig:
                         break
                 else:
                     raise AssertionError("the stream batch kept failing")
+            busy += self._drain_queue("SCHEDULE_QUEUE_URL", self.publisher_app)
             busy += self._drain_queue("PLANNER_QUEUE_URL", self.planner_app)
             busy += self._drain_queue("PUSH_JOB_QUEUE_URL", self.sender_app)
             if not busy:
@@ -404,7 +432,7 @@ def rig_fixture(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]
         )["PlatformApplicationArn"]
         resources = provision(ROOT / "template.yaml", session, parameters={"FcmPlatformApplicationArn": fcm})
         env: dict[str, str] = {}
-        for lid in ("IngestFunction", "FanoutPlannerFunction", "PushSenderFunction"):
+        for lid in ("IngestFunction", "PublisherFunction", "FanoutPlannerFunction", "PushSenderFunction"):
             env.update({k: str(v) for k, v in resources.functions[lid].environment.items()})
         env["INGEST_QUEUE_URL"] = resources.ingest_queue_url
         env["PLANNER_QUEUE_URL"] = str(resources.outputs["PlannerQueueUrl"])
@@ -430,14 +458,17 @@ def rig_fixture(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]
             ingest=ingest,
             planner_app=load_handler("fanout_planner"),
             sender_app=load_handler("push_sender"),
+            publisher_app=load_handler("publisher"),
             fcm_arn=fcm,
             vapid_public_key=public_key_b64(key.public_key()),
         )
         rig._drain_queue("INGEST_QUEUE_URL", ingest)  # s3:TestEvent
         rig.stream_records()  # from here on: what the tests write
+        rig.use_publisher()
         rig.use_planner()
         rig.use_sender()
         yield rig
+        rig.publisher_app.configure(None)
         rig.planner_app.configure(None)
         rig.sender_app.configure(None)
         ingest.ingest_service.cache_clear()

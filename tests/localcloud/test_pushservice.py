@@ -11,10 +11,14 @@ import pytest
 import urllib3
 
 from herald.domain.delivery import Outcome, RetryPolicy
+from herald.push.endpoints import EndpointPolicy
 from herald.push.payload import Notification, encode
 from herald.push.vapid import VapidSigner, b64url_encode, generate_vapid_key, public_key_b64, sign_jwt
 from herald.push.webpush import WebPushSender, encrypt
 from herald_tools.localcloud.pushservice import LocalPushService
+
+#: The local push service listens on loopback: allowed only when said so, as the local cloud does.
+LOOPBACK = EndpointPolicy(allow_loopback=True)
 
 SUBJECT = "mailto:ops@herald.example"
 
@@ -32,7 +36,7 @@ def signer() -> VapidSigner:
 
 @pytest.fixture
 def sender(signer: VapidSigner) -> Iterator[WebPushSender]:
-    sender = WebPushSender(signer)
+    sender = WebPushSender(signer, policy=LOOPBACK)
     yield sender
     sender.close()
 
@@ -134,7 +138,7 @@ def test_a_token_signed_with_another_key_than_k_is_refused(push: LocalPushServic
         def header_for(self, endpoint: str) -> str:
             return self.real.header_for(endpoint).replace(self.real.public_key, self.other)
 
-    sender = WebPushSender(Mismatched())
+    sender = WebPushSender(Mismatched(), policy=LOOPBACK)
     result = sender.send(subscription, b"{}", topic="p")
     assert (result.outcome, result.status) == (Outcome.AUTH_FAILURE, 401)
     assert push.stats()["rejected"] == 1 and push.received() == []

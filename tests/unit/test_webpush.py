@@ -366,24 +366,70 @@ class FakeResponse:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     data: bytes = b""
+    released: bool = False
+    closed: bool = False
+    read_sizes: list[int] = field(default_factory=list)
+
+    def read(self, amt: int, decode_content: bool = True) -> bytes:
+        assert decode_content is False  # a compressed answer stays compressed (no gzip bomb)
+        self.read_sizes.append(amt)
+        return self.data[:amt]
+
+    def release_conn(self) -> None:
+        self.released = True
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FakeHttp:
-    """Stands in for urllib3.PoolManager: records requests, answers what it is told."""
+    """Stands in for urllib3.PoolManager: records the pool asked for and the requests, answers what
+    it is told."""
 
     def __init__(self, *responses: FakeResponse | Exception) -> None:
         self.responses = list(responses)
         self.requests: list[dict[str, Any]] = []
 
-    def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
-        self.requests.append({"method": method, "url": url, **kwargs})
-        answer = self.responses.pop(0) if self.responses else FakeResponse(201)
+    def connection_from_host(
+        self, host: str, port: int, scheme: str, pool_kwargs: dict[str, Any] | None = None
+    ) -> FakePool:
+        return FakePool(self, host, port, scheme, dict(pool_kwargs or {}))
+
+    def clear(self) -> None:
+        pass
+
+
+@dataclass
+class FakePool:
+    http: FakeHttp
+    host: str
+    port: int
+    scheme: str
+    pool_kwargs: dict[str, Any]
+
+    def urlopen(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
+        self.http.requests.append(
+            {
+                "method": method,
+                "url": url,
+                "address": self.host,
+                "port": self.port,
+                "scheme": self.scheme,
+                "pool_kwargs": self.pool_kwargs,
+                **kwargs,
+            }
+        )
+        answer = self.http.responses.pop(0) if self.http.responses else FakeResponse(201)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    def clear(self) -> None:
-        pass
+
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+def public_resolver(host: str, port: int) -> list[str]:
+    return [PUBLIC_ADDRESS]
 
 
 class Browser:
@@ -404,9 +450,11 @@ class Browser:
         return bytes(http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth, version="aes128gcm"))
 
 
-def _sender(http: FakeHttp, clock: Clock | None = None) -> WebPushSender:
+def _sender(http: FakeHttp, clock: Clock | None = None, **options: Any) -> WebPushSender:
     clock = clock or Clock()
-    return WebPushSender(VapidSigner(generate_vapid_key(), SUBJECT, clock=clock), http=http, clock=clock)  # type: ignore[arg-type]
+    options.setdefault("resolve", public_resolver)
+    signer = VapidSigner(generate_vapid_key(), SUBJECT, clock=clock)
+    return WebPushSender(signer, http=http, clock=clock, **options)  # type: ignore[arg-type]
 
 
 def test_sender_encrypts_for_the_subscriber_and_sets_the_headers() -> None:
@@ -416,7 +464,11 @@ def test_sender_encrypts_for_the_subscriber_and_sets_the_headers() -> None:
     result = sender.send(browser.subscription, payload, topic="0123456789abcdef0123", urgency="high")
     assert result.outcome is Outcome.SENT and result.status == 201
     (request,) = http.requests
-    assert request["method"] == "POST" and request["url"] == browser.subscription["endpoint"]
+    assert request["method"] == "POST" and request["url"] == "/wp/abc"
+    # To the address the check resolved, naming the host in TLS and in Host.
+    assert (request["scheme"], request["address"], request["port"]) == ("https", PUBLIC_ADDRESS, 443)
+    assert request["pool_kwargs"] == {"server_hostname": "push.example", "assert_hostname": "push.example"}
+    assert request["headers"]["Host"] == "push.example"
     headers = request["headers"]
     assert headers["TTL"] == "86400" and headers["Urgency"] == "high"
     assert headers["Topic"] == "0123456789abcdef0123"
@@ -425,6 +477,7 @@ def test_sender_encrypts_for_the_subscriber_and_sets_the_headers() -> None:
     assert headers["Authorization"] == sender.signer.header_for(browser.subscription["endpoint"])
     assert request["retries"] is False and request["timeout"].connect_timeout == 3.0
     assert request["timeout"].read_timeout == 10.0
+    assert request["preload_content"] is False and request["redirect"] is False
     assert browser.decrypt(request["body"]) == payload
 
 

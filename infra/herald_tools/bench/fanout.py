@@ -28,11 +28,14 @@ from herald.domain.delivery import RetryPolicy
 from herald.domain.fanout import DeliveryStats, PostSummary, PushJob, Target
 from herald.domain.fanout_service import Claim, FanoutPlanner, PushDelivery
 from herald.domain.members import Member, WebPushSubscription, subscription_id
+from herald.push.endpoints import EndpointPolicy
 from herald_tools.bench.aws_calls import BASE_ENV, CallCounter, patched_env, repo_root
 
 REGION = "us-east-1"
 COMMUNITY = "harbour-line"
 TARGET_MEMBERS = 222_000
+#: The local push service is on loopback: allowed as the local cloud allows it.
+_LOOPBACK = EndpointPolicy(allow_loopback=True)
 
 
 class _MemoryQueue:
@@ -225,7 +228,9 @@ def run_fanout_bench(
                     sddb, ssqs = session.client("dynamodb"), session.client("sqs")
                     counter.attach(sddb)
                     counter.attach(ssqs)
-                    sender = WebPushSender(VapidSigner(generate_vapid_key(), "mailto:bench@herald.example"))
+                    sender = WebPushSender(
+                        VapidSigner(generate_vapid_key(), "mailto:bench@herald.example"), policy=_LOOPBACK
+                    )
                     delivery = PushDelivery(
                         ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], sddb),
                         members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, sddb),
@@ -254,7 +259,8 @@ def run_fanout_bench(
                     sender.close()
         # Pushes per second per core: the whole sender with the ledger in memory.
         members = _members(50, 1, push, offset=10_000_000)
-        sender = WebPushSender(VapidSigner(generate_vapid_key(), "mailto:bench@herald.example"))
+        signer = VapidSigner(generate_vapid_key(), "mailto:bench@herald.example")
+        sender = WebPushSender(signer, policy=_LOOPBACK)
         rounds: list[tuple[float, float]] = []
         for r in range(4):
             delivery = PushDelivery(

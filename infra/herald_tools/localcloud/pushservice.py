@@ -4,7 +4,8 @@ It plays both the browser and the push service (Mozilla's autopush, FCM's web pu
 hands out browser-like subscriptions whose private keys it keeps, and on ``POST /push/<id>`` checks
 what a push service checks (RFC 8030, 8291, 8292), decrypts the body as the browser would and records
 the plaintext. Faults can be programmed (410, 404, 429 with ``Retry-After``, 500 …) to exercise the
-sender's outcomes.
+sender's outcomes, and so can a hostile service's answers (``misbehave``: a 200 MB body, an answer
+trickled a byte at a time, no answer at all) to exercise the sender's bounds.
 
 ```python
 with LocalPushService() as push:
@@ -22,10 +23,12 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import itertools
 import json
 import os
 import re
 import secrets
+import select
 import socket
 import threading
 import time
@@ -34,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 import http_ece
@@ -51,6 +54,10 @@ CLOCK_SKEW_S = 60
 _URGENCIES = frozenset({"very-low", "low", "normal", "high"})
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _PUSH_PATH = re.compile(r"/push/([A-Za-z0-9_-]+)/?")
+#: What a misbehaving push service does instead of answering (see ``LocalPushService.misbehave``).
+Misbehaviour = Literal["huge", "trickle", "trickle-body", "hang"]
+MISBEHAVIOURS: tuple[str, ...] = ("huge", "trickle", "trickle-body", "hang")
+_CHUNK = bytes(64 * 1024)  # the huge body is this buffer written again and again, never allocated whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,29 @@ class _Fault:
 
 
 @dataclass
+class _Misbehaving:
+    subscription_id: str | None
+    mode: str
+    remaining: int
+    status: int
+    body_bytes: int
+    interval_s: float
+
+
+@dataclass
+class Misbehaved:
+    """One answer a misbehaving service gave (or withheld): how many bytes it wrote, and how it ended:
+    ``complete`` (all of it), ``client closed`` (the sender hung up first) or ``stopped``."""
+
+    subscription_id: str
+    mode: str
+    started_at: float
+    bytes_written: int = 0
+    ended: str = ""
+    ended_after_s: float | None = None
+
+
+@dataclass
 class _Counts:
     received: int = 0
     decrypted: int = 0
@@ -113,6 +143,8 @@ class _State:
     subscriptions: dict[str, _Subscription] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     faults: list[_Fault] = field(default_factory=list)
+    misbehaving: list[_Misbehaving] = field(default_factory=list)
+    misbehaved: list[Misbehaved] = field(default_factory=list)
     totals: _Counts = field(default_factory=_Counts)
     by_subscription: dict[str, _Counts] = field(default_factory=dict)
     connections: int = 0
@@ -164,6 +196,7 @@ class LocalPushService:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._sockets: set[socket.socket] = set()
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,6 +204,7 @@ class LocalPushService:
         """Bind and serve in a background thread; ``port`` and ``origin`` are known from here on."""
         if self._server is not None:
             return self
+        self._stopping.clear()
         service = self
 
         class Server(ThreadingHTTPServer):
@@ -206,6 +240,7 @@ class LocalPushService:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()  # misbehaving answers still being trickled end now
         server.shutdown()
         server.server_close()
         with self._lock:
@@ -282,6 +317,53 @@ class LocalPushService:
                 _Fault(subscription_id, status, times, None if retry_after is None else str(retry_after))
             )
 
+    def misbehave(
+        self,
+        subscription_id: str | None,
+        mode: Misbehaviour,
+        *,
+        times: int = 1,
+        status: int = 201,
+        body_bytes: int = 200 * 1024 * 1024,
+        interval_s: float = 2.0,
+    ) -> None:
+        """Answer the next ``times`` pushes to ``subscription_id`` (None: to any) as a hostile push
+        service would, without looking at them:
+
+        * ``huge``: ``status`` with a body of ``body_bytes`` (200 MB by default), written as fast
+          as the sender reads it, from one 64 KiB buffer (the service never holds it whole);
+        * ``trickle``: the whole answer (status line, headers, body) one byte every ``interval_s``;
+        * ``trickle-body``: the status line and headers at once, then the body a byte every ``interval_s``;
+        * ``hang``: nothing at all, the connection held open until the sender closes it.
+
+        Each ends when the sender hangs up (or the service stops); :meth:`misbehaved` says how.
+        """
+        if mode not in MISBEHAVIOURS:
+            raise ValueError(f"mode must be one of {', '.join(MISBEHAVIOURS)}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._state.misbehaving.append(
+                _Misbehaving(subscription_id, mode, times, status, body_bytes, interval_s)
+            )
+
+    def misbehaved(self) -> list[Misbehaved]:
+        """The misbehaving answers so far, oldest first (finished ones have ``ended`` set)."""
+        with self._lock:
+            return list(self._state.misbehaved)
+
+    def _take_misbehaviour(self, subscription_id: str) -> _Misbehaving | None:
+        with self._lock:
+            if subscription_id not in self._state.subscriptions:
+                return None
+            for bad in self._state.misbehaving:
+                if bad.subscription_id in (None, subscription_id):
+                    bad.remaining -= 1
+                    if bad.remaining == 0:
+                        self._state.misbehaving.remove(bad)
+                    return bad
+        return None
+
     def _take_fault(self, subscription_id: str) -> _Fault | None:
         with self._lock:
             for fault in self._state.faults:
@@ -342,6 +424,8 @@ class LocalPushService:
         with self._lock:
             self._state.deliveries.clear()
             self._state.faults.clear()
+            self._state.misbehaving.clear()
+            self._state.misbehaved.clear()
             self._state.totals = _Counts()
             self._state.by_subscription = {sid: _Counts() for sid in self._state.subscriptions}
 
@@ -515,8 +599,80 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             self._answer(404, {"error": "Not Found"})
             return
+        bad = self.service._take_misbehaviour(match.group(1))
+        if bad is not None:
+            self.service._count(match.group(1), "received")
+            self.service._count(match.group(1), "faulted")
+            self._misbehave(match.group(1), bad)
+            self.close_connection = True
+            return
         status, headers, payload = self.service._accept(match.group(1), self.headers, body)
         self._answer(status, payload or None, headers)
+
+    # -- a hostile push service ---------------------------------------------------------------------
+
+    def _peer_closed(self) -> bool:
+        """The sender hung up: the socket reads as closed (EOF or reset), checked without blocking."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _misbehave(self, sid: str, bad: _Misbehaving) -> None:
+        record = Misbehaved(sid, bad.mode, time.monotonic())
+        with self.service._lock:
+            self.service._state.misbehaved.append(record)
+        stopping = self.service._stopping
+        head = (
+            f"HTTP/1.1 {bad.status} Misbehaving\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {bad.body_bytes}\r\n\r\n"
+        ).encode("ascii")
+        ended = "complete"
+        try:
+            if bad.mode == "hang":
+                while not stopping.wait(0.05):
+                    if self._peer_closed():
+                        ended = "client closed"
+                        break
+                else:
+                    ended = "stopped"
+            elif bad.mode == "huge":
+                self.wfile.write(head)
+                record.bytes_written += len(head)
+                left = bad.body_bytes
+                while left > 0:
+                    if stopping.is_set():
+                        ended = "stopped"
+                        break
+                    chunk = _CHUNK if left >= len(_CHUNK) else _CHUNK[:left]
+                    self.wfile.write(chunk)
+                    record.bytes_written += len(chunk)
+                    left -= len(chunk)
+            else:
+                if bad.mode == "trickle-body":
+                    self.wfile.write(head)
+                    record.bytes_written += len(head)
+                    stream = (b"x" for _ in range(bad.body_bytes))
+                else:
+                    everything = itertools.chain(head, itertools.repeat(0x78, bad.body_bytes))
+                    stream = (bytes([b]) for b in everything)
+                for one in stream:
+                    if stopping.wait(bad.interval_s):
+                        ended = "stopped"
+                        break
+                    if self._peer_closed():
+                        ended = "client closed"
+                        break
+                    self.wfile.write(one)
+                    record.bytes_written += 1
+        except OSError:  # BrokenPipeError, ConnectionResetError: the sender hung up mid-write
+            ended = "client closed"
+        with self.service._lock:
+            record.ended = ended
+            record.ended_after_s = time.monotonic() - record.started_at
 
     def _new_subscription(self, body: bytes) -> None:
         key = None
@@ -532,7 +688,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(201, self.service.new_subscription(key))
 
 
-__all__ = ["Delivery", "LocalPushService"]
+__all__ = ["MISBEHAVIOURS", "Delivery", "LocalPushService", "Misbehaved"]
 
 
 def main(argv: list[str] | None = None) -> None:

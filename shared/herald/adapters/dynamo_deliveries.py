@@ -119,7 +119,7 @@ class DynamoDeliveryLedger(DynamoTable):
                     Item={
                         **record_key(post, target),
                         "state": {"S": "deferred"},
-                        "attempt": _n(0),
+                        "attempts": _n(0),
                         "not_before": _n(target.not_before or now),
                         "updated_at": _n(now),
                         "expires_at": _n(now + RECORD_TTL_S),
@@ -135,12 +135,15 @@ class DynamoDeliveryLedger(DynamoTable):
         return created
 
     def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
+        """Claim the record and count the attempt in it (``attempts``: claims so far, this one
+        included); ``attempt`` is the job's, kept as ``job_attempt`` for the record's reader."""
         try:
             response = self.ddb.update_item(
                 TableName=self.table,
                 Key=record_key(post, target),
                 UpdateExpression=(
-                    "SET #s = :sending, lease_until = :lease, attempt = :a, "
+                    "SET #s = :sending, lease_until = :lease, job_attempt = :a, "
+                    "attempts = if_not_exists(attempts, :zero) + :one, "
                     "updated_at = :now, expires_at = :exp"
                 ),
                 ConditionExpression=(
@@ -154,6 +157,8 @@ class DynamoDeliveryLedger(DynamoTable):
                     ":retry": {"S": "retry"},
                     ":lease": {"N": f"{now + lease_s:.3f}"},
                     ":a": _n(attempt),
+                    ":zero": _n(0),
+                    ":one": _n(1),
                     ":now": {"N": f"{now:.3f}"},
                     ":exp": _n(now + RECORD_TTL_S),
                 },
@@ -173,7 +178,9 @@ class DynamoDeliveryLedger(DynamoTable):
             return Claim("done")
         except BotoCoreError as exc:
             raise as_transient(exc, "claiming a delivery") from exc
-        return Claim("again" if response.get("Attributes") else "new")
+        old = response.get("Attributes") or {}
+        attempts = int(old.get("attempts", {}).get("N", "0")) + 1
+        return Claim("again" if old else "new", attempt=attempts)
 
     def finish(self, post: PostSummary, target: Target, state: FinalState, now: float, detail: str) -> None:
         values: dict[str, Any] = {":s": {"S": state}, ":t": _n(now)}
@@ -184,10 +191,11 @@ class DynamoDeliveryLedger(DynamoTable):
         self._update(record_key(post, target), expression, values, "recording a delivery")
 
     def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
+        # The record keeps its count of attempts; the next claim adds one.
         self._update(
             record_key(post, target),
-            "SET #s = :s, attempt = :a, updated_at = :t REMOVE lease_until",
-            {":s": {"S": "retry"}, ":a": _n(attempt), ":t": _n(now)},
+            "SET #s = :s, updated_at = :t REMOVE lease_until",
+            {":s": {"S": "retry"}, ":t": _n(now)},
             "recording a retry",
         )
 

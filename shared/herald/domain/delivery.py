@@ -9,8 +9,9 @@ Every attempt, Web Push (an HTTP status from the push service, RFC 8030) or mobi
                    member keeps their membership
 ``retry``          try again later (429, 5xx, 408, network errors and timeouts; SNS throttling):
                    after ``Retry-After`` when the service sent one, else exponential backoff
-``auth_failure``   the push service refused our credentials (401, 403): raise the alarm, prune
-                   nothing, the subscriptions are not at fault
+``auth_failure``   the push service refused our credentials (401, 403): prune nothing; counted per
+                   push service (a stranger's own endpoint can answer 401 too: only a broad failure
+                   of known push services raises the alarm, see :class:`BroadFailureRule`)
 ``failed``         the message itself is wrong (400, 413, other 4xx), or retries ran out: give up
 =================  ================================================================================
 """
@@ -20,8 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import random as _random
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
@@ -44,12 +45,14 @@ MAX_DELAY_S = 15 * 60
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
     """One attempt: the outcome, the HTTP status (None when no response came), ``Retry-After`` in
-    seconds when the service sent one, and a short detail for the logs."""
+    seconds when the service sent one, a short detail for the logs, and how many bytes of the
+    answer's body were read (None when none came)."""
 
     outcome: Outcome
     status: int | None = None
     retry_after_s: float | None = None
     detail: str = ""
+    response_bytes: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -184,3 +187,117 @@ class RetryPolicy:
             return RetryDecision(Outcome.RETRY, min(self.cap_s, max(0.0, result.retry_after_s)))
         delay = backoff_delay(attempt, base_s=self.base_s, cap_s=self.cap_s, random=self.random)
         return RetryDecision(Outcome.RETRY, delay)
+
+
+# ----------------------------------------------------------------------------- push services
+
+
+#: The push services browsers subscribe with, by host: Chrome and Edge on Android and desktop (FCM),
+#: Firefox (Mozilla's autopush), Safari (Apple), Edge on Windows (WNS). Anything else is ``other``:
+#: a host Herald does not know, which may well be a stranger's own server.
+KNOWN_PUSH_SERVICES: tuple[tuple[str, str], ...] = (
+    ("fcm.googleapis.com", "fcm"),
+    ("push.services.mozilla.com", "mozilla"),
+    ("push.apple.com", "apple"),
+    ("notify.windows.com", "windows"),
+)
+WEB_PUSH_SERVICES: tuple[str, ...] = tuple(name for _, name in KNOWN_PUSH_SERVICES)
+OTHER_SERVICE = "other"
+
+
+def push_service(endpoint: str) -> str:
+    """The push service of a Web Push endpoint: ``fcm``, ``mozilla``, ``apple``, ``windows`` or ``other``.
+
+    A label of low cardinality for metrics: a host is known when it is one of the services' hosts
+    or a subdomain of it (``wns2-par02p.notify.windows.com``); ``fcm.googleapis.com.evil.example``
+    and ``evilfcm.googleapis.com`` are ``other``.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(endpoint).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return OTHER_SERVICE
+    for suffix, name in KNOWN_PUSH_SERVICES:
+        if host == suffix or host.endswith("." + suffix):
+            return name
+    return OTHER_SERVICE
+
+
+#: Outcomes that say nothing against the push service: it took the message, or told us the
+#: subscription is gone (what an unsubscribed browser looks like).
+_SERVICE_OK = frozenset({Outcome.SENT, Outcome.PRUNE})
+
+
+@dataclass
+class ServiceTally:
+    """Attempts and failed attempts per push service (``push_service`` labels, ``sns`` for mobile).
+
+    A failed attempt is anything but ``sent`` or ``prune``: an auth failure, a refusal, a retry (5xx,
+    429, no answer). Counted per attempt, not per member, so a service that fails broadly shows as a
+    high share of its own attempts, and a stranger's endpoint that answers 401, 403 or 400 shows
+    only under ``other``.
+    """
+
+    attempts: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    auth_failures: dict[str, int] = field(default_factory=dict)
+
+    def add(self, service: str, outcome: Outcome) -> None:
+        self.attempts[service] = self.attempts.get(service, 0) + 1
+        if outcome not in _SERVICE_OK:
+            self.failures[service] = self.failures.get(service, 0) + 1
+        if outcome is Outcome.AUTH_FAILURE:
+            self.auth_failures[service] = self.auth_failures.get(service, 0) + 1
+
+    def merge(self, other: ServiceTally) -> None:
+        for mine, theirs in (
+            (self.attempts, other.attempts),
+            (self.failures, other.failures),
+            (self.auth_failures, other.auth_failures),
+        ):
+            for service, n in theirs.items():
+                mine[service] = mine.get(service, 0) + n
+
+    def rows(self) -> list[tuple[str, int, int]]:
+        """(service, attempts, failures), by service name."""
+        return [(s, self.attempts[s], self.failures.get(s, 0)) for s in sorted(self.attempts)]
+
+    def share(self, service: str) -> float:
+        attempts = self.attempts.get(service, 0)
+        return self.failures.get(service, 0) / attempts if attempts else 0.0
+
+
+@dataclass(frozen=True)
+class BroadFailureRule:
+    """When push services are failing Herald, not one subscriber: what ``PushServicesFailingAlarm``
+    computes from the ``WebPushAttempts``/``WebPushFailures`` metrics (keep the two in step).
+
+    A known service is *failing* when at least ``share`` of its attempts failed, over at least
+    ``min_attempts`` attempts. The alarm fires when ``services`` known services are failing at once
+    (a refused VAPID key, a network problem of Herald's own: it shows everywhere), or one known
+    service is failing over at least ``single_min_attempts`` attempts with ``single_share``.
+    ``other`` never counts: a stranger controls what their own endpoint answers.
+    """
+
+    share: float = 0.5
+    min_attempts: int = 20
+    services: int = 2
+    single_share: float = 0.9
+    single_min_attempts: int = 500
+
+    def failing(self, tally: ServiceTally, services: Iterable[str] = WEB_PUSH_SERVICES) -> list[str]:
+        return [
+            s
+            for s in services
+            if tally.attempts.get(s, 0) >= self.min_attempts and tally.share(s) >= self.share
+        ]
+
+    def fires(self, tally: ServiceTally, services: Iterable[str] = WEB_PUSH_SERVICES) -> bool:
+        known = list(services)
+        if len(self.failing(tally, known)) >= self.services:
+            return True
+        return any(
+            tally.attempts.get(s, 0) >= self.single_min_attempts and tally.share(s) >= self.single_share
+            for s in known
+        )

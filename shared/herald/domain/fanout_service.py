@@ -11,7 +11,13 @@ final state no claim leaves. So a duplicated stream record, a planner that pages
 redelivered or duplicated job, a retried batch: each finds the record claimed or final and pushes
 nothing. A member whose record another sender holds (a live lease) is put back on the queue to be
 looked at when the lease ends. Only a sender that dies between its push and the mark can cause a
-second push, after the lease: the ``Topic`` header (the post id) collapses the two on the device.
+second push, after the lease: the ``Topic`` header (the post id) collapses the two at the push
+service, the notification's ``tag`` on the device.
+
+**Always an end.** Every claim counts an attempt in the record itself, however the attempt ends (an
+answer, an exception, a sender that dies or times out), and a claim past the retry policy's
+``max_attempts`` marks the record ``failed`` without pushing: a subscription that keeps failing ends
+``failed`` (or ``pruned``), whatever makes it fail, and is never sent round the queue for ever.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from herald.domain.delivery import DeliveryResult, Outcome, RetryPolicy
+from herald.domain.delivery import DeliveryResult, Outcome, RetryPolicy, ServiceTally, push_service
 from herald.domain.fanout import (
+    JOB_VERSION,
     MAX_DELAY_S,
     MEMBERS_PER_JOB,
     DeliveryStats,
@@ -33,7 +40,6 @@ from herald.domain.fanout import (
     Target,
     delay_for,
     job_id,
-    notifying_post,
     pack,
     post_job,
     post_url,
@@ -61,10 +67,13 @@ ClaimKind = Literal["new", "again", "done", "busy"]
 class Claim:
     """``new``: the first record for this target (claimed); ``again``: claimed from deferred, retry or an
     expired lease; ``done``: final already (sent, pruned, failed): push nothing; ``busy``: another
-    sender holds a live lease until ``until``."""
+    sender holds a live lease until ``until``. ``attempt``: the claims of this record so far, this
+    one included (the record counts them, not the job: a job redelivered after a crash is the same
+    job, its member's next attempt)."""
 
     kind: ClaimKind
     until: float | None = None
+    attempt: int = 1
 
 
 FinalState = Literal["sent", "pruned", "failed"]
@@ -88,7 +97,9 @@ class DeliveryLedger(Protocol):
         """Create ``deferred`` records for targets that have none; how many were created."""
         ...
 
-    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim: ...
+    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
+        """Claim the record (``attempt``: the job's, for the record's log) and count the attempt."""
+        ...
 
     def finish(
         self, post: PostSummary, target: Target, state: FinalState, now: float, detail: str
@@ -134,7 +145,7 @@ class MobilePusher(Protocol):
 
 @dataclass
 class PlanResult:
-    what: str  # ignored, duplicate, planned, scheduled, page, dropped
+    what: str  # duplicate, planned, scheduled, page, dropped
     jobs: int = 0
     targets: int = 0
     members: int = 0
@@ -142,7 +153,12 @@ class PlanResult:
 
 @dataclass
 class FanoutPlanner:
-    """From a content-table stream record to push jobs: one planner job per shard, one page per job."""
+    """From a published post to push jobs: one planner job per shard, one page per job.
+
+    A fan-out starts with a ``release`` job, which the publisher sends once the post's page, the
+    community page and the feeds are written (:mod:`herald.site.publisher`), so no push ever points
+    at a page that does not exist yet. Scheduled posts wait for their time on the publisher's side.
+    """
 
     ledger: DeliveryLedger
     members: MemberDirectory
@@ -156,48 +172,50 @@ class FanoutPlanner:
     max_delay_s: int = MAX_DELAY_S
     clock: Callable[[], float] = time.time
 
-    def on_stream_record(self, record: Mapping[str, Any]) -> PlanResult:
-        post = notifying_post(record, self.site_url)
-        if post is None:
-            return PlanResult("ignored")
-        now = self.clock()
-        # Duplicated INSERTs (moto emits some; a retried stream batch) find the ledger item.
-        state = self.ledger.begin(post, now)
-        if state == "planned":
-            return PlanResult("duplicate")
-        result = self._start(post, now)
-        self.ledger.planned(post, now)
-        return result
-
-    def _start(self, post: PostSummary, now: float) -> PlanResult:
-        post = replace(post, started_at=now)
-        if post.publish_at is not None and post.publish_at > now:
-            self.planner_queue.send([post_job(post)], delay_for(post.publish_at, now, self.max_delay_s))
-            return PlanResult("scheduled", jobs=1)
-        self.planner_queue.send([shard_job(post, s) for s in range(self.shards)])
-        return PlanResult("planned", jobs=self.shards)
-
     def on_job(self, body: Mapping[str, Any]) -> PlanResult:
         post = PostSummary.from_dict(body["post"])
-        if body["kind"] == "post":
-            return self._due(post)
+        if body["kind"] == "release":
+            return self._release(post)
         if body["kind"] == "shard":
             return self._page(post, int(body["shard"]), body.get("after"))
+        if body["kind"] == "post":
+            return self._due(post)
         raise ValueError(f"unknown planner job kind {body['kind']!r}")
 
+    def start(self, post: PostSummary) -> PlanResult:
+        """Record the post's fan-out once in the ledger, then queue one job per member shard.
+
+        A repeated start (a release sent twice, a redelivered job) finds the ledger item ``planned``
+        and does nothing; one found ``planning`` (a start that died before queueing the shard jobs)
+        queues them again (a shard paged twice is harmless: deliveries are claimed per member)."""
+        now = self.clock()
+        if self.ledger.begin(post, now) == "planned":
+            return PlanResult("duplicate")
+        post = replace(post, started_at=now)
+        self.planner_queue.send([shard_job(post, s) for s in range(self.shards)])
+        self.ledger.planned(post, now)
+        return PlanResult("planned", jobs=self.shards)
+
+    def _release(self, post: PostSummary) -> PlanResult:
+        """The publisher has written the post's page: fan out with what the post says now."""
+        current = self.content.posts(post.community, [post.post_id]).get(post.post_id)
+        if current is None or not current.notify or current.source != "post":
+            return PlanResult("dropped")  # deleted, or no longer notifying, since it was published
+        fresh = replace(summary_of(current, self.site_url), correlation_id=post.correlation_id)
+        return self.start(fresh)
+
     def _due(self, post: PostSummary) -> PlanResult:
-        """A scheduled post: wait on (in hops of at most 15 minutes), then plan with what it says now."""
+        """A job an earlier release queued to wait for ``publish_at`` here: waits on (in hops of at
+        most 15 minutes), then fans out. New scheduled posts wait on the publisher's side instead."""
         now = self.clock()
         current = self.content.posts(post.community, [post.post_id]).get(post.post_id)
         if current is None or not current.notify:
             return PlanResult("dropped")  # deleted, or no longer notifying, before its time
-        fresh = replace(summary_of(current, self.site_url), started_at=post.started_at)
+        fresh = summary_of(current, self.site_url)
         if fresh.publish_at is not None and fresh.publish_at > now:
             self.planner_queue.send([post_job(fresh)], delay_for(fresh.publish_at, now, self.max_delay_s))
             return PlanResult("scheduled", jobs=1)
-        fresh = replace(fresh, started_at=now)
-        self.planner_queue.send([shard_job(fresh, s) for s in range(self.shards)])
-        return PlanResult("planned", jobs=self.shards)
+        return self.start(fresh)
 
     def _page(self, post: PostSummary, shard: int, after: str | None) -> PlanResult:
         if self.ledger.page_done(post, shard, after):
@@ -227,6 +245,12 @@ def summary_of(post: Post, site_url: str) -> PostSummary:
     )
 
 
+def release_job(post: PostSummary) -> dict[str, Any]:
+    """The planner's message that starts a post's fan-out: sent by the publisher once the post's
+    page, the community page and the feeds are written."""
+    return {"v": JOB_VERSION, "kind": "release", "post": post.as_dict()}
+
+
 # ----------------------------------------------------------------------------- the sender
 
 
@@ -235,6 +259,7 @@ class JobReport:
     """What one push job came to (the stats item gets ``stats`` in one ``ADD``)."""
 
     stats: DeliveryStats = field(default_factory=DeliveryStats)
+    services: ServiceTally = field(default_factory=ServiceTally)
     skipped: int = 0
     requeued: int = 0
     deferred_until: float | None = None
@@ -324,14 +349,16 @@ class PushDelivery:
         """``_one``, its counts added to the job's as soon as the member is done, or fails (so a job
         that fails half-way still counts the members it claimed and served)."""
         stats = DeliveryStats()
+        services = ServiceTally()
         try:
-            return self._one(job, target, payload, stats)
+            return self._one(job, target, payload, stats, services)
         finally:
             with report.lock:
                 report.stats.add(stats)
+                report.services.merge(services)
 
     def _one(
-        self, job: PushJob, target: Target, payload: bytes, stats: DeliveryStats
+        self, job: PushJob, target: Target, payload: bytes, stats: DeliveryStats, services: ServiceTally
     ) -> tuple[str, float | None]:
         now = self.clock()
         claim = self.ledger.claim(job.post, target, job.attempt, now, self.lease_s)
@@ -342,8 +369,16 @@ class PushDelivery:
             return "busy", min(float(self.max_delay_s), max(1.0, wait + 1.0))
         if claim.kind == "new":
             stats.targeted += 1
+        if claim.attempt > self.policy.max_attempts:
+            # Earlier attempts ended without a mark (the sender died, timed out, or raised): the
+            # record still counted them. Give up rather than try for ever.
+            detail = f"gave up after {claim.attempt - 1} attempts that did not finish"
+            self.ledger.finish(job.post, target, "failed", now, detail)
+            stats.failed += 1
+            return "failed", None
         result = self._push(job.post, target, payload)
-        decision = self.policy.decide(result, job.attempt)
+        services.add(self._service(target), result.outcome)
+        decision = self.policy.decide(result, claim.attempt)
         done = self.clock()
         if decision.retry:
             self.ledger.release(job.post, target, job.attempt, done)
@@ -363,6 +398,14 @@ class PushDelivery:
         if decision.outcome is Outcome.AUTH_FAILURE:
             stats.auth_failures += 1
         return "failed", None
+
+    @staticmethod
+    def _service(target: Target) -> str:
+        """The push service label of a target (metrics): the Web Push host's, ``sns`` for mobile."""
+        if target.channel != "web":
+            return "sns"
+        endpoint = (target.web_push or {}).get("endpoint")
+        return push_service(endpoint) if isinstance(endpoint, str) else "other"
 
     def _push(self, post: PostSummary, target: Target, payload: bytes) -> DeliveryResult:
         if target.channel == "web":
@@ -406,5 +449,6 @@ __all__ = [
     "PushDelivery",
     "WebPusher",
     "job_id",
+    "release_job",
     "summary_of",
 ]
