@@ -18,11 +18,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from herald_tools.stack import DEFAULT_ENDPOINT, OUTPUTS_PARAMETER, Target, resolve
+from herald_tools.terminal import inert, inert_json, inert_tree
 
 DEFAULT_PORT = 4566
 DEFAULT_API_PORT = 3000
@@ -42,7 +43,8 @@ def _repo_root() -> Path:
 
 
 def _print_err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """One line on stderr; the keys and messages in it are shown inert (see herald_tools.terminal)."""
+    print(inert(message), file=sys.stderr, flush=True)
 
 
 # -- herald local ------------------------------------------------------------------------------------
@@ -98,8 +100,13 @@ def _target(args: argparse.Namespace) -> Target:
     return resolve(stack=args.stack, endpoint_url=args.endpoint_url, profile=args.profile, region=args.region)
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else text, flush=True)
+def _emit(args: argparse.Namespace, data: Any, render: Callable[[Any], str]) -> None:
+    """``data`` as JSON (``--json``) or as ``render`` writes it, either way inert on a terminal.
+
+    The text renderers get ``data`` with every string already made inert, so no key, title or
+    message can add a line, move the cursor or reorder the text, whatever renderer shows it.
+    """
+    print(inert_json(data) if args.json else render(inert_tree(data)), flush=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -109,7 +116,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_report(
         target.content_store(), members=target.member_store(), deliveries=target_deliveries(target)
     )
-    _emit(args, report, render_text(report) if not args.json else "")
+    _emit(args, report, render_text)
     return 0
 
 
@@ -129,7 +136,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from herald_tools import ops
 
     data = ops.status(_target(args), limit=args.limit, window=args.window)
-    _emit(args, data, ops.render_status(data))
+    _emit(args, data, ops.render_status)
     return 1 if args.check and not data["healthy"] else 0
 
 
@@ -144,7 +151,7 @@ def cmd_outcome(args: argparse.Namespace) -> int:
             "(keys are exact and case-sensitive; `herald status` lists the latest)"
         )
         return 1
-    _emit(args, data, ops.render_outcome(data))
+    _emit(args, data, ops.render_outcome)
     return 0
 
 
@@ -152,7 +159,7 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     from herald_tools import ops
 
     data = ops.rejected(_target(args), since=args.since)
-    _emit(args, data, ops.render_rejected(data))
+    _emit(args, data, ops.render_rejected)
     return 0
 
 
@@ -169,7 +176,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         to=args.to,
         progress=progress,
     )
-    _emit(args, data, ops.render_redrive(data))
+    _emit(args, data, ops.render_redrive)
     return 1 if data["failed"] else 0
 
 
@@ -178,7 +185,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
     progress = _print_err if not args.quiet else (lambda _m: None)
     data = ops.reprocess(_target(args), args.prefix, dry_run=args.dry_run, progress=progress)
-    _emit(args, data, ops.render_reprocess(data))
+    _emit(args, data, ops.render_reprocess)
     return 1 if data["failed"] else 0
 
 
@@ -204,11 +211,12 @@ def cmd_vapid_keys(args: argparse.Namespace) -> int:
             Overwrite=args.overwrite,
             Description="Herald's VAPID private key (Web Push)",
         )
-        text = f"stored the private key in SSM as SecureString {args.put}\npublic key: {public}"
+        text = f"stored the private key in SSM as SecureString {inert(args.put)}\npublic key: {public}"
     else:
         data["private_key_pem"] = private_key_pem(key)
         text = f"{data['private_key_pem']}public key: {public}"
-    _emit(args, data, text)
+    # Not _emit: the PEM's own line breaks must stay; nothing here comes from uploads.
+    print(inert_json(data) if args.json else text, flush=True)
     return 0
 
 
@@ -328,10 +336,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             report["site_dir"] = str(site_dir)
             for name in sorted(written):
                 progress(f"the public site of {name}: {site_dir / name / 'index.html'}")
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        print(render_text(report))
+    _emit(args, report, render_text)
     progress(f"the functions' logs are in {logs}")
     return 0
 
