@@ -50,7 +50,9 @@ def poll(cloud: LocalCloud, condition: Callable[[], bool], what: str, timeout: f
 
 def published(cloud: LocalCloud, post_id: str) -> bool:
     """The publisher wrote the post's page."""
-    listing = cloud.client("s3").list_objects_v2(Bucket=cloud.outputs["SiteBucketName"], Prefix=f"{COMMUNITY}/")
+    listing = cloud.client("s3").list_objects_v2(
+        Bucket=cloud.outputs["SiteBucketName"], Prefix=f"{COMMUNITY}/"
+    )
     return any(f"posts/{post_id}/" in o["Key"] for o in listing.get("Contents", []))
 
 
@@ -97,5 +99,8 @@ def test_the_publisher_and_the_planner_go_on_after_a_cancelled_transaction(cloud
     poll(cloud, lambda: planned(cloud, second), "the planner to plan the post after the race")
     assert not planned(cloud, "lost0race0post")  # nothing of the cancelled transaction reached it
     streams = [p for p in cloud.pollers if p.kind == "dynamodb"]
-    assert {p.worker.name.split("-", 2)[-1] for p in streams} >= {"PublisherFunction", "FanoutPlannerFunction"}
+    assert {p.worker.name.split("-", 2)[-1] for p in streams} >= {
+        "PublisherFunction",
+        "FanoutPlannerFunction",
+    }
     assert all(p.pending() is None for p in streams)

@@ -188,7 +188,9 @@ def test_a_failing_record_is_isolated_by_bisecting_then_skipped_with_an_on_failu
         function,
         MaximumRetryAttempts=3,
         BisectBatchOnFunctionError=True,
-        DestinationConfig={"OnFailure": {"Type": "SQS", "Destination": "arn:aws:sqs:us-east-1:123456789012:changes-dlq"}},
+        DestinationConfig={
+            "OnFailure": {"Type": "SQS", "Destination": "arn:aws:sqs:us-east-1:123456789012:changes-dlq"}
+        },
     )
     put(aws, "a", "b", "poison-c", "d")
     p.poll_once()
