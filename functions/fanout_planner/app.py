@@ -1,13 +1,10 @@
-"""Fan-out planner: new posts from the content table's stream to push jobs.
+"""Fan-out planner: published posts to push jobs, from the planner queue.
 
-Two event sources, one handler:
-
-* the content table's stream (``INSERT`` of a post with ``notify``; the template's FilterCriteria
-  admit only those, and the handler checks again, since the local cloud does not filter): the
-  fan-out is recorded once in the deliveries ledger and one planner job per member shard is queued
-  (or one job waiting for ``publish_at``);
-* the planner queue: a job pages one shard (``PLANNER_PAGE_SIZE`` members), packs the members the post
-  is for into push jobs (``MEMBERS_PER_JOB`` each) and queues the next page of the shard.
+* a ``release`` job (sent by the publisher once the post's page, the community page and the feeds
+  are written, so a push never points at a page that is not there yet): the fan-out is recorded
+  once in the deliveries ledger and one planner job per member shard is queued;
+* a ``shard`` job pages one shard (``PLANNER_PAGE_SIZE`` members), packs the members the post is for
+  into push jobs (``MEMBERS_PER_JOB`` each) and queues the next page of the shard.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from herald.observability import traced
 from herald.runtime import Lazy
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -31,7 +27,6 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
-stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 queue_processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -63,22 +58,12 @@ planner: Lazy[FanoutPlanner] = Lazy(default_planner)
 configure = planner.configure
 
 
-def stream_record_handler(record: DynamoDBRecord) -> None:
-    image = record.raw_event.get("dynamodb", {}).get("NewImage") or {}
-    logger.set_correlation_id((image.get("correlation_id") or {}).get("S"))
-    result = planner().on_stream_record(record.raw_event)
-    if result.what in ("planned", "scheduled"):
-        keys = record.raw_event.get("dynamodb", {}).get("Keys", {})
-        logger.info(f"fan-out {result.what}", extra={"keys": keys, "jobs": result.jobs})
-        metrics.add_metric(name="FanOutsStarted", unit=MetricUnit.Count, value=1)
-    elif result.what == "duplicate":
-        logger.info("fan-out already planned: a repeated stream record")
-
-
 def job_record_handler(record: SQSRecord) -> None:
     body = json.loads(record.body)
     logger.set_correlation_id((body.get("post") or {}).get("correlation_id"))
     result = planner().on_job(body)
+    if body.get("kind") in ("release", "post") and result.what == "planned":
+        metrics.add_metric(name="FanOutsStarted", unit=MetricUnit.Count, value=1)
     if result.what == "page":
         metrics.add_metric(name="FanOutMembersPaged", unit=MetricUnit.Count, value=result.members)
         metrics.add_metric(name="PushJobsQueued", unit=MetricUnit.Count, value=result.jobs)
@@ -96,11 +81,6 @@ def job_record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = event.get("Records") or []
-    if records and records[0].get("eventSource") == "aws:dynamodb":
-        return process_partial_response(
-            event=event, record_handler=stream_record_handler, processor=stream_processor, context=context
-        )
     return process_partial_response(
         event=event, record_handler=job_record_handler, processor=queue_processor, context=context
     )

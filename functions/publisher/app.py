@@ -1,15 +1,22 @@
 """Publisher function: the content table's stream to the public site in the site bucket.
 
-Thin on purpose: the batch's records are grouped by community and published by
-``herald.site.publisher`` (only what changed is rendered and uploaded); the records of a community
-that failed are reported as batch item failures, so the stream retries them. Clients and settings
-are built on the first batch and reused while the environment lives.
+Two event sources, one handler:
+
+* the content table's stream: the batch's records are grouped by community and published by
+  ``herald.site.publisher`` (only what changed is rendered and uploaded); the records of a community
+  that failed are reported as batch item failures, so the stream retries them. Once a community's
+  files are written, the fan-out of each post that appears now is started (a ``release`` job on the
+  planner's queue), and each post scheduled for later gets a wake-up on the schedule queue;
+* the schedule queue: a wake-up that is due sets the post's release marker, whose stream record
+  publishes the post (and only then starts its fan-out); one not due yet is queued again.
+
+Clients and settings are built on the first batch and reused while the environment lives.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,9 +24,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from herald.observability import traced
+from herald.runtime import Lazy
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from herald.site.publisher import SitePublisher
@@ -27,17 +36,19 @@ if TYPE_CHECKING:
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+queue_processor = BatchProcessor(event_type=EventType.SQS)
 
 
 class PublishFailed(Exception):
     """The record's community could not be published in this batch (retried by the stream)."""
 
 
-@cache
-def publisher() -> SitePublisher:
+def default_publisher() -> SitePublisher:
     from herald.adapters.dynamo_content import DynamoContentStore
     from herald.adapters.dynamo_members import DynamoMemberStore
+    from herald.adapters.dynamo_release import DynamoReleaseMarker
     from herald.adapters.s3_site import S3SiteStore
+    from herald.adapters.sqs_jobs import SqsJobQueue
     from herald.site.publisher import PublisherSettings, SitePublisher, demo_subscriptions
 
     settings = PublisherSettings.from_env()
@@ -55,7 +66,15 @@ def publisher() -> SitePublisher:
         demo_subscription=(
             demo_subscriptions(settings.local_push_origin) if settings.herald_demo_subscriptions else None
         ),
+        schedule=SqsJobQueue(settings.schedule_queue_url) if settings.schedule_queue_url else None,
+        fanout=SqsJobQueue(settings.planner_queue_url) if settings.planner_queue_url else None,
+        marker=DynamoReleaseMarker(settings.content_table),
     )
+
+
+#: Built on the first record; ``configure(factory)`` swaps it (tests, benchmarks).
+publisher: Lazy[SitePublisher] = Lazy(default_publisher)
+configure = publisher.configure
 
 
 def _correlation_ids(event: dict[str, Any], community: str) -> list[str]:
@@ -70,14 +89,30 @@ def _correlation_ids(event: dict[str, Any], community: str) -> list[str]:
     return found[:20]
 
 
+def wakeup_handler(record: SQSRecord) -> None:
+    body = json.loads(record.body)
+    woken = publisher().wake(body)
+    logger.info(
+        f"scheduled post: {woken.what}",
+        extra={"community": body.get("community"), "post_id": woken.post_id},
+    )
+    if woken.what == "released":
+        metrics.add_metric(name="ScheduledPostsReleased", unit=MetricUnit.Count, value=1)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from herald.site.publisher import publish_records
 
-    if not event.get("Records"):
+    records = event.get("Records") or []
+    if not records:
         return {"batchItemFailures": []}
-    result = publish_records(publisher(), event.get("Records") or [])
+    if records[0].get("eventSource") == "aws:sqs":
+        return process_partial_response(
+            event=event, record_handler=wakeup_handler, processor=queue_processor, context=context
+        )
+    result = publish_records(publisher(), records)
     for pub in result.publications:
         logger.info(
             "site published",
@@ -90,10 +125,14 @@ def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "written_count": len(pub.written),
                 "unchanged": pub.unchanged,
                 "deleted": pub.deleted[:50],
+                "released": pub.released[:50],
+                "scheduled": pub.scheduled[:50],
             },
         )
         metrics.add_metric(name="SiteFilesWritten", unit=MetricUnit.Count, value=len(pub.written))
         metrics.add_metric(name="SiteFilesDeleted", unit=MetricUnit.Count, value=len(pub.deleted))
+        if pub.released:
+            metrics.add_metric(name="FanOutsReleased", unit=MetricUnit.Count, value=len(pub.released))
     for community, error in result.errors.items():
         logger.error("site not published", extra={"community": community, "error": error})
         metrics.add_metric(name="SitePublishFailures", unit=MetricUnit.Count, value=1)

@@ -101,7 +101,7 @@ def site(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     handler = load_handler("publisher")
-    handler.publisher.cache_clear()
+    handler.configure(None)
     aws.client.cache_clear()
     site = Site(
         stack=stack,
@@ -123,7 +123,7 @@ def site(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     aws.client("s3").meta.events.register("provide-client-params.s3.DeleteObjects", on_delete)
     site.stream_event()  # start after what provisioning wrote
     yield site
-    handler.publisher.cache_clear()
+    handler.configure(None)
 
 
 def _sample(name: str) -> bytes:

@@ -83,22 +83,6 @@ def _post() -> PostSummary:
     )
 
 
-def _stream_record(post: PostSummary) -> dict[str, Any]:
-    image = {
-        "pk": {"S": f"C#{post.community}"},
-        "sk": {"S": f"POST#{post.post_id}"},
-        "type": {"S": "post"},
-        "source": {"S": "post"},
-        "notify": {"BOOL": True},
-        "id": {"S": post.post_id},
-        "community": {"S": post.community},
-        "title": {"S": post.title},
-        "excerpt": {"S": post.excerpt},
-        "language": {"S": "en"},
-    }
-    return {"eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {"NewImage": image}}
-
-
 def _members(n: int, shards: int, push: Any, offset: int = 0) -> list[Member]:
     now = datetime.now(UTC)
     members = []
@@ -203,7 +187,7 @@ def run_fanout_bench(
                     members_per_job=int(env["MEMBERS_PER_JOB"]),
                 )
                 started = time.perf_counter()
-                planner.on_stream_record(_stream_record(post))
+                planner.start(post)  # what the publisher's release job does once the page is up
                 while jobs := _drain(sqs, env["PLANNER_QUEUE_URL"]):
                     for job in jobs:
                         planner.on_job(job)

@@ -8,7 +8,18 @@ changed (:meth:`SiteRenderer.render_community`), and uploads to ``<community>/â€
 bytes or headers differ from what the bucket holds. Pages of deleted posts are removed.
 
 Everything is decided from the table as it is now, not from the records' new images, so a
-duplicated, retried or late record publishes the same bytes again and writes nothing.
+duplicated, retried or late record publishes the same bytes again and writes nothing. The changed
+posts themselves are read from the table with a consistent read (the feed index may lag behind).
+
+**Scheduled posts and the fan-out: the page first.** A post whose ``publish_at`` is still ahead is
+not shown; a wake-up message waits for its time on the publisher's schedule queue (SQS delays, hops
+of at most 15 minutes). When it comes due, the wake-up sets the post's release marker
+(:mod:`herald.adapters.dynamo_release`), and the marker's stream record publishes the post like any
+other change of the community, in the community's stream order. The fan-out of a post is started by
+the publisher, and only here: after the post's page, the community page and the feeds are written,
+one ``release`` job per post that appears now goes to the planner's queue (a new editor post that
+notifies, a scheduled one at its time, one an edit moved from the future into the past). So a push
+never points at a page that does not exist yet, for scheduled posts and for every other post.
 """
 
 from __future__ import annotations
@@ -19,14 +30,16 @@ import hmac
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.domain.models import Community, Post
+from herald.domain.fanout import MAX_DELAY_S, delay_for
+from herald.domain.fanout_service import JobQueue, release_job, summary_of
+from herald.domain.models import Community, Post, PostSource
 from herald.site.render import CommunityView, SiteFile, SiteRenderer
 
 #: Files that link to the others: written last, so they never point at a page not yet uploaded.
@@ -47,6 +60,17 @@ class ContentReader(Protocol):
     def community(self, community: str) -> Community | None: ...
 
     def community_posts(self, community: str) -> Iterable[Post]: ...
+
+    def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]:
+        """The posts among ``post_ids`` that exist, read consistently."""
+        ...
+
+
+class ReleaseMarker(Protocol):
+    def release(self, community: str, post_id: str, publish_at: float) -> str:
+        """Mark a scheduled post released at ``publish_at``: ``released``, ``already``, ``gone`` or
+        ``moved`` (its ``publish_at`` is no longer that)."""
+        ...
 
 
 class MemberCounter(Protocol):
@@ -87,6 +111,10 @@ class PublisherSettings(BaseModel):
     #: The local cloud: pages carry a browser-like subscription for the join button (no push service).
     herald_demo_subscriptions: bool = False
     local_push_origin: str | None = None
+    #: Wake-ups of scheduled posts (the publisher's own queue) and the planner's queue (fan-outs).
+    schedule_queue_url: str | None = None
+    planner_queue_url: str | None = None
+    max_delay_seconds: int = Field(default=MAX_DELAY_S, ge=0, le=MAX_DELAY_S)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PublisherSettings:
@@ -116,6 +144,14 @@ class StreamChange:
     post_id: str | None  # None: the profile
     old: dict[str, Any] | None
     new: dict[str, Any] | None
+    #: When the change was written (the record's ApproximateCreationDateTime, epoch seconds).
+    written_at: float | None = None
+
+    @property
+    def releases(self) -> bool:
+        """The change is a scheduled post's release marker being set (its time has come)."""
+        marker = (self.new or {}).get("released_at")
+        return bool(marker) and marker != (self.old or {}).get("released_at")
 
 
 def _plain_image(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -141,6 +177,7 @@ def parse_record(record: Mapping[str, Any]) -> StreamChange | None:
         post_id = None
     else:
         return None
+    created = ddb.get("ApproximateCreationDateTime")
     return StreamChange(
         event_id=str(record.get("eventID", "")),
         event_name=str(record.get("eventName", "")),
@@ -148,6 +185,7 @@ def parse_record(record: Mapping[str, Any]) -> StreamChange | None:
         post_id=post_id,
         old=_plain_image(ddb.get("OldImage")),
         new=_plain_image(ddb.get("NewImage")),
+        written_at=float(created) if isinstance(created, int | float) else None,
     )
 
 
@@ -159,12 +197,20 @@ class CommunityChanges:
     event_ids: list[str] = field(default_factory=list)
     #: post id -> its image before the batch (the first record's old image; None: new in the batch)
     before: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: post id -> when the first record was written (the old image is judged as it was then)
+    written_at: dict[str, float | None] = field(default_factory=dict)
+    #: posts a record of the batch released (their scheduled time came)
+    released: set[str] = field(default_factory=set)
     full: bool = False  # the profile appeared, went, or changed its name or description
 
     def add(self, change: StreamChange) -> None:
         self.event_ids.append(change.event_id)
         if change.post_id is not None:
-            self.before.setdefault(change.post_id, change.old)
+            if change.post_id not in self.before:
+                self.before[change.post_id] = change.old
+                self.written_at[change.post_id] = change.written_at
+            if change.releases:
+                self.released.add(change.post_id)
         elif (
             change.old is None
             or change.new is None
@@ -193,10 +239,38 @@ class Publication:
     written: list[str] = field(default_factory=list)
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # posts whose fan-out this publication started
+    scheduled: list[str] = field(default_factory=list)  # posts whose wake-up it queued
+
+
+@dataclass
+class Wakeup:
+    """What a scheduled post's wake-up did: ``released`` (the marker is set; the stream publishes
+    it), ``already``, ``waiting`` (queued again for its time), ``gone`` or ``moved``."""
+
+    what: str
+    post_id: str
 
 
 def is_due(post: Post, now: datetime) -> bool:
     return post.publish_at is None or post.publish_at.astimezone(UTC) <= now
+
+
+def announces(post: Post) -> bool:
+    """Whether the post's first appearance starts a fan-out: an editor's post with ``notify`` on."""
+    return post.source == PostSource.POST and post.notify
+
+
+def wakeup_job(post: Post) -> dict[str, Any]:
+    """The schedule queue's message for a post waiting for its ``publish_at``."""
+    assert post.publish_at is not None
+    return {
+        "v": 1,
+        "kind": "due",
+        "community": post.community,
+        "post_id": post.id,
+        "publish_at": post.publish_at.timestamp(),
+    }
 
 
 def _post_or_none(image: Mapping[str, Any] | None) -> Post | None:
@@ -220,6 +294,9 @@ class SitePublisher:
         *,
         clock: Callable[[], datetime],
         demo_subscription: Callable[[str], Mapping[str, Any]] | None = None,
+        schedule: JobQueue | None = None,
+        fanout: JobQueue | None = None,
+        marker: ReleaseMarker | None = None,
     ) -> None:
         self.content = content
         self.members = members
@@ -227,48 +304,134 @@ class SitePublisher:
         self.settings = settings
         self.clock = clock
         self.demo_subscription = demo_subscription
+        #: Without a schedule queue a scheduled post appears with the first publication after its
+        #: time; without the planner's queue nothing fans out from here.
+        self.schedule = schedule
+        self.fanout = fanout
+        self.marker = marker
 
     # -- entry points ------------------------------------------------------------------------------
 
     def publish(self, changes: CommunityChanges) -> Publication:
-        """Publish what ``changes`` changed (the whole site when the profile says so)."""
-        if changes.full:
-            return self.publish_all(changes.community)
+        """Publish what ``changes`` changed (the whole site when the profile says so); then start the
+        fan-out of the posts that appear now and queue the wake-ups of those that wait."""
         community = changes.community
         now = self.clock().astimezone(UTC)
-        view, posts, renderer = self._read(community, now)
-        due = {p.id: p for p in posts}
-        previous: dict[str, Post] = {}
-        deleted: set[str] = set()
-        for pid, image in changes.before.items():
-            old = _post_or_none(image)
-            was_visible = old is not None and is_due(old, now)
-            if was_visible and old is not None:
-                previous[pid] = old
-            if pid not in due and (was_visible or (image is not None and old is None)):
-                deleted.add(pid)  # gone, or no longer due (an old image we cannot read: delete too)
-        changed = {pid for pid in changes.before if pid in due}
-        site = renderer.render_changes(view, posts, changed, deleted, previous=previous)
-        files = [*site.writes, *renderer.assets(view)]
-        return self._sync(community, "incremental", files, site.deletes, full=False)
+        view, stored, renderer = self._read(community, list(changes.before))
+        posts = [p for p in stored.values() if is_due(p, now)]
+        if changes.full:
+            files = list(renderer.render_community(view, posts).values())
+            publication = self._sync(community, "full", files, [], full=True)
+        else:
+            due = {p.id: p for p in posts}
+            previous: dict[str, Post] = {}
+            deleted: set[str] = set()
+            for pid, image in changes.before.items():
+                old = _post_or_none(image)
+                was_visible = self._was_visible(changes, pid, now)
+                if was_visible and old is not None:
+                    previous[pid] = old
+                if pid not in due and (was_visible or (image is not None and old is None)):
+                    deleted.add(pid)  # gone, or no longer due (an old image we cannot read: delete too)
+            changed = {pid for pid in changes.before if pid in due}
+            site = renderer.render_changes(view, posts, changed, deleted, previous=previous)
+            files = [*site.writes, *renderer.assets(view)]
+            publication = self._sync(community, "incremental", files, site.deletes, full=False)
+        # Only now that the pages and feeds are written: fan-outs, then wake-ups.
+        self._announce(publication, changes, stored, now)
+        return publication
 
     def publish_all(self, community: str) -> Publication:
         """Render the whole site of ``community`` and make the bucket hold exactly it."""
+        return self.publish(CommunityChanges(community, full=True))
+
+    def wake(self, body: Mapping[str, Any]) -> Wakeup:
+        """A scheduled post's wake-up: not due yet, queue it again; due, set its release marker (the
+        stream then publishes it and starts its fan-out). A post deleted, or whose ``publish_at`` an
+        edit changed, is left to the edit's own record (which queued a wake-up for the new time)."""
+        community, post_id = str(body["community"]), str(body["post_id"])
+        wanted = float(body["publish_at"])
         now = self.clock().astimezone(UTC)
-        view, posts, renderer = self._read(community, now)
-        files = list(renderer.render_community(view, posts).values())
-        return self._sync(community, "full", files, [], full=True)
+        current = self.content.posts(community, [post_id]).get(post_id)
+        if current is None:
+            return Wakeup("gone", post_id)
+        if current.publish_at is None or abs(current.publish_at.timestamp() - wanted) > 1e-3:
+            return Wakeup("moved", post_id)
+        if not is_due(current, now):
+            self._wait([current], now)
+            return Wakeup("waiting", post_id)
+        if self.marker is None:
+            raise RuntimeError("a wake-up came due but the publisher has no release marker")
+        return Wakeup(self.marker.release(community, post_id, wanted), post_id)
 
     # -- steps -------------------------------------------------------------------------------------
 
-    def _read(self, community: str, now: datetime) -> tuple[CommunityView, list[Post], SiteRenderer]:
+    @staticmethod
+    def _was_visible(changes: CommunityChanges, pid: str, now: datetime) -> bool:
+        """Whether the post was on the site before the batch: its old image was due when the first
+        record was written (not now: a late batch must not take a post that was still waiting for
+        visible), and no record of the batch released it (a release is its first appearance)."""
+        if pid in changes.released:
+            return False
+        old = _post_or_none(changes.before.get(pid))
+        written = changes.written_at.get(pid)
+        at = datetime.fromtimestamp(written, UTC) if written is not None else now
+        return old is not None and is_due(old, at)
+
+    def _announce(
+        self, publication: Publication, changes: CommunityChanges, stored: Mapping[str, Post], now: datetime
+    ) -> None:
+        released: list[Post] = []
+        waiting: list[Post] = []
+        for pid, image in changes.before.items():
+            post = stored.get(pid)
+            if post is None:
+                continue
+            if is_due(post, now):
+                if announces(post) and not self._was_visible(changes, pid, now):
+                    released.append(post)
+            elif _schedule_changed(image, post):
+                waiting.append(post)  # a wake-up for the post's (new) time; the old one finds it moved
+        if released and self.fanout is not None:
+            site_url = self.settings.public_site_url
+            self.fanout.send(
+                [
+                    release_job(replace(summary_of(p, site_url), correlation_id=p.correlation_id))
+                    for p in released
+                ]
+            )
+            publication.released = sorted(p.id for p in released)
+        if waiting and self.schedule is not None:
+            self._wait(waiting, now)
+            publication.scheduled = sorted(p.id for p in waiting)
+
+    def _wait(self, posts: Sequence[Post], now: datetime) -> None:
+        assert self.schedule is not None
+        for post in posts:
+            assert post.publish_at is not None
+            delay = delay_for(post.publish_at.timestamp(), now.timestamp(), self.settings.max_delay_seconds)
+            self.schedule.send([wakeup_job(post)], delay)
+
+    def _read(
+        self, community: str, fresh: Sequence[str]
+    ) -> tuple[CommunityView, dict[str, Post], SiteRenderer]:
+        """The community's view, every post it has (due or not) by id, and its renderer; the posts
+        in ``fresh`` are read from the table itself, since the feed index they are listed by is
+        eventually consistent and may not have a post the stream just announced."""
         stored = self.content.community(community) or Community(id=community, name=community)
         members = stored.members
         if self.members is not None:
             members = stored.members_baseline + self.members.count(community)
         view = CommunityView.from_community(stored, join_url=self.settings.join_url(community))
         view = view.model_copy(update={"members": members})
-        posts = [p for p in self.content.community_posts(community) if is_due(p, now)]
+        posts = {p.id: p for p in self.content.community_posts(community)}
+        if fresh:
+            current = self.content.posts(community, fresh)
+            for pid in fresh:
+                if pid in current:
+                    posts[pid] = current[pid]
+                else:
+                    posts.pop(pid, None)
         renderer = SiteRenderer(
             self.settings.base_url(community),
             api_url=self.settings.api_url,
@@ -309,6 +472,12 @@ class SitePublisher:
 
 def _same(stored: Stored | None, file: SiteFile) -> bool:
     return stored is not None and stored.matches(file)
+
+
+def _schedule_changed(image: Mapping[str, Any] | None, post: Post) -> bool:
+    """Whether the post's ``publish_at`` is new with this batch (so no wake-up waits for it yet)."""
+    old = _post_or_none(image)
+    return old is None or old.publish_at != post.publish_at
 
 
 # ----------------------------------------------------------------------------- batches
