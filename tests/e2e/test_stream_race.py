@@ -1,8 +1,8 @@
 """A lost race on the content table (a cancelled TransactWriteItems) on the real local cloud.
 
 moto answers the cancelled transaction by putting back a copy of the table taken before it, with
-its own stream; the publisher and the planner must go on with the writes that follow, and see
-nothing of the cancelled one.
+its own stream; the stream's consumers must go on with the writes that follow and see nothing of
+the cancelled one: the post after the race is published and its fan-out planned, the lost one not.
 """
 
 from __future__ import annotations
@@ -97,10 +97,8 @@ def test_the_publisher_and_the_planner_go_on_after_a_cancelled_transaction(cloud
     second = upload(cloud, "second.txt", "The food bank in Nairobi is open on Saturday too.")
     poll(cloud, lambda: published(cloud, second), "the publisher to publish the post after the race")
     poll(cloud, lambda: planned(cloud, second), "the planner to plan the post after the race")
-    assert not planned(cloud, "lost0race0post")  # nothing of the cancelled transaction reached it
+    # Nothing of the cancelled transaction reached them.
+    assert not published(cloud, "lost0race0post") and not planned(cloud, "lost0race0post")
     streams = [p for p in cloud.pollers if p.kind == "dynamodb"]
-    assert {p.worker.name.split("-", 2)[-1] for p in streams} >= {
-        "PublisherFunction",
-        "FanoutPlannerFunction",
-    }
+    assert any(p.worker.name.endswith("PublisherFunction") for p in streams)
     assert all(p.pending() is None for p in streams)
