@@ -74,6 +74,14 @@ def record_handler(record: SQSRecord) -> None:
             continue
         outcome = result.outcome
         logger.append_keys(post_id=",".join(outcome.post_ids[:20]) or None, community=outcome.community)
+        if result.fault is not None:
+            # A bug, not a bad file: the upload is rejected (and kept) so the queue goes on, and the
+            # error is logged with its traceback and counted, which the IngestFaults alarm watches.
+            logger.error(
+                "internal error while ingesting an upload",
+                exc_info=(type(result.fault), result.fault, result.fault.__traceback__),
+            )
+            metrics.add_metric(name="IngestFaults", unit=MetricUnit.Count, value=1)
         log = logger.warning if outcome.status == "rejected" else logger.info
         log(
             f"upload {outcome.status}",

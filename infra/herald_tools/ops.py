@@ -18,7 +18,7 @@ from urllib.parse import quote_plus, unquote_plus
 from botocore.exceptions import ClientError
 
 from herald.domain.events import REPROCESS_MARKER
-from herald.domain.layout import REJECTED_PREFIX
+from herald.domain.limits import rejected_names
 from herald.domain.models import Outcome, OutcomeStatus
 from herald_tools.stack import StackError, Target
 
@@ -207,7 +207,7 @@ def outcome_data(outcome: Outcome, bucket: str | None) -> dict[str, Any]:
         data["rejected_copy_url"] = (
             f"s3://{bucket}/{outcome.rejected_copy}" if outcome.rejected_copy else None
         )
-        data["error_report_url"] = f"s3://{bucket}/{REJECTED_PREFIX}{outcome.key}.error.json"
+        data["error_report_url"] = f"s3://{bucket}/{rejected_names(outcome.key)[1]}"
     return data
 
 

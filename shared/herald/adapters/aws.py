@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from herald.domain.errors import TransientError
+from herald.domain.errors import RequestRefused, TransientError
 
 #: Error codes that mean "the request may succeed later": retried by SQS, never a rejection.
 TRANSIENT_CODES = frozenset(
@@ -42,6 +42,30 @@ def error_code(exc: BaseException) -> str:
 
 def as_transient(exc: Exception, what: str) -> TransientError:
     return TransientError(f"{what}: {error_code(exc) or type(exc).__name__}: {exc}")
+
+
+#: Error codes that mean "this request is invalid as built": the same request can never succeed.
+REFUSED_CODES = frozenset(
+    {
+        "ValidationException",  # DynamoDB: an item over 400 KB, a key over its limit, a bad number
+        "SerializationException",
+        "KeyTooLongError",  # S3: a key over 1,024 bytes
+        "EntityTooLarge",
+        "InvalidRequest",
+    }
+)
+
+
+def as_domain_error(exc: Exception, what: str) -> TransientError | RequestRefused:
+    """An AWS error as the domain sees it: refused (permanent, never retried) when the request
+    itself is invalid, else transient (throttling, 5xx, time-outs, connections, and whatever is
+    wrong on the AWS side, such as a missing table or a denied permission, which an operator can
+    fix before the retries run out or redrive from the DLQ)."""
+    from botocore.exceptions import ParamValidationError
+
+    if isinstance(exc, ParamValidationError) or error_code(exc) in REFUSED_CODES:
+        return RequestRefused(f"{what}: {error_code(exc) or type(exc).__name__}: {exc}")
+    return as_transient(exc, what)
 
 
 class LazyClient:

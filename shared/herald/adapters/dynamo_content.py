@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import DynamoTable, as_transient, error_code
+from herald.adapters.aws import DynamoTable, as_domain_error, error_code
+from herald.domain import limits as bounds
 from herald.domain.errors import ConcurrentUpdate
 from herald.domain.models import Community, CommunityProfile, Outcome, Post
 from herald.domain.ports import Change
@@ -115,7 +116,8 @@ def outcome_item(outcome: Outcome) -> dict[str, Any]:
         pk=f"UPLOAD#{outcome.key}",
         sk="OUTCOME",
         gsi1pk="OUTCOMES",
-        gsi1sk=f"{values['processed_at']}#{outcome.key}",
+        # Within DynamoDB's 1,024-byte sort key even for a key over Herald's bound (its rejection).
+        gsi1sk=bounds.sort_key(values["processed_at"], outcome.key),
         type="outcome",
     )
     return to_item(values)
@@ -177,9 +179,9 @@ class DynamoContentStore(DynamoTable):
                 reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
                 if reasons & _CONFLICT_REASONS:
                     raise ConcurrentUpdate(f"a guard failed: {sorted(r for r in reasons if r)}") from exc
-            raise as_transient(exc, "committing a change") from exc
+            raise as_domain_error(exc, "committing a change") from exc
         except BotoCoreError as exc:
-            raise as_transient(exc, "committing a change") from exc
+            raise as_domain_error(exc, "committing a change") from exc
 
     def _transaction(self, change: Change) -> Iterator[dict[str, Any]]:
         t = self.table

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.adapters.aws import LazyClient, as_transient, error_code
-from herald.domain.layout import REJECTED_PREFIX
+from herald.adapters.aws import LazyClient, as_domain_error, error_code
+from herald.domain.limits import rejected_names
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -23,6 +23,7 @@ class S3ObjectStore:
     s3: S3Client = LazyClient("s3")  # type: ignore[assignment]
 
     def read(self, bucket: str, key: str, version_id: str | None, max_bytes: int) -> bytes | None:
+        """At most ``max_bytes + 1`` bytes (a ranged GET), so an object too big is never read whole."""
         params: dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": f"bytes=0-{max_bytes}"}
         if version_id:
             params["VersionId"] = version_id
@@ -34,14 +35,16 @@ class S3ObjectStore:
                 return None
             if error_code(exc) == "InvalidRange":  # an empty object has no byte 0
                 return b""
-            raise as_transient(exc, f"reading s3://{bucket}/{key}") from exc
+            raise as_domain_error(exc, f"reading s3://{bucket}/{key}") from exc
         except BotoCoreError as exc:
-            raise as_transient(exc, f"reading s3://{bucket}/{key}") from exc
+            raise as_domain_error(exc, f"reading s3://{bucket}/{key}") from exc
 
     def keep_rejected(
         self, bucket: str, key: str, version_id: str | None, report: dict[str, Any]
     ) -> str | None:
-        copy_key = f"{REJECTED_PREFIX}{key}"
+        """The original at ``rejected/<key>``, the report at ``rejected/<key>.error.json`` (a key too
+        long for that keeps a shortened, unique name: see :func:`herald.domain.limits.rejected_names`)."""
+        copy_key, report_key = rejected_names(key)
         source: dict[str, str] = {"Bucket": bucket, "Key": key}
         if version_id:
             source["VersionId"] = version_id
@@ -50,15 +53,15 @@ class S3ObjectStore:
             report = {**report, "original": copy_key}
         except ClientError as exc:
             if error_code(exc) not in _GONE:
-                raise as_transient(exc, f"keeping a copy of s3://{bucket}/{key}") from exc
+                raise as_domain_error(exc, f"keeping a copy of s3://{bucket}/{key}") from exc
             copy_key = ""
         try:
             self.s3.put_object(
                 Bucket=bucket,
-                Key=f"{REJECTED_PREFIX}{key}.error.json",
+                Key=report_key,
                 Body=json.dumps(report, ensure_ascii=False, indent=2).encode(),
                 ContentType="application/json; charset=utf-8",
             )
         except (ClientError, BotoCoreError) as exc:
-            raise as_transient(exc, f"writing the rejection report of s3://{bucket}/{key}") from exc
+            raise as_domain_error(exc, f"writing the rejection report of s3://{bucket}/{key}") from exc
         return copy_key or None

@@ -45,6 +45,12 @@ class TransientError(HeraldError):
     """A dependency failed in a way that may pass: the message must be retried, never rejected."""
 
 
+class RequestRefused(HeraldError):
+    """AWS refused a request Herald built as invalid (an item or key over a limit, a malformed
+    parameter). Permanent: the same request fails the same way, so it is never retried; it means
+    one of Herald's own checks missed something."""
+
+
 class ConcurrentUpdate(HeraldError):
     """Someone else changed the same record between our read and our write."""
 

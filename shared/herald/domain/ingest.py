@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from herald.domain import limits as bounds
 from herald.domain.errors import ConcurrentUpdate, InvalidUpload, TransientError
 from herald.domain.events import ObjectEvent
 from herald.domain.layout import UploadKey, UploadKind, is_internal, parse_key
@@ -42,6 +43,9 @@ class IngestResult:
 
     outcome: Outcome | None
     note: str = ""
+    #: The exception, when the outcome is a rejection for a fault in Herald (or a library) rather
+    #: than in the upload: the handler logs it with its traceback and counts it.
+    fault: BaseException | None = None
 
 
 class IngestService:
@@ -87,19 +91,30 @@ class IngestService:
                 return self._record(event, previous, OutcomeStatus.DELETED, detail="not a post or export key")
             return self._reject(event, previous, exc, community=None)
         if event.kind == "removed":
+            # No fault handling here: the event is the only record of a removal, so a fault
+            # keeps it (retried, then in the DLQ) for a redrive once fixed.
             return self._delete(event, previous, upload)
-        limit = (
-            self._limits.max_export_bytes if upload.kind is UploadKind.EXPORT else self._limits.max_post_bytes
-        )
-        data = self._objects.read(event.bucket, event.key, event.version_id, limit)
-        if data is None:
-            return IngestResult(None, "the object no longer exists; a later event will say what happened")
+        is_export = upload.kind is UploadKind.EXPORT
+        limit = self._limits.max_export_bytes if is_export else self._limits.max_post_bytes
         try:
-            if upload.kind is UploadKind.EXPORT:
+            if event.size is not None:
+                # The real size, from the event: a 50 MB object is never read to find it too big.
+                bounds.check_size(event.size, limit, "export" if is_export else "post")
+            data = self._objects.read(event.bucket, event.key, event.version_id, limit)
+            if data is None:
+                return IngestResult(None, "the object no longer exists; a later event will say what happened")
+            if is_export:
                 return self._import_export(event, previous, upload, data)
             return self._publish_post(event, previous, upload, data)
         except InvalidUpload as exc:
             return self._reject(event, previous, exc, community=upload.community)
+        except (TransientError, ConcurrentUpdate):
+            raise
+        except Exception as exc:
+            # A fault in Herald or a library on this object's content: retrying the same bytes
+            # would fail the same way, five times, into the DLQ. Rejected instead, original kept
+            # (``herald reprocess`` once fixed), and surfaced by the handler as an error.
+            return self._reject(event, previous, _internal_error(exc), community=upload.community, fault=exc)
 
     # -- single posts --------------------------------------------------------------------------
 
@@ -179,6 +194,7 @@ class IngestService:
                 at,
                 position=item.position,
                 correlation_id=event.correlation_id,
+                loc=f"line {item.line}",
             )
         existing, owners = self._content.lookup(
             upload.community, list(wanted), [p.content_hash for p in wanted.values()]
@@ -273,12 +289,18 @@ class IngestService:
         return IngestResult(outcome)
 
     def _reject(
-        self, event: ObjectEvent, previous: Outcome | None, exc: InvalidUpload, community: str | None
+        self,
+        event: ObjectEvent,
+        previous: Outcome | None,
+        exc: InvalidUpload,
+        community: str | None,
+        fault: BaseException | None = None,
     ) -> IngestResult:
-        errors = [p.as_dict() for p in exc.problems]
+        problems = bounds.recordable(exc.problems)
+        errors = [p.as_dict() for p in problems]
         outcome = self._outcome(event, OutcomeStatus.REJECTED, community=community)
         outcome.errors = errors
-        outcome.detail = str(exc)
+        outcome.detail = "; ".join(str(p) for p in problems)
         report: dict[str, Any] = {
             "key": event.key,
             "version_id": event.version_id,
@@ -288,7 +310,7 @@ class IngestService:
         }
         outcome.rejected_copy = self._objects.keep_rejected(event.bucket, event.key, event.version_id, report)
         self._content.commit(Change(outcome=outcome, expect_sequencer=_sequencer(previous)))
-        return IngestResult(outcome)
+        return IngestResult(outcome, fault=fault)
 
     def _record(
         self, event: ObjectEvent, previous: Outcome | None, status: OutcomeStatus, detail: str
@@ -325,6 +347,14 @@ def _is_reprocess_of(event: ObjectEvent, previous: Outcome) -> bool:
     )
 
 
+def _internal_error(exc: BaseException) -> InvalidUpload:
+    return InvalidUpload.one(
+        "internal",
+        f"internal error ({type(exc).__name__}): Herald could not process this upload; the error is "
+        "logged for the operators, and the upload can be reprocessed once it is fixed",
+    )
+
+
 def _sequencer(previous: Outcome | None) -> str | None:
     return previous.sequencer if previous is not None else None
 
@@ -338,9 +368,10 @@ def _make_post(
     updated_at: datetime,
     position: int | None = None,
     correlation_id: str | None = None,
+    loc: str = "text",
 ) -> Post:
     is_export = upload.kind is UploadKind.EXPORT
-    return Post(
+    post = Post(
         id=upload.export_post_id(enrichment.content_hash) if is_export else upload.post_id,
         community=upload.community,
         key=upload.key,
@@ -357,6 +388,8 @@ def _make_post(
         correlation_id=correlation_id,
         **enrichment.model_dump(),
     )
+    bounds.check_stored_post(post.model_dump(mode="json", exclude_none=True), loc)
+    return post
 
 
 _VOLATILE = {"version", "created_at", "updated_at", "correlation_id"}

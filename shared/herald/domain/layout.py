@@ -13,20 +13,30 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from herald.domain import limits as bounds
 from herald.domain.errors import InvalidUpload
+from herald.domain.limits import REJECTED_PREFIX
 
+# Only these two prefixes notify (template.yaml's filters, which are case-sensitive): an object
+# under any other prefix, ``Posts/`` included, never reaches ingest and has no outcome.
 POSTS_PREFIX = "posts/"
 EXPORTS_PREFIX = "exports/"
-REJECTED_PREFIX = "rejected/"
 #: Prefixes Herald writes itself; an event for one of them is ignored, never processed.
 INTERNAL_PREFIXES = (REJECTED_PREFIX,)
 
 POST_FORMATS: tuple[str, ...] = ("txt", "md", "json")
 EXPORT_FORMATS: tuple[str, ...] = ("txt",)
 
-# A community id is a slug: it appears in URLs, keys and DynamoDB keys.
-COMMUNITY_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-MAX_KEY_BYTES = 1024
+#: A community id is a slug: it appears in URLs, keys and DynamoDB keys. Matched whole
+#: (``fullmatch``: ``$`` alone would let a trailing newline through).
+COMMUNITY_ID_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+_COMMUNITY_ID = re.compile(COMMUNITY_ID_PATTERN)
+MAX_KEY_BYTES = bounds.KEY_BYTES
+
+
+def is_community_id(value: str) -> bool:
+    """Whether ``value`` is a community id, the whole of it."""
+    return _COMMUNITY_ID.fullmatch(value) is not None
 
 
 class UploadKind(StrEnum):
@@ -66,8 +76,7 @@ def is_internal(key: str) -> bool:
 
 def parse_key(key: str) -> UploadKey:
     """Map a (decoded) S3 key onto the layout, or say precisely why it does not fit."""
-    if len(key.encode()) > MAX_KEY_BYTES:
-        raise InvalidUpload.one("key", f"the key is longer than {MAX_KEY_BYTES} bytes")
+    bounds.check_key(key)
     if key.startswith(POSTS_PREFIX):
         kind, formats = UploadKind.POST, POST_FORMATS
     elif key.startswith(EXPORTS_PREFIX):
@@ -75,26 +84,35 @@ def parse_key(key: str) -> UploadKey:
     else:
         raise InvalidUpload.one(
             "key",
-            f"{key!r} is outside the layout: uploads go under posts/<community>/ or exports/<community>/",
+            f"{bounds.quoted(key)} is outside the layout: "
+            "uploads go under posts/<community>/ or exports/<community>/",
         )
     parts = key.split("/")
     if len(parts) != 3 or not parts[2]:
         raise InvalidUpload.one(
-            "key", f"{key!r} does not have the form {parts[0]}/<community>/<name>.<{'|'.join(formats)}>"
+            "key",
+            f"{bounds.quoted(key)} does not have the form "
+            f"{parts[0]}/<community>/<name>.<{'|'.join(formats)}>",
         )
     _, community, name = parts
-    if not COMMUNITY_ID.match(community):
+    if not is_community_id(community):
         raise InvalidUpload.one(
             "key",
-            f"community {community!r} is not a valid id: use lowercase letters, digits and hyphens (1-64)",
+            f"community {bounds.quoted(community)} is not a valid id: "
+            "use lowercase letters, digits and hyphens (1-64), nothing else (no spaces, line ends "
+            "or control characters)",
+        )
+    control = next((ch for ch in name if unicodedata.category(ch) == "Cc"), None)
+    if control is not None:
+        raise InvalidUpload.one(
+            "key", f"the file name {bounds.quoted(name)} contains a control character (U+{ord(control):04X})"
         )
     stem, dot, ext = name.rpartition(".")
     ext = ext.lower()
     if not dot or not stem or ext not in formats:
         raise InvalidUpload.one(
             "key",
-            f"{name!r} has an unsupported extension: expected one of {', '.join('.' + f for f in formats)}",
+            f"{bounds.quoted(name)} has an unsupported extension: "
+            f"expected one of {', '.join('.' + f for f in formats)}",
         )
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise InvalidUpload.one("key", "the file name contains control characters")
     return UploadKey(key=key, kind=kind, community=community, name=name, fmt=ext)

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from herald.domain.limits import bounded_datetime
+
 
 def _encodable(value: str) -> str:
     """Lone surrogates (possible in JSON as \\ud800) cannot be stored or shown: refuse them."""
@@ -21,6 +23,9 @@ Tag = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_encodable)
 ]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
+#: A date an editor gives: in UTC (none given: UTC) and within Herald's date bounds, so nothing
+#: downstream (feeds' sort keys, the fan-out's delays) can overflow or compare naive with aware.
+EditorDate = Annotated[datetime, AfterValidator(bounded_datetime)]
 
 
 class PostInput(BaseModel):
@@ -36,7 +41,7 @@ class PostInput(BaseModel):
     lang: LanguageCode | None = None
     pinned: bool = False
     notify: bool = True
-    publish_at: datetime | None = None
+    publish_at: EditorDate | None = None
 
 
 class Link(BaseModel):

@@ -9,28 +9,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from herald.domain import limits as bounds
 from herald.domain.errors import InvalidUpload, Problem
+from herald.domain.limits import IngestLimits
 from herald.domain.models import CommunityProfile, PostInput
-
-KIB = 1024
-MIB = 1024 * KIB
-
-
-class IngestLimits(BaseModel):
-    """Size and shape limits for uploads; every one can be set from the environment."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_post_bytes: int = Field(default=64 * KIB, gt=0)
-    max_export_bytes: int = Field(default=5 * MIB, gt=0)
-    max_export_posts: int = Field(default=5000, gt=0)
-    max_nesting: int = Field(default=8, gt=0)
-    max_front_matter_bytes: int = Field(default=8 * KIB, gt=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +49,65 @@ _BINARY_MAGIC = {
 }
 
 
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+#: Bytes looked at to recognise UTF-16 or UTF-32 without a BOM.
+_SNIFF_BYTES = 4096
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """'UTF-16' or 'UTF-32' when the bytes are text in one of them (with or without a BOM).
+
+    Without a BOM, NUL bytes give it away, which UTF-8 text never holds: in UTF-32 text every
+    character has them; in UTF-16 text every ASCII character (spaces, digits, line ends) has one,
+    always at the same parity, even offsets or odd. The first bytes must also decode to printable
+    text in that encoding, so binary data with stray NULs is not taken for it.
+    """
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:_SNIFF_BYTES]
+    if b"\x00" not in head:
+        return None
+    quad = head[: len(head) // 4 * 4]
+    if any(_printable(quad, codec) for codec in ("utf-32-le", "utf-32-be")):
+        return "UTF-32"
+    pair = head[: len(head) // 2 * 2]
+    even, odd = pair[0::2].count(0), pair[1::2].count(0)
+    units = len(pair) // 2
+    one_sided = units and min(even, odd) <= units // 100 and max(even, odd) >= max(2, units // 10)
+    if one_sided and any(_printable(pair, codec) for codec in ("utf-16-le", "utf-16-be")):
+        return "UTF-16"
+    return None
+
+
+def _printable(data: bytes, codec: str) -> bool:
+    try:
+        # The sniffed bytes may end inside a surrogate pair: a lone half at the end is fine.
+        text = data.decode(codec, errors="replace")
+    except UnicodeDecodeError:
+        return False
+    text = text[:-1] if text.endswith("\ufffd") else text
+    return bool(text) and "\ufffd" not in text and all(ch.isprintable() or ch in "\t\n\r" for ch in text)
+
+
 def decode_text(data: bytes, *, limit: int, what: str) -> str:
-    """Bytes to str: size-checked, strict UTF-8 (a BOM is allowed), not binary, not empty."""
+    """Bytes to str: size-checked, strict UTF-8 (a BOM is allowed), not binary, not empty.
+
+    ``data`` may be only the first ``limit + 1`` bytes of the object (the ingest service checks
+    the object's real size before reading it, when the event gives it).
+    """
     if len(data) > limit:
-        raise InvalidUpload.one("size", f"the {what} is {len(data):,} bytes; the limit is {limit:,} bytes")
+        # limit + 1 bytes is what a ranged read returns of a larger object: say no more than we know.
+        size = f"at least {len(data):,}" if len(data) == limit + 1 else f"{len(data):,}"
+        raise InvalidUpload.one("size", f"the {what} is {size} bytes; the limit is {limit:,} bytes")
+    wide = _wide_encoding(data)
+    if wide is not None:
+        raise InvalidUpload.one("content", f"{wide} is not supported, save as UTF-8")
     for magic, kind in _BINARY_MAGIC.items():
         if data.startswith(magic):
             raise InvalidUpload.one("content", f"this is binary data ({kind}), not UTF-8 text")
@@ -120,6 +163,9 @@ def _problem_from_pydantic(err: Any) -> Problem:
     got = err.get("input")
     kind = type(got).__name__ if got is not None else "null"
     message = err["msg"]
+    if err["type"] == "value_error":
+        # Herald's own validators (e.g. the date bounds) already say what is wrong.
+        message = message.removeprefix("Value error, ")
     if err["type"].endswith("_type"):
         message = f"{message} (got {kind})"
     return Problem(loc, message)
@@ -158,7 +204,9 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise InvalidUpload.one(key, f"the field {key!r} appears more than once")
+            raise InvalidUpload.one(
+                key[: bounds.QUOTED_CHARS], f"the field {bounds.quoted(key)} appears more than once"
+            )
         seen[key] = value
     return seen
 
@@ -218,6 +266,23 @@ class _BoundedSafeLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        """PyYAML keeps the last of two equal keys; Herald refuses the mapping, naming the key."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: PyYAML's own check reports it
+                continue
+            if duplicate:
+                raise InvalidUpload.one(
+                    f"front matter line {key_node.start_mark.line + 2}",
+                    f"the field {bounds.quoted(str(key))} appears more than once",
+                )
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
 
 def load_front_matter(source: str, *, max_depth: int) -> dict[str, Any]:
     """Safely load a YAML mapping; line numbers in problems count the opening ``---`` as line 1."""
@@ -230,9 +295,9 @@ def load_front_matter(source: str, *, max_depth: int) -> dict[str, Any]:
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         line = f"front matter line {mark.line + 2}" if mark else "front matter"
-        tag = ""
-        if exc.problem and "tag" in exc.problem:
-            tag = exc.problem.split("tag", 1)[1].strip(" '")
+        if not exc.problem or "tag" not in exc.problem:
+            raise InvalidUpload.one(line, f"not valid YAML: {exc.problem or exc}") from None
+        tag = exc.problem.split("tag", 1)[1].strip(" '")
         raise InvalidUpload.one(line, f"unsafe or unknown YAML tag {tag}".strip()) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -253,9 +318,11 @@ def _parse_markdown_post(text: str, limits: IngestLimits) -> PostInput:
     match = _FRONT_MATTER.match(text)
     if match:
         source = match.group(1)
-        if len(source.encode()) > limits.max_front_matter_bytes:
+        size = len(source.encode())
+        if size > limits.max_front_matter_bytes:
             raise InvalidUpload.one(
-                "front matter", f"the front matter is longer than {limits.max_front_matter_bytes:,} bytes"
+                "front matter",
+                f"the front matter is {size:,} bytes; the limit is {limits.max_front_matter_bytes:,} bytes",
             )
         fields = load_front_matter(source, max_depth=limits.max_nesting)
         if "text" in fields:
@@ -284,14 +351,20 @@ _VERIFIED = re.compile(r"^Verified\s+Community$", re.I)
 _UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 
 
-def parse_member_count(display: str) -> int:
-    """'222K' -> 222000, '1.2M' -> 1200000, '950' -> 950, '12,345' -> 12345."""
+def parse_member_count(display: str, loc: str = "members") -> int:
+    """'222K' -> 222000, '1.2M' -> 1200000, '950' -> 950, '12,345' -> 12345.
+
+    Exact (decimal, not float) and bounded by :data:`herald.domain.limits.MEMBERS`: a count
+    beyond it raises InvalidUpload at ``loc``.
+    """
     match = _MEMBERS.match(f"{display.strip()} Members")
     if not match:
-        raise ValueError(f"not a member count: {display!r}")
-    number = float(match["num"].replace(",", ""))
+        raise ValueError(f"not a member count: {bounds.quoted(display)}")
+    digits = match["num"].replace(",", "")
+    bounds.check_member_count(digits, loc)
     unit = (match["unit"] or "").lower()
-    return round(number * _UNITS.get(unit, 1))
+    count = Decimal(digits) * _UNITS.get(unit, 1)
+    return bounds.bounded_member_count(int(count.to_integral_value(ROUND_HALF_EVEN)), loc)
 
 
 def parse_export(data: bytes, limits: IngestLimits) -> ParsedExport:
@@ -365,7 +438,7 @@ def _parse_profile(lines: list[str], *, first_line: int) -> CommunityProfile:
             verified = True
         elif m := _MEMBERS.match(line):
             members_display = line.rsplit(" ", 1)[0].strip()
-            members = parse_member_count(members_display)
+            members = parse_member_count(members_display, loc=f"line {number}")
         elif m := _CREATED.match(line):
             created_year = int(m["year"])
             if not 1990 <= created_year <= 2100:
@@ -373,13 +446,26 @@ def _parse_profile(lines: list[str], *, first_line: int) -> CommunityProfile:
                     f"line {number}", f"'Created In {created_year}' is not a plausible year"
                 )
         elif line.lower().endswith("members"):
-            raise InvalidUpload.one(f"line {number}", f"cannot read a member count from {line!r}")
+            raise InvalidUpload.one(
+                f"line {number}", f"cannot read a member count from {bounds.quoted(line)}"
+            )
         elif description is None:
+            if len(line) > bounds.COMMUNITY_DESCRIPTION_CHARS:
+                raise InvalidUpload.one(
+                    f"line {number}",
+                    f"the description is {len(line):,} characters; "
+                    f"the limit is {bounds.COMMUNITY_DESCRIPTION_CHARS:,}",
+                )
             description = line
         else:
-            raise InvalidUpload.one(f"line {number}", f"unexpected line in the profile block: {line!r}")
-    if len(name) > 200:
-        raise InvalidUpload.one(f"line {first_line}", "the community name is longer than 200 characters")
+            raise InvalidUpload.one(
+                f"line {number}", f"unexpected line in the profile block: {bounds.quoted(line)}"
+            )
+    if len(name) > bounds.COMMUNITY_NAME_CHARS:
+        raise InvalidUpload.one(
+            f"line {first_line}",
+            f"the community name is {len(name):,} characters; the limit is {bounds.COMMUNITY_NAME_CHARS:,}",
+        )
     return CommunityProfile(
         name=name,
         description=description,
