@@ -541,3 +541,109 @@ def test_push_topic_is_url_safe_and_at_most_32_characters() -> None:
         assert len(topic) == 32 and topic.replace("-", "").replace("_", "").isalnum()
         assert push_topic(value) == topic
     assert push_topic("x" * 33) != push_topic("x" * 34)
+
+
+# ----------------------------------------------------------------------------- the endpoint at send time
+
+
+class Resolver:
+    """A resolver whose answers change from call to call (DNS rebinding), counting the calls."""
+
+    def __init__(self, *answers: list[str] | Exception) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, int]] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.calls.append((host, port))
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("169.254.169.254", "link-local"),
+        ("10.0.0.7", "private"),
+        ("127.0.0.1", "loopback"),
+        ("fd00::1", "private"),
+        ("::ffff:169.254.169.254", "link-local"),
+    ],
+)
+def test_an_endpoint_resolving_to_a_private_address_at_send_time_is_pruned_unsent(
+    address: str, why: str
+) -> None:
+    http, browser = FakeHttp(), Browser()
+    result = _sender(http, resolve=Resolver([address])).send(browser.subscription, b"{}", topic="p")
+    assert result.outcome is Outcome.PRUNE and address in result.detail and why in result.detail
+    assert http.requests == []
+
+
+def test_the_connection_goes_to_the_address_that_was_checked() -> None:
+    """Resolved once, checked, connected to: a second lookup that would answer the metadata address
+    (a rebinding between check and connect) never happens."""
+    http, browser = FakeHttp(), Browser()
+    resolver = Resolver([PUBLIC_ADDRESS], ["169.254.169.254"])
+    assert _sender(http, resolve=resolver).send(browser.subscription, b"{}", topic="p").ok
+    assert resolver.calls == [("push.example", 443)]
+    assert http.requests[0]["address"] == PUBLIC_ADDRESS
+
+
+def test_checked_addresses_are_kept_a_minute_then_checked_again() -> None:
+    http, browser = FakeHttp(), Browser()
+    now = [100.0]
+    resolver = Resolver([PUBLIC_ADDRESS], ["169.254.169.254"])
+    sender = _sender(http, resolve=resolver, monotonic=lambda: now[0], resolve_ttl_s=60.0)
+    assert sender.send(browser.subscription, b"{}", topic="p").ok
+    now[0] += 30
+    assert sender.send(browser.subscription, b"{}", topic="p").ok  # cached: the same checked address
+    now[0] += 31
+    late = sender.send(browser.subscription, b"{}", topic="p")
+    assert late.outcome is Outcome.PRUNE and "169.254.169.254" in late.detail
+    assert len(resolver.calls) == 2 and len(http.requests) == 2
+
+
+def test_an_endpoint_that_does_not_resolve_is_retried() -> None:
+    http, browser = FakeHttp(), Browser()
+    resolver = Resolver(OSError(-2, "Name or service not known"))
+    result = _sender(http, resolve=resolver).send(browser.subscription, b"{}", topic="p")
+    assert result.outcome is Outcome.RETRY and "does not resolve" in result.detail
+    assert http.requests == []
+
+
+def test_plain_http_and_ip_literals_are_refused_by_default() -> None:
+    for endpoint in ("http://push.example/wp/abc", "https://93.184.215.14/wp/abc", "https://push.example:8443/x"):
+        http, browser = FakeHttp(), Browser(endpoint)
+        result = _sender(http).send(browser.subscription, b"{}", topic="p")
+        assert result.outcome is Outcome.PRUNE and result.detail.startswith("endpoint refused"), endpoint
+        assert http.requests == []
+
+
+def test_ipv4_addresses_are_tried_first_then_the_next_on_a_refused_connection() -> None:
+    refused = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    http, browser = FakeHttp(refused), Browser()
+    resolver = Resolver(["2606:4700:4700::1111", PUBLIC_ADDRESS, "93.184.215.15"])
+    assert _sender(http, resolve=resolver).send(browser.subscription, b"{}", topic="p").ok
+    assert [r["address"] for r in http.requests] == [PUBLIC_ADDRESS, "93.184.215.15"]
+
+
+def test_a_subscription_whose_keys_do_not_encrypt_is_pruned_unsent() -> None:
+    http, browser = FakeHttp(), Browser()
+    browser.subscription["keys"]["p256dh"] = b64url_encode(b"\x04" + b"\x01" * 64)  # not on P-256
+    result = _sender(http).send(browser.subscription, b"{}", topic="p")
+    assert result.outcome is Outcome.PRUNE and "do not encrypt" in result.detail
+    assert http.requests == []
+
+
+def test_an_answer_over_the_bound_is_cut_and_its_connection_closed() -> None:
+    big = FakeResponse(400, {}, b"\x00<b>" * 20_000)
+    small = FakeResponse(201)
+    http, browser = FakeHttp(big, small), Browser()
+    sender = _sender(http, max_response_bytes=1000)
+    result = sender.send(browser.subscription, b"{}", topic="p")
+    assert (result.outcome, result.status, result.response_bytes) == (Outcome.FAILED, 400, 1000)
+    assert "cut off: more than 1,000 bytes" in result.detail and "\x00" not in result.detail
+    assert big.read_sizes == [1001] and big.closed and big.released  # not handed back half-read
+    assert sender.send(browser.subscription, b"{}", topic="p").ok
+    assert small.released and not small.closed  # a whole answer: the connection is kept

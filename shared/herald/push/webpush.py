@@ -60,6 +60,7 @@ Resolver = Callable[[str, int], list[str]]
 
 #: RFC 8030 section 5.4: a topic is at most 32 characters of the URL-safe base64 alphabet.
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 #: Per socket operation; the whole request is bounded by ``DEFAULT_DEADLINE_S``.
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
 #: Connect to last byte. Well inside the delivery lease (60 s): a push still running when its
@@ -505,7 +506,8 @@ class WebPushSender:
         response.release_conn()
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         status = int(response.status)
-        detail = "" if status < 300 else data[:300].decode("utf-8", "replace")
+        # The answer is the other end's text: control characters become spaces (logs, the record).
+        detail = "" if status < 300 else _CONTROL.sub(" ", data[:300].decode("utf-8", "replace")).strip()
         if cut:
             detail = f"{cut}; {detail}" if detail else cut
         result = http_result(status, response.headers.get("Retry-After"), now, detail[:300])

@@ -1,0 +1,143 @@
+"""The fan-out on moto: a subscription that keeps failing always ends, and never fails the job.
+
+* a member whose push kills the sender every time (a timeout, out of memory) ends ``failed`` after
+  the retry policy's attempts, counted in the delivery record, instead of going round the queue;
+* a stored subscription whose keys do not encrypt is pruned, the rest of its job is sent;
+* an endpoint whose host resolves to the metadata address at send time (DNS rebinding) is pruned
+  without a request.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from herald.domain.delivery import DeliveryResult
+from herald.domain.members import Member, WebPushSubscription, subscription_id
+from herald.push.vapid import b64url_encode
+from tests.integration.fanout_rig import COMMUNITY, Crash, Rig, rig_fixture  # noqa: F401
+
+
+def _record(rig: Rig, post_id: str, member: Member) -> dict[str, Any]:
+    item: dict[str, Any] = rig.ddb.get_item(
+        TableName=rig.env["DELIVERIES_TABLE"],
+        Key={"pk": {"S": f"D#{COMMUNITY}#{post_id}#{member.member_id}"}, "sk": {"S": "web"}},
+        ConsistentRead=True,
+    )["Item"]
+    return item
+
+
+class CrashesFor:
+    """The web sender, dying (as the process would: a timeout, out of memory) on every push to one
+    endpoint; other pushes go through."""
+
+    def __init__(self, inner: Any, endpoint: str) -> None:
+        self.inner = inner
+        self.endpoint = endpoint
+        self.crashes = 0
+
+    def send(self, subscription: Any, payload: bytes, **options: Any) -> DeliveryResult:
+        if subscription["endpoint"] == self.endpoint:
+            self.crashes += 1
+            raise Crash("the sender died pushing to this member")
+        result: DeliveryResult = self.inner.send(subscription, payload, **options)
+        return result
+
+
+def test_a_member_whose_push_kills_the_sender_every_time_ends_failed(rig: Rig) -> None:
+    members = [rig.join() for _ in range(4)]
+    doomed = members[1]
+    assert doomed.web_push is not None
+    crashing: list[CrashesFor] = []
+
+    def wrap(name: str, port: Any) -> Any:
+        if name == "web":
+            crashing.append(CrashesFor(port, doomed.web_push.endpoint))  # type: ignore[union-attr]
+            return crashing[0]
+        return port
+
+    rig.use_sender(wrap, threads=1)  # RetryPolicy(max_attempts=3), lease 60 s
+    post_id = rig.post("p", "The water point moves to the school yard.")
+    for _ in range(12):  # each round: the job comes back, the dead sender's lease runs out
+        rig.drain()
+        rig.clock.advance(61)
+    rig.drain()
+    record = _record(rig, post_id, doomed)
+    assert record["state"]["S"] == "failed"
+    assert "gave up after 3 attempts" in record["detail"]["S"]
+    assert crashing[0].crashes == 3  # max_attempts, then no more pushes
+    assert rig.queued("PUSH_JOB_QUEUE_URL") == 0
+    others = [m for m in members if m is not doomed]
+    assert all(rig.received_by(m) == [post_id] for m in others)
+    stats = rig.stats(post_id)
+    assert stats is not None and (stats["sent"], stats["failed"]) == (3, 1)
+
+
+def test_a_stored_subscription_whose_keys_do_not_encrypt_is_pruned_and_the_job_goes_on(rig: Rig) -> None:
+    members = [rig.join() for _ in range(5)]
+    broken = members[2]
+    # 65 bytes that look like an uncompressed point (0x04 ...) but are not on P-256: what a member
+    # item stored before joins checked the curve can hold.
+    not_a_point = b64url_encode(b"\x04" + b"\x01" * 64)
+    rig.ddb.update_item(
+        TableName=rig.env["MEMBERS_TABLE"],
+        Key={"pk": {"S": f"M#{COMMUNITY}#{broken.member_id}"}, "sk": {"S": "MEMBER"}},
+        UpdateExpression="SET web_push.#k.p256dh = :p",
+        ExpressionAttributeNames={"#k": "keys"},
+        ExpressionAttributeValues={":p": {"S": not_a_point}},
+    )
+    post_id = rig.post("p", "Vaccination day at the clinic on Tuesday.")
+    rig.drain()
+    record = _record(rig, post_id, broken)
+    assert record["state"]["S"] == "pruned"
+    assert "do not encrypt" in record["detail"]["S"]
+    after = rig.members().member(COMMUNITY, broken.member_id)
+    assert after is not None and after.web_push is None  # the subscription is gone, the member stays
+    assert all(rig.received_by(m) == [post_id] for m in members if m is not broken)
+    assert rig.stats(post_id) == {"targeted": 5, "sent": 4, "failed": 0, "pruned": 1, "deferred": 0}
+    assert rig.queued("PUSH_JOB_QUEUE_URL") == 0
+
+
+def test_an_endpoint_that_resolves_to_the_metadata_address_at_send_time_is_pruned_unsent(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host was public when the member joined; by the time of the push it resolves to the
+    instance metadata service (DNS rebinding). Nothing is sent there: the subscription is pruned."""
+    real_getaddrinfo = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "push.rebinding.example":
+            asked.append(host)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    keys = rig.push.new_subscription()["keys"]
+    endpoint = "https://push.rebinding.example/wp/abc"
+    web = WebPushSubscription.model_validate({"endpoint": endpoint, "keys": keys})
+    now = datetime.now(UTC)
+    member = Member(
+        community=COMMUNITY,
+        member_id="f" * 32,
+        shard=0,
+        token_hash="0" * 64,
+        subscriptions=[subscription_id(web_push=web)],
+        web_push=web,
+        joined_at=now,
+        updated_at=now,
+    )
+    rig.members().create(member)
+    ok = rig.join()
+    post_id = rig.post("p", "The bakery gives out bread at six.")
+    rig.drain()
+    assert asked  # the sender resolved the host at send time ...
+    record = _record(rig, post_id, member)
+    assert record["state"]["S"] == "pruned"  # ... and refused the address: no request, no retry
+    assert "169.254.169.254" in record["detail"]["S"]
+    after = rig.members().member(COMMUNITY, member.member_id)
+    assert after is not None and after.web_push is None
+    assert rig.received_by(ok) == [post_id]
