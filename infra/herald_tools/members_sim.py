@@ -25,8 +25,17 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _p256dh(rng: random.Random) -> bytes:
+    """A browser's public key: a point on P-256 (the API checks the curve), from a random scalar."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    private = ec.derive_private_key(rng.randrange(1, 2**255), ec.SECP256R1())
+    return private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+
 def _subscription(rng: random.Random, n: int) -> dict[str, Any]:
-    key = b"\x04" + bytes(rng.randrange(256) for _ in range(64))
+    key = _p256dh(rng)
     return {
         "endpoint": f"https://push.example/sim/{n}-{rng.getrandbits(48):012x}",
         "keys": {"p256dh": _b64(key), "auth": _b64(bytes(rng.randrange(256) for _ in range(16)))},
@@ -124,8 +133,8 @@ def simulate_members(
         statuses[status] += 1
         if status == 201:
             joined.append((answer["member_id"], answer["token"]))
-            if rng.random() < 0.05:  # a retry: the same subscription again
-                statuses[call("POST", f"{base}/members", body)[0]] += 1
+            if rng.random() < 0.05:  # a retry: the same subscription again, with the member's token
+                statuses[call("POST", f"{base}/members", body, answer["token"])[0]] += 1
     preferences = 0
     for member_id, token in joined:
         if rng.random() < 0.2:

@@ -59,7 +59,11 @@ def call(
 
 
 def subscription(n: int) -> dict[str, Any]:
-    point = b"\x04" + bytes([n % 256]) * 64
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = ec.derive_private_key(1000 + n, ec.SECP256R1()).public_key()
+    point = key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     return {
         "endpoint": f"http://127.0.0.1:9/push/{n}",
         "keys": {
@@ -82,12 +86,15 @@ def test_join_again_update_and_leave_over_http(cloud: LocalCloud) -> None:
     )
     assert status == 201 and set(joined) >= {"member_id", "token"}
     assert members(cloud)[0] == 222_001
-    # the same subscription again: the same member and token, no double count
-    status, again = call(cloud, "POST", "/communities/cedar/members", {"web_push": subscription(1)})
-    assert status == 200 and again == joined
-    assert members(cloud)[0] == 222_001
+    # the same subscription again, with the member's token: the same member and token, no double count
     path = f"/communities/cedar/members/{joined['member_id']}"
     auth = {"Authorization": f"Bearer {joined['token']}"}
+    status, again = call(cloud, "POST", "/communities/cedar/members", {"web_push": subscription(1)}, auth)
+    assert status == 200 and again == joined
+    # without it: nothing of the member is given out
+    status, refused = call(cloud, "POST", "/communities/cedar/members", {"web_push": subscription(1)})
+    assert status == 409 and joined["token"] not in json.dumps(refused)
+    assert members(cloud)[0] == 222_001
     status, prefs = call(
         cloud,
         "PATCH",

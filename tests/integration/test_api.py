@@ -20,7 +20,19 @@ from tests.integration.api_events import response_headers, response_json
 from tests.integration.conftest import Api
 
 COMMUNITY = "safe-routes"
-P256DH = base64.urlsafe_b64encode(b"\x04" + bytes(range(64))).rstrip(b"=").decode()
+
+
+def p256_point(secret: int) -> str:
+    """A browser-like ``p256dh``: the uncompressed public point of a P-256 key, base64url."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = ec.derive_private_key(secret, ec.SECP256R1()).public_key()
+    point = key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+
+
+P256DH = p256_point(1234567)
 AUTH = base64.urlsafe_b64encode(bytes(range(16))).rstrip(b"=").decode()
 
 
@@ -72,8 +84,11 @@ def seed(api: Api, posts: list[Post] | None = None, baseline: int = 222_000) -> 
         store.commit(Change(create_posts=(posts or [])[start : start + 10]))
 
 
-def join(api: Api, body: dict[str, Any], community: str = COMMUNITY) -> dict[str, Any]:
-    return api.call("POST", f"/communities/{community}/members", body=body)
+def join(
+    api: Api, body: dict[str, Any], community: str = COMMUNITY, token: str | None = None
+) -> dict[str, Any]:
+    headers = bearer(token) if token else None
+    return api.call("POST", f"/communities/{community}/members", body=body, headers=headers)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -232,12 +247,13 @@ def test_join_repeat_and_leave_keep_the_count_exact(api: Api) -> None:
     member = response_json(first)
     assert set(member) == {"member_id", "token"} and len(member["member_id"]) == 32
 
-    again = join(api, {"web_push": web_push(1)})
+    # A repeat join presenting the member's token (a retry, a reload): the same member and token.
+    again = join(api, {"web_push": web_push(1)}, token=member["token"])
     assert again["statusCode"] == 200
     assert response_json(again) == member
-    # New keys for the same endpoint: the same member, keys updated, still counted once.
-    new_keys = (base64.urlsafe_b64encode(b"\x04" + bytes(range(1, 65))).decode(), AUTH)
-    renewed = join(api, {"web_push": web_push(1, new_keys)})
+    # New keys for the same endpoint, from the member: the same member, keys updated, counted once.
+    new_keys = (p256_point(7654321), AUTH)
+    renewed = join(api, {"web_push": web_push(1, new_keys)}, token=member["token"])
     assert renewed["statusCode"] == 200 and response_json(renewed) == member
     stored = api.members().member(COMMUNITY, member["member_id"])
     assert stored.web_push.keys.p256dh == new_keys[0]
@@ -405,12 +421,15 @@ def test_device_join_registers_an_sns_platform_endpoint(api: Api, monkeypatch: p
     ]
     assert [e["EndpointArn"] for e in endpoints] == [stored.endpoint_arn]
     assert endpoints[0]["Attributes"]["Token"] == token
-    again = join(api, {"device": {"platform": "fcm", "token": token}})
+    again = join(api, {"device": {"platform": "fcm", "token": token}}, token=member["token"])
     assert again["statusCode"] == 200 and response_json(again) == member
     # A web push subscription joined with the same device: the same member, now reachable both ways.
-    both = join(api, {"device": {"platform": "fcm", "token": token}, "web_push": web_push(9)})
+    both = join(
+        api, {"device": {"platform": "fcm", "token": token}, "web_push": web_push(9)}, token=member["token"]
+    )
     assert both["statusCode"] == 200 and response_json(both) == member
-    assert join(api, {"web_push": web_push(9)})["statusCode"] == 200
+    assert join(api, {"web_push": web_push(9)}, token=member["token"])["statusCode"] == 200
+    assert join(api, {"web_push": web_push(9)})["statusCode"] == 409
     assert response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"] == 222_001
     monkeypatch.setenv("APNS_PLATFORM_APPLICATION_ARN", "")
     api_app.configure(None)

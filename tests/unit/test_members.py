@@ -7,6 +7,8 @@ import hashlib
 import random
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -29,9 +31,12 @@ from herald.domain.members import (
     token_hash,
     verify_token,
 )
+from herald.push.endpoints import EndpointPolicy
 
 SECRET = b"s" * 32
-P256DH = base64.urlsafe_b64encode(b"\x04" + bytes(64)).rstrip(b"=").decode()
+_KEY = ec.derive_private_key(7, ec.SECP256R1()).public_key()
+P256DH = base64.urlsafe_b64encode(_KEY.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint))
+P256DH = P256DH.rstrip(b"=").decode()
 AUTH = base64.urlsafe_b64encode(bytes(16)).rstrip(b"=").decode()
 
 
@@ -77,7 +82,8 @@ def test_subscription_identity_ignores_keys() -> None:
     fcm = Device(platform="fcm", token="tok-12345678")
     apns = Device(platform="apns", token="tok-12345678")
     assert subscription_id(device=fcm) != subscription_id(device=apns)
-    assert JoinRequest(web_push=push(), device=fcm).subscriptions() == [
+    request = JoinRequest.model_validate({"web_push": push().model_dump(mode="json"), "device": fcm})
+    assert request.subscriptions() == [
         subscription_id(web_push=push()),
         subscription_id(device=fcm),
     ]
@@ -95,11 +101,29 @@ def test_endpoints_must_be_https(endpoint: str) -> None:
 
 def test_loopback_http_only_when_allowed() -> None:
     for host in ("127.0.0.1", "localhost", "[::1]"):
-        request = JoinRequest(web_push=push(f"http://{host}:8080/p"))
-        check_endpoint_allowed(request, allow_loopback_push=True)
+        request = JoinRequest.model_validate(
+            {"web_push": push(f"http://{host}:8080/p").model_dump(mode="json")}
+        )
+        check_endpoint_allowed(request, EndpointPolicy(allow_loopback=True))
         with pytest.raises(InvalidRequest) as info:
-            check_endpoint_allowed(request, allow_loopback_push=False)
+            check_endpoint_allowed(request, EndpointPolicy())
         assert info.value.loc == ("body", "web_push", "endpoint")
+
+
+def test_subscription_identity_is_the_normalised_endpoint() -> None:
+    one = subscription_id(web_push=push("https://push.example/a"))
+    for spelling in ("https://PUSH.example/a", "https://push.example:443/a/", "https://push.example/a#f"):
+        assert subscription_id(web_push=push(spelling)) == one
+    assert subscription_id(web_push=push("https://push.example/a?token=1")) != one
+
+
+def test_join_keys_must_be_on_the_curve() -> None:
+    off_curve = base64.urlsafe_b64encode(b"\x04" + bytes(64)).decode()
+    push(p256dh=off_curve)  # a stored member's keys still load
+    with pytest.raises(ValidationError) as info:
+        JoinRequest.model_validate({"web_push": push(p256dh=off_curve).model_dump(mode="json")})
+    assert info.value.errors()[0]["loc"] == ("web_push", "keys", "p256dh")
+    assert "P-256" in info.value.errors()[0]["msg"]
 
 
 def test_keys_are_checked() -> None:

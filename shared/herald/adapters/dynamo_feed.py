@@ -4,8 +4,8 @@ The index sorts pinned posts first, then newest first (``gsi1sk = <pinned 1/0>#<
 backwards). Filters (topic, country, language) are a ``FilterExpression``; pages are filled by
 reading on until ``limit`` posts or the end, so a page is short only at the end of the feed (or
 when ``max_reads`` reads found too few matches: then the cursor goes on from where reading
-stopped). The cursor is the index key of the last post returned, base64url JSON, checked on the
-way back in.
+stopped), or when the next post would take the page over a size (long posts). The cursor is
+the index key of the last post returned, base64url JSON, checked on the way back in.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -69,7 +70,14 @@ class DynamoFeed(DynamoTable):
         country: str | None = None,
         language: str | None = None,
         max_reads: int = 10,
+        size: Callable[[Post], int] | None = None,
+        max_bytes: int = 0,
     ) -> tuple[list[Post], str | None]:
+        """Up to ``limit`` posts after ``cursor``, and the cursor of the next page (None at the end).
+
+        With ``size`` (what a post costs in the response), a page also stops before the post that
+        would take the total over ``max_bytes`` (it always holds one post, so paging goes on).
+        """
         params: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": GSI1,
@@ -93,6 +101,8 @@ class DynamoFeed(DynamoTable):
         if cursor:
             params["ExclusiveStartKey"] = decode_cursor(cursor, community)
         found: list[dict[str, Any]] = []
+        posts: list[Post] = []
+        used = 0
         for _ in range(max_reads):
             params["Limit"] = min(100, (limit - len(found)) * (4 if filters else 1) + 1)
             try:
@@ -101,17 +111,20 @@ class DynamoFeed(DynamoTable):
                 raise as_transient(exc, f"reading the feed of {community}") from exc
             items = response.get("Items", [])
             last = response.get("LastEvaluatedKey")
-            room = limit - len(found)
-            found.extend(items[:room])
-            if len(items) > room:
-                return self._posts(found), encode_cursor(found[-1])
+            for item in items:
+                if len(found) == limit:
+                    return posts, encode_cursor(found[-1])
+                post = Post.model_validate(from_item(item))
+                cost = size(post) if size is not None else 0
+                if size is not None and posts and used + cost > max_bytes:
+                    return posts, encode_cursor(found[-1])
+                used += cost
+                found.append(item)
+                posts.append(post)
             if len(found) == limit:
-                return self._posts(found), (encode_cursor(found[-1]) if last else None)
+                return posts, (encode_cursor(found[-1]) if last else None)
             if not last:
-                return self._posts(found), None
+                return posts, None
             params["ExclusiveStartKey"] = last
         # Read enough for one request: go on from where reading stopped.
-        return self._posts(found), encode_cursor(params["ExclusiveStartKey"])
-
-    def _posts(self, items: list[dict[str, Any]]) -> list[Post]:
-        return [Post.model_validate(from_item(item)) for item in items]
+        return posts, encode_cursor(params["ExclusiveStartKey"])

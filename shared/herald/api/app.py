@@ -59,6 +59,7 @@ class Services:
 
 
 def default_services(settings: ApiSettings) -> Services:
+    import os
     import secrets
     from datetime import UTC, datetime
 
@@ -68,6 +69,7 @@ def default_services(settings: ApiSettings) -> Services:
     from herald.adapters.secrets import SecretValue
     from herald.adapters.sns_devices import SnsDeviceRegistry
     from herald.domain.membership import MembershipService
+    from herald.push.endpoints import EndpointPolicy, system_resolve
 
     members = DynamoMemberStore(settings.members_table, shards=settings.member_counter_shards)
     return Services(
@@ -83,7 +85,8 @@ def default_services(settings: ApiSettings) -> Services:
             random_below=secrets.randbelow,
             random_bytes=secrets.token_bytes,
             shards=settings.member_counter_shards,
-            allow_loopback_push=settings.allow_loopback_push,
+            policy=EndpointPolicy.from_env(os.environ),
+            resolve=system_resolve,
         ),
     )
 
@@ -151,7 +154,8 @@ class PostsPage(BaseModel):
 class JoinResponse(BaseModel):
     member_id: str
     token: str = Field(
-        description="The member's secret for changing preferences and leaving; shown again on a repeat join."
+        description="The member's secret for changing preferences and leaving; keep it: it is shown "
+        "again only to a repeat join that presents it."
     )
 
 
@@ -213,6 +217,19 @@ def _community(community_id: str) -> Community:
     return found
 
 
+#: A page of posts stops before this many bytes of posts (Lambda's response limit is 6 MB, the
+#: proxy response included; one post alone is at most about 2.8 MB, a 400 KB item escaped).
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+
+
+def response_bytes(value: Any) -> int:
+    """What ``value`` adds to the Lambda response: JSON in the body, the body a JSON string in the
+    proxy response (every quote and escape written twice)."""
+    import json
+
+    return len(json.dumps(json.dumps(value, separators=(",", ":"))))
+
+
 def _post_out(post: Post) -> PostOut:
     data = post.model_dump(mode="json", exclude={"key", "source", "format", "position", "content_hash"})
     return PostOut.model_validate(data)
@@ -246,7 +263,8 @@ def get_community(id: CommunityId, accept_language: AcceptLanguage = None) -> Co
 
 @router.get(
     "/communities/<id>/posts",
-    summary="A community's posts: pinned first, then newest first",
+    summary="A community's posts: pinned first, then newest first; a page holds `limit` posts "
+    "or about 4 MB of them, whichever comes first",
     responses={200: _answer("a page of posts", PostsPage), **_NOT_FOUND, **_INVALID, **_UNAVAILABLE},
 )
 def list_posts(
@@ -258,10 +276,23 @@ def list_posts(
     language: Annotated[str | None, Query(pattern=r"^[a-z]{2,3}$")] = None,
 ) -> PostsPage:
     _community(id)
+    out: dict[str, PostOut] = {}
+
+    def size(post: Post) -> int:
+        out[post.id] = _post_out(post)
+        return response_bytes(out[post.id].model_dump(mode="json"))
+
     posts, next_cursor = services().feed.page(
-        id, limit, cursor=cursor, topic=topic, country=country, language=language
+        id,
+        limit,
+        cursor=cursor,
+        topic=topic,
+        country=country,
+        language=language,
+        size=size,
+        max_bytes=MAX_PAGE_BYTES,
     )
-    return PostsPage(items=[_post_out(p) for p in posts], next_cursor=next_cursor)
+    return PostsPage(items=[out.get(p.id) or _post_out(p) for p in posts], next_cursor=next_cursor)
 
 
 @router.get(
@@ -291,20 +322,27 @@ def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_len
 
 @router.post(
     "/communities/<id>/members",
-    summary="Join: a web push subscription and/or a mobile device",
+    summary="Join: a web push subscription and/or a mobile device "
+    "(a repeat join: Authorization: Bearer <token>)",
     responses={
-        200: _answer("already a member with this subscription: the same member and token", JoinResponse),
+        200: _answer(
+            "a repeat join presenting the member's token: the same member, keys and subscriptions updated",
+            JoinResponse,
+        ),
         201: _answer("joined", JoinResponse),
         **_NOT_FOUND,
+        409: _answer("the subscription belongs to a member, and the request does not carry its token"),
         413: _answer("body over 16 KiB"),
         415: _answer("a body that is not JSON"),
         **_INVALID,
         **_UNAVAILABLE,
     },
 )
-def join(id: CommunityId, request: JoinRequest) -> Response[JoinResponse]:
+def join(
+    id: CommunityId, request: JoinRequest, authorization: Authorization = None
+) -> Response[JoinResponse]:
     _community(id)
-    result = services().membership.join(id, request)
+    result = services().membership.join(id, request, token=bearer_token(authorization))
     body = JoinResponse(member_id=result.member.member_id, token=result.token)
     _metric("MembersJoined" if result.created else "RepeatJoins")
     return Response(
@@ -445,6 +483,110 @@ def json_or_no_body(event: dict[str, Any]) -> bool:
     return media in ("", "application/json") or (media.startswith("application/") and media.endswith("+json"))
 
 
+#: Limits of what a JSON body may hold before any model sees it (no body of this API comes near).
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_CHARS = 40
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class BodyRefused(ValueError):
+    """A body that is not JSON this API can read; the message is the reason, for the 422."""
+
+
+def _number(kind: str, convert: Any) -> Any:
+    def parse(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise BodyRefused(f"a number of {len(text)} characters; at most {MAX_NUMBER_CHARS} are accepted")
+        value = convert(text)
+        if kind == "float" and value in (float("inf"), float("-inf")):
+            raise BodyRefused(f"{text} is beyond the range of a number")
+        return value
+
+    return parse
+
+
+def _no_constant(name: str) -> Any:
+    raise BodyRefused(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion (a hostile body may be deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def decoded_body(event: dict[str, Any]) -> str | None:
+    """The request body as text that parses as JSON within the limits; BodyRefused says why not.
+
+    Checked before routing, so that nothing a body holds (bytes that are not UTF-8, a base64 body
+    that is not base64, nesting deep enough to exhaust the parser, a number of thousands of digits,
+    ``NaN``) reaches Powertools or pydantic as anything but a 422 naming the reason.
+    """
+    import base64
+    import binascii
+    import json
+
+    body = event.get("body")
+    if not body or str(event.get("httpMethod", "")).upper() not in _BODY_METHODS:
+        return body
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BodyRefused("the body is marked base64 but is not base64") from exc
+    elif isinstance(body, bytes):
+        raw = body
+    else:
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates: bytes that were never UTF-8
+            raise BodyRefused(f"the body is not UTF-8 (at character {exc.start})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyRefused(f"the body is not UTF-8 (byte {exc.start} is {raw[exc.start]:#04x})") from exc
+    try:
+        parsed = json.loads(
+            text,
+            parse_int=_number("int", int),
+            parse_float=_number("float", float),
+            parse_constant=_no_constant,
+        )
+    except RecursionError as exc:
+        raise BodyRefused(f"the body is nested deeper than {MAX_JSON_DEPTH} levels") from exc
+    except json.JSONDecodeError as exc:
+        raise BodyRefused(f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if _depth(parsed) > MAX_JSON_DEPTH:
+        raise BodyRefused(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+    if _has_surrogate(parsed):
+        raise BodyRefused("the body holds a lone surrogate escape (\\ud800-\\udfff), which is not text")
+    return text
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _refusal(status: int, body: dict[str, Any], origin: str) -> dict[str, Any]:
     import json
 
@@ -479,6 +621,13 @@ def handle(event: dict[str, Any], context: Any, app: APIGatewayRestResolver | No
         return _refusal(413, errors.too_large(settings.max_body_bytes), settings.site_origin)
     if not json_or_no_body(event):
         return _refusal(415, {"error": "the body must be application/json"}, settings.site_origin)
+    try:
+        body = decoded_body(event)
+    except BodyRefused as exc:
+        error = {"loc": ("body",), "type": "json_invalid", "msg": str(exc)}
+        return _refusal(422, errors.validation_body([error]), settings.site_origin)
+    if body is not event.get("body"):
+        event = {**event, "body": body, "isBase64Encoded": False}
     return (app or default_app()).resolve(event, context)
 
 

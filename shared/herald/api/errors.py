@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from herald.domain.errors import NotFound, TransientError
 from herald.domain.members import (
+    AlreadyJoined,
     CommunityNotFound,
     Forbidden,
     InvalidRequest,
@@ -88,6 +89,17 @@ def register(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(Forbidden)
     def _forbidden(exc: Forbidden) -> Response:
         return _json(403, {"error": "forbidden"})
+
+    @app.exception_handler(AlreadyJoined)
+    def _already(exc: AlreadyJoined) -> Response:
+        # Nothing about the member: not its id, not its token, not when it joined.
+        return _json(
+            409,
+            {
+                "error": "this subscription already belongs to a member: a repeat join must present "
+                "the member's token (Authorization: Bearer); without it, subscribe again for a new membership"
+            },
+        )
 
     @app.exception_handler(MemberGone)
     def _gone(exc: MemberGone) -> Response:

@@ -18,18 +18,19 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from herald.domain.errors import HeraldError
+
+if TYPE_CHECKING:
+    from herald.push.endpoints import EndpointPolicy
 
 MAX_LANGUAGES = 20
 MAX_TOPICS = 50
@@ -58,6 +59,10 @@ class MissingToken(MemberError):
 
 class Forbidden(MemberError):
     """The token does not open this membership (or the membership does not exist: same answer)."""
+
+
+class AlreadyJoined(MemberError):
+    """A join with a subscription that belongs to a member, without that member's token."""
 
 
 class MemberGone(MemberError):
@@ -99,34 +104,34 @@ def _p256dh(value: str) -> str:
     return value
 
 
+def _p256dh_point(value: str) -> str:
+    """A new subscription's key must be a point on P-256 (what encrypting to it needs), not just 65 bytes."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url_decode(value))
+    except ValueError as exc:
+        raise ValueError("must be a point on the P-256 curve (an uncompressed key, base64url)") from exc
+    return value
+
+
 def _auth(value: str) -> str:
     if len(_b64url_decode(value)) != 16:
         raise ValueError("must be 16 bytes, base64url")
     return value
 
 
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _endpoint(value: str) -> str:
+    """Stored endpoints only need to parse as http(s) URLs; which ones a join may use is the push
+    endpoint policy's (:func:`herald.push.endpoints.check_endpoint`), applied by the join."""
+    from herald.push.endpoints import EndpointPolicy, UnsafeEndpoint, check_endpoint, normalise_endpoint
+
     try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        raise ValueError("must be an https URL") from exc
-    if parts.scheme not in ("https", "http") or not host or any(c.isspace() for c in value):
-        raise ValueError("must be an https URL")
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise ValueError("must be an https URL")
+        if normalise_endpoint(value).startswith("http:"):
+            # Plain http is only ever for a loopback push service (the local cloud's).
+            check_endpoint(value, EndpointPolicy(allow_loopback=True))
+    except UnsafeEndpoint as exc:
+        raise ValueError(str(exc)) from exc
     return value
 
 
@@ -203,6 +208,27 @@ class WebPushSubscription(_Strict):
     keys: WebPushKeys
 
 
+class NewWebPushKeys(WebPushKeys):
+    """The keys of a joining subscription: ``p256dh`` checked on the curve as well.
+
+    Only joins check the curve: a member stored before the check still loads (the sender prunes a
+    subscription it cannot encrypt to).
+    """
+
+    p256dh: Annotated[
+        str,
+        StringConstraints(min_length=80, max_length=100),
+        AfterValidator(_p256dh),
+        AfterValidator(_p256dh_point),
+    ]
+
+
+class NewWebPushSubscription(WebPushSubscription):
+    """The web push subscription of a join."""
+
+    keys: NewWebPushKeys
+
+
 class Device(_Strict):
     """A mobile app's push token: FCM registration token or APNs device token."""
 
@@ -240,7 +266,7 @@ class Preferences(_Strict):
 class JoinRequest(_Strict):
     """``POST /communities/{id}/members``: how to reach the member, and what they want."""
 
-    web_push: WebPushSubscription | None = None
+    web_push: NewWebPushSubscription | None = None
     device: Device | None = None
     languages: Languages = Field(default_factory=list)
     topics: Topics = Field(default_factory=list)
@@ -300,13 +326,17 @@ class Member(BaseModel):
 
 
 def subscription_id(*, web_push: WebPushSubscription | None = None, device: Device | None = None) -> str:
-    """sha256 of what identifies a subscription: the push endpoint, or ``platform:token``.
+    """sha256 of what identifies a subscription: the normalised push endpoint
+    (:func:`herald.push.endpoints.normalise_endpoint`), or ``platform:token``.
 
-    Web push keys are not part of it: a browser that renews its keys keeps its endpoint, and is
-    the same member.
+    One endpoint written with another case of its host, its default port, a fragment or a trailing
+    slash is the same subscription. Web push keys are not part of it: a browser that renews its
+    keys keeps its endpoint, and is the same member.
     """
+    from herald.push.endpoints import normalise_endpoint
+
     if web_push is not None:
-        identity = f"webpush:{web_push.endpoint}"
+        identity = f"webpush:{normalise_endpoint(web_push.endpoint)}"
     elif device is not None:
         identity = f"{device.platform}:{device.token}"
     else:
@@ -356,12 +386,25 @@ def new_member_id(random_bytes: Callable[[int], bytes]) -> str:
     return random_bytes(16).hex()
 
 
-def check_endpoint_allowed(request: JoinRequest, allow_loopback_push: bool) -> None:
-    """Plain-http push endpoints are for loopback hosts, and only where the setting allows them."""
+def check_endpoint_allowed(
+    request: JoinRequest, policy: EndpointPolicy, resolve: Callable[[str, int], list[str]] | None = None
+) -> None:
+    """The join's web push endpoint under the push endpoint policy; InvalidRequest on the endpoint if not.
+
+    A host that does not resolve at all is let through (DNS may be failing for a moment; the
+    sender checks the addresses again before every request); one that resolves to an address
+    that is not public is refused.
+    """
+    from herald.push.endpoints import EndpointUnresolvable, UnsafeEndpoint, check_endpoint
+
     if request.web_push is None:
         return
-    if urlsplit(request.web_push.endpoint).scheme == "http" and not allow_loopback_push:
-        raise InvalidRequest(("body", "web_push", "endpoint"), "must be an https URL")
+    try:
+        check_endpoint(request.web_push.endpoint, policy, resolve=resolve)
+    except EndpointUnresolvable:
+        return
+    except UnsafeEndpoint as exc:
+        raise InvalidRequest(("body", "web_push", "endpoint"), str(exc)) from exc
 
 
 def member_count(baseline: int, shard_counts: Iterable[int]) -> int:

@@ -4,12 +4,13 @@ through the ports (a MemberStore, a DeviceRegistry, the token secret, a clock, r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from herald.domain.errors import ConcurrentUpdate, TransientError
 from herald.domain.members import (
     MEMBER_ID,
+    AlreadyJoined,
     Forbidden,
     JoinRequest,
     JoinResult,
@@ -28,6 +29,20 @@ from herald.domain.members import (
 )
 from herald.domain.ports import DeviceRegistry, MemberStore
 from herald.observability import hashed
+from herald.push.endpoints import EndpointPolicy
+
+
+def _token_holder(
+    secret: bytes, community: str, owners: dict[str, str], subscriptions: list[str], token: str | None
+) -> str | None:
+    """The member among the subscriptions' owners whose token ``token`` is (None: no such member)."""
+    if not token:
+        return None
+    for owner in dict.fromkeys(owners[s] for s in subscriptions if s in owners):
+        if verify_token(secret, community, owner, token):
+            return owner
+    return None
+
 
 #: Races (a concurrent join of the same subscription, a leave during a repeat join) are decided
 #: again on fresh reads, this many times at most.
@@ -36,6 +51,9 @@ ATTEMPTS = 8
 
 @dataclass
 class MembershipService:
+    """``policy`` is the push endpoint policy a join's web push endpoint must meet; ``resolve``
+    (``host, port -> addresses``) checks where its host resolves to at join time (None: not)."""
+
     store: MemberStore
     devices: DeviceRegistry
     secret: Callable[[], bytes]
@@ -43,40 +61,55 @@ class MembershipService:
     random_below: Callable[[int], int]
     random_bytes: Callable[[int], bytes]
     shards: int = 32
-    allow_loopback_push: bool = False
+    policy: EndpointPolicy = field(default_factory=EndpointPolicy)
+    resolve: Callable[[str, int], list[str]] | None = None
 
     # -- join ------------------------------------------------------------------------------------
 
-    def join(self, community: str, request: JoinRequest) -> JoinResult:
-        check_endpoint_allowed(request, self.allow_loopback_push)
+    def join(self, community: str, request: JoinRequest, token: str | None = None) -> JoinResult:
+        """A new member, or (with ``token``, the bearer token of the member who holds one of the
+        request's subscriptions) that member refreshed: new keys, new subscriptions claimed.
+
+        A subscription that already belongs to a member is never handed over: without that
+        member's token the join raises :class:`AlreadyJoined` and changes nothing (no id, no
+        token, the stored keys kept), so knowing someone's push endpoint gains nothing.
+        """
+        check_endpoint_allowed(request, self.policy, self.resolve)
         secret = self.secret()
-        endpoint_arn = None
-        if request.device is not None:
-            endpoint_arn = self.devices.register(request.device.platform, request.device.token)
+        endpoint_arn: str | None = None
+        registered = False
         subscriptions = request.subscriptions()
         for attempt in range(ATTEMPTS):
             # Most joins are first joins: try to create at once, read the claims only when one exists.
             owners = self.store.claims(community, subscriptions) if attempt else {}
-            owner = next((owners[s] for s in subscriptions if s in owners), None)
             now = self.clock()
-            if owner is not None:
+            if owners:
+                owner = _token_holder(secret, community, owners, subscriptions, token)
+                if owner is None:
+                    raise AlreadyJoined("this subscription already belongs to a member")
                 existing = self.store.member(community, owner)
                 if existing is None:
                     continue  # left meanwhile: its claims are going too
-                token = derive_token(secret, community, owner)
-                updated, new_claims = self._refreshed(existing, request, owners, endpoint_arn, token, now)
+                if not registered:
+                    endpoint_arn, registered = self._register(request), True
+                member_token = derive_token(secret, community, owner)
+                updated, new_claims = self._refreshed(
+                    existing, request, owners, endpoint_arn, member_token, now
+                )
                 try:
                     self.store.refresh(updated, new_claims)
                 except ConcurrentUpdate:
                     continue
-                return JoinResult(updated, token, created=False)
+                return JoinResult(updated, member_token, created=False)
+            if not registered:
+                endpoint_arn, registered = self._register(request), True
             member_id = new_member_id(self.random_bytes)
-            token = derive_token(secret, community, member_id)
+            member_token = derive_token(secret, community, member_id)
             member = Member(
                 community=community,
                 member_id=member_id,
                 shard=choose_shard(self.shards, self.random_below),
-                token_hash=token_hash(token),
+                token_hash=token_hash(member_token),
                 subscriptions=subscriptions,
                 web_push=request.web_push,
                 device=request.device,
@@ -89,8 +122,13 @@ class MembershipService:
                 self.store.create(member)
             except ConcurrentUpdate:
                 continue  # a subscription was claimed meanwhile (or a shard was busy): read again
-            return JoinResult(member, token, created=True)
+            return JoinResult(member, member_token, created=True)
         raise TransientError(f"joining {community}: still contended after {ATTEMPTS} attempts")
+
+    def _register(self, request: JoinRequest) -> str | None:
+        if request.device is None:
+            return None
+        return self.devices.register(request.device.platform, request.device.token)
 
     @staticmethod
     def _refreshed(

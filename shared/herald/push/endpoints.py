@@ -60,8 +60,10 @@ _LOCAL_SUFFIXES = (
     "invalid",
     "onion",
 )
-#: IPv6 prefixes that embed an IPv4 address, judged by that address (RFC 6052 NAT64, RFC 8215).
+#: A host name's label (RFC 1123; "_" as some services use): checked label by label, after splitting.
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
+#: IPv6 prefixes that embed an IPv4 address, judged by that address (RFC 6052 NAT64, RFC 8215).
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
@@ -102,6 +104,9 @@ def _split(url: str) -> tuple[str, str, int | None, str, str]:
     """scheme, host (lowercase, IDNA-encoded, no brackets), explicit port, path, query; or UnsafeEndpoint."""
     if not isinstance(url, str) or not url:
         raise UnsafeEndpoint("must be an https URL")
+    if not url.isascii():
+        # A browser serialises its endpoint as ASCII (percent-encoded path, punycode host).
+        raise UnsafeEndpoint("must be ASCII, with other characters percent-encoded")
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise UnsafeEndpoint("must not contain spaces or control characters")
     try:
@@ -114,17 +119,17 @@ def _split(url: str) -> tuple[str, str, int | None, str, str]:
         raise UnsafeEndpoint("must be an https URL")
     if parts.username is not None or parts.password is not None:
         raise UnsafeEndpoint("must not carry a user name or password")
-    host = parts.hostname or ""
+    host = (parts.hostname or "").lower()
     if not host:
         raise UnsafeEndpoint("must name a host")
-    if not _ip(host):
-        try:
-            host = host.encode("idna").decode("ascii").lower()
-        except UnicodeError as exc:
-            raise UnsafeEndpoint(f"host {host!r} is not a valid host name") from exc
+    if _ip(host) is None:
+        host = host.rstrip(".")  # the root label: fcm.googleapis.com. is fcm.googleapis.com
+        labels = host.split(".")
+        if len(host) > 253 or not all(len(x) <= 63 and _LABEL.fullmatch(x) for x in labels):
+            raise UnsafeEndpoint(f"host {host!r} is not a valid host name")
     if port == _DEFAULT_PORTS[scheme]:
         port = None
-    return scheme, host.rstrip(".") if not _ip(host) else host, port, parts.path, parts.query
+    return scheme, host, port, parts.path, parts.query
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -137,7 +142,7 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 def normalise_endpoint(url: str) -> str:
     """The subscription identity of a push endpoint (raises :class:`UnsafeEndpoint` if not a URL).
 
-    Scheme and host lowercased (the host IDNA-encoded), the default port and the fragment dropped,
+    Scheme and host lowercased, the default port and the fragment dropped,
     trailing slashes of the path dropped, the query kept as written (see the module docstring);
     an empty query (a bare ``?``) is dropped.
     """

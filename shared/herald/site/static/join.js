@@ -50,15 +50,22 @@
     button.disabled = true;
     subscription().then(function (sub) {
       if (!sub) { say(data.msgUnsupported); return null; }
+      // A repeat join from this browser presents the member's token: without it the API gives
+      // out nothing about the member who holds the subscription (409).
+      var saved = null;
+      try { saved = JSON.parse(localStorage.getItem("herald:" + data.api) || "null"); } catch (e) { saved = null; }
+      var headers = { "Content-Type": "application/json" };
+      if (saved && saved.token) headers["Authorization"] = "Bearer " + saved.token;
       return fetch(data.api, {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: headers,
         body: JSON.stringify({ web_push: sub })
       }).then(function (r) {
+        if (r.status === 409) return saved && saved.member_id ? saved : { member_id: "" };
         if (!r.ok) throw new Error("join: " + r.status);
         return r.json();
       }).then(function (member) {
-        try { localStorage.setItem("herald:" + data.api, JSON.stringify(member)); } catch (e) { /* private mode */ }
+        try { if (member.token) localStorage.setItem("herald:" + data.api, JSON.stringify(member)); } catch (e) { /* private mode */ }
         button.setAttribute("data-joined", member.member_id);
         say(data.msgJoined);
         return refresh();
