@@ -290,6 +290,68 @@ def test_buckets_are_private_encrypted_and_tls_only(raw: dict[str, Any]) -> None
                 assert st.get("Principal") not in ("*", {"AWS": "*"}), f"{lid} allows everyone"
 
 
+def test_site_bucket_is_versioned_and_old_versions_expire(raw: dict[str, Any]) -> None:
+    props = _props(raw["Resources"]["SiteBucket"])
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    rules = [r for r in props["LifecycleConfiguration"]["Rules"] if r["Status"] == "Enabled"]
+    assert any(0 < r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays", 0) <= 90 for r in rules)
+    assert any(r.get("ExpiredObjectDeleteMarker") is True for r in rules)
+    assert any(r.get("AbortIncompleteMultipartUpload") for r in rules)
+
+
+#: Resource types that hold what Herald cannot rebuild, or the record of what it did (logs).
+STATEFUL_TYPES = {
+    "AWS::S3::Bucket",
+    "AWS::DynamoDB::Table",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::SecretsManager::Secret",
+    "AWS::SSM::Parameter",
+    "AWS::KMS::Key",
+    "AWS::Logs::LogGroup",
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBCluster",
+    "AWS::EFS::FileSystem",
+}
+SNAPSHOT_TYPES = {"AWS::RDS::DBInstance", "AWS::RDS::DBCluster"}
+
+
+def test_every_stateful_resource_survives_stack_deletion_and_replacement(expanded: dict[str, Any]) -> None:
+    stateful = {lid: res for lid, res in expanded["Resources"].items() if res["Type"] in STATEFUL_TYPES}
+    expected = {"UploadsBucket", "SiteBucket", "ContentTable", "MembersTable", "MemberTokenSecret"}
+    assert expected <= set(stateful)
+    for lid, res in stateful.items():
+        kept = {"Retain", "RetainExceptOnCreate"} | ({"Snapshot"} if res["Type"] in SNAPSHOT_TYPES else set())
+        assert res.get("DeletionPolicy") in kept, f"{lid} ({res['Type']}) is deleted with the stack"
+        assert res.get("UpdateReplacePolicy") in kept - {"RetainExceptOnCreate"}, (
+            f"{lid} ({res['Type']}) is deleted when a change replaces it"
+        )
+        if res["Type"] == "AWS::Logs::LogGroup":
+            # A kept group with a fixed name would block creating the stack again; its events expire.
+            assert "RetentionInDays" in _props(res), f"{lid} keeps its logs forever"
+            name = _sub_string(_props(res).get("LogGroupName")) or ""
+            assert not name or name.startswith("/aws/lambda/${"), f"{lid} has a fixed name: {name}"
+
+
+def test_every_log_group_has_retention(expanded: dict[str, Any]) -> None:
+    groups = _resources(expanded, "AWS::Logs::LogGroup")
+    assert groups
+    for lid, group in groups.items():
+        assert _ref_target(_props(group).get("RetentionInDays")) == "LogRetentionDays", lid
+
+
+def test_site_distribution_serves_tls_only(raw: dict[str, Any]) -> None:
+    config = _props(raw["Resources"]["SiteDistribution"])["DistributionConfig"]
+    condition, own_domain, default = config["ViewerCertificate"]["Fn::If"]
+    assert condition == "HasSiteDomain"
+    assert own_domain["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    assert own_domain["SslSupportMethod"] == "sni-only"
+    assert _ref_target(own_domain["AcmCertificateArn"]) == "SiteCertificateArn"
+    # CloudFront's default certificate always has the TLSv1 policy; anything more would be ignored.
+    assert default == {"CloudFrontDefaultCertificate": True}
+    behaviors = [config["DefaultCacheBehavior"], *config.get("CacheBehaviors", [])]
+    assert all(b["ViewerProtocolPolicy"] in ("redirect-to-https", "https-only") for b in behaviors)
+
+
 def test_uploads_bucket_versioning_and_lifecycle(raw: dict[str, Any]) -> None:
     props = _props(raw["Resources"]["UploadsBucket"])
     assert props["VersioningConfiguration"]["Status"] == "Enabled"
@@ -357,6 +419,27 @@ def test_queues_are_encrypted_and_work_queues_have_a_dead_letter_queue(raw: dict
         redrive = props["RedrivePolicy"]
         assert _ref_target(redrive["deadLetterTargetArn"]) in queues, lid
         assert 1 <= int(redrive["maxReceiveCount"]) <= 10, lid
+
+
+def test_every_queue_denies_plain_http_in_its_one_policy(raw: dict[str, Any]) -> None:
+    queues = _resources(raw, "AWS::SQS::Queue")
+    assert queues
+    policies = _resources(raw, "AWS::SQS::QueuePolicy")
+    for lid in queues:
+        mine = [p for p in policies.values() if lid in {_ref_target(q) for q in _props(p)["Queues"]}]
+        # A queue has one policy: a second QueuePolicy naming it would replace the first.
+        assert len(mine) == 1, f"{lid} is named by {len(mine)} queue policies"
+        statements = _listify(_props(mine[0])["PolicyDocument"]["Statement"])
+        denies = _denies_insecure_transport(statements, "sqs:*")
+        assert any(_ref_target(r) == lid for st in denies for r in _listify(st["Resource"])), (
+            f"{lid} does not deny plain-HTTP access"
+        )
+
+
+def test_every_queue_sets_its_message_retention(raw: dict[str, Any]) -> None:
+    for lid, queue in _resources(raw, "AWS::SQS::Queue").items():
+        retention = int(_props(queue)["MessageRetentionPeriod"])
+        assert 4 * 24 * 3600 <= retention <= 14 * 24 * 3600, lid
 
 
 def test_sqs_events_report_batch_failures_and_outlast_the_function(
