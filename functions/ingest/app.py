@@ -52,7 +52,7 @@ def ingest_service() -> IngestService:
     )
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     from herald.domain.events import S3TestEvent, parse_message_body
 
     parsed = parse_message_body(record.body)
@@ -65,7 +65,9 @@ def record_handler(record: SQSRecord) -> None:
     for event in parsed:
         logger.set_correlation_id(event.correlation_id)
         logger.append_keys(object_key=event.key, sequencer=event.sequencer, post_id=None)
-        result = service.handle(event)
+        # The invocation's time left: a long export stops before the timeout and resumes on retry.
+        remaining = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
+        result = service.handle(event, remaining)
         if result.outcome is None:
             logger.info(
                 "event changed nothing", extra={"reason": result.note, "event_name": event.event_name}

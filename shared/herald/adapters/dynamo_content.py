@@ -8,8 +8,15 @@ item                   pk                    sk                  gsi1 (pk / sk)
 community profile      ``C#<community>``     ``PROFILE``         ``COMMUNITIES`` / ``<community>``
 post                   ``C#<community>``     ``POST#<id>``       ``FEED#<community>`` / ``<pinned>#<at>#<id>``
 duplicate claim        ``C#<community>``     ``HASH#<sha256>``   -
+waiting duplicate      ``C#<community>``     ``DUP#<sha256>#<id>``  -
 upload outcome         ``UPLOAD#<key>``      ``OUTCOME``         ``OUTCOMES`` / ``<processed_at>#<key>``
+published by the key   ``KEY#<sha256(key)>`` ``PUB#<id>``        -
+waiting, by the key    ``KEY#<sha256(key)>`` ``WAIT#<id>``       -
+import progress        ``KEY#<sha256(key)>`` ``IMPORT``          -
 =====================  ====================  ==================  ====================================
+
+A key's own partition is named by the hash of the key, so its DynamoDB keys stay short whatever
+the object key's length (a partition key may hold 2,048 bytes, a sort key 1,024).
 
 Implements :class:`herald.domain.ports.ContentStore`. Every write goes through one
 ``TransactWriteItems`` whose conditions are the change's guards.
@@ -17,6 +24,8 @@ Implements :class:`herald.domain.ports.ContentStore`. Every write goes through o
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -28,13 +37,26 @@ from herald.adapters.aws import DynamoTable, as_domain_error, error_code
 from herald.domain import limits as bounds
 from herald.domain.errors import ConcurrentUpdate
 from herald.domain.models import Community, CommunityProfile, Outcome, Post
-from herald.domain.ports import Change
+from herald.domain.ports import (
+    Change,
+    Claim,
+    ImportProgress,
+    KeyRecord,
+    Lookup,
+    PostRef,
+    Promotion,
+    Waiting,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 GSI1 = "gsi1"
 _CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+#: TransactWriteItems: at most 100 items and 4 MB; a margin is kept on the size (our estimate
+#: counts the JSON of the items, a little more than DynamoDB's own measure).
+MAX_TRANSACTION_ITEMS = 100
+MAX_TRANSACTION_BYTES = 3_500_000
 
 
 def _serializer():  # type: ignore[no-untyped-def]
@@ -89,6 +111,27 @@ def upload_key(key: str) -> dict[str, Any]:
     return {"pk": {"S": f"UPLOAD#{key}"}, "sk": {"S": "OUTCOME"}}
 
 
+def key_partition(key: str) -> str:
+    """The partition of everything one object key has in the table, bounded in size."""
+    return "KEY#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def published_key(key: str, post_id: str) -> dict[str, Any]:
+    return {"pk": {"S": key_partition(key)}, "sk": {"S": f"PUB#{post_id}"}}
+
+
+def waiting_ref_key(key: str, post_id: str) -> dict[str, Any]:
+    return {"pk": {"S": key_partition(key)}, "sk": {"S": f"WAIT#{post_id}"}}
+
+
+def progress_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": key_partition(key)}, "sk": {"S": "IMPORT"}}
+
+
+def waiting_key(community: str, content_hash: str, post_id: str) -> dict[str, Any]:
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"DUP#{content_hash}#{post_id}"}}
+
+
 def profile_key(community: str) -> dict[str, Any]:
     return {"pk": {"S": community_pk(community)}, "sk": {"S": "PROFILE"}}
 
@@ -141,18 +184,71 @@ class DynamoContentStore(DynamoTable):
         return {item["id"]: Post.model_validate(item) for item in items}
 
     def lookup(
-        self, community: str, post_ids: Sequence[str], hashes: Sequence[str]
-    ) -> tuple[dict[str, Post], dict[str, str]]:
-        keys = [post_key(community, pid) for pid in dict.fromkeys(post_ids)]
+        self, community: str, post_ids: Sequence[str], hashes: Sequence[str], key: str | None = None
+    ) -> Lookup:
+        ids = list(dict.fromkeys(post_ids))
+        keys = [post_key(community, pid) for pid in ids]
         keys += [hash_key(community, h) for h in dict.fromkeys(hashes)]
-        posts: dict[str, Post] = {}
-        owners: dict[str, str] = {}
+        if key is not None:
+            keys += [waiting_ref_key(key, pid) for pid in ids]
+        found = Lookup()
         for item in self._batch_get(keys):
-            if item.get("type") == "hash":
-                owners[item["content_hash"]] = item["post_id"]
-            else:
-                posts[item["id"]] = Post.model_validate(item)
-        return posts, owners
+            kind = item.get("type")
+            if kind == "hash":
+                found.claims[item["content_hash"]] = _claim(item)
+            elif kind == "waiting-ref":
+                found.waiting[item["post_id"]] = _ref(item)
+            elif kind == "post":
+                found.posts[item["id"]] = Post.model_validate(item)
+        return found
+
+    def claims(self, community: str, hashes: Sequence[str]) -> dict[str, Claim]:
+        items = self._batch_get([hash_key(community, h) for h in dict.fromkeys(hashes)])
+        return {item["content_hash"]: _claim(item) for item in items}
+
+    def key_record(self, key: str) -> KeyRecord:
+        record = KeyRecord()
+        params = {
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": key_partition(key)}},
+            "ConsistentRead": True,
+        }
+        for raw in self.query_items(params, what="reading what a key published"):
+            item = from_item(raw)
+            kind = item.get("type")
+            if kind == "published":
+                record.published[item["post_id"]] = _ref(item)
+                record.created_by[item["post_id"]] = item.get("since")
+            elif kind == "waiting-ref":
+                record.waiting[item["post_id"]] = _ref(item)
+            elif kind == "import":
+                record.progress = ImportProgress(
+                    sequencer=item.get("sequencer"),
+                    runs=int(item.get("runs", 0)),
+                    removed=int(item.get("removed", 0)),
+                )
+        return record
+
+    def waiting_for(self, community: str, content_hash: str) -> list[Waiting]:
+        params = {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {
+                ":p": {"S": community_pk(community)},
+                ":s": {"S": f"DUP#{content_hash}#"},
+            },
+            "ConsistentRead": True,
+        }
+        found = []
+        for raw in self.query_items(params, what="reading waiting duplicates"):
+            item = from_item(raw)
+            found.append(
+                Waiting(
+                    post=Post.model_validate(item["post"]),
+                    sequencer=item.get("sequencer"),
+                    since=str(item.get("since", "")),
+                )
+            )
+        return sorted(found, key=lambda w: (w.since, w.post.id))
 
     def communities(self) -> Iterable[Community]:
         for item in self._query_gsi("COMMUNITIES"):
@@ -167,6 +263,11 @@ class DynamoContentStore(DynamoTable):
             yield Outcome.model_validate(item)
 
     # -- writes --------------------------------------------------------------------------------
+
+    def fits(self, change: Change) -> bool:
+        items = list(self._transaction(change))
+        size = len(json.dumps(items, ensure_ascii=False).encode())
+        return len(items) <= MAX_TRANSACTION_ITEMS and size <= MAX_TRANSACTION_BYTES
 
     def commit(self, change: Change) -> None:
         items = list(self._transaction(change))
@@ -186,15 +287,12 @@ class DynamoContentStore(DynamoTable):
     def _transaction(self, change: Change) -> Iterator[dict[str, Any]]:
         t = self.table
         post_delta: Counter[str] = Counter()
+        # A text whose claim passes to a waiting duplicate is not released as well.
+        handed_over = {(p.waiting.post.community, p.waiting.post.content_hash) for p in change.promote}
         if change.outcome is not None:
-            put: dict[str, Any] = {"TableName": t, "Item": outcome_item(change.outcome)}
-            if change.expect_sequencer is None:
-                put["ConditionExpression"] = "attribute_not_exists(pk)"
-            else:
-                put["ConditionExpression"] = "#seq = :seq"
-                put["ExpressionAttributeNames"] = {"#seq": "sequencer"}
-                put["ExpressionAttributeValues"] = {":seq": {"S": change.expect_sequencer}}
-            yield {"Put": put}
+            yield {"Put": _guarded_outcome(t, change.outcome, change.expect_sequencer)}
+        for outcome, expected in change.other_outcomes:
+            yield {"Put": _guarded_outcome(t, outcome, expected)}
         for post in change.create_posts:
             yield {
                 "Put": {
@@ -204,6 +302,7 @@ class DynamoContentStore(DynamoTable):
                 }
             }
             yield self._claim(post)
+            yield {"Put": {"TableName": t, "Item": _published_item(post, change.since)}}
             post_delta[post.community] += 1
         for post, expected_version in change.update_posts:
             yield {
@@ -216,18 +315,50 @@ class DynamoContentStore(DynamoTable):
                 }
             }
             yield self._claim(post)
-        for post in change.delete_posts:
+            yield self._remember_published(post, change.since)
+        for ref in change.delete_posts:
             yield {
                 "Delete": {
                     "TableName": t,
-                    "Key": post_key(post.community, post.id),
+                    "Key": post_key(ref.community, ref.id),
                     "ConditionExpression": "attribute_exists(pk)",
                 }
             }
-            yield self._release(post.community, post.content_hash, post.id)
-            post_delta[post.community] -= 1
+            if (ref.community, ref.content_hash) not in handed_over:
+                seen = change.claims_seen.get((ref.community, ref.content_hash), 0)
+                yield self._release(ref.community, ref.content_hash, ref.id, seen)
+            yield {"Delete": {"TableName": t, "Key": published_key(ref.key, ref.id)}}
+            post_delta[ref.community] -= 1
         for community, content_hash, owner in change.release_hashes:
-            yield self._release(community, content_hash, owner)
+            if (community, content_hash) not in handed_over:
+                seen = change.claims_seen.get((community, content_hash), 0)
+                yield self._release(community, content_hash, owner, seen)
+        for promotion in change.promote:
+            yield from self._promote(promotion)
+            post_delta[promotion.waiting.post.community] += 1
+        for waiting in change.wait:
+            yield from self._wait(waiting)
+        for waiting in change.refresh_wait:
+            yield self._waiting_record(waiting)
+        for ref in change.unwait:
+            yield from self._unwait(ref)
+        if change.progress is not None:
+            key, progress = change.progress
+            item = {
+                **progress_key(key),
+                **to_item(
+                    {
+                        "type": "import",
+                        "key": key,
+                        "sequencer": progress.sequencer,
+                        "runs": progress.runs,
+                        "removed": progress.removed,
+                    }
+                ),
+            }
+            yield {"Put": {"TableName": t, "Item": item}}
+        if change.clear_progress is not None:
+            yield {"Delete": {"TableName": t, "Key": progress_key(change.clear_progress)}}
         communities = set(post_delta) | ({change.profile[0]} if change.profile else set())
         for community in sorted(communities):
             profile = change.profile[1] if change.profile and change.profile[0] == community else None
@@ -236,27 +367,137 @@ class DynamoContentStore(DynamoTable):
                 yield {"Update": {"TableName": t, "Key": profile_key(community), **update}}
 
     def _claim(self, post: Post) -> dict[str, Any]:
+        # An update, not a put: the count of duplicates waiting for the text is kept.
         return {
-            "Put": {
+            "Update": {
                 "TableName": self.table,
-                "Item": {
-                    **hash_key(post.community, post.content_hash),
-                    "post_id": {"S": post.id},
-                    "content_hash": {"S": post.content_hash},
-                    "type": {"S": "hash"},
-                },
+                "Key": hash_key(post.community, post.content_hash),
+                "UpdateExpression": "SET post_id = :id, content_hash = :h, #t = :hash",
                 "ConditionExpression": "attribute_not_exists(pk) OR post_id = :id",
-                "ExpressionAttributeValues": {":id": {"S": post.id}},
+                "ExpressionAttributeNames": {"#t": "type"},
+                "ExpressionAttributeValues": {
+                    ":id": {"S": post.id},
+                    ":h": {"S": post.content_hash},
+                    ":hash": {"S": "hash"},
+                },
             }
         }
 
-    def _release(self, community: str, content_hash: str, owner: str) -> dict[str, Any]:
+    def _release(self, community: str, content_hash: str, owner: str, seen: int = 0) -> dict[str, Any]:
+        # Never while more duplicates wait for the text than the decision saw: it must pass the
+        # text on to one of them instead.
         return {
             "Delete": {
                 "TableName": self.table,
                 "Key": hash_key(community, content_hash),
-                "ConditionExpression": "attribute_not_exists(pk) OR post_id = :id",
-                "ExpressionAttributeValues": {":id": {"S": owner}},
+                "ConditionExpression": (
+                    "attribute_not_exists(pk) OR "
+                    "(post_id = :id AND (attribute_not_exists(waiting) OR waiting <= :seen))"
+                ),
+                "ExpressionAttributeValues": {":id": {"S": owner}, ":seen": {"N": str(seen)}},
+            }
+        }
+
+    def _remember_published(self, post: Post, since: str | None) -> dict[str, Any]:
+        values = {":type": "published", ":key": post.key, ":c": post.community, ":id": post.id}
+        values[":h"] = post.content_hash
+        expression = "SET #t = :type, #k = :key, community = :c, post_id = :id, content_hash = :h"
+        if since is not None:
+            values[":since"] = since
+            expression += ", since = if_not_exists(since, :since)"
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": published_key(post.key, post.id),
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": {"#t": "type", "#k": "key"},
+                "ExpressionAttributeValues": to_item(values),
+            }
+        }
+
+    def _promote(self, promotion: Promotion) -> Iterator[dict[str, Any]]:
+        waiting: Waiting = promotion.waiting
+        post = waiting.post
+        t = self.table
+        created = {"TableName": t, "Item": post_item(post), "ConditionExpression": "attribute_not_exists(pk)"}
+        yield {"Put": created}
+        yield {
+            "Update": {
+                "TableName": t,
+                "Key": hash_key(post.community, post.content_hash),
+                "UpdateExpression": "SET post_id = :new, waiting = :left",
+                "ConditionExpression": "post_id = :old AND waiting = :seen",
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":new": post.id,
+                        ":old": promotion.previous_owner,
+                        ":seen": promotion.claim_waiting,
+                        ":left": promotion.claim_waiting - 1,
+                    }
+                ),
+            }
+        }
+        yield {"Put": {"TableName": t, "Item": _published_item(post, waiting.sequencer)}}
+        yield {
+            "Delete": {
+                "TableName": t,
+                "Key": waiting_key(post.community, post.content_hash, post.id),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        yield {"Delete": {"TableName": t, "Key": waiting_ref_key(post.key, post.id)}}
+
+    def _waiting_record(self, waiting: Waiting) -> dict[str, Any]:
+        post = waiting.post
+        item = {
+            **waiting_key(post.community, post.content_hash, post.id),
+            **to_item(
+                {
+                    "type": "waiting",
+                    "key": post.key,
+                    "post": post.model_dump(mode="json", exclude_none=True),
+                    "sequencer": waiting.sequencer,
+                    "since": waiting.since,
+                }
+            ),
+        }
+        return {"Put": {"TableName": self.table, "Item": item}}
+
+    def _wait(self, waiting: Waiting) -> Iterator[dict[str, Any]]:
+        post = waiting.post
+        t = self.table
+        yield self._waiting_record(waiting)
+        ref = {**waiting_ref_key(post.key, post.id), **_ref_values(post, "waiting-ref")}
+        yield {"Put": {"TableName": t, "Item": ref, "ConditionExpression": "attribute_not_exists(pk)"}}
+        # Counted on the text's claim, which must still be held by another post: a claim is only
+        # released when no duplicate waits, so a waiting duplicate is never forgotten.
+        yield {
+            "Update": {
+                "TableName": t,
+                "Key": hash_key(post.community, post.content_hash),
+                "UpdateExpression": "ADD waiting :one",
+                "ConditionExpression": "attribute_exists(pk) AND post_id <> :self",
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":self": {"S": post.id}},
+            }
+        }
+
+    def _unwait(self, ref: PostRef) -> Iterator[dict[str, Any]]:
+        t = self.table
+        yield {
+            "Delete": {
+                "TableName": t,
+                "Key": waiting_ref_key(ref.key, ref.id),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        yield {"Delete": {"TableName": t, "Key": waiting_key(ref.community, ref.content_hash, ref.id)}}
+        yield {
+            "Update": {
+                "TableName": t,
+                "Key": hash_key(ref.community, ref.content_hash),
+                "UpdateExpression": "ADD waiting :minus",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":minus": {"N": "-1"}},
             }
         }
 
@@ -278,6 +519,44 @@ class DynamoContentStore(DynamoTable):
         }
         for item in self.query_items(params, what=f"listing {partition}"):
             yield from_item(item)
+
+
+def _guarded_outcome(table: str, outcome: Outcome, expect_sequencer: str | None) -> dict[str, Any]:
+    put: dict[str, Any] = {"TableName": table, "Item": outcome_item(outcome)}
+    if expect_sequencer is None:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        put["ConditionExpression"] = "#seq = :seq"
+        put["ExpressionAttributeNames"] = {"#seq": "sequencer"}
+        put["ExpressionAttributeValues"] = {":seq": {"S": expect_sequencer}}
+    return put
+
+
+def _ref_values(post: Post, kind: str) -> dict[str, Any]:
+    return to_item(
+        {
+            "type": kind,
+            "key": post.key,
+            "community": post.community,
+            "post_id": post.id,
+            "content_hash": post.content_hash,
+        }
+    )
+
+
+def _published_item(post: Post, since: str | None) -> dict[str, Any]:
+    item = {**published_key(post.key, post.id), **_ref_values(post, "published")}
+    if since is not None:
+        item["since"] = {"S": since}
+    return item
+
+
+def _ref(item: dict[str, Any]) -> PostRef:
+    return PostRef(item["community"], item["post_id"], item["content_hash"], item["key"])
+
+
+def _claim(item: dict[str, Any]) -> Claim:
+    return Claim(owner=item["post_id"], waiting=int(item.get("waiting", 0)))
 
 
 def _community(item: dict[str, Any]) -> Community:

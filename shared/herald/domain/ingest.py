@@ -16,9 +16,10 @@ fails means someone else got there first, and the decision is taken again on fre
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,13 +29,52 @@ from herald.domain.events import ObjectEvent
 from herald.domain.layout import UploadKey, UploadKind, is_internal, parse_key
 from herald.domain.models import Enrichment, Outcome, OutcomeStatus, Post, PostInput, PostSource
 from herald.domain.parsing import IngestLimits, parse_export, parse_post
-from herald.domain.ports import Change, ContentStore, ObjectStore
+from herald.domain.ports import (
+    Change,
+    ContentStore,
+    ImportProgress,
+    KeyRecord,
+    ObjectStore,
+    PostRef,
+    Promotion,
+    Waiting,
+)
 
 Enricher = Callable[..., Enrichment]
+#: Seconds left in the invocation (Lambda's context: ``get_remaining_time_in_millis() / 1000``).
+Remaining = Callable[[], float]
 MAX_ATTEMPTS = 6
-#: Posts written per transaction when importing or deleting an export: 2 items each, plus the
-#: community's counter, within DynamoDB's 100 items per transaction.
-CHUNK = 49
+#: Export posts enriched between two looks at the clock (then written, as many a transaction as fit).
+GROUP = 32
+#: Runs of one event of an export that may stop before the end; the next one rejects it instead.
+MAX_UNFINISHED_RUNS = 3
+#: Seconds kept in hand when a long import or delete stops: its last writes and the progress record.
+RESERVE_S = 5.0
+
+
+class Unfinished(TransientError):
+    """A long export import or delete stopped before the function's time ran out.
+
+    Transient on purpose: SQS delivers the message again and the next run goes on from what is
+    stored (nothing already stored is enriched or written again).
+    """
+
+
+@dataclass
+class Budget:
+    """The invocation's time, and the longest step seen so far, to stop before the timeout."""
+
+    remaining: Remaining = field(default=lambda: math.inf)
+    slowest: float = 0.0
+    _mark: float = math.inf
+
+    def enough(self) -> bool:
+        """Room for one more step like the slowest so far (twice over), and the reserve."""
+        left = self.remaining()
+        if self._mark != math.inf and left != math.inf:
+            self.slowest = max(self.slowest, self._mark - left)
+        self._mark = left
+        return left > RESERVE_S + 2 * self.slowest
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +96,26 @@ class IngestService:
         enricher: Enricher,
         limits: IngestLimits | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fingerprint: Callable[[str], str] | None = None,
     ) -> None:
+        """``fingerprint`` gives an export post's text hash (the ``content_hash`` the enricher would
+        derive) without enriching it, so a resumed import skips what is stored for free."""
         self._objects = objects
         self._content = content
         self._enrich = enricher
         self._limits = limits or IngestLimits()
         self._now = clock
+        if fingerprint is None:
+            from herald.enrichment.pipeline import fingerprint as text_fingerprint
+
+            fingerprint = text_fingerprint
+        self._fingerprint = fingerprint
 
     # -- entry point ---------------------------------------------------------------------------
 
-    def handle(self, event: ObjectEvent) -> IngestResult:
+    def handle(self, event: ObjectEvent, remaining: Remaining | None = None) -> IngestResult:
+        """Handle one event; ``remaining`` (seconds left) lets a long export stop before the timeout."""
+        budget = Budget(remaining) if remaining is not None else Budget()
         if is_internal(event.key):
             return IngestResult(None, "Herald's own object: ignored")
         for _ in range(MAX_ATTEMPTS):
@@ -78,12 +128,12 @@ class IngestService:
             ):
                 return IngestResult(None, f"superseded: the key already reflects event {previous.sequencer}")
             try:
-                return self._handle_once(event, previous)
+                return self._handle_once(event, previous, budget)
             except ConcurrentUpdate:
                 continue
         raise TransientError(f"{event.key}: too many concurrent changes, will retry")
 
-    def _handle_once(self, event: ObjectEvent, previous: Outcome | None) -> IngestResult:
+    def _handle_once(self, event: ObjectEvent, previous: Outcome | None, budget: Budget) -> IngestResult:
         try:
             upload = parse_key(event.key)
         except InvalidUpload as exc:
@@ -93,7 +143,7 @@ class IngestService:
         if event.kind == "removed":
             # No fault handling here: the event is the only record of a removal, so a fault
             # keeps it (retried, then in the DLQ) for a redrive once fixed.
-            return self._delete(event, previous, upload)
+            return self._delete(event, previous, upload, budget)
         is_export = upload.kind is UploadKind.EXPORT
         limit = self._limits.max_export_bytes if is_export else self._limits.max_post_bytes
         try:
@@ -104,7 +154,7 @@ class IngestService:
             if data is None:
                 return IngestResult(None, "the object no longer exists; a later event will say what happened")
             if is_export:
-                return self._import_export(event, previous, upload, data)
+                return self._import_export(event, previous, upload, data, budget)
             return self._publish_post(event, previous, upload, data)
         except InvalidUpload as exc:
             return self._reject(event, previous, exc, community=upload.community)
@@ -130,18 +180,38 @@ class IngestService:
             fmt=upload.fmt,
         )
         post_id = upload.post_id
-        posts, owners = self._content.lookup(upload.community, [post_id], [enrichment.content_hash])
-        existing, owner = posts.get(post_id), owners.get(enrichment.content_hash)
+        found = self._content.lookup(upload.community, [post_id], [enrichment.content_hash], key=event.key)
+        existing, owner = found.posts.get(post_id), found.owner(enrichment.content_hash)
+        waiting = found.waiting.get(post_id)
         now = self._now()
         outcome = self._outcome(
             event, OutcomeStatus.PUBLISHED, community=upload.community, post_ids=[post_id]
         )
-        change = Change(outcome=outcome, expect_sequencer=_sequencer(previous))
+        change = Change(outcome=outcome, expect_sequencer=_sequencer(previous), since=event.sequencer)
         if owner is not None and owner != post_id:
+            # A duplicate: held back whole, so it can take the original's place when that goes;
+            # the text this key published before (if any) is no longer what the key holds.
+            held = _make_post(
+                upload, post_input, enrichment, 1, now, now, correlation_id=event.correlation_id
+            )
+            held_back = Waiting(post=held, sequencer=event.sequencer, since=now.isoformat())
+            if waiting is not None and waiting.content_hash == held.content_hash:
+                change.refresh_wait.append(held_back)
+            else:
+                if waiting is not None:
+                    change.unwait.append(waiting)
+                change.wait.append(held_back)
             outcome.status = OutcomeStatus.DUPLICATE
             outcome.duplicate_of = owner
-            outcome.post_ids = [post_id] if existing else []
-            outcome.detail = f"the same text is already published as post {owner}"
+            outcome.post_ids = []
+            outcome.detail = (
+                f"the same text is already published as post {owner}; this upload takes its place "
+                "if that post is removed"
+            )
+            if existing is not None:
+                change.delete_posts.append(existing)
+                outcome.detail += f"; the text this key published before (post {post_id}) was removed"
+                self._hand_over(change, event.key, [existing])
         elif existing is not None:
             outcome.status = OutcomeStatus.UPDATED
             post = _make_post(
@@ -160,63 +230,186 @@ class IngestService:
                 change.update_posts.append((post, existing.version))
                 if existing.content_hash != post.content_hash:
                     change.release_hashes.append((upload.community, existing.content_hash, post_id))
+                    self._hand_over(change, event.key, [existing])
         else:
+            if waiting is not None:
+                change.unwait.append(waiting)
             change.create_posts.append(
                 _make_post(upload, post_input, enrichment, 1, now, now, correlation_id=event.correlation_id)
             )
         self._content.commit(change)
         return IngestResult(outcome)
 
+    # -- duplicates taking the place of their original ----------------------------------------
+
+    def _hand_over(self, change: Change, key: str, released: Sequence[Post | PostRef]) -> None:
+        """For each text ``released`` gives up, the oldest duplicate waiting for it is published in
+        its place (within ``change``), and its key's outcome says so."""
+        if not released:
+            return
+        community = released[0].community
+        claims = self._content.claims(community, [r.content_hash for r in released])
+        outcomes: dict[str, tuple[Outcome, str | None]] = {}
+        now = self._now()
+        for ref in released:
+            claim = claims.get(ref.content_hash)
+            if claim is None or claim.owner != ref.id or claim.waiting <= 0:
+                continue
+            change.claims_seen[(community, ref.content_hash)] = claim.waiting
+            waiting = self._content.waiting_for(community, ref.content_hash)
+            candidates = [w for w in waiting if w.post.key != key]
+            if not candidates:
+                continue  # the count is stale (nothing waits): the claim is released as counted
+            chosen = candidates[0]
+            # Members were told about this text when the original was published: not again.
+            post = chosen.post.model_copy(update={"notify": False, "created_at": now, "updated_at": now})
+            change.promote.append(
+                Promotion(replace(chosen, post=post), previous_owner=ref.id, claim_waiting=claim.waiting)
+            )
+            self._promoted_outcome(outcomes, chosen, post, ref, now)
+        change.other_outcomes.extend(outcomes.values())
+
+    def _promoted_outcome(
+        self,
+        outcomes: dict[str, tuple[Outcome, str | None]],
+        chosen: Waiting,
+        post: Post,
+        original: Post | PostRef,
+        now: datetime,
+    ) -> None:
+        if post.key in outcomes:
+            current, expected = outcomes[post.key]
+        else:
+            found = self._content.outcome(post.key)
+            if found is None:
+                return  # its first import is still running; its outcome will be written after
+            current, expected = found.model_copy(deep=True), found.sequencer
+        place = f"post {post.id} now takes the place of post {original.id} (from {original.key!r}), removed"
+        current.processed_at = now
+        if post.source is PostSource.EXPORT:
+            current.post_ids = [*current.post_ids, post.id]
+            counts = dict(current.counts)
+            counts["published"] = counts.get("published", 0) + 1
+            counts["duplicates"] = max(0, counts.get("duplicates", 0) - 1)
+            current.counts = counts
+            current.detail = f"{current.detail}; {place}" if current.detail else place
+        else:
+            current.status = OutcomeStatus.PUBLISHED
+            current.post_ids = [post.id]
+            current.duplicate_of = None
+            current.detail = place
+        outcomes[post.key] = (current, expected)
+
     # -- exports -------------------------------------------------------------------------------
 
     def _import_export(
-        self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey, data: bytes
+        self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey, data: bytes, budget: Budget
     ) -> IngestResult:
+        """Resumable: posts are written group by group, each recorded as published by the key; a
+        run that runs out of time records how far it got and raises :class:`Unfinished`, and the
+        retry enriches and writes only what is not stored yet. The outcome comes last."""
         export = parse_export(data, self._limits)
-        now = self._now()
-        wanted: dict[str, Post] = {}
-        duplicates = 0
         total = len(export.posts)
+        record = self._content.key_record(event.key)
+        progress = record.progress if _same_event(record.progress, event) else None
+        if progress is not None and progress.runs >= MAX_UNFINISHED_RUNS:
+            return self._give_up(event, previous, upload, record, progress, total, budget)
+        try:
+            return self._import_runs(event, previous, upload, export, record, progress, budget)
+        except InvalidUpload:
+            self._roll_back(event, self._content.key_record(event.key), budget)
+            raise
+        except (TransientError, ConcurrentUpdate):
+            raise
+        except Exception:
+            self._roll_back(event, self._content.key_record(event.key), budget)
+            raise
+
+    def _import_runs(
+        self,
+        event: ObjectEvent,
+        previous: Outcome | None,
+        upload: UploadKey,
+        export: Any,
+        record: KeyRecord,
+        progress: ImportProgress | None,
+        budget: Budget,
+    ) -> IngestResult:
+        now = self._now()
+        total = len(export.posts)
+        removed = progress.removed if progress else 0
+        # The export's posts by id (the id is derived from the text's fingerprint): the same text
+        # twice in one export is one post.
+        wanted: dict[str, tuple[Any, str]] = {}
+        repeated = 0
         for item in export.posts:
-            enrichment = self._enrich(item.text)
-            post_id = upload.export_post_id(enrichment.content_hash)
+            content_hash = self._fingerprint(item.text)
+            post_id = upload.export_post_id(content_hash)
             if post_id in wanted:
-                duplicates += 1
-                continue
-            # Page order: the export lists the oldest post first and the newest last.
-            at = now - timedelta(milliseconds=total - item.position)
-            wanted[post_id] = _make_post(
-                upload,
-                PostInput(text=item.text, notify=False),
-                enrichment,
-                1,
-                at,
-                at,
-                position=item.position,
-                correlation_id=event.correlation_id,
-                loc=f"line {item.line}",
+                repeated += 1
+            else:
+                wanted[post_id] = (item, content_hash)
+        missing = [pid for pid in wanted if pid not in record.published]
+        claims = self._content.claims(upload.community, [wanted[pid][1] for pid in missing])
+        to_store: list[str] = []  # enriched and written now: new posts, or new waiting duplicates
+        for pid in missing:
+            claim = claims.get(wanted[pid][1])
+            if claim is not None and claim.owner != pid and pid in record.waiting:
+                continue  # already waiting for its original
+            to_store.append(pid)
+        created: set[str] = set()
+        waited: set[str] = set()
+        stopped = False
+        for start in range(0, len(to_store), GROUP):
+            if not budget.enough():
+                stopped = True
+                break
+            creates: list[Change] = []
+            for pid in to_store[start : start + GROUP]:
+                item, content_hash = wanted[pid]
+                # Page order: the export lists the oldest post first and the newest last.
+                at = now - timedelta(milliseconds=total - item.position)
+                post = _make_post(
+                    upload,
+                    PostInput(text=item.text, notify=False),
+                    self._enrich(item.text),
+                    1,
+                    at,
+                    at,
+                    position=item.position,
+                    correlation_id=event.correlation_id,
+                    loc=f"line {item.line}",
+                )
+                claim = claims.get(content_hash)
+                if claim is not None and claim.owner != pid:
+                    creates.append(Change(wait=[Waiting(post, event.sequencer, now.isoformat())]))
+                    waited.add(pid)
+                else:
+                    creates.append(Change(create_posts=[post], since=event.sequencer))
+                    created.add(pid)
+            for change in self._pack(creates):
+                self._commit_tolerant(change)
+        stale = [ref for pid, ref in record.published.items() if pid not in wanted]
+        stale += self._legacy_refs(upload, previous, record, wanted)
+        stale_waits = [ref for pid, ref in record.waiting.items() if pid not in wanted]
+        if not stopped:
+            removed_now, stopped = self._take_down(event.key, stale, stale_waits, budget)
+            removed += removed_now
+        if stopped:
+            runs = (progress.runs if progress else 0) + 1
+            self._content.commit(
+                Change(progress=(event.key, ImportProgress(event.sequencer, runs=runs, removed=removed)))
             )
-        existing, owners = self._content.lookup(
-            upload.community, list(wanted), [p.content_hash for p in wanted.values()]
+            stored = sum(1 for pid in wanted if pid in record.published or pid in created)
+            raise Unfinished(
+                f"{event.key}: {stored:,} of {len(wanted):,} posts stored when the function's time ran "
+                f"out (run {runs} of at most {MAX_UNFINISHED_RUNS + 1}); the retry goes on from there"
+            )
+        kept = [pid for pid in wanted if pid in record.published or pid in created]
+        published = 0 if event.reprocess else sum(
+            1 for pid in kept if pid in created or record.created_by.get(pid) == event.sequencer
         )
-        to_create = []
-        for post_id, post in wanted.items():
-            owner = owners.get(post.content_hash)
-            if post_id in existing:
-                continue
-            if owner is not None and owner != post_id:
-                duplicates += 1
-                continue
-            to_create.append(post)
-        created_ids = {p.id for p in to_create}
-        kept = [pid for pid in wanted if pid in existing or pid in created_ids]
-        stale_ids = [pid for pid in (previous.post_ids if previous else []) if pid not in wanted]
-        stale = list(self._content.posts(upload.community, stale_ids).values()) if stale_ids else []
-        for start in range(0, len(to_create), CHUNK):
-            self._commit_tolerant(Change(create_posts=to_create[start : start + CHUNK]))
-        for start in range(0, len(stale), CHUNK):
-            self._commit_tolerant(Change(delete_posts=stale[start : start + CHUNK]))
-        published = len(to_create)
+        duplicates = repeated + sum(1 for pid in wanted if pid in waited or pid in record.waiting)
         status = (
             OutcomeStatus.PUBLISHED
             if previous is None or previous.status in (OutcomeStatus.DELETED, OutcomeStatus.REJECTED)
@@ -228,30 +421,94 @@ class IngestService:
             "published": published,
             "unchanged": len(kept) - published,
             "duplicates": duplicates,
-            "removed": len(stale),
+            "removed": removed,
         }
         outcome.detail = (
             f"{export.profile.name}: {published} new, {len(kept) - published} unchanged, "
-            f"{duplicates} duplicate, {len(stale)} removed"
+            f"{duplicates} duplicate, {removed} removed"
         )
         final = Change(
-            outcome=outcome, expect_sequencer=_sequencer(previous), profile=(upload.community, export.profile)
+            outcome=outcome,
+            expect_sequencer=_sequencer(previous),
+            profile=(upload.community, export.profile),
+            clear_progress=event.key,
         )
         try:
             self._content.commit(final)
         except ConcurrentUpdate:
-            self._undo_if_deleted_meanwhile(event, upload, to_create)
+            self._undo_if_deleted_meanwhile(event, budget)
             raise
         return IngestResult(outcome)
 
-    def _undo_if_deleted_meanwhile(self, event: ObjectEvent, upload: UploadKey, created: list[Post]) -> None:
-        """A newer event won the race; if it deleted the export, the posts we just made go too."""
+    def _legacy_refs(
+        self, upload: UploadKey, previous: Outcome | None, record: KeyRecord, wanted: dict[str, Any]
+    ) -> list[PostRef]:
+        """Posts an outcome lists that the key's own records do not (written before they existed)."""
+        ids = [pid for pid in (previous.post_ids if previous else []) if pid not in record.published]
+        ids = [pid for pid in ids if pid not in wanted]
+        if not ids:
+            return []
+        return [_ref(p) for p in self._content.posts(upload.community, ids).values()]
+
+    def _give_up(
+        self,
+        event: ObjectEvent,
+        previous: Outcome | None,
+        upload: UploadKey,
+        record: KeyRecord,
+        progress: ImportProgress,
+        total: int,
+        budget: Budget,
+    ) -> IngestResult:
+        """All or nothing: an export that did not fit in the runs it had is removed and rejected."""
+        stored = sum(1 for since in record.created_by.values() if since == event.sequencer)
+        self._roll_back(event, record, budget)
+        problem = InvalidUpload.one(
+            "posts",
+            f"the export's {total:,} posts could not be stored within the function's time limit in "
+            f"{progress.runs + 1} runs ({stored:,} were stored, and removed again); split it into "
+            "smaller exports",
+        )
+        return self._reject(event, previous, problem, community=upload.community)
+
+    def _roll_back(self, event: ObjectEvent, record: KeyRecord, budget: Budget) -> None:
+        """Remove what this event (and no earlier one) stored for the key."""
+        mine = [record.published[pid] for pid, since in record.created_by.items() if since == event.sequencer]
+        _, stopped = self._take_down(event.key, mine, [], budget)
+        if stopped:
+            raise Unfinished(f"{event.key}: removing the posts of an import that cannot be finished")
+
+    def _undo_if_deleted_meanwhile(self, event: ObjectEvent, budget: Budget) -> None:
+        """A newer event won the race; if it deleted the key, whatever we stored meanwhile goes too."""
         newer = self._content.outcome(event.key)
-        if newer is not None and newer.status is OutcomeStatus.DELETED and created:
-            current = self._content.posts(upload.community, [p.id for p in created])
-            doomed = list(current.values())
-            for start in range(0, len(doomed), CHUNK):
-                self._commit_tolerant(Change(delete_posts=doomed[start : start + CHUNK]))
+        if newer is not None and newer.status is OutcomeStatus.DELETED:
+            record = self._content.key_record(event.key)
+            self._take_down(event.key, list(record.published.values()), list(record.waiting.values()), budget)
+
+    # -- writing in as few transactions as fit -------------------------------------------------------
+
+    def _pack(self, units: Iterable[Change], last: Change | None = None) -> list[Change]:
+        """Merge ``units`` (and ``last``, which goes in the final one) into changes that each fit
+        one atomic write. A unit is never split."""
+        changes: list[Change] = []
+        current = Change()
+        for unit in units:
+            merged = _merge(current, unit)
+            if current.is_empty() or self._content.fits(merged):
+                current = merged
+            else:
+                changes.append(current)
+                current = unit
+        if last is not None:
+            merged = _merge(current, last)
+            if current.is_empty() or self._content.fits(merged):
+                current = merged
+            else:
+                changes.append(current)
+                current = last
+        if not current.is_empty():
+            changes.append(current)
+        return changes
 
     def _commit_tolerant(self, change: Change) -> None:
         """Commit posts whose guards may already be settled by a concurrent delivery of the same event."""
@@ -259,9 +516,11 @@ class IngestService:
             self._content.commit(change)
         except ConcurrentUpdate:
             for post in change.create_posts:
-                self._swallow(Change(create_posts=[post]))
-            for post in change.delete_posts:
-                self._swallow(Change(delete_posts=[post]))
+                self._swallow(Change(create_posts=[post], since=change.since))
+            for waiting in change.wait:
+                self._swallow(Change(wait=[waiting]))
+            if change.delete_posts or change.unwait or change.promote:
+                raise  # decided on reads that are no longer true: decide again
 
     def _swallow(self, change: Change) -> None:
         # Already created (or already deleted) by a concurrent delivery: nothing to do.
@@ -270,22 +529,64 @@ class IngestService:
 
     # -- deletes and rejections ------------------------------------------------------------------
 
-    def _delete(self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey) -> IngestResult:
-        ids = list(previous.post_ids) if previous else []
-        if upload.kind is UploadKind.POST and upload.post_id not in ids:
-            ids.append(upload.post_id)
-        posts = list(self._content.posts(upload.community, ids).values())
+    def _take_down(
+        self,
+        key: str,
+        refs: Sequence[Post | PostRef],
+        waits: Sequence[PostRef],
+        budget: Budget,
+        last: Change | None = None,
+    ) -> tuple[int, bool]:
+        """Delete ``refs`` (each text passed to a duplicate waiting for it) and let ``waits`` go,
+        in as few transactions as fit, ``last`` with the final one. (removed, stopped early)."""
+        units: list[Change] = []
+        for start in range(0, len(refs), GROUP):
+            group = list(refs[start : start + GROUP])
+            for ref in group:
+                unit = Change(delete_posts=[ref])
+                self._hand_over(unit, key, [ref])
+                units.append(unit)
+        units += [Change(unwait=[w]) for w in waits]
+        promoted = [p.waiting.post for unit in units for p in unit.promote]
+        if promoted and last is not None and last.outcome is not None:
+            taken = ", ".join(f"post {p.id} from {p.key!r}" for p in promoted[:20])
+            more = f" and {len(promoted) - 20:,} more" if len(promoted) > 20 else ""
+            last.outcome.detail = (
+                f"{last.outcome.detail}; duplicates waiting for the same text take its place: {taken}{more}"
+            )
+        removed = 0
+        changes = self._pack(units, last)
+        for index, change in enumerate(changes):
+            if index < len(changes) - 1 and not budget.enough():
+                return removed, True
+            self._content.commit(change)
+            removed += len(change.delete_posts)
+        return removed, False
+
+    def _delete(
+        self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey, budget: Budget
+    ) -> IngestResult:
+        """Everything the key ever published goes, whatever its last outcome said."""
+        if upload.kind is UploadKind.POST:
+            found = self._content.lookup(upload.community, [upload.post_id], [], key=event.key)
+            refs: list[Post | PostRef] = list(found.posts.values())
+            waits = list(found.waiting.values())
+        else:
+            record = self._content.key_record(event.key)
+            refs = [*record.published.values(), *self._legacy_refs(upload, previous, record, {})]
+            waits = list(record.waiting.values())
         outcome = self._outcome(
-            event, OutcomeStatus.DELETED, community=upload.community, post_ids=[p.id for p in posts]
+            event, OutcomeStatus.DELETED, community=upload.community, post_ids=[r.id for r in refs]
         )
-        outcome.detail = f"{len(posts)} post(s) removed" if posts else "nothing was published from this key"
-        # All but the last chunk first; the last goes with the outcome, atomically.
-        head, last = posts[:-CHUNK], posts[-CHUNK:]
-        for start in range(0, len(head), CHUNK):
-            self._commit_tolerant(Change(delete_posts=head[start : start + CHUNK]))
-        self._content.commit(
-            Change(outcome=outcome, expect_sequencer=_sequencer(previous), delete_posts=last)
-        )
+        outcome.detail = f"{len(refs)} post(s) removed" if refs else "nothing was published from this key"
+        if waits:
+            outcome.detail += f"; {len(waits)} duplicate(s) no longer wait for their original"
+        last = Change(outcome=outcome, expect_sequencer=_sequencer(previous), clear_progress=event.key)
+        _, stopped = self._take_down(event.key, refs, waits, budget, last=last)
+        if stopped:
+            raise Unfinished(
+                f"{event.key}: the function's time ran out while removing its posts; the retry goes on"
+            )
         return IngestResult(outcome)
 
     def _reject(
@@ -352,6 +653,36 @@ def _internal_error(exc: BaseException) -> InvalidUpload:
         "internal",
         f"internal error ({type(exc).__name__}): Herald could not process this upload; the error is "
         "logged for the operators, and the upload can be reprocessed once it is fixed",
+    )
+
+
+def _same_event(progress: ImportProgress | None, event: ObjectEvent) -> bool:
+    return progress is not None and progress.sequencer == event.sequencer
+
+
+def _ref(post: Post) -> PostRef:
+    return PostRef(post.community, post.id, post.content_hash, post.key)
+
+
+def _merge(a: Change, b: Change) -> Change:
+    """One change doing both (the single-valued parts of ``b`` win when set)."""
+    return Change(
+        outcome=b.outcome or a.outcome,
+        expect_sequencer=b.expect_sequencer if b.outcome is not None else a.expect_sequencer,
+        create_posts=[*a.create_posts, *b.create_posts],
+        update_posts=[*a.update_posts, *b.update_posts],
+        delete_posts=[*a.delete_posts, *b.delete_posts],
+        release_hashes=[*a.release_hashes, *b.release_hashes],
+        profile=b.profile or a.profile,
+        since=b.since or a.since,
+        wait=[*a.wait, *b.wait],
+        refresh_wait=[*a.refresh_wait, *b.refresh_wait],
+        unwait=[*a.unwait, *b.unwait],
+        promote=[*a.promote, *b.promote],
+        other_outcomes=[*a.other_outcomes, *b.other_outcomes],
+        claims_seen={**a.claims_seen, **b.claims_seen},
+        progress=b.progress or a.progress,
+        clear_progress=b.clear_progress or a.clear_progress,
     )
 
 

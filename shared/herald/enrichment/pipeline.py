@@ -12,6 +12,11 @@ from herald.enrichment.links import extract_links
 from herald.enrichment.topics import classify_topics
 
 
+def fingerprint(raw_text: str) -> str:
+    """The ``content_hash`` :func:`enrich` gives a plain-text post, without the rest of enrichment."""
+    return t.content_hash(t.normalise(raw_text))
+
+
 def enrich(
     raw_text: str,
     *,
