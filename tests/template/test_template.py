@@ -787,8 +787,8 @@ def test_push_fanout_resources_and_outputs(raw: dict[str, Any]) -> None:
         "PushSenderFunction",
         "PlannerDeadLetterAlarm",
         "PushJobDeadLetterAlarm",
-        "PushAuthFailuresAlarm",
-        "PushFailureRateAlarm",
+        "MobilePushAuthFailuresAlarm",
+        "PushServicesFailingAlarm",
     }
     assert set(raw["Outputs"]) >= {
         "PushJobQueueUrl",
@@ -852,18 +852,88 @@ def test_the_sender_reads_the_vapid_key_only(expanded: dict[str, Any], raw: dict
     assert _listify(api["DeliveryStatsRead"]["Action"]) == ["dynamodb:GetItem"]
 
 
+def _cloudwatch_expression(expression: str) -> Any:
+    """A CloudWatch metric math expression of the shape the push alarm uses (``IF(cond, 1, 0)``,
+    ``FILL(id, 0)``, ``AND``, ``OR``, comparisons, ``+``, ``*``) as a Python function of the ids."""
+    match = re.fullmatch(r"IF\((.*), 1, 0\)", expression)
+    assert match, expression
+    body = re.sub(r"FILL\((\w+), 0\)", r"v.get('\1', 0)", match.group(1))
+    body = body.replace(" AND ", " and ").replace(" OR ", " or ")
+    assert re.fullmatch(r"[\w\s().'*+>=,\[\]]+", body) and "__" not in body, body
+    code = compile(f"1 if ({body}) else 0", "<alarm>", "eval")
+    return lambda v: eval(code, {"__builtins__": {}}, {"v": v})
+
+
 def test_push_alarms(raw: dict[str, Any]) -> None:
+    from herald.domain.delivery import WEB_PUSH_SERVICES, BroadFailureRule, ServiceTally
+
     alarms = raw["Resources"]
-    auth = _props(alarms["PushAuthFailuresAlarm"])
-    assert (auth["Namespace"], auth["MetricName"]) == ("Herald", "PushAuthFailures")
-    rate = _props(alarms["PushFailureRateAlarm"])
-    names = {m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m}
-    assert names == {"PushesFailed", "PushesSent"}
+    mobile = _props(alarms["MobilePushAuthFailuresAlarm"])
+    assert (mobile["Namespace"], mobile["MetricName"]) == ("Herald", "MobilePushAuthFailures")
+    # No alarm reads what one endpoint answers: the old ones on PushAuthFailures and on the share of
+    # all failed pushes tripped on a stranger's own endpoint answering 401 or 400.
+    metric_alarms = [r for r in alarms.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    for alarm in metric_alarms:
+        props = _props(alarm)
+        read = {props.get("MetricName")} | {
+            m["MetricStat"]["Metric"]["MetricName"] for m in props.get("Metrics", []) if "MetricStat" in m
+        }
+        assert not read & {"PushAuthFailures", "PushesFailed"}, props["AlarmDescription"]
+    broad = _props(alarms["PushServicesFailingAlarm"])
+    stats = {m["Id"]: m["MetricStat"] for m in broad["Metrics"] if "MetricStat" in m}
+    watched = {
+        (stat["Metric"]["MetricName"], dims["push_service"])
+        for stat in stats.values()
+        for dims in [{d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}]
+    }
+    names = ("PushServiceAttempts", "PushServiceFailures")
+    assert watched == {(n, s) for n in names for s in WEB_PUSH_SERVICES}  # never "other"
+    assert all(stat["Stat"] == "Sum" and stat["Period"] == 300 for stat in stats.values())
+    [watch] = [m for m in broad["Metrics"] if m.get("ReturnData")]
+    alarm = _cloudwatch_expression(watch["Expression"])
+    assert (broad["Threshold"], broad["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+    def fires(tally: ServiceTally) -> bool:
+        values: dict[str, int] = {}
+        for service in WEB_PUSH_SERVICES:
+            values["a" + service] = tally.attempts.get(service, 0)
+            values["f" + service] = tally.failures.get(service, 0)
+        assert set(values) == set(stats)
+        return bool(alarm(values))
+
+    rule = BroadFailureRule()
+    # The alarm computes the rule the sender's metrics are tested against, on every shape of five minutes.
+    samples: list[dict[str, tuple[int, int]]] = [
+        {"other": (10_000, 10_000)},  # a stranger's endpoints answering 401: never
+        {"fcm": (1000, 10), "other": (5000, 5000)},
+        {"fcm": (30, 30)},  # one service, few attempts
+        {"fcm": (30, 30), "mozilla": (25, 13)},  # two services failing half
+        {"fcm": (30, 30), "mozilla": (25, 12)},
+        {"fcm": (19, 19), "mozilla": (19, 19), "apple": (19, 19)},
+        {"fcm": (600, 540)},  # one service, 90% of 600
+        {"fcm": (600, 539)},
+        {"apple": (499, 499)},
+        {"windows": (20, 10), "apple": (20, 10), "fcm": (0, 0)},
+    ]
+    for sample in samples:
+        assert fires(_tally(sample)) == rule.fires(_tally(sample)), sample
+    expected = [False, False, False, True, False, False, True, False, False, True]
+    assert [fires(_tally(s)) for s in samples] == expected
     for dlq_alarm, queue in (
         ("PlannerDeadLetterAlarm", "PlannerDeadLetterQueue"),
         ("PushJobDeadLetterAlarm", "PushJobDeadLetterQueue"),
     ):
         assert _ref_target(_props(alarms[dlq_alarm])["Dimensions"][0]["Value"]) == queue
+
+
+def _tally(sample: dict[str, tuple[int, int]]) -> Any:
+    from herald.domain.delivery import Outcome, ServiceTally
+
+    tally = ServiceTally()
+    for service, (attempts, failures) in sample.items():
+        for i in range(attempts):
+            tally.add(service, Outcome.AUTH_FAILURE if i < failures else Outcome.SENT)
+    return tally
 
 
 def test_every_function_is_watched_for_errors_and_throttles(raw: dict[str, Any]) -> None:
