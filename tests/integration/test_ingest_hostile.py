@@ -77,6 +77,12 @@ HOSTILE: dict[str, tuple[bytes, str, list[str]]] = {
         "line 6",
         ["unexpected line", "1,048,576 characters"],
     ),
+    # 30 unknown fields with names of 2,000 characters: the outcome records 20 problems, each cut.
+    "posts/demo/wide-fields.json": (
+        json.dumps({"text": "Hi.", **{f"f{i:02}" + "x" * 1997: 1 for i in range(30)}}).encode(),
+        "f00" + "x" * 196 + "…",
+        ["unknown field 'f00xxx", "… (2,000 characters)", "allowed fields are text"],
+    ),
     # A community id with a trailing newline, or a control character: not a community.
     "posts/demo\n/line-end.txt": (b"Text.", "key", ["'demo\\n'", "not a valid id"]),
     "posts/de\x07mo/bell.txt": (b"Text.", "key", ["'de\\x07mo'", "not a valid id"]),

@@ -207,6 +207,11 @@ class TestRecorded:
         assert kept[-1] == Problem("more", "and 81 more problems of the same kinds")
         assert limits.recordable(many[:20]) == many[:20]
 
+    def test_each_problem_is_bounded_in_length(self) -> None:
+        [kept] = limits.recordable([Problem("f" * 70_000, "unknown field " + "f" * 70_000)])
+        assert len(kept.loc) == limits.PROBLEM_LOC_CHARS and kept.loc.endswith("…")
+        assert len(kept.message) == limits.PROBLEM_MESSAGE_CHARS and kept.message.startswith("unknown field")
+
     def test_quoted_text_is_escaped_and_cut(self) -> None:
         assert limits.quoted("a\nb") == "'a\\nb'"
         long = limits.quoted("x" * 10_000)

@@ -82,6 +82,9 @@ STORED_POST_BYTES = DYNAMODB_ITEM_BYTES - STORED_KEYS_ALLOWANCE
 RECORDED_PROBLEMS = 20
 #: Characters of an editor's text quoted back in one message.
 QUOTED_CHARS = 80
+#: Characters of one recorded problem's place and message (whatever built them).
+PROBLEM_LOC_CHARS = 200
+PROBLEM_MESSAGE_CHARS = 1000
 
 
 class IngestLimits(BaseModel):
@@ -239,9 +242,21 @@ def quoted(text: str, max_chars: int = QUOTED_CHARS) -> str:
 
 
 def recordable(problems: Sequence[Problem]) -> list[Problem]:
-    """At most :data:`RECORDED_PROBLEMS` problems, the rest counted in a last one."""
+    """At most :data:`RECORDED_PROBLEMS` problems, the rest counted in a last one, each cut to
+    :data:`PROBLEM_LOC_CHARS` and :data:`PROBLEM_MESSAGE_CHARS`: the outcome always fits its item."""
+    kept = [_cut(p) for p in problems[:RECORDED_PROBLEMS]]
     if len(problems) <= RECORDED_PROBLEMS:
-        return list(problems)
-    kept = list(problems[: RECORDED_PROBLEMS - 1])
-    rest = len(problems) - len(kept)
-    return [*kept, Problem("more", f"and {rest:,} more problems of the same kinds")]
+        return kept
+    rest = len(problems) - (RECORDED_PROBLEMS - 1)
+    return [*kept[:-1], Problem("more", f"and {rest:,} more problems of the same kinds")]
+
+
+def _cut(problem: Problem) -> Problem:
+    if len(problem.loc) <= PROBLEM_LOC_CHARS and len(problem.message) <= PROBLEM_MESSAGE_CHARS:
+        return problem
+    loc, message = problem.loc, problem.message
+    if len(loc) > PROBLEM_LOC_CHARS:
+        loc = loc[: PROBLEM_LOC_CHARS - 1] + "…"
+    if len(message) > PROBLEM_MESSAGE_CHARS:
+        message = message[: PROBLEM_MESSAGE_CHARS - 1] + "…"
+    return Problem(loc, message)

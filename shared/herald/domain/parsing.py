@@ -157,7 +157,7 @@ _ALLOWED_FIELDS = ", ".join(PostInput.model_fields)
 def _problem_from_pydantic(err: Any) -> Problem:
     loc = _format_loc(err["loc"])
     if err["type"] == "extra_forbidden":
-        return Problem(loc, f"unknown field {loc!r}; allowed fields are {_ALLOWED_FIELDS}")
+        return Problem(loc, f"unknown field {bounds.quoted(loc)}; allowed fields are {_ALLOWED_FIELDS}")
     if err["type"] == "missing":
         return Problem(loc, "this field is required")
     got = err.get("input")
@@ -345,7 +345,9 @@ def _parse_markdown_post(text: str, limits: IngestLimits) -> PostInput:
 # --- community page exports ---------------------------------------------------------------------
 
 PROFILE_MARKER = "Scan QR code to join Community"
-_MEMBERS = re.compile(r"^(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>[KkMmBb])?\s+Members?$")
+# The spaces before the unit belong to the unit: "\s*[KkMmBb]?\s+" backtracks quadratically on a long
+# run of spaces, and an export's lines are user text.
+_MEMBERS = re.compile(r"^(?P<num>\d[\d,]*(?:\.\d+)?)(?:\s*(?P<unit>[KkMmBb]))?\s+Members?$")
 _CREATED = re.compile(r"^Created\s+In\s+(?P<year>\d{4})$", re.I)
 _VERIFIED = re.compile(r"^Verified\s+Community$", re.I)
 _UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
