@@ -54,9 +54,12 @@ from importlib import resources
 EXACT, CAPITALISED, ANY_CASE = 0, 1, 2
 
 _TOKEN = re.compile(r"(?:[A-Z]\.){2,}|[^\W_]+")
-_GAP = re.compile(r"[ \t]*[-'&]?[ \t]*")
-_ABBREVIATED_GAP = re.compile(r"\.[ \t]*")
-_LIST_GAP = re.compile(r"[ \t]*[,/&]?[ \t]*")
+# What may separate the words of one name, and the names of a list (each side may add spaces and
+# tabs). Tested as strings, not with ``[ \t]*[-'&]?[ \t]*``: that pattern backtracks quadratically
+# on a long run of spaces, and the gap between two words is user text of any length.
+_NAME_JOINERS = frozenset({"", "-", "'", "&"})
+_LIST_JOINERS = frozenset({"", ",", "/", "&"})
+_BLANKS = " \t"
 _FLAGS = re.compile(
     "[\U0001f1e6-\U0001f1ff]{2}|\U0001f3f4([\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6})\U000e007f"
 )
@@ -115,7 +118,7 @@ class _Index:
 class _Words:
     """The words of a text: spans, lower-case folded keys, and the text they come from."""
 
-    __slots__ = ("ends", "folded", "keys", "original", "starts")
+    __slots__ = ("ends", "folded", "keys", "list_runs", "original", "starts")
 
     def __init__(self, folded: str, original: str) -> None:
         spans = [m.span() for m in _TOKEN.finditer(folded)]
@@ -127,6 +130,8 @@ class _Words:
         self.starts = [a for a, _ in spans]
         self.ends = [b for _, b in spans]
         self.keys = [lower[a:b] for a, b in spans]
+        #: Lists of language names found so far, by member: (first word, last word, any pure language).
+        self.list_runs: dict[int, tuple[int, int, bool]] = {}
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -233,9 +238,9 @@ def _index() -> _Index:
 def _joined(words: _Words, i: int) -> bool:
     """Whether word ``i`` continues the name that word ``i - 1`` is part of."""
     gap = words.gap(i - 1)
-    if _GAP.fullmatch(gap):
+    if gap.strip(_BLANKS) in _NAME_JOINERS:
         return True
-    return words.keys[i - 1] in ("st", "dr") and _ABBREVIATED_GAP.fullmatch(gap) is not None
+    return words.keys[i - 1] in ("st", "dr") and gap.startswith(".") and not gap[1:].strip(_BLANKS)
 
 
 def _accepts(entry: _Entry, words: _Words, i: int, n: int) -> bool:
@@ -255,8 +260,16 @@ def _shouting_around(index: _Index, words: _Words, i: int) -> bool:
     return False
 
 
-def _list_run(index: _Index, words: _Words, i: int) -> tuple[int, int]:
-    """First and last word of the list of language names that word ``i`` belongs to."""
+def _list_run(index: _Index, words: _Words, i: int) -> tuple[int, int, bool]:
+    """First and last word of the list of language names that word ``i`` belongs to, and whether
+    one of them names only a language.
+
+    Worked out once per list and kept for each of its members: a post of 60,000 "French, " must
+    not walk the whole list again for every word of it.
+    """
+    known = words.list_runs.get(i)
+    if known is not None:
+        return known
     keys = words.keys
     lo = hi = i
     j = i - 1
@@ -264,7 +277,7 @@ def _list_run(index: _Index, words: _Words, i: int) -> tuple[int, int]:
         k = j - 1 if keys[j] in _CONNECTORS else j
         if k < 0 or keys[k] not in index.language_words:
             break
-        if not all(_LIST_GAP.fullmatch(words.gap(m)) for m in range(k, lo)):
+        if not all(words.gap(m).strip(_BLANKS) in _LIST_JOINERS for m in range(k, lo)):
             break
         lo, j = k, k - 1
     j = i + 1
@@ -272,17 +285,20 @@ def _list_run(index: _Index, words: _Words, i: int) -> tuple[int, int]:
         k = j + 1 if keys[j] in _CONNECTORS else j
         if k >= len(keys) or keys[k] not in index.language_words:
             break
-        if not all(_LIST_GAP.fullmatch(words.gap(m)) for m in range(hi, k)):
+        if not all(words.gap(m).strip(_BLANKS) in _LIST_JOINERS for m in range(hi, k)):
             break
         hi, j = k, k + 1
-    return lo, hi
+    run = (lo, hi, any(keys[m] in index.pure_languages for m in range(lo, hi + 1)))
+    for m in range(lo, hi + 1):
+        words.list_runs[m] = run
+    return run
 
 
 def _used_as_language(index: _Index, words: _Words, i: int) -> bool:
     """Whether the demonym at word ``i`` names a language here ("French classes", "in French.")."""
     keys = words.keys
-    lo, hi = _list_run(index, words, i)
-    if any(keys[m] in index.pure_languages for m in range(lo, hi + 1)):
+    lo, hi, pure_language = _list_run(index, words, i)
+    if pure_language:
         return True
     before = keys[lo - 1] if lo > 0 else ""
     after = keys[hi + 1] if hi + 1 < len(keys) else ""

@@ -42,13 +42,16 @@ LANGUAGES: tuple[str, ...] = (
 #: py3langid labels that are varieties of an ISO 639-1 language, or that mean "no language".
 _NORMALISE: dict[str, str | None] = {"ary": "ar", "arz": "ar", "uzs": "uz", "sdh": "ku", "zxx": None}
 
+# These see user text, so each must be linear in it. A scheme, host name or e-mail address starts
+# only where its run of characters starts (the lookbehinds): a bare ``\b`` would let the search
+# start again inside ``a-a.a-a.…`` at every letter and scan the rest of the run each time.
 _URL = re.compile(
-    r"(?i)(?:\b[a-z][a-z0-9+.-]*://\S+"
+    r"(?i)(?:(?<![a-z0-9+.-])\b[a-z][a-z0-9+.-]*://\S+"
     r"|\bwww\.\S+"
-    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}/\S*"
-    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|int|info|io|ly|me|gl|co|gov|edu|ngo|news)\b)"
+    r"|(?<![a-z0-9.-])\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}/\S*"
+    r"|(?<![a-z0-9.-])\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|int|info|io|ly|me|gl|co|gov|edu|ngo|news)\b)"
 )
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _MENTION = re.compile(r"(?<![\w@])@\w+")
 _HASH = re.compile(r"(?<![\w#])#(?=\w)")
 _HASHTAG_WORD = re.compile(r"(?<![\w#])#\w+")
