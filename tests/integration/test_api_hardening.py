@@ -69,6 +69,22 @@ def test_a_claimed_subscription_is_never_handed_over(api: Api, endpoint: str) ->
     assert members(api) == 222_001
 
 
+def test_a_retry_repeating_the_stored_keys_gets_its_member_back(api: Api) -> None:
+    # A join whose answer was lost: the browser sends the same subscription again, keys and all.
+    # Its auth secret is known only to the browser and to Herald: that is the proof.
+    seed(api)
+    member = response_json(join(api, {"web_push": web_push(1)}))
+    again = join(api, {"web_push": web_push(1)})
+    assert again["statusCode"] == 200 and response_json(again) == member
+    padded = web_push(1)
+    padded["keys"] = {k: v + "=" * (-len(v) % 4) for k, v in padded["keys"].items()}
+    assert response_json(join(api, {"web_push": padded})) == member
+    other_auth = {**web_push(1)["keys"], "auth": base64.urlsafe_b64encode(b"a" * 16).decode()}
+    guess = join(api, {"web_push": {"endpoint": web_push(1)["endpoint"], "keys": other_auth}})
+    assert guess["statusCode"] == 409 and member["token"] not in guess["body"]
+    assert members(api) == 222_001
+
+
 def test_a_member_renews_its_keys_only_with_its_token(api: Api) -> None:
     seed(api)
     member = response_json(join(api, {"web_push": web_push(1)}))

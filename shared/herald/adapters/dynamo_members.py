@@ -136,12 +136,65 @@ class DynamoMemberStore(DynamoTable):
 
     def prune_subscription(self, community: str, member_id: str, subscription: str) -> bool:
         """Remove a subscription the push service says is gone (the web push subscription or the device)
-        and delete its claim; the member keeps their membership. False if there was nothing to remove."""
+        and delete its claim. A member left without any subscription can never be reached again: the
+        member is removed and taken off the count (a member is someone Herald can push to). False if
+        there was nothing to remove."""
+        for _ in range(4):
+            member = self.member(community, member_id)
+            if member is None or subscription not in member.subscriptions:
+                return False
+            if [s for s in member.subscriptions if s != subscription]:
+                return self._prune_one(member, subscription)
+            try:
+                items = self._removal(member, only_subscription=subscription)
+                self._transact(items, f"pruning a dead member of {community}")
+            except ConcurrentUpdate:
+                continue  # rejoined with another subscription, left, or a busy shard: decide again
+            return True
+        return False
+
+    def _removal(
+        self, member: Member, *, only_subscription: str | None = None, token_hash: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The transaction that ends a membership: the member, its claims, its count."""
+        condition = "attribute_exists(pk)"
+        values: dict[str, Any] = {}
+        if token_hash is not None:
+            condition += " AND token_hash = :h"
+            values[":h"] = {"S": token_hash}
+        if only_subscription is not None:
+            # Only while this is still the member's one subscription (a rejoin may have added one).
+            condition += " AND size(subscriptions) = :one AND contains(subscriptions, :s)"
+            values[":one"] = {"N": "1"}
+            values[":s"] = {"S": only_subscription}
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": member_key(member.community, member.member_id),
+                    "ConditionExpression": condition,
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                }
+            }
+        ]
+        items += [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": claim_key(member.community, sid),
+                    "ConditionExpression": "attribute_not_exists(pk) OR member_id = :m",
+                    "ExpressionAttributeValues": {":m": {"S": member.member_id}},
+                }
+            }
+            for sid in member.subscriptions
+        ]
+        items.append(self._count(member.community, member.shard, -1))
+        return items
+
+    def _prune_one(self, member: Member, subscription: str) -> bool:
         from herald.domain.members import subscription_id
 
-        member = self.member(community, member_id)
-        if member is None or subscription not in member.subscriptions:
-            return False
+        community, member_id = member.community, member.member_id
         removes: list[str] = []
         if member.web_push is not None and subscription_id(web_push=member.web_push) == subscription:
             removes.append("web_push")
@@ -236,28 +289,7 @@ class DynamoMemberStore(DynamoTable):
         member = self.member(community, member_id)
         if member is None or member.token_hash != expect_token_hash:
             return None
-        items: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": member_key(community, member_id),
-                    "ConditionExpression": "attribute_exists(pk) AND token_hash = :h",
-                    "ExpressionAttributeValues": {":h": {"S": expect_token_hash}},
-                }
-            }
-        ]
-        items += [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": claim_key(community, sid),
-                    "ConditionExpression": "attribute_not_exists(pk) OR member_id = :m",
-                    "ExpressionAttributeValues": {":m": {"S": member_id}},
-                }
-            }
-            for sid in member.subscriptions
-        ]
-        items.append(self._count(community, member.shard, -1))
+        items = self._removal(member, token_hash=expect_token_hash)
         try:
             self._transact(items, f"a leave of {community}")
         except ConcurrentUpdate as exc:

@@ -97,6 +97,11 @@ def _b64url_decode(value: str) -> bytes:
         raise ValueError("must be base64url") from exc
 
 
+def b64url_bytes(value: str) -> bytes:
+    """The bytes of base64url text, padded or not; ValueError if it is not base64url."""
+    return _b64url_decode(value)
+
+
 def _p256dh(value: str) -> str:
     raw = _b64url_decode(value)
     if len(raw) != 65 or raw[0] != 0x04:

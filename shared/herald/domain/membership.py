@@ -3,6 +3,7 @@ through the ports (a MemberStore, a DeviceRegistry, the token secret, a clock, r
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from herald.domain.members import (
     MissingToken,
     Preferences,
     PreferencesPatch,
+    b64url_bytes,
     check_endpoint_allowed,
     choose_shard,
     derive_token,
@@ -44,6 +46,19 @@ def _token_holder(
     return None
 
 
+def _same_keys(member: Member, request: JoinRequest) -> bool:
+    """Whether the request repeats the member's stored web push keys (compared in constant time)."""
+    if member.web_push is None or request.web_push is None:
+        return False
+    stored, given = member.web_push.keys, request.web_push.keys
+    try:  # as bytes: one key written with or without base64 padding is the same key
+        same_auth = hmac.compare_digest(b64url_bytes(stored.auth), b64url_bytes(given.auth))
+        same_key = hmac.compare_digest(b64url_bytes(stored.p256dh), b64url_bytes(given.p256dh))
+    except ValueError:
+        return False
+    return same_auth and same_key
+
+
 #: Races (a concurrent join of the same subscription, a leave during a repeat join) are decided
 #: again on fresh reads, this many times at most.
 ATTEMPTS = 8
@@ -67,12 +82,14 @@ class MembershipService:
     # -- join ------------------------------------------------------------------------------------
 
     def join(self, community: str, request: JoinRequest, token: str | None = None) -> JoinResult:
-        """A new member, or (with ``token``, the bearer token of the member who holds one of the
-        request's subscriptions) that member refreshed: new keys, new subscriptions claimed.
+        """A new member, or the member who holds one of the request's subscriptions, refreshed
+        (new keys, new subscriptions claimed, preferences given), if the request proves it is
+        that member: ``token`` is the member's bearer token, or the request repeats the stored
+        web push keys exactly (the ``auth`` secret is known only to the browser and to Herald:
+        a retry whose answer was lost gets its member and token back).
 
-        A subscription that already belongs to a member is never handed over: without that
-        member's token the join raises :class:`AlreadyJoined` and changes nothing (no id, no
-        token, the stored keys kept), so knowing someone's push endpoint gains nothing.
+        Anything else raises :class:`AlreadyJoined` and changes nothing (no id, no token, the
+        stored keys kept): knowing someone's push endpoint or device token gains nothing.
         """
         check_endpoint_allowed(request, self.policy, self.resolve)
         secret = self.secret()
@@ -85,11 +102,16 @@ class MembershipService:
             now = self.clock()
             if owners:
                 owner = _token_holder(secret, community, owners, subscriptions, token)
+                proven = owner is not None
+                if owner is None and request.web_push is not None:
+                    owner = owners.get(subscription_id(web_push=request.web_push))
                 if owner is None:
                     raise AlreadyJoined("this subscription already belongs to a member")
                 existing = self.store.member(community, owner)
                 if existing is None:
                     continue  # left meanwhile: its claims are going too
+                if not proven and not _same_keys(existing, request):
+                    raise AlreadyJoined("this subscription already belongs to a member")
                 if not registered:
                     endpoint_arn, registered = self._register(request), True
                 member_token = derive_token(secret, community, owner)
