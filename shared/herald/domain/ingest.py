@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -352,12 +351,16 @@ class IngestService:
         missing = [pid for pid in wanted if pid not in record.published]
         claims = self._content.claims(upload.community, [wanted[pid][1] for pid in missing])
         to_store: list[str] = []  # enriched and written now: new posts, or new waiting duplicates
+        created: set[str] = set()
+        legacy: set[str] = set()  # stored before the key's own records existed: kept as they are
         for pid in missing:
             claim = claims.get(wanted[pid][1])
-            if claim is not None and claim.owner != pid and pid in record.waiting:
+            if claim is not None and claim.owner == pid:
+                legacy.add(pid)
+                continue
+            if claim is not None and pid in record.waiting:
                 continue  # already waiting for its original
             to_store.append(pid)
-        created: set[str] = set()
         waited: set[str] = set()
         stopped = False
         for start in range(0, len(to_store), GROUP):
@@ -388,7 +391,9 @@ class IngestService:
                     creates.append(Change(create_posts=[post], since=event.sequencer))
                     created.add(pid)
             for change in self._pack(creates):
-                self._commit_tolerant(change)
+                # A guard that fails (a concurrent delivery stored it, or another key took the
+                # text meanwhile) means deciding again on fresh reads; what is stored is skipped.
+                self._content.commit(change)
         stale = [ref for pid, ref in record.published.items() if pid not in wanted]
         stale += self._legacy_refs(upload, previous, record, wanted)
         stale_waits = [ref for pid, ref in record.waiting.items() if pid not in wanted]
@@ -405,7 +410,7 @@ class IngestService:
                 f"{event.key}: {stored:,} of {len(wanted):,} posts stored when the function's time ran "
                 f"out (run {runs} of at most {MAX_UNFINISHED_RUNS + 1}); the retry goes on from there"
             )
-        kept = [pid for pid in wanted if pid in record.published or pid in created]
+        kept = [pid for pid in wanted if pid in record.published or pid in created or pid in legacy]
         published = 0 if event.reprocess else sum(
             1 for pid in kept if pid in created or record.created_by.get(pid) == event.sequencer
         )
@@ -510,23 +515,6 @@ class IngestService:
             changes.append(current)
         return changes
 
-    def _commit_tolerant(self, change: Change) -> None:
-        """Commit posts whose guards may already be settled by a concurrent delivery of the same event."""
-        try:
-            self._content.commit(change)
-        except ConcurrentUpdate:
-            for post in change.create_posts:
-                self._swallow(Change(create_posts=[post], since=change.since))
-            for waiting in change.wait:
-                self._swallow(Change(wait=[waiting]))
-            if change.delete_posts or change.unwait or change.promote:
-                raise  # decided on reads that are no longer true: decide again
-
-    def _swallow(self, change: Change) -> None:
-        # Already created (or already deleted) by a concurrent delivery: nothing to do.
-        with suppress(ConcurrentUpdate):
-            self._content.commit(change)
-
     # -- deletes and rejections ------------------------------------------------------------------
 
     def _take_down(
@@ -539,13 +527,26 @@ class IngestService:
     ) -> tuple[int, bool]:
         """Delete ``refs`` (each text passed to a duplicate waiting for it) and let ``waits`` go,
         in as few transactions as fit, ``last`` with the final one. (removed, stopped early)."""
+        # One read of the claims for all of them; then one unit per post with its promotion, and
+        # each promoted key's rewritten outcome with the last of that key's promotions.
+        handed = Change()
+        self._hand_over(handed, key, refs)
+        by_text = {(p.waiting.post.community, p.waiting.post.content_hash): p for p in handed.promote}
+        last_of_key = {p.waiting.post.key: p for p in handed.promote}
+        outcomes = {o.key: (o, expected) for o, expected in handed.other_outcomes}
         units: list[Change] = []
-        for start in range(0, len(refs), GROUP):
-            group = list(refs[start : start + GROUP])
-            for ref in group:
-                unit = Change(delete_posts=[ref])
-                self._hand_over(unit, key, [ref])
-                units.append(unit)
+        for ref in refs:
+            unit = Change(delete_posts=[ref])
+            text = (ref.community, ref.content_hash)
+            if text in handed.claims_seen:
+                unit.claims_seen[text] = handed.claims_seen[text]
+            promotion = by_text.get(text)
+            if promotion is not None:
+                unit.promote.append(promotion)
+                promoted_key = promotion.waiting.post.key
+                if last_of_key[promoted_key] is promotion and promoted_key in outcomes:
+                    unit.other_outcomes.append(outcomes[promoted_key])
+            units.append(unit)
         units += [Change(unwait=[w]) for w in waits]
         promoted = [p.waiting.post for unit in units for p in unit.promote]
         if promoted and last is not None and last.outcome is not None:
