@@ -2,9 +2,8 @@
 the ingest queue, the ingest handler as Lambda calls it with the SQS batch.
 
 Each upload ends in one recorded outcome that names its problem, with the original kept, and the
-other uploads of the same batch are published. moto enforces neither DynamoDB's 400 KB item nor
-its 1,024-byte sort keys, nor S3's 1,024-byte keys, so these tests check every stored item and
-every written key against those limits themselves.
+other uploads of the same batch are published. The tests also check every stored item and key
+against DynamoDB's and S3's limits themselves (moto does not enforce S3's 1,024-byte keys).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ call the checks here at validation time, before anything is stored, so an upload
 break a limit of S3 or DynamoDB further down is rejected up front with a message that names the
 field, the limit and the real value, instead of failing the write again on every retry.
 
-Some of AWS's limits are not enforced by moto (DynamoDB's 400 KB item and 1,024-byte sort key,
-S3's 1,024-byte key), which is one more reason Herald enforces them in its own code.
+AWS's limits are enforced here in Herald's own code rather than left to the services: a refused
+write is found only at the last step, and moto, which the tests run on, does not enforce all of
+them (S3's 1,024-byte key).
 """
 
 from __future__ import annotations
