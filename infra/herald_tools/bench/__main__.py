@@ -22,7 +22,10 @@ from typing import Any
 from herald_tools.bench import aws_calls, imports, report, throughput
 from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 
-PARTS = ("throughput", "imports", "aws_calls", "site", "members", "fanout")
+PARTS = ("throughput", "imports", "aws_calls", "site", "members", "fanout", "worstcase")
+#: Parts that write a block of their own in docs/benchmarks.md instead of the numbers section, so
+#: that running one of them alone does not wipe the others' numbers.
+OWN_BLOCK = ("worstcase",)
 
 
 def _cpu_model() -> str:
@@ -61,6 +64,7 @@ def run(
     site_posts: int = 10_000,
     fanout_sizes: Sequence[int] = (5_000, 10_000, 20_000),
     member_joins: int = 300,
+    worstcase_sizes: Sequence[int] = (32 * 1024, 64 * 1024),
     command: str = "make bench",
     progress: Any = None,
 ) -> dict[str, Any]:
@@ -106,6 +110,11 @@ def run(
 
         say("fanout: planner and sender calls per 1,000 members on moto, pushes/s per core")
         results["fanout"] = run_fanout_bench(fanout_sizes)
+    if "worstcase" in parts:
+        from herald_tools.bench import worstcase
+
+        say(f"worstcase: each enrichment step on {len(worstcase.SHAPES)} hostile shapes and an ordinary post")
+        results["worstcase"] = worstcase.measure(worstcase_sizes, repeat=min(repeat, 3), progress=say)
     results["environment"]["duration_s"] = time.perf_counter() - started
     return results
 
@@ -126,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         sizes = {"posts": 100, "repeat": 2, "first_call_runs": 1, "import_runs": 2, "cold_runs": 1,
                  "singles": 20, "export_posts": 30, "site_posts": 300, "member_joins": 20,
-                 "fanout_sizes": (1_000, 2_000)}
+                 "fanout_sizes": (1_000, 2_000), "worstcase_sizes": (4 * 1024, 8 * 1024)}
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])
@@ -135,12 +144,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    results = run(args.only or PARTS, seed=args.seed, command=command, progress=say, **sizes)
+    parts = args.only or PARTS
+    results = run(parts, seed=args.seed, command=command, progress=say, **sizes)
     section = report.render(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
-    if not args.no_doc:
-        doc = args.doc or aws_calls.repo_root() / "docs" / "benchmarks.md"
+    doc = args.doc or aws_calls.repo_root() / "docs" / "benchmarks.md"
+    if "worstcase" in results:
+        from herald_tools.bench import worstcase
+
+        block = "\n".join(worstcase.render(results["worstcase"]))
+        if not args.no_doc:
+            worstcase.update_doc(doc, block, report.run_line(results))
+        print(block)
+    if not args.no_doc and any(part not in OWN_BLOCK for part in parts):
         report.update_doc(doc, section)
         say(f"wrote {doc}")
     print(section)

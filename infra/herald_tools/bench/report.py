@@ -22,13 +22,17 @@ def _ratio(value: float | None) -> str:
     return "–" if value is None else f"**{value:,.2f}×**"
 
 
-def render(results: dict[str, Any]) -> str:
+def run_line(results: dict[str, Any]) -> str:
+    """When, where and how the numbers were measured."""
     env = results["environment"]
-    lines = [
+    return (
         f"Run of {env['date']} on {env['machine']}: {env['cores']} cores, Python {env['python']}, "
-        f"{env['platform']}; `{env['command']}`, {env['duration_s']:.0f} s in all.",
-        "",
-    ]
+        f"{env['platform']}; `{env['command']}`, {env['duration_s']:.0f} s in all."
+    )
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [run_line(results), ""]
     if "throughput" in results:
         lines += _throughput(results["throughput"])
     if "imports" in results:
