@@ -97,3 +97,23 @@ def test_the_doc_keeps_its_prose_and_replaces_its_numbers(tmp_path: Path, tiny_a
     text = doc.read_text()
     assert "Hand-written." in text and "After." in text and "old numbers" not in text
     assert text.count(report.BEGIN) == 1 and "| new single post | 4 | 4 |" in text
+
+
+def test_worstcase_reports_every_step_at_every_size(tmp_path: Path) -> None:
+    from herald_tools.bench import worstcase
+
+    result = worstcase.measure((1024, 2048), shapes=("a-a.", "@", "French, "), repeat=1)
+    steps = set(worstcase._steps())
+    cells = {(row["step"], row["size"]) for row in result["rows"]}
+    assert cells == {(s, n) for s in steps for n in (1024, 2048)}
+    for row in result["rows"]:
+        assert row["worst_shape"] in ("a-a.", "@", "French, ")
+        assert _positive(row["ordinary_ms"]) and _positive(row["worst_ms"]) and _positive(row["ratio"])
+    assert len(worstcase.ordinary(2048).encode()) <= 2048
+    assert len(worstcase.repeated("é", 2048).encode()) == 2048
+    doc = tmp_path / "benchmarks.md"
+    blocks = f"{worstcase.BEGIN}\nold\n{worstcase.END}\n\n{report.BEGIN}\nkept\n{report.END}\n"
+    doc.write_text(f"# Benchmarks\n\n{blocks}")
+    worstcase.update_doc(doc, "\n".join(worstcase.render(result)), "Run of now.")
+    text = doc.read_text()
+    assert "old" not in text and "kept" in text and "| word count |" in text and "Run of now." in text
