@@ -127,22 +127,31 @@ def encrypt(payload: bytes, p256dh: bytes, auth: bytes) -> bytes:
 class _Cutoff:
     """One request's deadline and the connection it runs on; ``fire`` shuts that socket down."""
 
-    __slots__ = ("conn", "deadline", "fired")
+    __slots__ = ("_lock", "conn", "deadline", "fired")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.conn: HTTPConnection | None = None
         self.fired = False
+        self._lock = threading.Lock()
 
     def attach(self, conn: HTTPConnection) -> None:
-        self.conn = conn
-        if self.fired:
-            _shut(conn)
+        with self._lock:
+            self.conn = conn
+            if self.fired:
+                _shut(conn)
+
+    def detach(self) -> None:
+        """The request is done with its connection (it goes back to the pool, maybe to another
+        request): a late fire must not touch it."""
+        with self._lock:
+            self.conn = None
 
     def fire(self) -> None:
-        self.fired = True
-        if self.conn is not None:
-            _shut(self.conn)
+        with self._lock:
+            self.fired = True
+            if self.conn is not None:
+                _shut(self.conn)
 
 
 def _shut(conn: HTTPConnection) -> None:
@@ -499,6 +508,7 @@ class WebPushSender:
             cut = f"answer cut off at the {self.deadline_s:g} s deadline after {len(data):,} bytes"
         elif failure:
             cut = f"answer broken off after {len(data):,} bytes ({failure})"
+        cutoff.detach()
         if cut:
             # Whatever is left of this answer must not be read by the next request: close, then
             # hand the (closed) connection back so the pool opens a fresh one.
