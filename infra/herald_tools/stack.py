@@ -3,11 +3,16 @@
 Either way the resources are found by the template's Outputs (``IngestQueueUrl``,
 ``ContentTableName``, ...): on AWS from ``DescribeStacks``, locally from the SSM parameter
 ``/herald/local/outputs`` that ``herald local`` and ``herald demo`` publish.
+
+The local cloud's endpoint is ``--endpoint-url``, else ``AWS_ENDPOINT_URL`` (the variable the AWS
+CLI and SDKs read for the same purpose), else ``http://127.0.0.1:4566``. It accepts any
+credentials; :data:`LOCAL_CREDENTIALS` are the ones Herald uses and prints.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +20,25 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 OUTPUTS_PARAMETER = "/herald/local/outputs"
 LOCAL_STACK_NAME = "herald-local"
 LOCAL_REGION = "us-east-1"
-_LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# Dummy credentials: the local cloud accepts any, but the AWS CLI and SDKs refuse to send a
+# request without some ("Unable to locate credentials").
+LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def local_env(endpoint_url: str, region: str = LOCAL_REGION) -> dict[str, str]:
+    """The variables that point the AWS CLI (v1, and v2 from 2.13) and SDKs at the local cloud."""
+    return {
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,  # the one the AWS CLI v1 and boto3 read
+        "AWS_ENDPOINT_URL": endpoint_url,
+    }
+
+
+def default_endpoint() -> str:
+    """The local cloud's endpoint when none is given: ``AWS_ENDPOINT_URL``, else the default."""
+    return os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
 
 
 class StackError(SystemExit):
@@ -75,7 +98,7 @@ def _client(service: str, region: str, endpoint_url: str | None, profile: str | 
     import boto3
 
     if endpoint_url is not None:
-        return boto3.client(service, endpoint_url=endpoint_url, region_name=region, **_LOCAL_CREDENTIALS)
+        return boto3.client(service, endpoint_url=endpoint_url, region_name=region, **LOCAL_CREDENTIALS)
     return boto3.Session(profile_name=profile, region_name=region).client(service)  # type: ignore[call-overload]
 
 
@@ -109,7 +132,8 @@ def resolve(
     profile: str | None = None,
     region: str | None = None,
 ) -> Target:
-    """The stack named ``stack`` on AWS, else the local cloud at ``endpoint_url`` (or the default)."""
+    """The stack named ``stack`` on AWS, else the local cloud at ``endpoint_url`` (or the default:
+    ``AWS_ENDPOINT_URL``, else ``http://127.0.0.1:4566``)."""
     if stack and endpoint_url:
         raise StackError("give either --stack (AWS) or --endpoint-url (the local cloud), not both")
     if stack:
@@ -121,7 +145,7 @@ def resolve(
             raise StackError("no region: pass --region or set AWS_REGION")
         outputs = stack_outputs(session.client("cloudformation"), stack)
         return Target(stack_name=stack, outputs=outputs, region=resolved_region, profile=profile)
-    url = endpoint_url or DEFAULT_ENDPOINT
+    url = endpoint_url or default_endpoint()
     info = local_info(url)
     outputs = {str(k): str(v) for k, v in (info.get("outputs") or {}).items()}
     return Target(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import urllib.request
+from typing import Any
+
+from herald_tools.ports import bind_socket
 
 from . import s3_fidelity
 
@@ -22,7 +26,7 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 
 class MotoServer:
-    """``ThreadedMotoServer`` on ``host:port`` (port 0: any free port), quiet, with real-looking S3 events.
+    """moto's WSGI app on ``host:port`` (port 0: any free port), quiet, with real-looking S3 events.
 
     moto keeps its state in module-level backends, so there is one set of resources per
     process: run one server per process, and do not use ``moto.mock_aws`` in the same process
@@ -32,7 +36,8 @@ class MotoServer:
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
         self.host = host
         self.port = port
-        self._server = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
         self._patched_s3 = False
 
     @property
@@ -44,14 +49,30 @@ class MotoServer:
         return self._server is not None
 
     def start(self) -> str:
-        from moto.server import ThreadedMotoServer
+        """Bind (PortInUseError if the port is taken) and serve in a background thread."""
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # Bound here, not in moto's ThreadedMotoServer: that binds in its thread, and on a taken
+        # port werkzeug prints a message and exits that thread while start() waits forever.
+        sock = bind_socket(self.host, self.port, "moto's endpoint")
+        try:
+            app = DomainDispatcherApplication(create_backend_app)
+            server = make_server(
+                self.host, 0, app, threaded=True, request_handler=MotoRequestHandler, fd=sock.fileno()
+            )
+        finally:
+            sock.close()  # werkzeug serves on its own duplicate of the descriptor
         self._patched_s3 = s3_fidelity.install()
-        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        server.start()
         self._server = server
-        self.host, self.port = server.get_host_and_port()
+        self._thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
+        self.host, self.port = str(server.server_address[0]), int(server.server_address[1])
         log.debug("moto server listening on %s", self.endpoint_url)
         return self.endpoint_url
 
@@ -64,7 +85,11 @@ class MotoServer:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.stop()
+            server.shutdown()
+            server.server_close()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=10)
         if self._patched_s3:
             s3_fidelity.uninstall()
             self._patched_s3 = False
