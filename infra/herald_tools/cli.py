@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import shlex
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,47 +51,152 @@ def _print_err(message: str) -> None:
 # -- herald local ------------------------------------------------------------------------------------
 
 
+PORT_FLAGS = (("port", "--port"), ("api_port", "--api-port"), ("site_port", "--site-port"))
+EXIT_USAGE = 2  # as argparse exits on bad arguments: the command line has to change
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the same clean stop."""
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise _Interrupted(signum)
+
+
+def _port_taken(args: argparse.Namespace, port: int) -> int:
+    flag = next((f for name, f in PORT_FLAGS if getattr(args, name, None) == port), "--port")
+    _print_err(f"herald local: port {port} is in use ({flag} to choose another, 0 for any free port)")
+    return EXIT_USAGE
+
+
 def cmd_local(args: argparse.Namespace) -> int:
+    """Run the local cloud until Ctrl-C or SIGTERM (either stops it cleanly, exit status 0)."""
+    from herald_tools.ports import PortInUseError, port_in_use
+
+    host = "127.0.0.1"
+    fixed = [(getattr(args, name), flag) for name, flag in PORT_FLAGS if getattr(args, name)]
+    seen: dict[int, str] = {}
+    for port, flag in fixed:
+        if port in seen:
+            _print_err(f"herald local: {seen[port]} and {flag} are both {port}; give each its own port")
+            return EXIT_USAGE
+        seen[port] = flag
+        # Checked before anything loads or starts, so a taken port fails within a moment.
+        if port_in_use(host, port):
+            return _port_taken(args, port)
+    previous = signal.getsignal(signal.SIGINT), signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run_local(args)
+    except PortInUseError as exc:  # taken between the check and the start
+        return _port_taken(args, exc.port)
+    except KeyboardInterrupt:  # stopped while starting: everything started is stopped again
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def _run_local(args: argparse.Namespace) -> int:
     from herald_tools.localcloud.cloud import LocalCloud
 
     root = _repo_root()
     cloud = LocalCloud(root / "template.yaml", project_root=root, logs=args.logs)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cloud:
-        cloud.start(port=args.port, api_port=args.api_port, site_port=args.site_port)
-        _publish_outputs(cloud)
-        info = cloud.ready_info()
-        if args.json:
-            print(json.dumps(info), flush=True)
-        else:
-            print(f"Herald's local cloud is up at {info['endpoint_url']}", flush=True)
-            if info.get("api_url"):
-                print(f"  API: {info['api_url']} (no stage prefix)", flush=True)
-            if info.get("site_url"):
-                print(f"  public site: {info['site_url']}/<community>/", flush=True)
-            print(f"  uploads bucket: {info['uploads_bucket']}", flush=True)
-            print(
-                f"  try: aws --endpoint-url {info['endpoint_url']} s3 cp post.txt "
-                f"s3://{info['uploads_bucket']}/posts/my-community/post.txt",
-                flush=True,
-            )
-            print(f"       herald report --endpoint-url {info['endpoint_url']}", flush=True)
-            print("Ctrl-C stops it.", flush=True)
         try:
-            while not stop.wait(0.5):
-                pass
+            cloud.start(port=args.port, api_port=args.api_port, site_port=args.site_port)
+            _publish_outputs(cloud)
+            info = cloud.ready_info()
+            if args.json:
+                print(json.dumps(info), flush=True)
+            else:
+                print(render_ready(info), flush=True)
+            while True:  # until Ctrl-C or SIGTERM
+                time.sleep(3600)
         except KeyboardInterrupt:
             pass
+        finally:
+            # The stop that follows (leaving ``with``) must not be cut short by a second signal.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 0
 
 
+def export_line(env: dict[str, str]) -> str:
+    """``export NAME=value ...`` for a POSIX shell."""
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+
+
+def render_ready(info: dict[str, Any]) -> str:
+    """The banner ``herald local`` prints once everything is up."""
+    endpoint = info["endpoint_url"]
+    lines = [f"Herald's local cloud is up at {endpoint} (region {info['region']})"]
+    if info.get("api_url"):
+        lines.append(f"  API: {info['api_url']} (no stage prefix needed; /docs is Swagger UI)")
+    if info.get("site_url"):
+        lines.append(f"  public site: {info['site_url']}/<community>/")
+    lines.append(f"  uploads bucket: {info['uploads_bucket']}")
+    lines.append("  any credentials work; so that the AWS CLI and SDKs need no --endpoint-url or AWS setup:")
+    lines.append(f"    {export_line(info['env'])}")
+    lines.append(f"  try: aws s3 cp post.txt s3://{info['uploads_bucket']}/posts/my-community/post.txt")
+    lines.append("       herald report")
+    functions = info.get("functions") or {}
+    if functions:
+        first = "IngestFunction" if "IngestFunction" in functions else sorted(functions)[0]
+        lines.append(f"       aws logs tail /aws/lambda/{functions[first]} --follow")
+        lines.append(f"       herald invoke {first} --event event.json")
+    lines.append("Ctrl-C (or SIGTERM) stops it.")
+    return "\n".join(lines)
+
+
 def _publish_outputs(cloud: Any) -> None:
-    """Leave the resource names where ``herald report --endpoint-url`` finds them."""
+    """Leave the resource names where ``herald report --endpoint-url`` finds them, and each
+    function's configuration where ``herald invoke`` does."""
+    from herald_tools.localcloud.invoke import publish_functions
+
     ssm = cloud.client("ssm")
     ssm.put_parameter(
         Name=OUTPUTS_PARAMETER, Value=json.dumps(cloud.ready_info()), Type="String", Overwrite=True
     )
+    publish_functions(ssm, cloud.resources.functions, cloud.extra_env)
+
+
+# -- herald invoke -----------------------------------------------------------------------------------
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """One function, once, on the running local cloud: result on stdout, logs on stderr."""
+    from herald_tools.localcloud.functions import LogSink
+    from herald_tools.localcloud.invoke import UnknownFunction, error_document, find_function, invoke_once
+
+    try:
+        text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text(encoding="utf-8")
+    except OSError as exc:
+        _print_err(f"herald invoke: cannot read the event {args.event}: {exc.strerror}")
+        return EXIT_USAGE
+    try:
+        event = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        _print_err(f"herald invoke: the event {args.event} is not JSON: {exc}")
+        return EXIT_USAGE
+    target = resolve(endpoint_url=args.endpoint_url)
+    try:
+        spec, extra_env = find_function(
+            target.client("ssm"), target.local_info.get("functions") or {}, args.function
+        )
+    except UnknownFunction as exc:
+        _print_err(f"herald invoke: {exc}")
+        return EXIT_USAGE
+    assert target.endpoint_url is not None
+    logs = LogSink(sys.stderr)
+    try:
+        result = invoke_once(spec, target.endpoint_url, event, logs=logs, extra_env=extra_env)
+    finally:
+        logs.close()
+    if result.ok:
+        print(json.dumps(result.result, ensure_ascii=False), flush=True)
+        return 0
+    print(json.dumps(error_document(result), ensure_ascii=False), flush=True)
+    return 1
 
 
 # -- herald report -----------------------------------------------------------------------------------
@@ -245,7 +351,7 @@ def _target_options() -> argparse.ArgumentParser:
     where.add_argument(
         "--endpoint-url",
         metavar="URL",
-        help=f"the local cloud (default {DEFAULT_ENDPOINT} when no --stack is given)",
+        help=f"the local cloud, without --stack (default: $AWS_ENDPOINT_URL, else {DEFAULT_ENDPOINT})",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     return common
@@ -262,7 +368,7 @@ def _sample_files() -> tuple[list[Path], list[Path]]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from herald_tools.localcloud.cloud import LocalCloud
-    from herald_tools.report import build_report, render_text
+    from herald_tools.report import build_report
 
     posts = [Path(p) for p in args.files]
     exports = [Path(p) for p in args.export]
@@ -336,9 +442,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
             report["site_dir"] = str(site_dir)
             for name in sorted(written):
                 progress(f"the public site of {name}: {site_dir / name / 'index.html'}")
-    _emit(args, report, render_text)
+    _emit(args, report, render_demo)
     progress(f"the functions' logs are in {logs}")
     return 0
+
+
+def render_demo(report: dict[str, Any]) -> str:
+    """The report as text, with what ``--members`` and ``--subscribers`` did after it."""
+    from herald_tools.report import render_text
+
+    lines = [render_text(report)]
+    simulation = report.get("members_simulation")
+    if simulation:
+        statuses = ", ".join(f"{n}× {code}" for code, n in simulation["statuses"].items())
+        members, expected = simulation["members"], simulation["expected_members"]
+        verdict = "as expected" if members == expected else f"expected {expected:,}"
+        shown = f"{members:,}" if members is not None else "unknown"
+        lines += [
+            "",
+            f"Members through the API ({simulation['community']}):",
+            f"  {simulation['joined']} joined, {simulation['preferences_set']} set preferences, "
+            f"{simulation['left']} left ({simulation['attempts']} requests: {statuses})",
+            f"  members {simulation['members_before']:,} → {shown} ({verdict})",
+        ]
+    push = report.get("push_service")
+    if push:
+        lines += [
+            "",
+            f"Web Push to {push['subscribers']} subscriber(s) of the local push service ({push['url']}):",
+            f"  {push['received']} notification(s) received, {push['decrypted']} decrypted, "
+            f"{push['expected']} expected",
+        ]
+        for name in ("duplicates", "undelivered", "unexpected"):
+            found = push.get(name) or []
+            lines.append(f"  {name}: {len(found)}" + ("" if not found else f" (first: {found[0]})"))
+    return "\n".join(lines)
 
 
 def _download_site(cloud: Any, bucket: str, target: Path) -> dict[str, int]:
@@ -402,6 +540,24 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--json", action="store_true", help="first stdout line: one JSON object of endpoints")
     local.add_argument("--logs", metavar="FILE", help="write the functions' logs to FILE (default: stderr)")
     local.set_defaults(func=cmd_local)
+
+    invoke = sub.add_parser(
+        "invoke",
+        help="run one function once on the running local cloud (like `sam local invoke -e`)",
+        description="Run one function once on the running local cloud, in a fresh worker process "
+        "with its local environment: the result on stdout, the function's logs on stderr, "
+        "exit status 1 when the function fails.",
+    )
+    invoke.add_argument("function", help="logical id (e.g. IngestFunction) or function name")
+    invoke.add_argument(
+        "-e", "--event", required=True, metavar="FILE", help="the event, a JSON file (- for stdin)"
+    )
+    invoke.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help=f"the local cloud (default: $AWS_ENDPOINT_URL, else {DEFAULT_ENDPOINT})",
+    )
+    invoke.set_defaults(func=cmd_invoke)
 
     common = _target_options()
     report = sub.add_parser("report", parents=[common], help="what a running system holds")
@@ -495,9 +651,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command ended by SIGPIPE, as `seq 9 | head -1`
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # The reader went away (``herald status --json | head``): end quietly, as cat or seq do.
+        # stdout is pointed at /dev/null so that the interpreter's last flush cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

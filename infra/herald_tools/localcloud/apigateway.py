@@ -5,8 +5,11 @@ request is matched against the routes as API Gateway matches it (literal segment
 ``{param}`` before greedy ``{proxy+}``; ``ANY`` matches every method), turned into the REST API
 (payload format 1.0) proxy event, handed to the function, and the function's proxy response is
 turned back into HTTP.  The APIs are served at the root (``http://127.0.0.1:3000/communities/x``),
-without the stage prefix that ``execute-api`` URLs carry; the event still names the stage
-(``requestContext.stage``, ``requestContext.path``).
+as on a custom domain, and under their stage as ``execute-api`` URLs serve them
+(``http://127.0.0.1:3000/dev/communities/x``); the event names the stage either way
+(``requestContext.stage``), and ``requestContext.path`` is the path as requested, with the stage
+only when the request had it, so that what builds URLs from it (Swagger UI's server URL) points
+back where the request came from.
 
 Not emulated: authorizers, API keys and usage plans, throttling, request validation, mapping
 templates, custom domains, stage variables (always null), HTTP APIs (``Type: HttpApi``).
@@ -216,14 +219,22 @@ def build_event(
     extended_request_id: str | None = None,
     now: float | None = None,
     server_port: int | None = None,
+    stage_prefix: bool = False,
 ) -> dict[str, Any]:
-    """The REST API (payload format 1.0) Lambda proxy event API Gateway sends for ``request``."""
+    """The REST API (payload format 1.0) Lambda proxy event API Gateway sends for ``request``.
+
+    ``stage_prefix``: the request's path starts with the stage (``/dev/x``, as on an
+    ``execute-api`` URL); ``path`` is then the rest and ``requestContext.path`` the whole.
+    """
     assert match.resource is not None
     api = match.resource.api
     now = time.time() if now is None else now
     request_id = request_id or str(uuid.uuid4())
     extended_request_id = extended_request_id or base64.b64encode(secrets.token_bytes(11)).decode()
     raw_path, _, query = request.target.partition("?")
+    base = f"/{api.stage}" if stage_prefix else ""
+    if base and raw_path.startswith(base):
+        raw_path = raw_path[len(base) :]
     path = raw_path or "/"  # REST APIs hand the path (and path parameters) over still percent-encoded
 
     headers_in = list(request.headers)
@@ -278,7 +289,7 @@ def build_event(
             "httpMethod": request.method,
             "extendedRequestId": extended_request_id,
             "requestTime": _request_time(now),
-            "path": f"/{api.stage}{path}",
+            "path": f"{base}{path}",
             "accountId": ACCOUNT_ID,
             "protocol": request.protocol,
             "stage": api.stage,
@@ -442,13 +453,26 @@ class ApiGateway:
             with self._lock:
                 self.in_flight -= 1
 
+    def _route(self, method: str, path: str) -> tuple[RouteMatch, bool]:
+        """The route of ``path`` at the root, else under an API's stage (``/dev/...``): (match, staged)."""
+        match = self.router.match(method, path)
+        if match.status != 404:
+            return match, False
+        for stage in sorted({api.stage for api in self.apis}):
+            prefix = f"/{stage}"
+            if path == prefix or path.startswith(prefix + "/"):
+                staged = self.router.match(method, path[len(prefix) :] or "/")
+                if staged.resource is not None and staged.resource.api.stage == stage:
+                    return staged, True
+        return match, False
+
     def _handle(self, request: ApiRequest) -> ApiResponse:
         request_id = str(uuid.uuid4())
         extended_id = base64.b64encode(secrets.token_bytes(11)).decode()
         if len(request.body) > self.max_payload:
             return _error(413, "Request Too Long", "RequestTooLargeException")
         path = request.target.partition("?")[0]
-        match = self.router.match(request.method, path)
+        match, staged = self._route(request.method, path)
         if match.status != 200 or match.resource is None:
             return _error(match.status, "Missing Authentication Token", "MissingAuthenticationTokenException")
         ids = [("x-amzn-RequestId", request_id), ("x-amz-apigw-id", extended_id)]
@@ -461,7 +485,12 @@ class ApiGateway:
             return ApiResponse(200, [("Content-Type", "application/json"), *cors.items(), *ids], b"{}")
         assert match.function is not None and self._invoke is not None
         event = build_event(
-            request, match, request_id=request_id, extended_request_id=extended_id, server_port=self.port
+            request,
+            match,
+            request_id=request_id,
+            extended_request_id=extended_id,
+            server_port=self.port,
+            stage_prefix=staged,
         )
         result = self._invoke(match.function, event)
         if not result.ok:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import boto3
 from botocore.config import Config
 
+from herald_tools.ports import PortInUseError, port_in_use
+from herald_tools.stack import LOCAL_CREDENTIALS, local_env
+
 from .apigateway import ApiGateway
+from .cwlogs import CloudWatchShipper
 from .event_sources import DynamoDBStreamPoller, EventSourcePoller, SqsPoller
 from .functions import FunctionWorker, InvocationResult, LogSink, WorkerPool
 from .provision import Resources, provision, template_has_api_events
@@ -30,6 +35,19 @@ DEFAULT_API_CONCURRENCY = 4
 # Every function's environment, locally: loopback push endpoints are accepted, and the published
 # pages carry a browser-like subscription for the join button (there is no browser push service).
 LOCAL_ENV = {"ALLOW_LOOPBACK_PUSH": "true", "HERALD_DEMO_SUBSCRIPTIONS": "true"}
+_T = TypeVar("_T")
+
+
+def _listening(host: str, port: int | None, what: str, make: Callable[[], _T]) -> _T:
+    """``make()``, a server that binds ``port``; a taken port raises PortInUseError naming ``what``."""
+    try:
+        return make()
+    except PortInUseError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise PortInUseError(host, port or 0, what) from None
+        raise
 
 
 class LocalCloud:
@@ -101,9 +119,7 @@ class LocalCloud:
         self._logs: LogSink | None = None
         self._activity = threading.Condition()
         self._activity_count = 0
-        self._session = boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
+        self._session = boto3.Session(**LOCAL_CREDENTIALS, region_name=REGION)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(
@@ -116,16 +132,29 @@ class LocalCloud:
         """
         if self.server is not None:
             raise RuntimeError("the local cloud is already running")
+        has_api, has_site = template_has_api_events(self.template), template_has_site(self.template)
+        # Every fixed port is checked before anything starts: a taken one fails at once, by name.
+        for wanted, what, needed in (
+            (port, "moto's endpoint", True),
+            (api_port, "the API", has_api),
+            (site_port, "the public site", has_site),
+        ):
+            if needed and wanted and port_in_use(self.host, wanted):
+                raise PortInUseError(self.host, wanted, what)
         self.server = MotoServer(self.host, port or 0)
         try:
             self.server.start()
             self.server.reset()
-            if template_has_api_events(self.template):
+            if has_api:
                 # Bound before provisioning: the API's URL goes into Outputs and environments.
-                self.api = ApiGateway(self.host, api_port or 0)
-            if template_has_site(self.template):
+                self.api = _listening(
+                    self.host, api_port, "the API", lambda: ApiGateway(self.host, api_port or 0)
+                )
+            if has_site:
                 # Bound before provisioning too: PublicSiteUrl and SiteUrl resolve to it.
-                self.site = SiteHost(self.host, site_port or 0)
+                self.site = _listening(
+                    self.host, site_port, "the public site", lambda: SiteHost(self.host, site_port or 0)
+                )
             self._resources = provision(
                 self.template,
                 client_factory=self.client,
@@ -133,7 +162,7 @@ class LocalCloud:
                 api_url=self.api.url if self.api else None,
                 site_url=self.site.url if self.site else None,
             )
-            self._logs = LogSink(self._log_target)
+            self._logs = LogSink(self._log_target, cloudwatch=CloudWatchShipper(lambda: self.client("logs")))
             self._start_push_service()
             self._start_functions()
             self._start_api()
@@ -255,12 +284,12 @@ class LocalCloud:
         for worker in workers.values():
             with contextlib.suppress(Exception):
                 worker.stop()
+        if self._logs is not None:  # before the server: the last lines still reach CloudWatch Logs
+            self._logs.close()
+            self._logs = None
         if self.server is not None:
             self.server.stop()
             self.server = None
-        if self._logs is not None:
-            self._logs.close()
-            self._logs = None
 
     def __enter__(self) -> LocalCloud:
         return self
@@ -302,18 +331,18 @@ class LocalCloud:
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point AWS SDKs and CLIs at the local cloud."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        }
+        return {**local_env(self.endpoint_url, REGION), "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}
 
     def ready_info(self) -> dict[str, Any]:
+        """What ``herald local --json`` prints: endpoints, region, credentials, the resource names.
+
+        ``env`` holds the variables to export so that the AWS CLI and SDKs reach the local cloud
+        without ``--endpoint-url`` or any AWS configuration.
+        """
         r = self.resources
         info: dict[str, Any] = {"endpoint_url": self.endpoint_url, "api_url": self.api_url, "region": REGION}
+        info["credentials"] = dict(LOCAL_CREDENTIALS)
+        info["env"] = local_env(self.endpoint_url, REGION)
         info["site_url"] = self.site_url
         for key, getter in (
             ("uploads_bucket", lambda: r.uploads_bucket),
@@ -325,6 +354,8 @@ class LocalCloud:
                 info[key] = getter()
             except KeyError:
                 info[key] = None
+        # Logical id -> function name; the logs are in /aws/lambda/<name> (``aws logs tail``).
+        info["functions"] = {lid: spec.name for lid, spec in r.functions.items()}
         info["push_service_url"] = self.push_service.origin if self.push_service else None
         info["vapid_public_key"] = self.vapid_public_key
         info["outputs"] = dict(r.outputs)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .cwlogs import CloudWatchShipper
 from .provision import FunctionSpec
 from .template import REGION
 
@@ -52,11 +53,15 @@ class InvocationResult:
 
 
 class LogSink:
-    """Where the functions' output goes: a text stream (stderr by default) or a file."""
+    """Where the functions' output goes: a text stream (stderr by default) or a file, and, with
+    ``cloudwatch``, the function's log group in the local cloud's CloudWatch Logs as well."""
 
-    def __init__(self, target: IO[str] | str | Path | None = None) -> None:
+    def __init__(
+        self, target: IO[str] | str | Path | None = None, *, cloudwatch: CloudWatchShipper | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._owned = False
+        self.cloudwatch = cloudwatch
         if target is None:
             self._stream: IO[str] = sys.stderr
         elif isinstance(target, str | Path):
@@ -65,15 +70,20 @@ class LogSink:
         else:
             self._stream = target
 
-    def write_line(self, prefix: str, line: str) -> None:
+    def write_line(self, prefix: str, line: str, *, log_stream: tuple[str, str] | None = None) -> None:
+        """``[prefix] line`` to the text log; with ``log_stream`` (group, stream), to CloudWatch too."""
         with self._lock:
             try:
                 self._stream.write(f"[{prefix}] {line.rstrip()}\n")
                 self._stream.flush()
             except ValueError:  # closed
                 pass
+        if self.cloudwatch is not None and log_stream is not None:
+            self.cloudwatch.put(*log_stream, line.rstrip("\r\n"))
 
     def close(self) -> None:
+        if self.cloudwatch is not None:
+            self.cloudwatch.close()
         if self._owned:
             self._stream.close()
 
@@ -145,6 +155,7 @@ class FunctionWorker:
         self.cold_starts = 0
         self.invocations = 0
         self.running = 0  # invocations in progress (0 or 1)
+        self._log_thread: threading.Thread | None = None
         self._closed = False
 
     @property
@@ -173,13 +184,14 @@ class FunctionWorker:
             str(res_w),
         ]
         try:
+            env = lambda_environment(self.spec, self.endpoint_url, self.extra_env)
             proc = subprocess.Popen(
                 cmd,
                 pass_fds=(req_r, res_w),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env=lambda_environment(self.spec, self.endpoint_url, self.extra_env),
+                env=env,
                 cwd=str(self.spec.code_dir) if self.spec.code_dir.is_dir() else None,
                 text=True,
                 encoding="utf-8",
@@ -199,9 +211,12 @@ class FunctionWorker:
             name=f"{self.name}-responses",
             daemon=True,
         ).start()
-        threading.Thread(
-            target=self._forward_logs, args=(proc,), name=f"{self.name}-logs", daemon=True
-        ).start()
+        # The worker's own log stream, as Lambda gives each execution environment one.
+        log_stream = (env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"])
+        self._log_thread = threading.Thread(
+            target=self._forward_logs, args=(proc, log_stream), name=f"{self.name}-logs", daemon=True
+        )
+        self._log_thread.start()
         ready = self._next_response(max(INIT_TIMEOUT_SECONDS, float(self.spec.timeout)))
         if ready is None or ready.get("timeout"):
             self._kill()
@@ -233,11 +248,11 @@ class FunctionWorker:
                         log.warning("%s: unreadable response line %r", self.name, line[:200])
         responses.put(None)  # EOF: the process is gone
 
-    def _forward_logs(self, proc: subprocess.Popen[str]) -> None:
+    def _forward_logs(self, proc: subprocess.Popen[str], log_stream: tuple[str, str]) -> None:
         assert proc.stdout is not None
         with proc.stdout:
             for line in proc.stdout:
-                self.logs.write_line(self.name, line)
+                self.logs.write_line(self.name, line, log_stream=log_stream)
 
     def _next_response(self, timeout: float) -> dict[str, Any] | None:
         """The next response; ``None`` when the process ended, ``{"timeout": True}`` on timeout."""
@@ -281,6 +296,9 @@ class FunctionWorker:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        thread = self._log_thread
+        if thread is not None:
+            thread.join(timeout=2)  # the last lines the process wrote reach the log
 
     # -- invoke -----------------------------------------------------------------------------------
     def invoke(self, event: Any, timeout: float | None = None) -> InvocationResult:

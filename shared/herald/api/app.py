@@ -446,13 +446,32 @@ def build_app(settings: ApiSettings | None = None) -> APIGatewayRestResolver:
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:
+        from aws_lambda_powertools.event_handler.openapi.models import Server
+
+        # The server URL is where the document was fetched from, as Swagger UI's (/docs) is:
+        # "/dev" on an execute-api URL, "/" on a custom domain or the local cloud's root.
+        servers = [Server(url=_base_path(app.current_event.request_context))]
         return Response(
             200,
             content_types.APPLICATION_JSON,
-            app.get_openapi_json_schema(title=TITLE, version=VERSION, security_schemes=schemes),
+            app.get_openapi_json_schema(
+                title=TITLE, version=VERSION, security_schemes=schemes, servers=servers
+            ),
         )
 
     return app
+
+
+def _base_path(context: Any) -> str:
+    """``/<stage>`` when the request's path carried the stage (an execute-api URL), else ``/``.
+
+    The rule Powertools' Swagger UI applies to the REST API's request context (here a whole
+    segment: stage ``dev`` is not the start of ``/devices``).
+    """
+    stage, path = context.stage, context.path or ""
+    if stage and stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
+        return f"/{stage}"
+    return "/"
 
 
 def openapi(settings: ApiSettings | None = None) -> dict[str, Any]:
