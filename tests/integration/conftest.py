@@ -137,6 +137,17 @@ class Stack:
         return found.model_dump(mode="json")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def moto_as_the_local_cloud_runs_it() -> Iterator[None]:
+    """moto with :mod:`herald_tools.localcloud.moto_patches`, as ``herald local`` runs it."""
+    from herald_tools.localcloud import moto_patches
+
+    patched = moto_patches.install()
+    yield
+    if patched:
+        moto_patches.uninstall()
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {

@@ -10,6 +10,17 @@ API_TEMPLATE = FIXTURES / "api-template.yaml"
 PROJECT_TEMPLATE = ROOT / "template.yaml"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def moto_as_the_local_cloud_runs_it():
+    """moto with :mod:`herald_tools.localcloud.moto_patches`, as ``herald local`` runs it."""
+    from herald_tools.localcloud import moto_patches
+
+    patched = moto_patches.install()
+    yield
+    if patched:
+        moto_patches.uninstall()
+
+
 @pytest.fixture(autouse=True)
 def aws_test_env(monkeypatch):
     """No real account, ever: test credentials, us-east-1, and the account-id endpoint mode off."""

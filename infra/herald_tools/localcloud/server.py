@@ -1,4 +1,4 @@
-"""moto's server on loopback, in this process, with the S3 fidelity patch installed."""
+"""moto's server on loopback, in this process, with the S3 fidelity patch and moto_patches installed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from herald_tools.ports import bind_socket
 
-from . import s3_fidelity
+from . import moto_locks, moto_patches, s3_fidelity
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 
 class MotoServer:
-    """moto's WSGI app on ``host:port`` (port 0: any free port), quiet, with real-looking S3 events.
+    """moto's WSGI app on ``host:port`` (port 0: any free port), quiet, with real-looking S3 events
+    and a cost per request that does not grow with what is stored (:mod:`.moto_patches`).
 
     moto keeps its state in module-level backends, so there is one set of resources per
     process: run one server per process, and do not use ``moto.mock_aws`` in the same process
@@ -39,6 +40,8 @@ class MotoServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._patched_s3 = False
+        self._patched_moto = False
+        self._locked = False
 
     @property
     def endpoint_url(self) -> str:
@@ -69,6 +72,9 @@ class MotoServer:
         finally:
             sock.close()  # werkzeug serves on its own duplicate of the descriptor
         self._patched_s3 = s3_fidelity.install()
+        self._patched_moto = moto_patches.install()
+        moto_locks.install()  # concurrent clients: DynamoDB's isolation (see moto_locks)
+        self._locked = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
         self._thread.start()
@@ -93,3 +99,9 @@ class MotoServer:
         if self._patched_s3:
             s3_fidelity.uninstall()
             self._patched_s3 = False
+        if self._patched_moto:
+            moto_patches.uninstall()
+            self._patched_moto = False
+        if self._locked:
+            moto_locks.uninstall()
+            self._locked = False

@@ -1,0 +1,503 @@
+"""Make what moto costs per request independent of how much it stores.
+
+moto (5.2.5, and its main branch as of this writing) has paths whose cost grows with the data
+held, so a local cloud gets slower, and bigger, with every upload. :func:`install` patches them in
+this process, for moto's in-process mock and for a moto server thread alike; each patch keeps
+moto's answers (the same results, errors and cancellation reasons) and is small enough to offer
+upstream as it stands:
+
+* **DynamoDB TransactWriteItems** deep-copies every table the transaction names, once per item,
+  for its rollback, and puts the copy in place of the live table when a transaction is cancelled
+  (a new table object, with a new stream). Patched: the transaction keeps an undo log of the items
+  it touches (a copy of each one's state before, or its absence) and restores those in place on
+  cancel; the table object and its stream stay the same. Stream records of the transaction's
+  writes are held back until it commits, so a cancelled transaction leaves no record, as on
+  DynamoDB.
+* **Model instances** (every DynamoDB item, stream record, shard iterator and SQS message moto ever
+  creates, copies included: each query result, each received message) are kept in a list per
+  class for moto's dashboard, for good. Patched for the DynamoDB, DynamoDB Streams and SQS models:
+  the lists hold weak references, so the dashboard lists what is alive and nothing else is kept.
+* **SQS queue attributes**: ``Queue.attributes`` counts the queue's messages (three scans) and
+  moto reads it on every SendMessage (for ``ContentBasedDeduplication``), for every message a
+  ReceiveMessage returns (for ``MessageRetentionPeriod``) and twice per name a GetQueueAttributes
+  asks for. Patched: ``attributes`` holds the queue's settings; GetQueueAttributes counts, in one
+  pass, only when asked for a count.
+* **SQS receive and delete**: ReceiveMessage builds the list of every visible message to take the
+  first ten; DeleteMessage and ChangeMessageVisibility look for the receipt handle in every
+  message's handles. Patched: the visible messages are found lazily (a receive stops at its
+  count); receipt handles are indexed when a message is received.
+
+What stays as in moto: a FIFO queue's deduplication still compares each send with the queue's
+messages (Herald's queues are standard ones); a cancelled transaction's undo is not isolated
+from writes other threads make to the same items meanwhile (moto has no isolation either).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+_lock = threading.Lock()
+_installed = False
+_local = threading.local()
+_originals: dict[tuple[Any, str], Any] = {}
+
+#: Services whose model instances moto tracks only for its dashboard (tracked weakly once patched).
+WEAKLY_TRACKED_SERVICES = frozenset({"dynamodb", "dynamodbstreams", "sqs"})
+
+#: SQS queue attributes that are counts of messages, not settings.
+COUNT_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesDelayed",
+    "ApproximateNumberOfMessagesNotVisible",
+)
+
+
+# -- DynamoDB: transactions with an undo log -------------------------------------------------------
+
+
+class _UndoLog:
+    """The state before a transaction of each item it touches: a copy of the item, or None."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[Any, Any, Any, Any]] = []
+
+    def remember(self, table: Any, hash_key: Any, range_key: Any, current: Any) -> None:
+        # Update changes the stored item in place, so the item itself is not enough: a copy of it.
+        self._entries.append((table, hash_key, range_key, copy.deepcopy(current)))
+
+    def restore(self) -> None:
+        for table, hash_key, range_key, before in reversed(self._entries):
+            # The item layout moto's Table.put_item and delete_item use.
+            if table.range_key_attr is not None:
+                if before is None:
+                    bucket = table.items.get(hash_key)
+                    if bucket is not None:
+                        bucket.pop(range_key, None)
+                else:
+                    table.items[hash_key][range_key] = before
+            elif before is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = before
+        self._entries.clear()
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto's ``DynamoDBBackend.transact_write_items``, rolled back by an undo log of the items it
+    touches instead of copies of whole tables; stream records wait for the commit."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+
+    undo = _UndoLog()
+    held: list[tuple[Any, Any, Any]] = []
+    outer = getattr(_local, "stream_writes", None)
+    _local.stream_writes = held
+    target_items: set[tuple[str, str]] = set()
+
+    def check_unicity(table_name: str, key: dict[str, Any]) -> None:
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    committed = False
+    try:
+        errors: list[tuple[str, str, dict[str, Any]] | tuple[None, None, None]] = []
+        for item in transact_items:
+            original_item: dict[str, Any] | None = None
+            if len(list(item.keys())) > 1:
+                raise TransactWriteSingleOpException
+            try:
+                op_type, op = next(iter(item.items()))
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+
+                table_name = op["TableName"]
+                condition_expression = op.get("ConditionExpression")
+                expression_attribute_names = op.get("ExpressionAttributeNames")
+                expression_attribute_values = op.get("ExpressionAttributeValues")
+                return_values_on_condition_check_failure = op.get("ReturnValuesOnConditionCheckFailure")
+
+                if op_type == "Put":
+                    attrs = op["Item"]
+                    table = self.get_table(table_name)
+                    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = attrs[table.range_key_attr]
+                else:
+                    key = op["Key"]
+
+                check_unicity(table_name, key)
+
+                current = self.get_item(table_name, key)
+                if condition_expression is not None:
+                    condition_op = get_filter_expression(
+                        condition_expression,
+                        expression_attribute_names,
+                        expression_attribute_values,
+                    )
+                    if not condition_op.expr(current):
+                        if return_values_on_condition_check_failure == "ALL_OLD" and current:
+                            original_item = current.to_json()["Attributes"]
+                        raise ConditionalCheckFailed(item=original_item)
+
+                if op_type != "ConditionCheck":
+                    table = self.get_table(table_name)
+                    hash_key, range_key = self.get_keys_value(table, key)
+                    undo.remember(table, hash_key, range_key, current)
+
+                if op_type == "Put":
+                    self.put_item(
+                        table_name,
+                        op["Item"],
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(
+                        table_name,
+                        key,
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                elif op_type == "Update":
+                    self.update_item(
+                        table_name,
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                errors.append((None, None, None))
+            except (MultipleTransactionsException, MockValidationException):
+                raise  # the whole request fails (rolled back below)
+            except ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), original_item))  # type: ignore[arg-type]
+            except Exception as e:
+                # Other errors become the item's cancellation reason, as in moto.
+                errors.append((type(e).__name__, str(e), original_item))  # type: ignore[arg-type]
+
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+        committed = True
+    finally:
+        _local.stream_writes = outer
+        if not committed:
+            undo.restore()
+    # Committed: the stream records, in the order of the writes.
+    for shard, old, new in held:
+        _original("StreamShard", "add")(shard, old, new)
+
+
+def _stream_add(self: Any, old: Any, new: Any) -> None:
+    """``StreamShard.add``, held back while this thread is inside a transaction."""
+    held = getattr(_local, "stream_writes", None)
+    if held is None:
+        _original("StreamShard", "add")(self, old, new)
+        return
+    # ``new`` is the stored item, which a later update could change before the commit.
+    held.append((self, old, copy.deepcopy(new)))
+
+
+# -- Model instances tracked weakly ----------------------------------------------------------------
+
+
+class WeakInstances:
+    """A class's tracked instances (moto's ``instances_tracked``), without keeping them alive."""
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        self._refs: dict[int, weakref.ref[Any]] = {}
+        for item in items:
+            self.append(item)
+
+    def append(self, instance: Any) -> None:
+        refs = self._refs
+
+        def forget(ref: weakref.ref[Any]) -> None:
+            refs.pop(id(ref), None)
+
+        ref = weakref.ref(instance, forget)
+        refs[id(ref)] = ref
+
+    def __iter__(self) -> Iterator[Any]:
+        for ref in list(self._refs.values()):
+            instance = ref()
+            if instance is not None:
+                yield instance
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _model_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+    from moto.core.common_models import BaseModel
+
+    parts = cls.__module__.split(".")
+    if parts[0] != "moto" or len(parts) < 2 or parts[1] not in WEAKLY_TRACKED_SERVICES:
+        return _original("BaseModel", "__new__")(cls, *args, **kwargs)
+    instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+    tracked = cls.__dict__.get("instances_tracked")
+    if not isinstance(tracked, WeakInstances):
+        # moto's reset puts a plain list back; from then on, weak again.
+        tracked = WeakInstances(tracked or ())
+        cls.instances_tracked = tracked  # type: ignore[attr-defined]
+    tracked.append(instance)
+    return instance
+
+
+# -- SQS: counts only when asked, lazy receives, indexed receipt handles ---------------------------
+
+
+def _count_messages(queue: Any) -> dict[str, int]:
+    """The three counts of GetQueueAttributes, in one pass over the queue's messages."""
+    from moto.core.utils import unix_time_millis
+
+    now = unix_time_millis()
+    visible = delayed = not_visible = 0
+    for message in list(queue._messages):
+        is_visible = now > message.visible_at
+        is_delayed = now < message.delayed_until
+        delayed += is_delayed
+        not_visible += not is_visible
+        visible += is_visible and not is_delayed
+    return {
+        "ApproximateNumberOfMessages": visible,
+        "ApproximateNumberOfMessagesDelayed": delayed,
+        "ApproximateNumberOfMessagesNotVisible": not_visible,
+    }
+
+
+def _queue_attributes(self: Any) -> dict[str, Any]:
+    """``Queue.attributes`` without the counts: the queue's settings (what moto reads on sends)."""
+    import json
+
+    from moto.core.utils import camelcase_to_underscores
+
+    result: dict[str, Any] = {}
+    for attribute in self.BASE_ATTRIBUTES:
+        if attribute not in COUNT_ATTRIBUTES:
+            result[attribute] = getattr(self, camelcase_to_underscores(attribute))
+    if self.fifo_queue:
+        for attribute in self.FIFO_ATTRIBUTES:
+            result[attribute] = getattr(self, camelcase_to_underscores(attribute))
+    if self.kms_master_key_id:
+        for attribute in self.KMS_ATTRIBUTES:
+            result[attribute] = getattr(self, camelcase_to_underscores(attribute))
+    if self.policy:
+        result["Policy"] = self.policy
+    if self.redrive_policy:
+        result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+    for key in result:
+        if isinstance(result[key], bool):
+            result[key] = str(result[key]).lower()
+    return result
+
+
+def _get_queue_attributes(self: Any, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
+    """moto's ``SQSBackend.get_queue_attributes``, counting messages once and only if asked."""
+    from moto.sqs.exceptions import InvalidAttributeName
+
+    queue = self.get_queue(queue_name)
+    if not attribute_names:
+        return {}
+    valid_names = ["All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES]
+    invalid_name = next((name for name in attribute_names if name not in valid_names), None)
+    if invalid_name or invalid_name == "":
+        raise InvalidAttributeName(invalid_name)
+
+    everything = "All" in attribute_names
+    counts = _count_messages(queue) if everything or set(attribute_names) & set(COUNT_ATTRIBUTES) else {}
+    settings = queue.attributes
+    available = {**counts, **settings}  # moto lists the counts first
+    if everything:
+        return available
+    return {name: available[name] for name in attribute_names if available.get(name) is not None}
+
+
+def _is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+    from moto.core.utils import unix_time
+
+    queue = self.get_queue(queue_name)
+    retain_until = queue.message_retention_period + message.sent_timestamp / 1000
+    return retain_until > unix_time()
+
+
+class VisibleMessages:
+    """A queue's visible, undelayed messages (moto's ``Queue.messages``), found as iterated.
+
+    moto builds the whole list for a receive that takes the first ten, and on every wake-up of a
+    long poll. Iterating this stops where the caller stops; ``len`` and truthiness count or look
+    only as far as they need to.
+    """
+
+    __slots__ = ("_messages",)
+
+    def __init__(self, messages: list[Any]) -> None:
+        self._messages = messages
+
+    def __iter__(self) -> Iterator[Any]:
+        for message in self._messages:
+            if message.visible and not message.delayed:
+                yield message
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, index: Any) -> Any:
+        return list(self)[index]
+
+
+def _queue_messages(self: Any) -> VisibleMessages:
+    return VisibleMessages(self._messages)
+
+
+#: Receipt handle -> the message it was issued for (moto keeps every handle a message had).
+_receipts: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+def _mark_received(self: Any, visibility_timeout: int | None = None) -> None:
+    _original("Message", "mark_received")(self, visibility_timeout)
+    _receipts[self.receipt_handle] = self
+
+
+def _delete_message(self: Any, receipt_handle: str) -> None:
+    """moto's ``Queue.delete_message``, finding the message by its receipt handle."""
+    if receipt_handle in self.deleted_messages:
+        return
+    message = _receipts.get(receipt_handle)
+    with self._messages_lock:
+        try:
+            if message is None:
+                raise ValueError(receipt_handle)
+            # Received messages are near the front: this stops early.
+            self._messages.remove(message)
+        except ValueError:
+            # Not a handle this queue issued since the patch (or the message is gone): moto decides.
+            _original("Queue", "delete_message")(self, receipt_handle)
+            return
+    self.pending_messages.discard(message)
+    handles = message.all_receipt_handles
+    self.deleted_messages.update(handles)
+    for handle in handles:
+        _receipts.pop(handle, None)
+
+
+def _change_message_visibility(
+    self: Any, queue_name: str, receipt_handle: str, visibility_timeout: int
+) -> None:
+    """moto's ``SQSBackend.change_message_visibility``, finding the message by its receipt handle."""
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.exceptions import InvalidParameterValue
+
+    queue = self.get_queue(queue_name)
+    message = _receipts.get(receipt_handle)
+    if message is None or message not in queue._messages:
+        _original("SQSBackend", "change_message_visibility")(
+            self, queue_name, receipt_handle, visibility_timeout
+        )
+        return
+    given_visibility_timeout = unix_time_millis() + int(visibility_timeout) * 1000
+    if given_visibility_timeout - message.sent_timestamp > 43200 * 1000:
+        raise InvalidParameterValue(
+            f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+            "VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+        )
+    message.change_visibility(visibility_timeout)
+    if message.visible and message in queue.pending_messages:
+        queue.pending_messages.remove(message)
+
+
+# -- install / uninstall ---------------------------------------------------------------------------
+
+
+def _targets() -> dict[str, Any]:
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+    from moto.sqs.models import Message, Queue, SQSBackend
+
+    return {
+        "BaseModel": BaseModel,
+        "DynamoDBBackend": DynamoDBBackend,
+        "StreamShard": StreamShard,
+        "Message": Message,
+        "Queue": Queue,
+        "SQSBackend": SQSBackend,
+    }
+
+
+def _patches() -> list[tuple[str, str, Any]]:
+    return [
+        ("DynamoDBBackend", "transact_write_items", _transact_write_items),
+        ("StreamShard", "add", _stream_add),
+        ("BaseModel", "__new__", staticmethod(_model_new)),
+        ("Queue", "attributes", property(_queue_attributes)),
+        ("Queue", "messages", property(_queue_messages)),
+        ("Queue", "delete_message", _delete_message),
+        ("Message", "mark_received", _mark_received),
+        ("SQSBackend", "get_queue_attributes", _get_queue_attributes),
+        (
+            "SQSBackend",
+            "is_message_valid_based_on_retention_period",
+            _is_message_valid_based_on_retention_period,
+        ),
+        ("SQSBackend", "change_message_visibility", _change_message_visibility),
+    ]
+
+
+def _original(owner: str, name: str) -> Any:
+    return _originals[(owner, name)]
+
+
+def install() -> bool:
+    """Patch moto in this process (idempotent); True if this call patched."""
+    global _installed
+    with _lock:
+        if _installed:
+            return False
+        targets = _targets()
+        for owner, name, replacement in _patches():
+            cls = targets[owner]
+            raw = cls.__dict__[name]
+            # Keep what the class holds (a staticmethod or property) to put back; call the function.
+            _originals[(owner, f"raw:{name}")] = raw
+            _originals[(owner, name)] = raw.__func__ if isinstance(raw, staticmethod) else raw
+            setattr(cls, name, replacement)
+        _installed = True
+        return True
+
+
+def uninstall() -> None:
+    """Put moto's own code back (instances tracked weakly so far stay so until moto's reset)."""
+    global _installed
+    with _lock:
+        if not _installed:
+            return
+        targets = _targets()
+        for owner, name, _ in _patches():
+            setattr(targets[owner], name, _originals[(owner, f"raw:{name}")])
+        _installed = False
+
+
+def installed() -> bool:
+    return _installed
