@@ -8,6 +8,10 @@ so a redelivered, duplicated or retried job never pushes a post to a member twic
 Metrics per push service (``PushServiceAttempts``, ``PushServiceFailures`` with the dimension
 ``push_service``: ``fcm``, ``mozilla``, ``apple``, ``windows``, ``other``, ``sns``) let the alarm judge
 push services, not endpoints: whatever a stranger's own endpoint answers lands under ``other``.
+
+Each job is sent within the invocation's time: before claiming a member the sender looks at the
+context's remaining time, and with less than one push's bound plus a margin left (``reserve_s``) it
+sends the unclaimed members on as a continuation job instead of running into the function's timeout.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
+#: Seconds kept in hand beyond the slowest single push: its mark, the job's statistics ``ADD``, the
+#: retry and continuation sends (each a DynamoDB or SQS call with its own retries), and the batch's end.
+RESERVE_MARGIN_S = 10.0
+
 
 @cache
 def web_sender() -> WebPushSender:
@@ -61,11 +69,12 @@ def web_sender() -> WebPushSender:
 def default_delivery() -> PushDelivery:
     from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
     from herald.adapters.dynamo_members import DynamoMemberStore
-    from herald.adapters.sns_devices import SnsMobilePusher
+    from herald.adapters.sns_devices import PUBLISH_BOUND_S, SnsMobilePusher
     from herald.adapters.sqs_jobs import SqsJobQueue
     from herald.domain.delivery import RetryPolicy
     from herald.domain.fanout_service import PushDelivery
     from herald.fanout_settings import SenderSettings
+    from herald.push.webpush import DEFAULT_DEADLINE_S
 
     settings = SenderSettings.from_env()
     mobile = SnsMobilePusher()
@@ -80,6 +89,8 @@ def default_delivery() -> PushDelivery:
         max_delay_s=settings.max_delay_seconds,
         threads=settings.sender_threads,
         ttl_s=settings.push_ttl_seconds,
+        # web_sender() keeps the default per-request deadline; an SNS Publish is bounded by its client.
+        reserve_s=max(DEFAULT_DEADLINE_S, PUBLISH_BOUND_S) + RESERVE_MARGIN_S,
     )
 
 
@@ -88,13 +99,15 @@ delivery: Lazy[PushDelivery] = Lazy(default_delivery)
 configure = delivery.configure
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     from herald.domain.fanout import PushJob
 
     job = PushJob.from_dict(json.loads(record.body))
     logger.set_correlation_id(job.post.correlation_id)
     logger.append_keys(post_id=job.post.post_id, community=job.post.community, job=job.job_id)
-    report = delivery().handle(job)
+    # The invocation's time left: a job that would outlast it sends its unclaimed members on.
+    remaining = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
+    report = delivery().handle(job, remaining)
     stats = report.stats
     for name, value in (
         ("PushesSent", stats.sent),
@@ -120,6 +133,7 @@ def record_handler(record: SQSRecord) -> None:
             "push_services": {s: {"attempts": a, "failures": f} for s, a, f in report.services.rows()},
             "skipped": report.skipped,
             "requeued": report.requeued,
+            "continued": report.continued,
             "deferred_until": report.deferred_until,
         },
     )

@@ -18,6 +18,13 @@ service, the notification's ``tag`` on the device.
 answer, an exception, a sender that dies or times out), and a claim past the retry policy's
 ``max_attempts`` marks the record ``failed`` without pushing: a subscription that keeps failing ends
 ``failed`` (or ``pruned``), whatever makes it fail, and is never sent round the queue for ever.
+
+**Within the invocation's time.** Before it claims a member, the sender looks at the time the
+invocation has left; below ``reserve_s`` (the longest one push may take, plus its mark and the job's
+last writes) it claims no more. The members it did not claim go back on the queue as a continuation
+job (the same post, the same attempt, only those members); the ones in flight finish and are marked.
+So a job of slow push services never runs into the function's timeout: no lease is left to expire,
+no member is pushed twice, none is lost.
 """
 
 from __future__ import annotations
@@ -262,13 +269,19 @@ class JobReport:
     services: ServiceTally = field(default_factory=ServiceTally)
     skipped: int = 0
     requeued: int = 0
+    continued: int = 0  # members not claimed for want of time, sent on in a continuation job
     deferred_until: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 @dataclass
 class PushDelivery:
-    """Sends one push job: claim, push, mark; prunes dead subscriptions; re-enqueues retries and deferrals."""
+    """Sends one push job: claim, push, mark; prunes dead subscriptions; re-enqueues retries and deferrals.
+
+    ``reserve_s``: the seconds of the invocation kept back when claiming a member (see ``handle``):
+    at least the longest one push may take (the Web Push deadline, the SNS client's bounds), plus its
+    mark, the job's statistics and the continuation. It must be well below the function's timeout.
+    """
 
     ledger: DeliveryLedger
     members: MemberDirectory
@@ -281,9 +294,13 @@ class PushDelivery:
     max_delay_s: int = MAX_DELAY_S
     threads: int = 8
     ttl_s: int = 86400
+    reserve_s: float = 25.0
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
-    def handle(self, job: PushJob) -> JobReport:
+    def handle(self, job: PushJob, remaining: Callable[[], float] | None = None) -> JobReport:
+        """Send the job. ``remaining``: the seconds the invocation has left (Lambda's context); once
+        fewer than ``reserve_s`` are left no member is claimed any more, and the unclaimed ones are
+        sent on as one continuation job before this one ends (None: no limit)."""
         report = JobReport()
         now = self.clock()
         if job.not_before is not None and job.not_before > now:
@@ -293,9 +310,20 @@ class PushDelivery:
         try:
             if self.threads > 1 and len(job.targets) > 1:
                 pool = self._executor()
-                outcomes = list(pool.map(lambda t: self._counted(job, t, payload, report), job.targets))
+                outcomes = list(
+                    pool.map(lambda t: self._counted(job, t, payload, report, remaining), job.targets)
+                )
             else:
-                outcomes = [self._counted(job, t, payload, report) for t in job.targets]
+                outcomes = [self._counted(job, t, payload, report, remaining) for t in job.targets]
+            rest = tuple(t for t, (kind, _) in zip(job.targets, outcomes, strict=True) if kind == "later")
+            if rest:
+                # Unclaimed, so no record to release and no attempt counted: the same job, the rest
+                # of its members, due now. Sent before this job ends: if the send fails the job fails
+                # and comes back whole (its finished members are final, so skipped).
+                attempted = len(job.targets) - len(rest)
+                again = replace(job, job_id=job_id(job.post, job.job_id, "rest", attempted), targets=rest)
+                self.push_queue.send([again.as_dict()])
+                report.continued = len(rest)
             for target, (kind, delay) in zip(job.targets, outcomes, strict=True):
                 if kind == "skip":
                     report.skipped += 1
@@ -344,10 +372,19 @@ class PushDelivery:
         return report
 
     def _counted(
-        self, job: PushJob, target: Target, payload: bytes, report: JobReport
+        self,
+        job: PushJob,
+        target: Target,
+        payload: bytes,
+        report: JobReport,
+        remaining: Callable[[], float] | None = None,
     ) -> tuple[str, float | None]:
         """``_one``, its counts added to the job's as soon as the member is done, or fails (so a job
-        that fails half-way still counts the members it claimed and served)."""
+        that fails half-way still counts the members it claimed and served); ``later``, unclaimed,
+        when the invocation has less than ``reserve_s`` left (looked at just before the claim, so a
+        member is either claimed with time for its push or left whole to the continuation)."""
+        if remaining is not None and remaining() < self.reserve_s:
+            return "later", None
         stats = DeliveryStats()
         services = ServiceTally()
         try:
