@@ -117,3 +117,29 @@ def test_worstcase_reports_every_step_at_every_size(tmp_path: Path) -> None:
     worstcase.update_doc(doc, "\n".join(worstcase.render(result)), "Run of now.")
     text = doc.read_text()
     assert "old" not in text and "kept" in text and "| word count |" in text and "Run of now." in text
+
+
+
+def test_hostile_push_is_a_part_with_its_own_block(tmp_path: Path) -> None:
+    """Registered in ``make bench`` and writing its own block (the run itself needs a loopback push
+    service: tests/integration/test_bench_hostile_push.py)."""
+    from herald_tools.bench import hostile_push
+    from herald_tools.bench.__main__ import OWN_BLOCK, PARTS
+
+    assert "hostile_push" in PARTS and "hostile_push" in OWN_BLOCK
+    row = {"seconds": 0.5, "python_peak_bytes": 2048, "rss_growth_bytes": 0, "status": None}
+    result = {
+        "deadline_s": 0.5,
+        "cases": {
+            "ok": {**row, "answer_bytes_read": 0, "outcome": "sent", "status": 201, "detail": ""},
+            "trickle": {**row, "answer_bytes_read": None, "outcome": "retry", "detail": "cut | off"},
+        },
+    }
+    doc = tmp_path / "benchmarks.md"
+    blocks = f"{hostile_push.BEGIN}\nold\n{hostile_push.END}\n\n{report.BEGIN}\nkept\n{report.END}\n"
+    doc.write_text(f"# Benchmarks\n\n{blocks}")
+    hostile_push.update_doc(doc, "\n".join(hostile_push.render(result)), "Run of now.")
+    text = doc.read_text()
+    assert "old" not in text and "kept" in text and "Run of now." in text
+    assert "| answers 201 | 0.500 s | 2 KiB | 0 KiB | 0 | `sent` (201) |" in text
+    assert "| – | `retry`, cut \\| off |" in text  # a detail cannot break the table

@@ -22,10 +22,10 @@ from typing import Any
 from herald_tools.bench import aws_calls, imports, report, throughput
 from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 
-PARTS = ("throughput", "imports", "aws_calls", "site", "members", "fanout", "worstcase")
+PARTS = ("throughput", "imports", "aws_calls", "site", "members", "fanout", "worstcase", "hostile_push")
 #: Parts that write a block of their own in docs/benchmarks.md instead of the numbers section, so
 #: that running one of them alone does not wipe the others' numbers.
-OWN_BLOCK = ("worstcase",)
+OWN_BLOCK = ("worstcase", "hostile_push")
 
 
 def _cpu_model() -> str:
@@ -65,6 +65,7 @@ def run(
     fanout_sizes: Sequence[int] = (5_000, 10_000, 20_000),
     member_joins: int = 300,
     worstcase_sizes: Sequence[int] = (32 * 1024, 64 * 1024),
+    hostile_deadline_s: float | None = None,
     command: str = "make bench",
     progress: Any = None,
 ) -> dict[str, Any]:
@@ -115,6 +116,13 @@ def run(
 
         say(f"worstcase: each enrichment step on {len(worstcase.SHAPES)} hostile shapes and an ordinary post")
         results["worstcase"] = worstcase.measure(worstcase_sizes, repeat=min(repeat, 3), progress=say)
+    if "hostile_push" in parts:
+        from herald_tools.bench.hostile_push import run_hostile_push_bench
+
+        # None: the sender's own deadline (15 s), what a Lambda function uses.
+        deadline = {} if hostile_deadline_s is None else {"deadline_s": hostile_deadline_s}
+        say("hostile_push: one Web Push request per misbehaving push service (about 45 s)")
+        results["hostile_push"] = run_hostile_push_bench(**deadline)
     results["environment"]["duration_s"] = time.perf_counter() - started
     return results
 
@@ -135,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         sizes = {"posts": 100, "repeat": 2, "first_call_runs": 1, "import_runs": 2, "cold_runs": 1,
                  "singles": 20, "export_posts": 30, "site_posts": 300, "member_joins": 20,
-                 "fanout_sizes": (1_000, 2_000), "worstcase_sizes": (4 * 1024, 8 * 1024)}
+                 "fanout_sizes": (1_000, 2_000), "worstcase_sizes": (4 * 1024, 8 * 1024),
+                 "hostile_deadline_s": 1.0}
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])
@@ -156,6 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         block = "\n".join(worstcase.render(results["worstcase"]))
         if not args.no_doc:
             worstcase.update_doc(doc, block, report.run_line(results))
+        print(block)
+    if "hostile_push" in results:
+        from herald_tools.bench import hostile_push
+
+        block = "\n".join(hostile_push.render(results["hostile_push"]))
+        if not args.no_doc:
+            hostile_push.update_doc(doc, block, report.run_line(results))
         print(block)
     if not args.no_doc and any(part not in OWN_BLOCK for part in parts):
         report.update_doc(doc, section)

@@ -14,6 +14,7 @@ For each: wall-clock seconds of the request, the peak of Python allocations whil
 resident memory (``VmRSS``), the bytes of the answer the sender read, and the result.
 
     python -m herald_tools.bench.hostile_push [--deadline 15] [--json]
+    python -m herald_tools.bench --only hostile_push     # the same, its table written to docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 from herald.push.endpoints import EndpointPolicy
@@ -37,6 +39,19 @@ CASES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("trickle-body", {"status": 503, "interval_s": 2.0}),
     ("hang", {}),
 )
+
+
+BEGIN = "<!-- bench:hostile_push:begin (rewritten by `python -m herald_tools.bench --only hostile_push`) -->"
+END = "<!-- bench:hostile_push:end -->"
+
+#: What each case is, as the table says it.
+LABELS = {
+    "ok": "answers 201",
+    "huge": "500 with a 200 MB body",
+    "trickle": "the whole answer a byte every 2 s",
+    "trickle-body": "headers, then the body a byte every 2 s",
+    "hang": "no answer at all",
+}
 
 
 def _rss_bytes() -> int:
@@ -92,6 +107,46 @@ def run_hostile_push_bench(deadline_s: float = DEFAULT_DEADLINE_S) -> dict[str, 
             }
         sender.close()
     return results
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:,.0f} KiB"
+
+
+def render(r: dict[str, Any]) -> list[str]:
+    """The hostile push service section of docs/benchmarks.md."""
+    out = [
+        "### The Web Push sender against a hostile push service",
+        "",
+        f"One request per case, a deadline of {r['deadline_s']:g} s; \"Python peak\" is `tracemalloc` for "
+        "the whole process (the push service's threads included), \"RSS growth\" the process's `VmRSS` "
+        "after the request against before.",
+        "",
+        "| the push service | time | Python peak | RSS growth | bytes of the answer read | result |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for mode, row in r["cases"].items():
+        read = "–" if row["answer_bytes_read"] is None else f"{row['answer_bytes_read']:,}"
+        status = "" if row["status"] is None else f" ({row['status']})"
+        detail = str(row["detail"]).replace("|", "\\|")
+        result = f"`{row['outcome']}`{status}" + (f", {detail}" if detail else "")
+        out.append(
+            f"| {LABELS.get(mode, mode)} | {row['seconds']:,.3f} s | {_kib(row['python_peak_bytes'])} | "
+            f"{_kib(row['rss_growth_bytes'])} | {read} | {result} |"
+        )
+    return [*out, ""]
+
+
+def update_doc(path: Path, section: str, header: str) -> None:
+    """Replace this bench's block in ``path`` (appended if missing); the rest of the page is kept."""
+    block = f"{BEGIN}\n\n{header}\n\n{section.rstrip()}\n\n{END}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        before, rest = text.split(BEGIN, 1)
+        text = before + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
