@@ -852,6 +852,27 @@ def test_the_sender_reads_the_vapid_key_only(expanded: dict[str, Any], raw: dict
     assert _listify(api["DeliveryStatsRead"]["Action"]) == ["dynamodb:GetItem"]
 
 
+def test_the_sender_has_time_to_push_before_its_reserve(raw: dict[str, Any]) -> None:
+    """The sender stops claiming members when less than its reserve is left (a continuation job takes
+    the rest): the timeout must leave a few rounds of the slowest pushes before that, or every
+    invocation would send its jobs on without pushing anyone."""
+    import importlib.util
+
+    from herald.adapters.sns_devices import PUBLISH_BOUND_S
+    from herald.push.webpush import DEFAULT_DEADLINE_S
+
+    spec = importlib.util.spec_from_file_location("push_sender_app", ROOT / "functions/push_sender/app.py")
+    assert spec is not None and spec.loader is not None
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    slowest = max(DEFAULT_DEADLINE_S, PUBLISH_BOUND_S)
+    reserve = slowest + app.RESERVE_MARGIN_S
+    function = _props(raw["Resources"]["PushSenderFunction"])
+    assert function["Timeout"] - reserve >= 4 * slowest  # 120 s - 25 s: six rounds of 15 s
+    queue = _props(raw["Resources"]["PushJobQueue"])
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+
+
 def _cloudwatch_expression(expression: str) -> Any:
     """A CloudWatch metric math expression of the shape the push alarm uses (``IF(cond, 1, 0)``,
     ``FILL(id, 0)``, ``AND``, ``OR``, comparisons, ``+``, ``*``) as a Python function of the ids."""
