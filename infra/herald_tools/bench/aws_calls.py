@@ -1,7 +1,8 @@
 """AWS calls the ingest handler makes per published post, on moto, against the least a design needs.
 
 Inside moto's in-process ``mock_aws`` (with :mod:`herald_tools.localcloud.s3_fidelity`, so the
-events carry ``sequencer`` and ``versionId`` as on S3), the template's resources are provisioned,
+events carry ``sequencer`` and ``versionId`` as on S3, and :mod:`herald_tools.localcloud.moto_patches`,
+as the local cloud runs moto), the template's resources are provisioned,
 objects are uploaded with a client of the bench's own, and the handler is driven as Lambda's SQS
 event source mapping drives it: batches of up to 10 messages from the ingest queue, each turned
 into Lambda's SQS event. A ``before-call`` hook on the handler's own S3 and DynamoDB clients counts
@@ -136,58 +137,6 @@ class CallCounter:
         return Counter(self.calls), self.attempts
 
 
-@contextlib.contextmanager
-def moto_transactions_copy_once() -> Iterator[None]:
-    """Make moto's TransactWriteItems copy each table once per call instead of once per item.
-
-    For its rollback, moto deep-copies the whole table for every item of a transaction (each copy
-    replacing the last, all taken before any item is applied), so a 52-item transaction on a
-    table of a few hundred posts takes seconds. One copy per table per call is the same state;
-    the calls Herald makes, and what they do, are unchanged. moto also keeps every instance of
-    its models (``instances_tracked``, for its dashboard), copies included, so the DynamoDB models
-    a transaction creates are dropped from those lists after it; otherwise memory grows with the
-    square of the table (gigabytes here).
-    """
-    import copy as copy_module
-
-    from moto.dynamodb import models
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    class _CopyOncePerTable:
-        def __init__(self) -> None:
-            self.copies: dict[int, Any] = {}
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(copy_module, name)
-
-        def deepcopy(self, value: Any, memo: Any = None) -> Any:
-            if not isinstance(value, models.Table):
-                return copy_module.deepcopy(value, memo)
-            if id(value) not in self.copies:
-                self.copies[id(value)] = copy_module.deepcopy(value, memo)
-            return self.copies[id(value)]
-
-    from moto.core.model_instances import model_data
-
-    def transact_write_items(self: Any, transact_items: Any) -> None:
-        classes = [c for c in model_data.get("dynamodb", {}).values() if hasattr(c, "instances_tracked")]
-        before = {c: len(c.instances_tracked) for c in classes}  # type: ignore[attr-defined]
-        models.copy = _CopyOncePerTable()  # type: ignore[assignment]
-        try:
-            return original(self, transact_items)
-        finally:
-            models.copy = copy_module
-            for cls, count in before.items():
-                del cls.instances_tracked[count:]  # type: ignore[attr-defined]
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        models.DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
-
-
 class BenchCloud:
     """The template's resources on moto, the ingest handler, and a driver that plays Lambda."""
 
@@ -205,7 +154,7 @@ class BenchCloud:
         import boto3
         import moto
 
-        from herald_tools.localcloud import s3_fidelity
+        from herald_tools.localcloud import moto_patches, s3_fidelity
         from herald_tools.localcloud.provision import provision
 
         env = dict(BASE_ENV)
@@ -214,7 +163,9 @@ class BenchCloud:
             env["POWERTOOLS_METRICS_DISABLED"] = "true"
         self._stack.enter_context(patched_env(env))
         self._stack.enter_context(moto.mock_aws())
-        self._stack.enter_context(moto_transactions_copy_once())
+        # moto as the local cloud runs it: a transaction copies the items it touches, not the tables.
+        if moto_patches.install():
+            self._stack.callback(moto_patches.uninstall)
         s3_fidelity.install()
         self.session = boto3.Session(region_name=REGION)
         self.resources = provision(self.root / "template.yaml", self.session)
