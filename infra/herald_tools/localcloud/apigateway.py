@@ -11,8 +11,14 @@ as on a custom domain, and under their stage as ``execute-api`` URLs serve them
 only when the request had it, so that what builds URLs from it (Swagger UI's server URL) points
 back where the request came from.
 
-Not emulated: authorizers, API keys and usage plans, throttling, request validation, mapping
-templates, custom domains, stage variables (always null), HTTP APIs (``Type: HttpApi``).
+Requests are served concurrently (a thread each); the function's worker pool decides how many
+run at once. A request that finds no free execution environment within the local cloud's queue
+time is answered as API Gateway answers a throttled Lambda proxy integration: 500
+``{"message": "Internal server error"}``.
+
+Not emulated: authorizers, API keys and usage plans, API Gateway's own throttling (stage and
+account rate limits), request validation, mapping templates, custom domains, stage variables
+(always null), HTTP APIs (``Type: HttpApi``).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .functions import InvocationResult
+from .functions import THROTTLED, InvocationResult
 from .provision import ApiSpec, local_id
 from .template import ACCOUNT_ID, REGION
 
@@ -494,6 +500,10 @@ class ApiGateway:
         )
         result = self._invoke(match.function, event)
         if not result.ok:
+            if result.error_type == THROTTLED:
+                # Lambda refused the invocation; API Gateway has no proxy response to pass on.
+                log.warning("%s %s: throttled: %s", request.method, path, result.error_message)
+                return _error(500, "Internal server error", "InternalServerErrorException")
             log.debug("%s %s: %s: %s", request.method, path, result.error_type, result.error_message)
             if result.duration_ms >= INTEGRATION_TIMEOUT_SECONDS * 1000:
                 return _error(504, "Endpoint request timed out", "IntegrationTimeoutException")
@@ -516,6 +526,9 @@ class ApiGateway:
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: a burst of clients connecting at once would see
+    # refused or reset connections (and SYN retries a second apart) before a thread accepts them.
+    request_queue_size = 128
     gateway: ApiGateway
 
 

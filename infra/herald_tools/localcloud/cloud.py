@@ -20,7 +20,7 @@ from herald_tools.stack import LOCAL_CREDENTIALS, local_env
 from .apigateway import ApiGateway
 from .cwlogs import CloudWatchShipper
 from .event_sources import DynamoDBStreamPoller, EventSourcePoller, SqsPoller
-from .functions import FunctionWorker, InvocationResult, LogSink, WorkerPool
+from .functions import InvocationResult, LogSink, WorkerPool, concurrency_for
 from .provision import Resources, provision, template_has_api_events
 from .pushservice import LocalPushService
 from .server import DEFAULT_HOST, DEFAULT_PORT, MotoServer
@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 DEFAULT_RETRY_VISIBILITY_TIMEOUT = 1
-DEFAULT_API_CONCURRENCY = 4
+#: How long an API request waits for a free execution environment of its function before it is
+#: throttled (API Gateway answers a throttled Lambda proxy integration 500 "Internal server error").
+#: AWS throttles at once when the reserved concurrency is used up, but the local pools are smaller
+#: than what AWS would run (see ``concurrency_for``), so a short queue stands in for the scaling.
+API_QUEUE_SECONDS = 10.0
 # Every function's environment, locally: loopback push endpoints are accepted, and the published
 # pages carry a browser-like subscription for the join button (there is no browser push service).
 LOCAL_ENV = {"ALLOW_LOOPBACK_PUSH": "true", "HERALD_DEMO_SUBSCRIPTIONS": "true"}
@@ -66,8 +70,13 @@ class LocalCloud:
     ``extra_env`` (added to every function's environment, after ``ALLOW_LOOPBACK_PUSH=true``),
     ``functions`` (logical ids of the functions to run; default all), ``prewarm`` (cold-start
     every worker during start), ``project_root`` (the directory CodeUri and ContentUri are
-    relative to; default: the template's directory), ``api_concurrency`` (execution
-    environments per function serving API requests at once).
+    relative to; default: the template's directory), ``concurrency`` (execution environments
+    per function instead of the default 4, or the template's ``ReservedConcurrentExecutions`` up
+    to 8; see :func:`.functions.concurrency_for`), ``api_queue_seconds`` (how long an API request
+    waits for a free environment before it is throttled).
+
+    Each function has a :class:`.functions.WorkerPool`, shared by its API routes and its event
+    sources, as a Lambda function's concurrency is; environments start when invocations need them.
 
     When the template has ``Type: Api`` function events, ``start`` also starts the local API
     Gateway (:mod:`.apigateway`) on ``api_port``; its URL is :attr:`api_url`.
@@ -89,7 +98,8 @@ class LocalCloud:
         prewarm: bool = False,
         sqs_wait_seconds: int = 1,
         project_root: str | Path | None = None,
-        api_concurrency: int = DEFAULT_API_CONCURRENCY,
+        concurrency: int | None = None,
+        api_queue_seconds: float = API_QUEUE_SECONDS,
     ) -> None:
         self.template = template if isinstance(template, Template) else Template.load(template)
         if project_root is not None:
@@ -102,18 +112,20 @@ class LocalCloud:
         self.retry_visibility_timeout = retry_visibility_timeout
         self._log_target = logs
         self.extra_env = {**LOCAL_ENV, **(extra_env or {})}
-        self.api_concurrency = api_concurrency
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.concurrency = concurrency
+        self.api_queue_seconds = api_queue_seconds
         self.only_functions = set(functions) if functions is not None else None
         self.prewarm = prewarm
         self.sqs_wait_seconds = sqs_wait_seconds
         self.region = REGION
         self.server: MotoServer | None = None
         self._resources: Resources | None = None
-        self.workers: dict[str, FunctionWorker] = {}
+        self.pools: dict[str, WorkerPool] = {}  # logical id -> the function's environments
         self.pollers: list[EventSourcePoller] = []
         self.api: ApiGateway | None = None
         self.site: SiteHost | None = None
-        self._pools: dict[str, WorkerPool] = {}
         self.push_service: LocalPushService | None = None
         self.vapid_public_key: str | None = None
         self._logs: LogSink | None = None
@@ -179,8 +191,16 @@ class LocalCloud:
         for lid, spec in self._resources.functions.items():
             if self.only_functions is not None and lid not in self.only_functions:
                 continue
-            worker = FunctionWorker(spec, self.endpoint_url, logs=self._logs, extra_env=self.extra_env)
-            self.workers[lid] = worker
+            worker = WorkerPool(
+                spec,
+                self.endpoint_url,
+                logs=self._logs,
+                extra_env=self.extra_env,
+                max_size=concurrency_for(spec, self.concurrency),
+            )
+            if worker.max_size == 0:
+                log.warning("%s: ReservedConcurrentExecutions is 0; every invocation is throttled", lid)
+            self.pools[lid] = worker
             for source in spec.events:
                 if not source.enabled:
                     continue
@@ -204,7 +224,7 @@ class LocalCloud:
                 poller.on_batch = self._note_activity
                 self.pollers.append(poller)
         if self.prewarm:
-            for worker in self.workers.values():
+            for worker in self.pools.values():
                 try:
                     worker.start()
                 except RuntimeError as exc:
@@ -240,26 +260,15 @@ class LocalCloud:
         assert self._resources is not None
         if self.api is None:
             return
-        for lid in {r.function for api in self._resources.apis.values() for r in api.routes}:
-            worker = self.workers.get(lid)
-            if worker is None:
-                continue  # not running (``functions``): its routes answer 404
-            self._pools[lid] = WorkerPool(
-                worker.spec,
-                self.endpoint_url,
-                logs=self._logs,
-                extra_env=self.extra_env,
-                max_size=self.api_concurrency,
-                first=worker,
-            )
         apis = self._resources.apis.values()
         for api in apis:
-            api.routes = [r for r in api.routes if r.function in self._pools]
+            # A function not running (``functions``): its routes answer 404.
+            api.routes = [r for r in api.routes if r.function in self.pools]
         self.api.configure(apis, self._invoke_for_api)
         self.api.start()
 
     def _invoke_for_api(self, function: str, event: dict[str, Any]) -> InvocationResult:
-        return self._pools[function].invoke(event)
+        return self.pools[function].invoke(event, wait=self.api_queue_seconds)
 
     def stop(self) -> None:
         """Stop the API Gateway, the pollers, the workers and the server."""
@@ -272,18 +281,15 @@ class LocalCloud:
         api, self.api = self.api, None
         if api is not None:
             api.stop()
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            pool.stop()
         pollers, self.pollers = self.pollers, []
         for poller in pollers:
             poller._stop.set()
         for poller in pollers:
             poller.stop()
-        workers, self.workers = self.workers, {}
-        for worker in workers.values():
+        pools, self.pools = self.pools, {}
+        for pool in pools.values():
             with contextlib.suppress(Exception):
-                worker.stop()
+                pool.stop()
         if self._logs is not None:  # before the server: the last lines still reach CloudWatch Logs
             self._logs.close()
             self._logs = None
@@ -298,6 +304,19 @@ class LocalCloud:
         self.stop()
 
     # -- access ---------------------------------------------------------------------------------
+    @property
+    def workers(self) -> dict[str, WorkerPool]:
+        """The functions' pools by logical id (``invoke``, ``spec``, ``cold_starts``, ``pids``)."""
+        return self.pools
+
+    def pool(self, function: str) -> WorkerPool:
+        """The execution environments of a function, by logical id."""
+        try:
+            return self.pools[function]
+        except KeyError:
+            running = ", ".join(sorted(self.pools))
+            raise KeyError(f"{function!r} is not a running function (running: {running})") from None
+
     @property
     def endpoint_url(self) -> str:
         if self.server is None:
@@ -364,11 +383,7 @@ class LocalCloud:
     # -- synchronisation --------------------------------------------------------------------------
     def busy(self) -> list[str]:
         """What is still going on: running invocations, queued or in-flight messages, unread records."""
-        reasons = [f"{w.name}: an invocation is running" for w in self.workers.values() if w.running]
-        for pool in self._pools.values():
-            extra = sum(w.running for w in pool.workers if w not in self.workers.values())
-            if extra:
-                reasons.append(f"{pool.spec.name}: {extra} more invocation(s) running")
+        reasons = [f"{p.name}: {p.running} invocation(s) running" for p in self.pools.values() if p.running]
         if self.api is not None and self.api.in_flight:
             reasons.append(f"API Gateway: {self.api.in_flight} request(s) in progress")
         for poller in self.pollers:

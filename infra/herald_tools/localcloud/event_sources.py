@@ -1,7 +1,9 @@
 """Event source mappings: pollers that feed queues and streams to the functions.
 
 :class:`SqsPoller` does what Lambda's SQS event source mapping does: long-poll the queue,
-build the SQS event, invoke the function, delete what succeeded.  With
+build the SQS event, invoke the function, delete what succeeded; up to the function's
+concurrency (or ``ScalingConfig.MaximumConcurrency``) batches at once, one batch in flight per
+message group of a FIFO queue.  With
 ``ReportBatchItemFailures`` only the messages not named in ``batchItemFailures`` are
 deleted; if the function fails, none is.  Failed messages reappear after the queue's
 visibility timeout, and the queue's redrive policy moves them to the dead-letter queue
@@ -24,13 +26,24 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from .functions import FunctionWorker, InvocationResult
-from .provision import EventSourceSpec
+from .functions import InvocationResult
+from .provision import EventSourceSpec, FunctionSpec
 from .template import REGION
 
 log = logging.getLogger(__name__)
+
+
+class Invoker(Protocol):
+    """What a poller invokes: a function's :class:`~.functions.WorkerPool` (or one worker)."""
+
+    spec: FunctionSpec
+
+    @property
+    def name(self) -> str: ...
+
+    def invoke(self, event: Any, timeout: float | None = None) -> InvocationResult: ...
 
 
 class EventSourcePoller:
@@ -38,7 +51,7 @@ class EventSourcePoller:
 
     kind = "?"
 
-    def __init__(self, source: EventSourceSpec, worker: FunctionWorker) -> None:
+    def __init__(self, source: EventSourceSpec, worker: Invoker) -> None:
         self.source = source
         self.worker = worker
         self._stop = threading.Event()
@@ -159,16 +172,32 @@ def failed_message_ids(result: InvocationResult, batch_ids: list[str], report_fa
 
 
 class SqsPoller(EventSourcePoller):
+    """Lambda's SQS event source mapping, with up to :attr:`concurrency` batches at once.
+
+    One thread receives (a long poll), gathers a batch over the batching window and hands it to
+    a thread of its own, then receives again only while fewer than ``concurrency`` batches are in
+    flight: a message is not received before an environment can take it, so its visibility
+    timeout is spent running, as with Lambda's pollers. ``concurrency`` is the function's number
+    of environments (``worker.max_size`` of a pool), lowered to ``ScalingConfig.MaximumConcurrency``
+    when that is set.
+
+    FIFO queues need nothing more: SQS hands out no message of a message group while an earlier
+    one of that group is in flight (received, not yet deleted or visible again), so each group
+    has at most one batch in flight and is processed in order, while other groups run in
+    parallel, which is how Lambda scales a FIFO source (up to its number of active groups).
+    """
+
     kind = "sqs"
 
     def __init__(
         self,
         source: EventSourceSpec,
-        worker: FunctionWorker,
+        worker: Invoker,
         sqs_client: Any,
         *,
         retry_visibility_timeout: int | None = None,
         wait_seconds: int = 1,
+        concurrency: int | None = None,
     ) -> None:
         super().__init__(source, worker)
         if not source.queue_url:
@@ -178,8 +207,21 @@ class SqsPoller(EventSourcePoller):
         self.queue_arn = source.source_arn or ""
         self.retry_visibility_timeout = retry_visibility_timeout
         self.wait_seconds = wait_seconds
+        limit = concurrency if concurrency is not None else int(getattr(worker, "max_size", 1))
+        if source.maximum_concurrency is not None:
+            limit = min(limit, source.maximum_concurrency)
+        self.concurrency = max(1, limit)
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._counts = threading.Lock()
+        self._in_flight = 0  # batches received and not yet settled
+        self._threads: set[threading.Thread] = set()
+        self.peak = 0  # the most batches in flight at once
         if source.filter_criteria:
             log.warning("%s: FilterCriteria are not applied locally", self.name)
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight > 0
 
     def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
         return self.sqs.receive_message(
@@ -191,11 +233,34 @@ class SqsPoller(EventSourcePoller):
         ).get("Messages", [])
 
     def poll_once(self) -> int:
+        """Receive one batch when a slot is free and start processing it; the messages received."""
+        while not self._slots.acquire(timeout=0.2):
+            if self._stop.is_set():
+                return 0
+        try:
+            messages = [] if self._stop.is_set() else self._gather()
+        except BaseException:
+            self._slots.release()
+            raise
+        if not messages:
+            self._slots.release()
+            return 0
+        thread = threading.Thread(
+            target=self._run_batch, args=(messages,), name=f"batch-{self.name}", daemon=True
+        )
+        with self._counts:
+            self._threads.add(thread)
+        thread.start()
+        return len(messages)
+
+    def _gather(self) -> list[dict[str, Any]]:
         batch_size = self.source.batch_size
         messages = self._receive(batch_size, self.wait_seconds)
         if not messages:
-            return 0
-        self._busy.set()
+            return []
+        with self._counts:
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
         try:
             # The batching window: keep gathering while messages keep coming, up to the batch size.
             window_end = time.monotonic() + self.source.maximum_batching_window
@@ -204,20 +269,47 @@ class SqsPoller(EventSourcePoller):
                 if not more:
                     break
                 messages.extend(more)
+        except BaseException:
+            self._done()
+            raise
+        return messages
+
+    def _done(self) -> None:
+        with self._counts:
+            self._in_flight -= 1
+            self._threads.discard(threading.current_thread())
+
+    def _run_batch(self, messages: list[dict[str, Any]]) -> None:
+        try:
             self._process(messages)
-            return len(messages)
+        except Exception as exc:  # the messages come back after their visibility timeout
+            if not self._stop.is_set():
+                self.last_error = repr(exc)
+                log.warning("%s: a batch failed: %s", self.name, exc)
         finally:
-            self._busy.clear()
+            self._done()
+            self._slots.release()
             self._settled()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop receiving, then wait (up to ``timeout`` in all) for the batches in flight."""
+        deadline = time.monotonic() + timeout
+        super().stop(timeout)
+        with self._counts:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _process(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(m, self.queue_arn) for m in messages]}
         result = self.worker.invoke(event)
-        self.batches += 1
+        with self._counts:
+            self.batches += 1
+            if not result.ok:
+                self.failures += 1
         ids = [m["MessageId"] for m in messages]
         failed = failed_message_ids(result, ids, self.source.report_batch_item_failures)
         if not result.ok:
-            self.failures += 1
             self.last_error = f"{result.error_type}: {result.error_message}"
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
@@ -242,7 +334,7 @@ class SqsPoller(EventSourcePoller):
 
     def pending(self) -> str | None:
         if self.busy:
-            return f"{self.name}: a batch is being processed"
+            return f"{self.name}: {self._in_flight} batch(es) being processed"
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url,
             AttributeNames=[
@@ -326,7 +418,7 @@ class DynamoDBStreamPoller(EventSourcePoller):
     def __init__(
         self,
         source: EventSourceSpec,
-        worker: FunctionWorker,
+        worker: Invoker,
         streams_client: Any,
         *,
         sqs_client: Any = None,

@@ -10,6 +10,10 @@ stdout and stderr are forwarded line by line, prefixed with the function's name.
 
 A worker that crashes, or exceeds the function's Timeout (it is killed, as Lambda does),
 fails that invocation; the next invocation starts a new process (a new cold start).
+
+A :class:`WorkerPool` is a function's concurrency: up to :func:`concurrency_for` environments
+(the template's ``ReservedConcurrentExecutions``, else a default), started as invocations need
+them, each serving one invocation at a time.
 """
 
 from __future__ import annotations
@@ -402,14 +406,45 @@ class FunctionWorker:
         return f"FunctionWorker({self.name!r}, pid={self.pid})"
 
 
+#: Execution environments per function when the template reserves none (``--concurrency`` changes it).
+DEFAULT_CONCURRENCY = 4
+#: The most environments a function gets from its ``ReservedConcurrentExecutions`` on one machine:
+#: each is a Python process of its own (about 90 MB resident for Herald's API function).
+MAX_RESERVED_CONCURRENCY = 8
+THROTTLED = "TooManyRequestsException"
+
+
+def concurrency_for(spec: FunctionSpec, override: int | None = None) -> int:
+    """How many execution environments ``spec`` gets locally.
+
+    The template's ``ReservedConcurrentExecutions`` when it sets one (0 throttles every
+    invocation, as on AWS), at most :data:`MAX_RESERVED_CONCURRENCY`; otherwise
+    :data:`DEFAULT_CONCURRENCY`. ``override`` (``herald local --concurrency N``) takes the place of
+    both numbers: N environments per function, fewer where the template reserves fewer.
+    """
+    if override is not None and override < 1:
+        raise ValueError(f"the concurrency must be at least 1, not {override}")
+    reserved = spec.reserved_concurrency
+    if reserved is not None and reserved < 0:
+        raise ValueError(f"{spec.logical_id}: ReservedConcurrentExecutions is {reserved}, below 0")
+    default = override if override is not None else DEFAULT_CONCURRENCY
+    cap = override if override is not None else MAX_RESERVED_CONCURRENCY
+    return default if reserved is None else min(reserved, cap)
+
+
 class WorkerPool:
     """Up to ``max_size`` execution environments of one function, for concurrent invocations.
 
-    An invocation takes an idle worker, or starts a new one (a cold start) while fewer than
-    ``max_size`` exist, or waits for one to be free — like Lambda scaling out under concurrent
-    requests, with a small concurrency limit.  ``first`` (the worker the function's event
-    sources use, if given) is the pool's first environment; the pool stops only the workers it
-    started itself.
+    An invocation takes an idle environment (the most recently used, so the others can stay
+    cold), or starts a new one (a cold start) while fewer than ``max_size`` exist, or waits for
+    one to be free: Lambda scaling out under concurrent invocations, up to the function's
+    concurrency. Environments start only when an invocation needs one. ``wait`` bounds the wait
+    for a free one; past it the invocation is throttled (``TooManyRequestsException``, nothing
+    runs), as Lambda throttles at a function's reserved concurrency. ``max_size`` 0 throttles
+    every invocation (``ReservedConcurrentExecutions: 0``).
+
+    It has the interface of a :class:`FunctionWorker` the event sources use (``name``, ``spec``,
+    ``invoke``).
     """
 
     def __init__(
@@ -419,58 +454,112 @@ class WorkerPool:
         *,
         logs: LogSink | None = None,
         extra_env: Mapping[str, str] | None = None,
-        max_size: int = 4,
-        first: FunctionWorker | None = None,
+        max_size: int = DEFAULT_CONCURRENCY,
     ) -> None:
-        if max_size < 1:
-            raise ValueError("max_size must be at least 1")
+        if max_size < 0:
+            raise ValueError(f"max_size must be at least 0, not {max_size}")
         self.spec = spec
         self.endpoint_url = endpoint_url
         self.logs = logs
         self.extra_env = dict(extra_env or {})
         self.max_size = max_size
-        self._first = first
-        self.workers: list[FunctionWorker] = [first] if first is not None else []
-        self._idle: list[FunctionWorker] = list(self.workers)
+        self.workers: list[FunctionWorker] = []
+        self._idle: list[FunctionWorker] = []
         self._available = threading.Condition()
         self._closed = False
+        self.throttles = 0
+        self.peak = 0  # the most invocations that ran at once
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     @property
     def running(self) -> int:
-        return sum(w.running for w in self.workers)
+        """Invocations in progress."""
+        return sum(w.running for w in list(self.workers))
 
-    def _acquire(self) -> FunctionWorker:
+    @property
+    def cold_starts(self) -> int:
+        return sum(w.cold_starts for w in list(self.workers))
+
+    @property
+    def invocations(self) -> int:
+        return sum(w.invocations for w in list(self.workers))
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the environments that are up."""
+        return [pid for pid in (w.pid for w in list(self.workers)) if pid is not None]
+
+    def _acquire(self, wait: float | None) -> FunctionWorker | None:
+        deadline = None if wait is None else time.monotonic() + wait
         with self._available:
             while True:
                 if self._closed:
                     raise RuntimeError(f"{self.spec.name}: the worker pool is stopped")
                 if self._idle:
-                    return self._idle.pop()
+                    worker = self._idle.pop()
+                    break
                 if len(self.workers) < self.max_size:
                     worker = FunctionWorker(
                         self.spec, self.endpoint_url, logs=self.logs, extra_env=self.extra_env
                     )
                     self.workers.append(worker)
-                    return worker
-                self._available.wait()
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if self.max_size == 0 or (remaining is not None and remaining <= 0):
+                    self.throttles += 1
+                    return None
+                self._available.wait(remaining)
+            self.peak = max(self.peak, len(self.workers) - len(self._idle))
+            return worker
 
     def _release(self, worker: FunctionWorker) -> None:
         with self._available:
             self._idle.append(worker)
             self._available.notify()
 
-    def invoke(self, event: Any, timeout: float | None = None) -> InvocationResult:
-        worker = self._acquire()
+    def invoke(
+        self, event: Any, timeout: float | None = None, *, wait: float | None = None
+    ) -> InvocationResult:
+        """Run the handler with ``event`` in a free environment; ``wait``: at most this many seconds
+        for one (None: as long as it takes), then a throttled result."""
+        worker = self._acquire(wait)
+        if worker is None:
+            return InvocationResult(
+                ok=False,
+                request_id=str(uuid.uuid4()),
+                error_type=THROTTLED,
+                error_message=(
+                    f"Rate Exceeded: all {self.max_size} execution environment(s) of {self.name} "
+                    f"stayed busy for {wait or 0:.1f} s"
+                ),
+            )
         try:
             return worker.invoke(event, timeout)
         finally:
             self._release(worker)
 
+    def start(self) -> None:
+        """Cold-start one environment now (ahead of the first event); raises if its init fails."""
+        worker = self._acquire(None)
+        try:
+            if worker is not None:
+                worker.start()
+        finally:
+            if worker is not None:
+                self._release(worker)
+
     def stop(self) -> None:
+        """Stop every environment; invocations in progress fail, new ones raise."""
         with self._available:
             self._closed = True
             self._available.notify_all()
-            workers = [w for w in self.workers if w is not self._first]
+            workers = list(self.workers)
         for worker in workers:
             with contextlib.suppress(Exception):
                 worker.stop()
+
+    def __repr__(self) -> str:
+        return f"WorkerPool({self.name!r}, {len(self.workers)}/{self.max_size} environments)"

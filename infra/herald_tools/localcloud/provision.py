@@ -98,6 +98,12 @@ class EventSourceSpec:
     def maximum_retry_attempts(self) -> int:
         return int(self.properties.get("MaximumRetryAttempts", -1))
 
+    @property
+    def maximum_concurrency(self) -> int | None:
+        """``ScalingConfig.MaximumConcurrency`` of an SQS source: the most batches at once (None: unset)."""
+        value = (self.properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        return int(value) if value is not None else None
+
 
 @dataclass
 class FunctionSpec:
@@ -117,6 +123,12 @@ class FunctionSpec:
     @property
     def module(self) -> str:
         return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def reserved_concurrency(self) -> int | None:
+        """``ReservedConcurrentExecutions``: the most executions at once (None: unreserved)."""
+        value = self.properties.get("ReservedConcurrentExecutions")
+        return int(value) if value is not None else None
 
 
 @dataclass
