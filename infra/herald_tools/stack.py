@@ -18,7 +18,7 @@ from typing import Any
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 OUTPUTS_PARAMETER = "/herald/local/outputs"
-LOCAL_STACK_NAME = "herald-local"
+LOCAL_STACK_NAME = "herald-dev"  # the stack the local cloud plays (see localcloud.template.STACK_NAME)
 LOCAL_REGION = "us-east-1"
 # Dummy credentials: the local cloud accepts any, but the AWS CLI and SDKs refuse to send a
 # request without some ("Unable to locate credentials").

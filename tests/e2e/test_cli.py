@@ -93,9 +93,8 @@ def test_demo_with_files_and_a_readable_report(tmp_path: Path) -> None:
 
 @pytest.fixture
 def local_cloud() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    port = free_port()
     process = subprocess.Popen(
-        [*HERALD, "local", "--port", str(port), "--api-port", "0", "--json"],
+        [*HERALD, "local", "--port", "0", "--api-port", "0", "--site-port", "0", "--json"],
         cwd=ROOT,
         env=_env(),
         stdout=subprocess.PIPE,

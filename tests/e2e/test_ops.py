@@ -147,7 +147,7 @@ def test_status_shows_queues_outcomes_and_alarms(cloud: LocalCloud, herald: Cli)
     assert "IngestDeadLetterQueue (DLQ)" in out and key in out and out.rstrip().endswith("OK")
 
     cloudwatch = cloud.client("cloudwatch")
-    alarm = "herald-local-IngestErrorsAlarm"
+    alarm = "herald-dev-IngestErrorsAlarm"
     cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="1 error in 5 minutes")
     try:
         code, out, _ = herald("status", "--check")

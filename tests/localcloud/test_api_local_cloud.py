@@ -7,6 +7,7 @@ import http.client
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,12 +88,22 @@ def test_the_function_gets_api_gateways_event(cloud: LocalCloud) -> None:
     assert event["multiValueHeaders"]["x-custom-header"] == ["two"]
     assert event["headers"]["Host"] == urllib.parse.urlsplit(cloud.api_url or "").netloc
     context = event["requestContext"]
-    assert context["stage"] == "test" and context["path"] == "/test/items/a%20b"
+    assert context["stage"] == "test" and context["path"] == "/items/a%20b"  # as requested: at the root
     assert context["apiId"] == cloud.resources.apis["EchoApi"].api_id
     assert context["identity"]["sourceIp"] == "127.0.0.1"
     assert response.getheader("x-amzn-RequestId") == context["requestId"]
     assert event["body"] is None and event["isBase64Encoded"] is False
     assert response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]  # multiValueHeaders
+
+
+def test_the_stage_prefix_is_served_as_on_an_execute_api_url(cloud: LocalCloud) -> None:
+    response = request(cloud, "GET", "/test/items/a%20b?tag=x")
+    assert response.status == 200
+    event = body_json(response)
+    assert event["resource"] == "/items/{id}" and event["pathParameters"] == {"id": "a%20b"}
+    assert event["path"] == "/items/a%20b"  # without the stage, as API Gateway hands it over
+    assert event["requestContext"]["path"] == "/test/items/a%20b"  # with it: as requested
+    assert request(cloud, "GET", "/other-stage/items/x").status == 404  # only the API's own stage
 
 
 def test_greedy_paths_and_methods(cloud: LocalCloud) -> None:
@@ -188,6 +199,29 @@ def test_herald_api_on_the_project_template() -> None:
         assert request(cloud, "GET", "/communities/unknown").status == 404
 
 
+def _swagger_servers(page: bytes) -> list[dict[str, str]]:
+    """The ``servers`` of the OpenAPI document Swagger UI's page carries inline."""
+    match = re.search(rb'"servers":\s*(\[[^\]]*\])', page)
+    assert match is not None, "no servers in the Swagger UI page"
+    return list(json.loads(match.group(1)))
+
+
+def test_swagger_ui_tries_requests_where_it_was_served_from() -> None:
+    """Swagger UI's "Try it out" prefixes the document's server URL: it must be reachable."""
+    with LocalCloud(PROJECT_TEMPLATE, logs=io.StringIO()).start(port=0, api_port=0) as cloud:
+        stage = cloud.resources.apis["HeraldApi"].stage
+        for prefix in ("", f"/{stage}"):
+            docs = request(cloud, "GET", f"{prefix}/docs")
+            assert docs.status == 200
+            [server] = _swagger_servers(docs.data)  # type: ignore[attr-defined]
+            assert server["url"] == (prefix or "/")
+            document = request(cloud, "GET", f"{prefix}/openapi.json")
+            assert body_json(document)["servers"] == [{"url": prefix or "/"}]
+            # What "Try it out" calls, on that server URL: the function answers (its 404, not the gateway's).
+            tried = request(cloud, "GET", f"{server['url'].rstrip('/')}/communities/unknown")
+            assert tried.status == 404 and "Missing Authentication Token" not in tried.data.decode()  # type: ignore[attr-defined]
+
+
 def test_herald_local_serves_the_api() -> None:
     root = PROJECT_TEMPLATE.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -198,8 +232,10 @@ def test_herald_local_serves_the_api() -> None:
             "herald_tools.cli",
             "local",
             "--port",
-            str(free_port()),
+            "0",
             "--api-port",
+            "0",
+            "--site-port",
             "0",
             "--json",
         ],

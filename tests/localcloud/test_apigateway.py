@@ -146,7 +146,7 @@ def test_the_event_has_the_shape_of_api_gateways_rest_proxy_event() -> None:
     context = event["requestContext"]
     assert context["requestTime"] == reference["requestContext"]["requestTime"]
     assert context["requestTimeEpoch"] == reference["requestContext"]["requestTimeEpoch"]
-    assert context["path"] == "/test/my/path" and context["stage"] == "test"
+    assert context["path"] == "/my/path" and context["stage"] == "test"  # requested at the root
     assert context["apiId"] == context["domainPrefix"] == "a1b2c3d4e5"
     assert context["accountId"] == "123456789012" and context["protocol"] == "HTTP/1.1"
     assert context["identity"]["sourceIp"] == "192.0.2.1" and context["identity"]["userAgent"] == "ua"

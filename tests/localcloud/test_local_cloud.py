@@ -75,11 +75,11 @@ def test_a_message_is_processed_once(cloud, logs):
     cloud.wait_until_idle(timeout=20)
     (item,) = seen(cloud, body)
     assert item["sk"].endswith("#1")
-    assert item["function"] == "herald-local-RecorderFunction"
+    assert item["function"] == "herald-dev-RecorderFunction"
     assert item["memory"] == "256"
     assert item["stage"] == "test"  # Globals + parameter
     assert 0 < item["remaining_ms"] <= 5000
-    assert "[herald-local-RecorderFunction] got" in logs.getvalue()
+    assert "[herald-dev-RecorderFunction] got" in logs.getvalue()
 
 
 def test_batch_item_failures_are_retried_then_dead_lettered(cloud):

@@ -61,7 +61,7 @@ def test_mini_template_resources(session):
     )
     groups = session.client("logs").describe_log_groups()["logGroups"]
     assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [
-        ("/aws/lambda/herald-local-IngestFunction", 7)
+        ("/aws/lambda/herald-dev-IngestFunction", 7)
     ]
     assert "ProdOnly" not in res.outputs
 
@@ -69,7 +69,7 @@ def test_mini_template_resources(session):
 def test_mini_template_functions(session):
     res = provision(MINI_TEMPLATE, session)
     ingest = res.functions["IngestFunction"]
-    assert ingest.name == "herald-local-IngestFunction"
+    assert ingest.name == "herald-dev-IngestFunction"
     assert ingest.handler == "app.handler" and ingest.module == "app"
     assert ingest.code_dir.name == "ingest" and ingest.code_dir.is_absolute()
     assert ingest.layers and ingest.layers[0].name == "shared"

@@ -53,7 +53,7 @@ def test_secrets(session):
     sm = session.client("secretsmanager")
     token_arn = res.outputs["TokenSecretArn"]
     assert token_arn.startswith(
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:herald-local-TokenSecret"
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:herald-dev-TokenSecret"
     )
     assert res.attr("TokenSecret", "Id") == token_arn
     token = sm.get_secret_value(SecretId=token_arn)["SecretString"]
@@ -85,14 +85,14 @@ def test_local_platform_applications_for_empty_push_parameters(session):
     sns = session.client("sns")
     apps = {a["PlatformApplicationArn"] for a in sns.list_platform_applications()["PlatformApplications"]}
     fcm, apns = res.parameters["FcmPlatformApplicationArn"], res.parameters["ApnsPlatformApplicationArn"]
-    assert fcm == "arn:aws:sns:us-east-1:123456789012:app/GCM/herald-local-fcm"
-    assert apns == "arn:aws:sns:us-east-1:123456789012:app/APNS/herald-local-apns"
+    assert fcm == "arn:aws:sns:us-east-1:123456789012:app/GCM/herald-dev-fcm"
+    assert apns == "arn:aws:sns:us-east-1:123456789012:app/APNS/herald-dev-apns"
     assert apps == {fcm, apns}
     # Conditions see the value: FCM_ARN is set only when the parameter is not empty.
     assert res.functions["EchoFunction"].environment["FCM_ARN"] == fcm
     endpoint = sns.create_platform_endpoint(PlatformApplicationArn=fcm, Token="device-token")
     assert endpoint["EndpointArn"].startswith(
-        "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/herald-local-fcm/"
+        "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/herald-dev-fcm/"
     )
 
 

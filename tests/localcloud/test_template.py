@@ -59,7 +59,7 @@ def test_sub_with_pseudo_parameters_and_escapes(mini):
     assert r.resolve({"Fn::Sub": "herald-${Stage}-uploads-${AWS::AccountId}-${AWS::Region}"}) == (
         "herald-dev-uploads-123456789012-us-east-1"
     )
-    assert r.resolve({"Fn::Sub": "arn:${AWS::Partition}:x:${AWS::StackName}"}) == "arn:aws:x:herald-local"
+    assert r.resolve({"Fn::Sub": "arn:${AWS::Partition}:x:${AWS::StackName}"}) == "arn:aws:x:herald-dev"
     assert r.resolve({"Fn::Sub": "${!NotAVariable}"}) == "${NotAVariable}"
     assert r.resolve({"Fn::Sub": "${ContentTable.Arn}/index/*"}) == "arn:table/index/*"
     assert r.resolve({"Fn::Sub": ["${X}-${UploadsBucket}", {"X": {"Ref": "Stage"}}]}) == "dev-uploads"

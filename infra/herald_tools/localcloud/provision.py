@@ -259,8 +259,8 @@ def provision(
 # Template parameters naming SNS platform applications: when left empty, the local cloud creates
 # one (name, platform) and passes its ARN, so that mobile push works locally (moto keeps the messages).
 LOCAL_PLATFORM_APPLICATIONS: dict[str, tuple[str, str]] = {
-    "FcmPlatformApplicationArn": ("herald-local-fcm", "GCM"),
-    "ApnsPlatformApplicationArn": ("herald-local-apns", "APNS"),
+    "FcmPlatformApplicationArn": (f"{STACK_NAME}-fcm", "GCM"),
+    "ApnsPlatformApplicationArn": (f"{STACK_NAME}-apns", "APNS"),
 }
 
 API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")

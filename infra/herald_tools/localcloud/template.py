@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
-STACK_NAME = "herald-local"
+# The stack the local cloud plays: the one `sam deploy` creates for the default stage (samconfig.toml),
+# so that every name is the one CloudFormation gives on AWS, less its random suffix.
+STACK_NAME = "herald-dev"
 
 
 class TemplateError(Exception):
