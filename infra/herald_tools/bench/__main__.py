@@ -22,10 +22,13 @@ from typing import Any
 from herald_tools.bench import aws_calls, imports, report, throughput
 from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 
-PARTS = ("throughput", "imports", "aws_calls", "site", "members", "fanout", "worstcase", "hostile_push")
+PARTS = (
+    "throughput", "imports", "aws_calls", "site", "members", "fanout", "worstcase", "hostile_push",
+    "local_cloud",
+)
 #: Parts that write a block of their own in docs/benchmarks.md instead of the numbers section, so
 #: that running one of them alone does not wipe the others' numbers.
-OWN_BLOCK = ("worstcase", "hostile_push")
+OWN_BLOCK = ("worstcase", "hostile_push", "local_cloud")
 
 
 def _cpu_model() -> str:
@@ -66,6 +69,10 @@ def run(
     member_joins: int = 300,
     worstcase_sizes: Sequence[int] = (32 * 1024, 64 * 1024),
     hostile_deadline_s: float | None = None,
+    local_stored: Sequence[int] = (100, 5_000),
+    local_singles: int = 100,
+    local_export_posts: int = 3_000,
+    local_load_singles: int = 500,
     command: str = "make bench",
     progress: Any = None,
 ) -> dict[str, Any]:
@@ -123,6 +130,20 @@ def run(
         deadline = {} if hostile_deadline_s is None else {"deadline_s": hostile_deadline_s}
         say("hostile_push: one Web Push request per misbehaving push service (about 45 s)")
         results["hostile_push"] = run_hostile_push_bench(**deadline)
+    if "local_cloud" in parts:
+        from herald_tools.bench import local_cloud
+
+        needed = max(*local_stored, local_export_posts) + max(local_singles, local_load_singles)
+        lc_corpus = corpus if len(corpus) >= needed else build_corpus(needed, seed)
+        results["local_cloud"] = local_cloud.measure(
+            [json.loads(p.body)["text"] for p in lc_corpus],
+            [p.body for p in lc_corpus],
+            stored_sizes=local_stored,
+            singles=local_singles,
+            export_posts=local_export_posts,
+            local_singles=local_load_singles,
+            progress=say,
+        )
     results["environment"]["duration_s"] = time.perf_counter() - started
     return results
 
@@ -144,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = {"posts": 100, "repeat": 2, "first_call_runs": 1, "import_runs": 2, "cold_runs": 1,
                  "singles": 20, "export_posts": 30, "site_posts": 300, "member_joins": 20,
                  "fanout_sizes": (1_000, 2_000), "worstcase_sizes": (4 * 1024, 8 * 1024),
-                 "hostile_deadline_s": 1.0}
+                 "hostile_deadline_s": 1.0, "local_stored": (10, 100), "local_singles": 10,
+                 "local_export_posts": 100, "local_load_singles": 20}
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])
@@ -172,6 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         block = "\n".join(hostile_push.render(results["hostile_push"]))
         if not args.no_doc:
             hostile_push.update_doc(doc, block, report.run_line(results))
+        print(block)
+    if "local_cloud" in results:
+        from herald_tools.bench import local_cloud
+
+        block = "\n".join(local_cloud.render(results["local_cloud"]))
+        if not args.no_doc:
+            local_cloud.update_doc(doc, block, report.run_line(results))
         print(block)
     if not args.no_doc and any(part not in OWN_BLOCK for part in parts):
         report.update_doc(doc, section)

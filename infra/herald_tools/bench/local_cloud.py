@@ -1,0 +1,496 @@
+"""The local cloud at a real community's sizes: ingest throughput as stored data grows, and memory.
+
+Two measurements, each against a reference taken in the same run:
+
+* **Throughput with data stored.** ``singles`` single posts are uploaded at once to a local cloud
+  (:class:`herald_tools.localcloud.LocalCloud` in this process: moto's server, every function in
+  its workers, the event sources) that already stores ``stored`` posts (an export of them, ingested
+  and settled first), and the time until every upload has its outcome gives posts per second. The
+  same posts go through the ingest handler in process (:class:`herald_tools.bench.aws_calls.BenchCloud`,
+  moto's in-process mock, the handler driven as Lambda drives it) with the same posts stored. Done
+  for each size in ``stored_sizes`` (100 and 5,000): the local cloud's throughput at the largest
+  over the smallest shows whether the cost per upload grows with what is stored (goal: within 1.5x).
+* **``herald local`` under a real load.** A ``herald local`` process (the CLI, as a user starts it)
+  gets an export of ``export_posts`` posts and ``singles`` single posts at once; measured: the time
+  until every upload has its outcome, the time until every queue is empty, and the peak memory of
+  the whole process tree (``herald local`` and its function workers; resident set summed over the
+  processes, sampled from /proc every 0.2 s; goal: under 1.5 GB).
+
+    python -m herald_tools.bench.local_cloud [--stored 100 5000] [--singles 100]
+                                             [--export-posts 3000] [--local-singles 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from herald_tools.bench.aws_calls import repo_root
+
+STORED_COMMUNITY = "bench-stored"
+SINGLES_COMMUNITY = "bench-posts"
+EXPORT_KEY = f"exports/{STORED_COMMUNITY}/page.txt"
+BEGIN = "<!-- bench:local_cloud:begin (rewritten by `python -m herald_tools.bench --only local_cloud`) -->"
+END = "<!-- bench:local_cloud:end -->"
+
+
+# -- memory of a process tree ----------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        tree.setdefault(int(fields[1]), []).append(int(entry))
+    return tree
+
+
+def _kib(pid: int, path: str, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/{path}", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def tree_memory(root: int) -> dict[str, int]:
+    """The processes under ``root`` (itself included): their count, summed RSS and PSS in KiB."""
+    tree = _children()
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo.extend(tree.get(pid, []))
+    return {
+        "processes": len(pids),
+        "rss_kib": sum(_kib(pid, "status", "VmRSS:") for pid in pids),
+        "pss_kib": sum(_kib(pid, "smaps_rollup", "Pss:") for pid in pids),
+    }
+
+
+class PeakMemory:
+    """Samples :func:`tree_memory` of ``pid`` in a thread; keeps the peaks."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = {"processes": 0, "rss_kib": 0, "pss_kib": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peak-memory", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            sample = tree_memory(self.pid)
+            for name, value in sample.items():
+                self.peak[name] = max(self.peak[name], value)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# -- waiting for outcomes --------------------------------------------------------------------------
+
+
+def wait_for_outcomes(ddb: Any, table: str, keys: Sequence[str], timeout: float) -> float:
+    """Seconds until every key in ``keys`` has its outcome item (polled with BatchGetItem)."""
+    started = time.perf_counter()
+    missing = list(dict.fromkeys(keys))
+    while missing:
+        found: set[str] = set()
+        for start in range(0, len(missing), 100):
+            request = {
+                table: {
+                    "Keys": [
+                        {"pk": {"S": f"UPLOAD#{k}"}, "sk": {"S": "OUTCOME"}}
+                        for k in missing[start : start + 100]
+                    ],
+                    "ProjectionExpression": "pk",
+                }
+            }
+            while request:
+                response = ddb.batch_get_item(RequestItems=request)
+                found |= {item["pk"]["S"][len("UPLOAD#") :] for item in response["Responses"].get(table, [])}
+                request = response.get("UnprocessedKeys") or {}
+        missing = [k for k in missing if k not in found]
+        if not missing:
+            break
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"{len(missing)} of {len(keys)} uploads have no outcome after {timeout:.0f} s")
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def wait_for_empty_queues(sqs: Any, timeout: float, quiet_s: float = 5.0) -> float:
+    """Seconds until every queue is empty (nothing visible, in flight or delayed) and stays so for
+    ``quiet_s`` seconds (longer than a stream poller's batching window: the content stream's records
+    become queue messages through a function)."""
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    started = time.perf_counter()
+    quiet_since: float | None = None
+    while True:
+        now = time.perf_counter()
+        if now - started > timeout:
+            raise TimeoutError(f"queues still busy after {timeout:.0f} s")
+        busy = 0
+        for url in sqs.list_queues().get("QueueUrls", []):
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            busy += sum(int(v) for v in attrs.values())
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= quiet_s:
+            return quiet_since - started
+        time.sleep(0.5)
+
+
+# -- throughput with data stored -------------------------------------------------------------------
+
+
+def _single_keys(count: int) -> list[str]:
+    return [f"posts/{SINGLES_COMMUNITY}/post-{i:04d}.json" for i in range(count)]
+
+
+def _in_process(stored_texts: list[str], singles: list[bytes]) -> dict[str, Any]:
+    """The ingest handler in this process on moto's mock: the export stored, then the singles."""
+    import warnings
+
+    from herald_tools.bench.aws_calls import BenchCloud
+    from herald_tools.bench.corpus import export_text
+
+    with warnings.catch_warnings(), BenchCloud() as cloud:
+        warnings.simplefilter("ignore", UserWarning)  # Powertools: "No application metrics to publish"
+        cloud.load()
+        cloud.put(EXPORT_KEY, export_text(stored_texts))
+        cloud.drain()
+        started = time.perf_counter()
+        for key, body in zip(_single_keys(len(singles)), singles, strict=True):
+            cloud.put(key, body)
+        cloud.drain()
+        seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "posts_per_s": round(len(singles) / seconds, 1)}
+
+
+def _through_local_cloud(stored_texts: list[str], singles: list[bytes], timeout: float) -> dict[str, Any]:
+    """A LocalCloud in this process: the export stored and settled, then the singles at once."""
+    from herald_tools.bench.corpus import export_text
+    from herald_tools.localcloud import LocalCloud
+
+    root = repo_root()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalCloud(root / "template.yaml", project_root=root, logs=Path(tmp) / "functions.log") as cloud,
+    ):
+        cloud.start(port=0, api_port=0, site_port=0)
+        s3, ddb = cloud.client("s3"), cloud.client("dynamodb")
+        bucket, table = cloud.resources.uploads_bucket, cloud.resources.content_table
+        started = time.perf_counter()
+        s3.put_object(Bucket=bucket, Key=EXPORT_KEY, Body=export_text(stored_texts))
+        wait_for_outcomes(ddb, table, [EXPORT_KEY], timeout)
+        cloud.wait_until_idle(timeout=timeout)
+        store_s = time.perf_counter() - started
+        keys = _single_keys(len(singles))
+        started = time.perf_counter()
+        for key, body in zip(keys, singles, strict=True):
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        outcomes_s = wait_for_outcomes(ddb, table, keys, timeout)
+        cloud.wait_until_idle(timeout=timeout)
+        settled_s = time.perf_counter() - started
+    return {
+        "seconds": round(outcomes_s, 2),
+        "posts_per_s": round(len(singles) / outcomes_s, 1),
+        "settled_s": round(settled_s, 2),
+        "store_s": round(store_s, 1),
+    }
+
+
+def stored_throughput(
+    texts: Sequence[str],
+    bodies: Sequence[bytes],
+    stored_sizes: Sequence[int] = (100, 5000),
+    singles: int = 100,
+    timeout: float = 1800.0,
+) -> dict[str, Any]:
+    """Ingest throughput of ``singles`` posts with each of ``stored_sizes`` posts already stored."""
+    if len(texts) < max(stored_sizes) or len(bodies) < singles:
+        raise ValueError("not enough posts in the corpus")
+    rows = []
+    for stored in stored_sizes:
+        stored_texts = list(texts[-stored:])  # the singles are the first bodies: no text in both
+        posts = list(bodies[:singles])
+        local = _through_local_cloud(stored_texts, posts, timeout)
+        handler = _in_process(stored_texts, posts)
+        rows.append(
+            {
+                "stored": stored,
+                "local": local,
+                "in_process": handler,
+                "local_over_in_process": round(local["posts_per_s"] / handler["posts_per_s"], 2),
+            }
+        )
+    smallest, largest = rows[0], rows[-1]
+    return {
+        "singles": singles,
+        "rows": rows,
+        # Throughput with the fewest posts stored over throughput with the most: 1.0 is flat.
+        "local_slowdown": round(smallest["local"]["posts_per_s"] / largest["local"]["posts_per_s"], 2),
+        "in_process_slowdown": round(
+            smallest["in_process"]["posts_per_s"] / largest["in_process"]["posts_per_s"], 2
+        ),
+    }
+
+
+# -- herald local under load -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def herald_local(log_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """``herald local --json`` on free ports; its ready line; stopped with SIGTERM afterwards."""
+    root = repo_root()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(root / "shared"), str(root / "infra"), env.get("PYTHONPATH", "")]
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "herald_tools.cli",
+        "local",
+        "--port",
+        "0",
+        "--api-port",
+        "0",
+        "--site-port",
+        "0",
+        "--json",
+        "--logs",
+        str(log_path),
+    ]
+    with open(log_path.with_suffix(".stderr"), "w", encoding="utf-8") as stderr:
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"herald local exited ({process.wait()}); see {stderr.name}")
+            yield process, json.loads(line)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def under_load(
+    texts: Sequence[str],
+    bodies: Sequence[bytes],
+    export_posts: int = 3000,
+    singles: int = 500,
+    timeout: float = 1800.0,
+) -> dict[str, Any]:
+    """An export of ``export_posts`` posts and ``singles`` single posts at once through ``herald local``."""
+    import boto3
+
+    from herald_tools.bench.corpus import export_text
+
+    if len(texts) < export_posts or len(bodies) < singles:
+        raise ValueError("not enough posts in the corpus")
+    with tempfile.TemporaryDirectory() as tmp, herald_local(Path(tmp) / "functions.log") as (process, info):
+        session = boto3.Session(region_name=info["region"], **info["credentials"])
+        endpoint = info["endpoint_url"]
+        s3, ddb, sqs = (session.client(s, endpoint_url=endpoint) for s in ("s3", "dynamodb", "sqs"))
+        bucket, table = info["uploads_bucket"], info["content_table"]
+        idle = tree_memory(process.pid)
+        keys = [EXPORT_KEY, *_single_keys(singles)]
+        with PeakMemory(process.pid) as peak:
+            started = time.perf_counter()
+            s3.put_object(Bucket=bucket, Key=EXPORT_KEY, Body=export_text(list(texts[-export_posts:])))
+            for key, body in zip(keys[1:], bodies[:singles], strict=True):
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+            uploaded_s = time.perf_counter() - started
+            outcomes_s = wait_for_outcomes(ddb, table, keys, timeout) + uploaded_s
+            settled_s = wait_for_empty_queues(sqs, timeout) + outcomes_s
+        stored = ddb.scan(
+            TableName=table,
+            Select="COUNT",
+            FilterExpression="#t = :post",
+            ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues={":post": {"S": "post"}},
+        )["Count"]
+    return {
+        "export_posts": export_posts,
+        "singles": singles,
+        "uploaded_s": round(uploaded_s, 1),
+        "outcomes_s": round(outcomes_s, 1),
+        "settled_s": round(settled_s, 1),
+        "posts_stored": stored,
+        "idle_rss_mb": round(idle["rss_kib"] / 1024),
+        "peak_rss_mb": round(peak.peak["rss_kib"] / 1024),
+        "peak_pss_mb": round(peak.peak["pss_kib"] / 1024),
+        "processes": peak.peak["processes"],
+    }
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def render(result: dict[str, Any]) -> list[str]:
+    """The local cloud's block of docs/benchmarks.md."""
+    out = ["### The local cloud at a community's sizes", ""]
+    if "stored" in result:
+        r = result["stored"]
+        out += [
+            f"{r['singles']} single posts uploaded at once, with posts already stored (an export, ingested "
+            "and settled first): time until every upload has its outcome, and posts per second, through the "
+            "local cloud (moto's server, every function in its workers, the event sources) and through the "
+            "ingest handler in process on moto's mock (the same posts).",
+            "",
+            "| posts stored | local cloud: s | posts/s | settled, s | in-process handler: s | posts/s "
+            "| local over in-process |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in r["rows"]:
+            local, handler = row["local"], row["in_process"]
+            out.append(
+                f"| {row['stored']:,} | {local['seconds']} | {local['posts_per_s']} | {local['settled_s']} "
+                f"| {handler['seconds']} | {handler['posts_per_s']} | {row['local_over_in_process']} |"
+            )
+        first, last = r["rows"][0]["stored"], r["rows"][-1]["stored"]
+        out += [
+            "",
+            f"Throughput with {first:,} stored over throughput with {last:,} stored (1.0 is flat; goal "
+            f"≤ 1.5): local cloud **{r['local_slowdown']}**, in-process handler {r['in_process_slowdown']}.",
+            "",
+        ]
+    if "herald_local" in result:
+        r = result["herald_local"]
+        out += [
+            f"`herald local` (the CLI in a process of its own) given an export of {r['export_posts']:,} "
+            f"posts and {r['singles']} single posts at once:",
+            "",
+            "| uploads sent | every outcome | queues empty | posts stored "
+            "| peak memory, process tree (RSS / PSS) | processes | idle RSS |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {r['uploaded_s']} s | {r['outcomes_s']} s | {r['settled_s']} s | {r['posts_stored']:,} "
+            f"| {r['peak_rss_mb']:,} / {r['peak_pss_mb']:,} MB | {r['processes']} | {r['idle_rss_mb']} MB |",
+            "",
+            "Goal: peak memory under 1.5 GB. RSS counts pages the processes share once per process (the "
+            "function workers share the interpreter's); PSS divides them among the processes.",
+            "",
+        ]
+    return out
+
+
+def update_doc(path: Path, section: str, header: str) -> None:
+    """Replace this bench's block in ``path`` (appended if missing); the rest of the page is kept."""
+    block = f"{BEGIN}\n\n{header}\n\n{section.rstrip()}\n\n{END}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        before, rest = text.split(BEGIN, 1)
+        text = before + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def measure(
+    texts: Sequence[str],
+    bodies: Sequence[bytes],
+    *,
+    stored_sizes: Sequence[int] = (100, 5000),
+    singles: int = 100,
+    export_posts: int = 3000,
+    local_singles: int = 500,
+    progress: Any = None,
+) -> dict[str, Any]:
+    say = progress or (lambda message: None)
+    say(f"local cloud: {singles} single posts with {', '.join(f'{s:,}' for s in stored_sizes)} posts stored")
+    result: dict[str, Any] = {"stored": stored_throughput(texts, bodies, stored_sizes, singles)}
+    say(
+        f"local cloud: herald local with an export of {export_posts:,} posts and {local_singles} single posts"
+    )
+    result["herald_local"] = under_load(texts, bodies, export_posts, local_singles)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from herald_tools.bench.__main__ import environment
+    from herald_tools.bench.corpus import DEFAULT_SEED, build_corpus
+    from herald_tools.bench.report import run_line
+
+    parser = argparse.ArgumentParser(
+        prog="python -m herald_tools.bench.local_cloud", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--stored", type=int, nargs="+", default=[100, 5000])
+    parser.add_argument("--singles", type=int, default=100)
+    parser.add_argument("--export-posts", type=int, default=3000)
+    parser.add_argument("--local-singles", type=int, default=500)
+    parser.add_argument("--only", choices=("stored", "herald_local"))
+    parser.add_argument("--doc", type=Path, help="write the block into this page (e.g. docs/benchmarks.md)")
+    args = parser.parse_args(argv)
+
+    corpus = build_corpus(
+        max(*args.stored, args.export_posts) + max(args.singles, args.local_singles), DEFAULT_SEED
+    )
+    texts = [json.loads(p.body)["text"] for p in corpus]
+    bodies = [p.body for p in corpus]
+
+    def say(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    results: dict[str, Any] = {
+        "environment": environment("python -m herald_tools.bench.local_cloud"),
+        "seed": DEFAULT_SEED,
+    }
+    started = time.perf_counter()
+    if args.only in (None, "stored"):
+        say(f"{args.singles} single posts with {args.stored} posts stored")
+        results["stored"] = stored_throughput(texts, bodies, args.stored, args.singles)
+        print(json.dumps(results["stored"]), file=sys.stderr, flush=True)
+    if args.only in (None, "herald_local"):
+        say(f"herald local: an export of {args.export_posts} posts and {args.local_singles} single posts")
+        results["herald_local"] = under_load(texts, bodies, args.export_posts, args.local_singles)
+        print(json.dumps(results["herald_local"]), file=sys.stderr, flush=True)
+    results["environment"]["duration_s"] = time.perf_counter() - started
+    section = "\n".join(render(results))
+    if args.doc:
+        update_doc(args.doc, section, run_line(results))
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
