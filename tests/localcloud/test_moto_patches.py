@@ -548,3 +548,50 @@ def test_the_local_moto_server_runs_with_the_patches_and_takes_them_out():
         assert "ApproximateNumberOfMessages" in Queue("q", REGION, ACCOUNT).attributes  # moto's own again
     finally:
         moto_patches.install()
+
+
+# -- DynamoDB Streams -------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_shard_iterators_expire_after_15_minutes_instead_of_piling_up(monkeypatch):
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    from herald_tools.localcloud import moto_patches
+
+    clock = Clock()
+    monkeypatch.setattr(moto_patches, "time", clock)
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        stream_arn = make_table(ddb)
+        shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+        def poll() -> tuple[str, str]:
+            """What the local stream poller does each time: a fresh iterator, one read."""
+            iterator = streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            return iterator, streams.get_records(ShardIterator=iterator)["NextShardIterator"]
+
+        first, first_next = poll()
+        ddb.put_item(TableName="posts", Item=key("a"))
+        for _ in range(60):  # an hour of polls, one a minute
+            clock.now += 60
+            poll()
+        kept = dynamodbstreams_backends[ACCOUNT][REGION].shard_iterators
+        assert len(kept) <= 2 * 16  # the last 15 minutes' worth, not the hour's 122
+        for old in (first, first_next):
+            with pytest.raises(ClientError) as caught:
+                streams.get_records(ShardIterator=old)
+            assert caught.value.response["Error"]["Code"] == "ExpiredIteratorException"
+        _, fresh = poll()
+        records = streams.get_records(ShardIterator=fresh)["Records"]
+        assert records == []  # the fresh iterator works (after the one record, read by poll)

@@ -26,6 +26,10 @@ upstream as it stands:
   first ten; DeleteMessage and ChangeMessageVisibility look for the receipt handle in every
   message's handles. Patched: the visible messages are found lazily (a receive stops at its
   count); receipt handles are indexed when a message is received.
+* **DynamoDB Streams shard iterators** (one per GetShardIterator and one per GetRecords) are kept
+  by moto for good, so a stream poller grows the process by megabytes an hour. Patched: an
+  iterator expires 15 minutes after it was handed out, as on DynamoDB Streams; GetRecords with
+  an expired (or unknown) iterator answers ``ExpiredIteratorException`` (moto: a 500).
 
 What stays as in moto: a FIFO queue's deduplication still compares each send with the queue's
 messages (Herald's queues are standard ones); a cancelled transaction's undo is not isolated
@@ -34,8 +38,10 @@ from writes other threads make to the same items meanwhile (moto has no isolatio
 
 from __future__ import annotations
 
+import collections
 import copy
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -427,6 +433,42 @@ def _change_message_visibility(
         queue.pending_messages.remove(message)
 
 
+# -- DynamoDB Streams: iterators expire ------------------------------------------------------------
+
+#: How long DynamoDB Streams honours a shard iterator.
+ITERATOR_LIFETIME_S = 15 * 60
+
+
+def _issued(backend: Any, arn: str) -> None:
+    """Note an iterator handed out; forget those older than their lifetime."""
+    issued = backend.__dict__.setdefault("_issued_iterators", collections.deque())
+    now = time.monotonic()
+    issued.append((now, arn))
+    while issued and now - issued[0][0] > ITERATOR_LIFETIME_S:
+        _, old = issued.popleft()
+        backend.shard_iterators.pop(old, None)
+
+
+def _get_shard_iterator(self: Any, *args: Any, **kwargs: Any) -> Any:
+    iterator = _original("DynamoDBStreamsBackend", "get_shard_iterator")(self, *args, **kwargs)
+    _issued(self, iterator.arn)
+    return iterator
+
+
+def _get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+    from moto.core.exceptions import JsonRESTError
+
+    if iterator_arn not in self.shard_iterators:
+        raise JsonRESTError(
+            "ExpiredIteratorException",
+            f"The shard iterator has expired (older than {ITERATOR_LIFETIME_S // 60} minutes) or is not one "
+            "this stream handed out; get a new one with GetShardIterator",
+        )
+    result = _original("DynamoDBStreamsBackend", "get_records")(self, iterator_arn, limit)
+    _issued(self, result["NextShardIterator"])
+    return result
+
+
 # -- install / uninstall ---------------------------------------------------------------------------
 
 
@@ -434,12 +476,14 @@ def _targets() -> dict[str, Any]:
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
     from moto.sqs.models import Message, Queue, SQSBackend
 
     return {
         "BaseModel": BaseModel,
         "DynamoDBBackend": DynamoDBBackend,
         "StreamShard": StreamShard,
+        "DynamoDBStreamsBackend": DynamoDBStreamsBackend,
         "Message": Message,
         "Queue": Queue,
         "SQSBackend": SQSBackend,
@@ -450,6 +494,8 @@ def _patches() -> list[tuple[str, str, Any]]:
     return [
         ("DynamoDBBackend", "transact_write_items", _transact_write_items),
         ("StreamShard", "add", _stream_add),
+        ("DynamoDBStreamsBackend", "get_shard_iterator", _get_shard_iterator),
+        ("DynamoDBStreamsBackend", "get_records", _get_records),
         ("BaseModel", "__new__", staticmethod(_model_new)),
         ("Queue", "attributes", property(_queue_attributes)),
         ("Queue", "messages", property(_queue_messages)),
