@@ -438,10 +438,13 @@ class WorkerPool:
     An invocation takes an idle environment (the most recently used, so the others can stay
     cold), or starts a new one (a cold start) while fewer than ``max_size`` exist, or waits for
     one to be free: Lambda scaling out under concurrent invocations, up to the function's
-    concurrency. Environments start only when an invocation needs one. ``wait`` bounds the wait
-    for a free one; past it the invocation is throttled (``TooManyRequestsException``, nothing
-    runs), as Lambda throttles at a function's reserved concurrency. ``max_size`` 0 throttles
-    every invocation (``ReservedConcurrentExecutions: 0``).
+    concurrency. Environments start only when an invocation needs one, and one at a time: on
+    one machine, cold starts in parallel share its cores, so each takes as long as all of them
+    (a burst of requests would wait seconds for the first and could push them past the 10 s
+    init limit), while in turn the first is ready soon and serves while the next starts.
+    ``wait`` bounds the wait for a free one; past it the invocation is throttled
+    (``TooManyRequestsException``, nothing runs), as Lambda throttles at a function's reserved
+    concurrency. ``max_size`` 0 throttles every invocation (``ReservedConcurrentExecutions: 0``).
 
     It has the interface of a :class:`FunctionWorker` the event sources use (``name``, ``spec``,
     ``invoke``).
@@ -467,6 +470,7 @@ class WorkerPool:
         self._idle: list[FunctionWorker] = []
         self._available = threading.Condition()
         self._closed = False
+        self._starting = False  # a cold start is in progress
         self.throttles = 0
         self.peak = 0  # the most invocations that ran at once
 
@@ -492,8 +496,10 @@ class WorkerPool:
         """The process ids of the environments that are up."""
         return [pid for pid in (w.pid for w in list(self.workers)) if pid is not None]
 
-    def _acquire(self, wait: float | None) -> FunctionWorker | None:
+    def _acquire(self, wait: float | None) -> tuple[FunctionWorker | None, bool]:
+        """(an environment, whether it is new and must start), or (None, False): throttled."""
         deadline = None if wait is None else time.monotonic() + wait
+        fresh = False
         with self._available:
             while True:
                 if self._closed:
@@ -501,19 +507,34 @@ class WorkerPool:
                 if self._idle:
                     worker = self._idle.pop()
                     break
-                if len(self.workers) < self.max_size:
+                if len(self.workers) < self.max_size and not self._starting:
                     worker = FunctionWorker(
                         self.spec, self.endpoint_url, logs=self.logs, extra_env=self.extra_env
                     )
                     self.workers.append(worker)
+                    self._starting = fresh = True
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if self.max_size == 0 or (remaining is not None and remaining <= 0):
                     self.throttles += 1
-                    return None
+                    return None, False
                 self._available.wait(remaining)
             self.peak = max(self.peak, len(self.workers) - len(self._idle))
-            return worker
+            return worker, fresh
+
+    def _cold_start(self, worker: FunctionWorker, *, raise_failure: bool = False) -> None:
+        """Start a new environment; the next may start once it is up (or its init failed)."""
+        try:
+            worker.start()
+        except RuntimeError:
+            if raise_failure:
+                raise
+            # Not raised: the invocation starts it again and reports the failure (Lambda, too,
+            # runs a failed init again with the first invocation).
+        finally:
+            with self._available:
+                self._starting = False
+                self._available.notify_all()
 
     def _release(self, worker: FunctionWorker) -> None:
         with self._available:
@@ -525,7 +546,7 @@ class WorkerPool:
     ) -> InvocationResult:
         """Run the handler with ``event`` in a free environment; ``wait``: at most this many seconds
         for one (None: as long as it takes), then a throttled result."""
-        worker = self._acquire(wait)
+        worker, fresh = self._acquire(wait)
         if worker is None:
             return InvocationResult(
                 ok=False,
@@ -537,19 +558,24 @@ class WorkerPool:
                 ),
             )
         try:
+            if fresh:
+                self._cold_start(worker)
             return worker.invoke(event, timeout)
         finally:
             self._release(worker)
 
     def start(self) -> None:
         """Cold-start one environment now (ahead of the first event); raises if its init fails."""
-        worker = self._acquire(None)
+        worker, fresh = self._acquire(None)
+        if worker is None:
+            return  # no environment allowed (ReservedConcurrentExecutions: 0)
         try:
-            if worker is not None:
+            if fresh:
+                self._cold_start(worker, raise_failure=True)
+            else:
                 worker.start()
         finally:
-            if worker is not None:
-                self._release(worker)
+            self._release(worker)
 
     def stop(self) -> None:
         """Stop every environment; invocations in progress fail, new ones raise."""
