@@ -24,11 +24,11 @@ from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 
 PARTS = (
     "throughput", "imports", "aws_calls", "site", "members", "fanout", "worstcase", "hostile_push",
-    "local_cloud",
+    "local_cloud", "local_joins",
 )
 #: Parts that write a block of their own in docs/benchmarks.md instead of the numbers section, so
 #: that running one of them alone does not wipe the others' numbers.
-OWN_BLOCK = ("worstcase", "hostile_push", "local_cloud")
+OWN_BLOCK = ("worstcase", "hostile_push", "local_cloud", "local_joins")
 
 
 def _cpu_model() -> str:
@@ -73,6 +73,8 @@ def run(
     local_singles: int = 100,
     local_export_posts: int = 3_000,
     local_load_singles: int = 500,
+    local_join_count: int = 600,
+    local_join_clients: int = 32,
     command: str = "make bench",
     progress: Any = None,
 ) -> dict[str, Any]:
@@ -144,6 +146,11 @@ def run(
             local_singles=local_load_singles,
             progress=say,
         )
+    if "local_joins" in parts:
+        from herald_tools.bench import local_joins
+
+        say(f"local_joins: {local_join_count} joins from {local_join_clients} clients, herald local's API")
+        results["local_joins"] = local_joins.measure(local_join_count, local_join_clients)
     results["environment"]["duration_s"] = time.perf_counter() - started
     return results
 
@@ -166,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "singles": 20, "export_posts": 30, "site_posts": 300, "member_joins": 20,
                  "fanout_sizes": (1_000, 2_000), "worstcase_sizes": (4 * 1024, 8 * 1024),
                  "hostile_deadline_s": 1.0, "local_stored": (10, 100), "local_singles": 10,
-                 "local_export_posts": 100, "local_load_singles": 20}
+                 "local_export_posts": 100, "local_load_singles": 20,
+                 "local_join_count": 60, "local_join_clients": 8}
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])
@@ -201,6 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         block = "\n".join(local_cloud.render(results["local_cloud"]))
         if not args.no_doc:
             local_cloud.update_doc(doc, block, report.run_line(results))
+        print(block)
+    if "local_joins" in results:
+        from herald_tools.bench import local_joins
+
+        block = "\n".join(local_joins.render(results["local_joins"]))
+        if not args.no_doc:
+            local_joins.update_doc(doc, block, report.run_line(results))
         print(block)
     if not args.no_doc and any(part not in OWN_BLOCK for part in parts):
         report.update_doc(doc, section)
