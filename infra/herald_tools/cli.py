@@ -100,7 +100,9 @@ def _run_local(args: argparse.Namespace) -> int:
     from herald_tools.localcloud.cloud import LocalCloud
 
     root = _repo_root()
-    cloud = LocalCloud(root / "template.yaml", project_root=root, logs=args.logs)
+    cloud = LocalCloud(
+        root / "template.yaml", project_root=root, logs=args.logs, concurrency=args.concurrency
+    )
     with cloud:
         try:
             cloud.start(port=args.port, api_port=args.api_port, site_port=args.site_port)
@@ -539,6 +541,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--json", action="store_true", help="first stdout line: one JSON object of endpoints")
     local.add_argument("--logs", metavar="FILE", help="write the functions' logs to FILE (default: stderr)")
+    local.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="execution environments per function (default: the template's ReservedConcurrentExecutions "
+        "up to 8, else 4; with N: N, or fewer where the template reserves fewer)",
+    )
     local.set_defaults(func=cmd_local)
 
     invoke = sub.add_parser(

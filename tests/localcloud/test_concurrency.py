@@ -289,3 +289,13 @@ def test_concurrent_transactions_on_one_item_are_isolated(cloud: LocalCloud) -> 
     counts = [int(item["n"]["N"]) if item and "n" in item else 0 for item in counters]
     assert wins == [1] * keys, "a claim was won more than once (or never)"
     assert counts == [1] * keys  # the cancelled transactions' counter updates were rolled back
+
+
+def test_herald_local_takes_a_concurrency(capsys: pytest.CaptureFixture[str]) -> None:
+    from herald_tools.cli import build_parser
+
+    assert build_parser().parse_args(["local", "--concurrency", "2"]).concurrency == 2
+    assert build_parser().parse_args(["local"]).concurrency is None  # the template decides
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["local", "--concurrency", "0"])
+    assert exit_info.value.code == 2 and "--concurrency" in capsys.readouterr().err
