@@ -211,6 +211,11 @@ def render(result: dict[str, Any]) -> list[str]:
         "",
         f"Statuses: {r['statuses']}. Resident memory per environment of the API function: "
         f"{r['worker_rss_mb']} MB. Start of the whole local cloud: {r['start_s']} s.",
+        "",
+        f"With {r['clients']} clients at {r['joins_per_s']} joins/s a join spends "
+        f"{1000 * r['clients'] / r['joins_per_s']:.0f} ms in the system on average (Little's law): "
+        f"most of the latency is the wait for one of the {r['pool_size']} environments, which share "
+        f"the machine's {r['cpu_count']} cores with moto's server.",
     ]
 
 
