@@ -61,7 +61,7 @@ def test_the_block_is_replaced_and_the_page_kept(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nProse before.\n", encoding="utf-8")
     block = "\n".join(local_cloud.render(RESULT))
-    assert "| 5,000 | 12.0 | 8.3 | 40.0 | 2.5 | 40.0 | 0.21 |" in block
+    assert "| 5,000 (5,000) | 12.0 | 8.3 | 40.0 | 2.5 | 40.0 | 0.21 |" in block
     assert "local cloud **1.2**" in block
     assert "1,400 / 1,200 MB" in block
     local_cloud.update_doc(doc, block, "Run one.")

@@ -40,6 +40,8 @@ from herald_tools.bench.aws_calls import repo_root
 STORED_COMMUNITY = "bench-stored"
 SINGLES_COMMUNITY = "bench-posts"
 EXPORT_KEY = f"exports/{STORED_COMMUNITY}/page.txt"
+#: Posts per export of the posts stored first: each one is stored within the function's time.
+STORE_CHUNK = 500
 BEGIN = "<!-- bench:local_cloud:begin (rewritten by `python -m herald_tools.bench --only local_cloud`) -->"
 END = "<!-- bench:local_cloud:end -->"
 
@@ -173,6 +175,43 @@ def wait_for_empty_queues(sqs: Any, timeout: float, quiet_s: float = 5.0) -> flo
         time.sleep(0.5)
 
 
+def posts_stored(ddb: Any, table: str) -> int:
+    """How many posts the content table holds (a counted scan, every page)."""
+    count = 0
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=table,
+        Select="COUNT",
+        FilterExpression="#t = :post",
+        ExpressionAttributeNames={"#t": "type"},
+        ExpressionAttributeValues={":post": {"S": "post"}},
+    ):
+        count += page["Count"]
+    return count
+
+
+def outcome_of(ddb: Any, table: str, key: str) -> dict[str, Any]:
+    """An upload's outcome: its status, and the detail of a rejection."""
+    item = ddb.get_item(
+        TableName=table, Key={"pk": {"S": f"UPLOAD#{key}"}, "sk": {"S": "OUTCOME"}}, ConsistentRead=True
+    ).get("Item", {})
+    errors = item.get("errors", {}).get("L", [])
+    detail = "; ".join(str(e.get("M", {}).get("message", {}).get("S", "")) for e in errors)
+    return {"status": item.get("status", {}).get("S"), "detail": detail or None}
+
+
+def store_exports(texts: Sequence[str]) -> list[tuple[str, bytes]]:
+    """``texts`` as exports of :data:`STORE_CHUNK` posts each: (key, body)."""
+    from herald_tools.bench.corpus import export_text
+
+    return [
+        (
+            f"exports/{STORED_COMMUNITY}/page-{i // STORE_CHUNK:03d}.txt",
+            export_text(list(texts[i : i + STORE_CHUNK])),
+        )
+        for i in range(0, len(texts), STORE_CHUNK)
+    ]
+
+
 # -- throughput with data stored -------------------------------------------------------------------
 
 
@@ -181,28 +220,32 @@ def _single_keys(count: int) -> list[str]:
 
 
 def _in_process(stored_texts: list[str], singles: list[bytes]) -> dict[str, Any]:
-    """The ingest handler in this process on moto's mock: the export stored, then the singles."""
+    """The ingest handler in this process on moto's mock: the exports stored, then the singles."""
     import warnings
 
     from herald_tools.bench.aws_calls import BenchCloud
-    from herald_tools.bench.corpus import export_text
 
     with warnings.catch_warnings(), BenchCloud() as cloud:
         warnings.simplefilter("ignore", UserWarning)  # Powertools: "No application metrics to publish"
         cloud.load()
-        cloud.put(EXPORT_KEY, export_text(stored_texts))
+        for key, body in store_exports(stored_texts):
+            cloud.put(key, body)
         cloud.drain()
+        stored = posts_stored(cloud.session.client("dynamodb"), cloud.resources.content_table)
         started = time.perf_counter()
         for key, body in zip(_single_keys(len(singles)), singles, strict=True):
             cloud.put(key, body)
         cloud.drain()
         seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 2), "posts_per_s": round(len(singles) / seconds, 1)}
+    return {
+        "seconds": round(seconds, 2),
+        "posts_per_s": round(len(singles) / seconds, 1),
+        "posts_stored": stored,
+    }
 
 
 def _through_local_cloud(stored_texts: list[str], singles: list[bytes], timeout: float) -> dict[str, Any]:
-    """A LocalCloud in this process: the export stored and settled, then the singles at once."""
-    from herald_tools.bench.corpus import export_text
+    """A LocalCloud in this process: the exports stored and settled, then the singles at once."""
     from herald_tools.localcloud import LocalCloud
 
     root = repo_root()
@@ -214,10 +257,13 @@ def _through_local_cloud(stored_texts: list[str], singles: list[bytes], timeout:
         s3, ddb = cloud.client("s3"), cloud.client("dynamodb")
         bucket, table = cloud.resources.uploads_bucket, cloud.resources.content_table
         started = time.perf_counter()
-        s3.put_object(Bucket=bucket, Key=EXPORT_KEY, Body=export_text(stored_texts))
-        wait_for_outcomes(ddb, table, [EXPORT_KEY], timeout)
+        exports = store_exports(stored_texts)
+        for key, body in exports:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        wait_for_outcomes(ddb, table, [key for key, _ in exports], timeout)
         cloud.wait_until_idle(timeout=timeout)
         store_s = time.perf_counter() - started
+        stored = posts_stored(ddb, table)
         keys = _single_keys(len(singles))
         started = time.perf_counter()
         for key, body in zip(keys, singles, strict=True):
@@ -230,6 +276,7 @@ def _through_local_cloud(stored_texts: list[str], singles: list[bytes], timeout:
         "posts_per_s": round(len(singles) / outcomes_s, 1),
         "settled_s": round(settled_s, 2),
         "store_s": round(store_s, 1),
+        "posts_stored": stored,
     }
 
 
@@ -343,13 +390,8 @@ def under_load(
             uploaded_s = time.perf_counter() - started
             outcomes_s = wait_for_outcomes(ddb, table, keys, timeout) + uploaded_s
             settled_s = wait_for_empty_queues(sqs, timeout) + outcomes_s
-        stored = ddb.scan(
-            TableName=table,
-            Select="COUNT",
-            FilterExpression="#t = :post",
-            ExpressionAttributeNames={"#t": "type"},
-            ExpressionAttributeValues={":post": {"S": "post"}},
-        )["Count"]
+        stored = posts_stored(ddb, table)
+        export = outcome_of(ddb, table, EXPORT_KEY)
     return {
         "export_posts": export_posts,
         "singles": singles,
@@ -357,6 +399,7 @@ def under_load(
         "outcomes_s": round(outcomes_s, 1),
         "settled_s": round(settled_s, 1),
         "posts_stored": stored,
+        "export_outcome": export,
         "idle_rss_mb": round(idle["rss_kib"] / 1024),
         "peak_rss_mb": round(peak.peak["rss_kib"] / 1024),
         "peak_pss_mb": round(peak.peak["pss_kib"] / 1024),
@@ -373,20 +416,23 @@ def render(result: dict[str, Any]) -> list[str]:
     if "stored" in result:
         r = result["stored"]
         out += [
-            f"{r['singles']} single posts uploaded at once, with posts already stored (an export, ingested "
-            "and settled first): time until every upload has its outcome, and posts per second, through the "
-            "local cloud (moto's server, every function in its workers, the event sources) and through the "
-            "ingest handler in process on moto's mock (the same posts).",
+            f"{r['singles']} single posts uploaded at once, with posts already stored (exports of "
+            f"{STORE_CHUNK} posts, ingested and settled first; the posts the table then held are counted): "
+            "time until every upload has its outcome, and posts per second, through the local cloud (moto's "
+            "server, every function in its workers, the event sources; *settled*: until nothing is queued "
+            "or running) and through the ingest handler in process on moto's mock (the same posts).",
             "",
-            "| posts stored | local cloud: s | posts/s | settled, s | in-process handler: s | posts/s "
-            "| local over in-process |",
+            "| posts stored (counted) | local cloud: s | posts/s | settled, s | in-process handler: s "
+            "| posts/s | local over in-process |",
             "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in r["rows"]:
             local, handler = row["local"], row["in_process"]
+            counted = local.get("posts_stored", row["stored"])
             out.append(
-                f"| {row['stored']:,} | {local['seconds']} | {local['posts_per_s']} | {local['settled_s']} "
-                f"| {handler['seconds']} | {handler['posts_per_s']} | {row['local_over_in_process']} |"
+                f"| {row['stored']:,} ({counted:,}) | {local['seconds']} | {local['posts_per_s']} "
+                f"| {local['settled_s']} | {handler['seconds']} | {handler['posts_per_s']} "
+                f"| {row['local_over_in_process']} |"
             )
         first, last = r["rows"][0]["stored"], r["rows"][-1]["stored"]
         out += [
@@ -407,8 +453,10 @@ def render(result: dict[str, Any]) -> list[str]:
             f"| {r['uploaded_s']} s | {r['outcomes_s']} s | {r['settled_s']} s | {r['posts_stored']:,} "
             f"| {r['peak_rss_mb']:,} / {r['peak_pss_mb']:,} MB | {r['processes']} | {r['idle_rss_mb']} MB |",
             "",
-            "Goal: peak memory under 1.5 GB. RSS counts pages the processes share once per process (the "
-            "function workers share the interpreter's); PSS divides them among the processes.",
+            f"The export's outcome: {r.get('export_outcome', {}).get('status')}"
+            + (f" ({r['export_outcome']['detail']})" if r.get("export_outcome", {}).get("detail") else "")
+            + ". Goal: peak memory under 1.5 GB. RSS counts pages the processes share once per process; "
+            "PSS divides them among the processes.",
             "",
         ]
     return out
