@@ -11,7 +11,7 @@ counter shard          ``N#<community>#<shard>``            ``COUNT``   -
 A join is one ``TransactWriteItems``: put the member (``attribute_not_exists``), put each claim
 (``attribute_not_exists``), ``ADD n 1`` on the member's shard. A leave is the reverse, guarded by
 the member's token hash. No item is written by every join: the counter is spread over the shards
-(see docs/members.md for the capacity arithmetic). Implements :class:`herald.ingest.ports.MemberStore`.
+(see docs/members.md for the capacity arithmetic). Implements :class:`herald.members.ports.MemberStore`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Mobile devices as SNS platform endpoints (FCM and APNs platform applications).
 
-Implements :class:`herald.ingest.ports.DeviceRegistry`. ``CreatePlatformEndpoint`` is idempotent
+Implements :class:`herald.members.ports.DeviceRegistry`. ``CreatePlatformEndpoint`` is idempotent
 for a token registered with the same attributes, so a repeat join finds the same endpoint; an
 endpoint SNS disabled (the token expired, then was refreshed by the app) is enabled again.
 
