@@ -16,14 +16,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from herald.observability import traced
-from herald.runtime import Lazy
+from herald.core.observability import traced
+from herald.core.runtime import Lazy
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from herald.domain.fanout_service import FanoutPlanner
+    from herald.fanout.service import FanoutPlanner
 
 logger = Logger()
 metrics = Metrics()
@@ -31,12 +31,12 @@ queue_processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def default_planner() -> FanoutPlanner:
-    from herald.adapters.dynamo_content import DynamoContentStore
-    from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
-    from herald.adapters.dynamo_members import DynamoMemberStore
-    from herald.adapters.sqs_jobs import SqsJobQueue
-    from herald.domain.fanout_service import FanoutPlanner
-    from herald.fanout_settings import PlannerSettings
+    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+    from herald.fanout.service import FanoutPlanner
+    from herald.fanout.settings import PlannerSettings
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
 
     settings = PlannerSettings.from_env()
     return FanoutPlanner(

@@ -14,13 +14,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from herald.observability import traced
+from herald.core.observability import traced
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from herald.domain.ingest import IngestService
+    from herald.ingest.service import IngestService
 
 logger = Logger()
 metrics = Metrics()
@@ -37,11 +37,11 @@ _METRIC_NAMES = {
 
 @cache
 def ingest_service() -> IngestService:
-    from herald.adapters.dynamo_content import DynamoContentStore
-    from herald.adapters.s3_objects import S3ObjectStore
-    from herald.domain.ingest import IngestService
     from herald.enrichment.pipeline import enrich
-    from herald.settings import IngestSettings
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.adapters.s3_objects import S3ObjectStore
+    from herald.ingest.service import IngestService
+    from herald.ingest.settings import IngestSettings
 
     settings = IngestSettings.from_env()
     return IngestService(
@@ -53,7 +53,7 @@ def ingest_service() -> IngestService:
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
-    from herald.domain.events import S3TestEvent, parse_message_body
+    from herald.ingest.events import S3TestEvent, parse_message_body
 
     parsed = parse_message_body(record.body)
     if isinstance(parsed, S3TestEvent):

@@ -23,8 +23,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from herald.observability import traced
-from herald.runtime import Lazy
+from herald.core.observability import traced
+from herald.core.runtime import Lazy
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -44,11 +44,11 @@ class PublishFailed(Exception):
 
 
 def default_publisher() -> SitePublisher:
-    from herald.adapters.dynamo_content import DynamoContentStore
-    from herald.adapters.dynamo_members import DynamoMemberStore
-    from herald.adapters.dynamo_release import DynamoReleaseMarker
-    from herald.adapters.s3_site import S3SiteStore
-    from herald.adapters.sqs_jobs import SqsJobQueue
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
+    from herald.site.adapters.dynamo_release import DynamoReleaseMarker
+    from herald.site.adapters.s3_site import S3SiteStore
     from herald.site.publisher import PublisherSettings, SitePublisher, demo_subscriptions
 
     settings = PublisherSettings.from_env()

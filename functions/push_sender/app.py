@@ -1,7 +1,7 @@
 """Push sender: push jobs (a post and up to 100 members) to Web Push and to SNS mobile push.
 
 One sender for both channels: a job's members carry ``c`` = ``web``, ``fcm`` or ``apns``. Each member
-is claimed in the deliveries table before its push and marked after it (herald.domain.fanout_service),
+is claimed in the deliveries table before its push and marked after it (herald.fanout.service),
 so a redelivered, duplicated or retried job never pushes a post to a member twice. The Web Push sender
 (its VAPID signer, its token cache and its connection pool) lives as long as the container.
 
@@ -25,16 +25,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from herald.observability import traced
-from herald.runtime import Lazy
+from herald.core.observability import traced
+from herald.core.runtime import Lazy
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from herald.domain.delivery import ServiceTally
-    from herald.domain.fanout_service import PushDelivery
-    from herald.push.webpush import WebPushSender
+    from herald.fanout.channels.webpush import WebPushSender
+    from herald.fanout.delivery import ServiceTally
+    from herald.fanout.service import PushDelivery
 
 logger = Logger()
 metrics = Metrics()
@@ -50,11 +50,11 @@ def web_sender() -> WebPushSender:
     """One per container: the VAPID key is read once, tokens are cached per origin, connections pooled."""
     import os
 
-    from herald.adapters.vapid_keys import VapidKeySource
-    from herald.fanout_settings import SenderSettings
-    from herald.push.endpoints import EndpointPolicy
-    from herald.push.vapid import VapidSigner
-    from herald.push.webpush import WebPushSender
+    from herald.fanout.adapters.vapid_keys import VapidKeySource
+    from herald.fanout.channels.vapid import VapidSigner
+    from herald.fanout.channels.webpush import WebPushSender
+    from herald.fanout.settings import SenderSettings
+    from herald.members.endpoints import EndpointPolicy
 
     settings = SenderSettings.from_env()
     key = VapidKeySource(settings.vapid_key_parameter)
@@ -67,14 +67,14 @@ def web_sender() -> WebPushSender:
 
 
 def default_delivery() -> PushDelivery:
-    from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
-    from herald.adapters.dynamo_members import DynamoMemberStore
-    from herald.adapters.sns_devices import PUBLISH_BOUND_S, SnsMobilePusher
-    from herald.adapters.sqs_jobs import SqsJobQueue
-    from herald.domain.delivery import RetryPolicy
-    from herald.domain.fanout_service import PushDelivery
-    from herald.fanout_settings import SenderSettings
-    from herald.push.webpush import DEFAULT_DEADLINE_S
+    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+    from herald.fanout.channels.sns_mobile import PUBLISH_BOUND_S, SnsMobilePusher
+    from herald.fanout.channels.webpush import DEFAULT_DEADLINE_S
+    from herald.fanout.delivery import RetryPolicy
+    from herald.fanout.service import PushDelivery
+    from herald.fanout.settings import SenderSettings
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
 
     settings = SenderSettings.from_env()
     mobile = SnsMobilePusher()
@@ -100,7 +100,7 @@ configure = delivery.configure
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
-    from herald.domain.fanout import PushJob
+    from herald.fanout.rules import PushJob
 
     job = PushJob.from_dict(json.loads(record.body))
     logger.set_correlation_id(job.post.correlation_id)

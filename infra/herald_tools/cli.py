@@ -230,7 +230,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def target_deliveries(target: Target) -> Any:
     """The deliveries table of ``target`` (per-post push statistics); None for a stack without one."""
-    from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
 
     if "DeliveriesTableName" not in target.outputs:
         return None
@@ -299,7 +299,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 def cmd_vapid_keys(args: argparse.Namespace) -> int:
     """A new VAPID key pair: the private key stored as an SSM SecureString (with --put), or printed."""
-    from herald.push.vapid import generate_vapid_key, private_key_pem, public_key_b64
+    from herald.fanout.channels.vapid import generate_vapid_key, private_key_pem, public_key_b64
 
     key = generate_vapid_key()
     public = public_key_b64(key.public_key())

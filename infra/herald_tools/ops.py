@@ -17,9 +17,9 @@ from urllib.parse import quote_plus, unquote_plus
 
 from botocore.exceptions import ClientError
 
-from herald.domain.events import REPROCESS_MARKER
-from herald.domain.limits import rejected_names
-from herald.domain.models import Outcome, OutcomeStatus
+from herald.content.limits import rejected_names
+from herald.content.models import Outcome, OutcomeStatus
+from herald.ingest.events import REPROCESS_MARKER
 from herald_tools.stack import StackError, Target
 
 Progress = Callable[[str], None]

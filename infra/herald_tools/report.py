@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from herald.domain.ports import ContentStore, MemberStore
+from herald.ingest.ports import ContentStore
+from herald.members.ports import MemberStore
 
 POST_FIELDS = (
     "id",

@@ -80,13 +80,13 @@ class Target:
             raise StackError(f"{self.where} has no output {name!r}") from None
 
     def content_store(self) -> Any:
-        from herald.adapters.dynamo_content import DynamoContentStore
+        from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
         return DynamoContentStore(self.output("ContentTableName"), self.client("dynamodb"))
 
     def member_store(self) -> Any:
         """The members table, for exact member counts; None for a stack without members."""
-        from herald.adapters.dynamo_members import DynamoMemberStore
+        from herald.members.adapters.dynamo_members import DynamoMemberStore
 
         if "MembersTableName" not in self.outputs:
             return None

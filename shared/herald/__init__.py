@@ -1,8 +1,11 @@
-"""Herald: publishing backend for community channels.
+"""Herald: publishing backend for community channels, one package per feature.
 
-``herald.domain`` holds the rules (pure: no boto3, no environment, no clock it is not handed),
-``herald.enrichment`` turns text into facts, ``herald.adapters`` talk to AWS, and
-``herald.runtime`` builds what a Lambda function needs from its environment.
+``herald.ingest`` (uploads to stored posts), ``herald.enrichment`` (text to facts),
+``herald.members`` (joining, preferences, leaving), ``herald.fanout`` (push to members),
+``herald.site`` (the public pages and feeds) and ``herald.api`` (the HTTP API), over
+``herald.content`` (the models several features read) and ``herald.core`` (errors, lazy holders,
+AWS clients, observability). Each feature holds its rules, service, ports and ``adapters/``;
+docs/architecture.md has the map.
 """
 
 __version__ = "0.1.0"

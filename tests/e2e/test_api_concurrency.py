@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from herald.adapters.dynamo_content import DynamoContentStore
-from herald.adapters.dynamo_members import DynamoMemberStore
-from herald.domain.models import CommunityProfile
-from herald.domain.ports import Change
+from herald.content.models import CommunityProfile
+from herald.ingest.adapters.dynamo_content import DynamoContentStore
+from herald.ingest.ports import Change
+from herald.members.adapters.dynamo_members import DynamoMemberStore
 from herald_tools.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -75,7 +75,7 @@ def _get(url: str) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
-    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
     logs = tmp_path_factory.mktemp("browser") / "functions.log"
     with LocalCloud(ROOT / "template.yaml", project_root=ROOT, logs=logs) as cloud:

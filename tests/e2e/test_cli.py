@@ -160,7 +160,7 @@ def test_demo_members_keeps_the_count_exact() -> None:
 def test_vapid_keys_are_stored_as_a_secure_string(
     local_cloud: tuple[subprocess.Popen[str], dict[str, str]],
 ) -> None:
-    from herald.push.vapid import load_vapid_key, public_key_b64
+    from herald.fanout.channels.vapid import load_vapid_key, public_key_b64
 
     _, info = local_cloud
     name = "/herald/test/vapid-private-key"

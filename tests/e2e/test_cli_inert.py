@@ -51,7 +51,7 @@ def herald(cloud: LocalCloud, capsys: pytest.CaptureFixture[str], *args: str) ->
 
 
 def stored_titles(cloud: LocalCloud) -> list[str]:
-    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
     store = DynamoContentStore(cloud.resources.content_table, cloud.client("dynamodb"))
     return [p.title for p in store.community_posts(COMMUNITY)]

@@ -81,7 +81,7 @@ def dlq_size(cloud: LocalCloud) -> int:
 
 
 def store(cloud: LocalCloud) -> Any:
-    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
     return DynamoContentStore(cloud.resources.content_table, cloud.client("dynamodb"))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from herald.domain.members import Member, Preferences, WebPushSubscription, subscription_id
+from herald.members.rules import Member, Preferences, WebPushSubscription, subscription_id
 from herald_tools.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def _wait_for(what: str, check: Any, cloud: LocalCloud, timeout: float = 90.0) -
 
 
 def _join(cloud: LocalCloud) -> Member:
-    from herald.adapters.dynamo_members import DynamoMemberStore
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
 
     assert cloud.push_service is not None
     env = cloud.resources.functions["ApiFunction"].environment

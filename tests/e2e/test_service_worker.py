@@ -3,7 +3,7 @@
 ``sw.js`` runs in a page of headless Chromium (Debian's, driven by Playwright; the page is served by
 Playwright's routing, no socket) with ``self`` standing in for the worker's global scope: its own
 ``registration.showNotification`` records what would be shown, ``indexedDB`` is the browser's. The
-pushes carry the payload the sender encodes (``herald.push.payload``).
+pushes carry the payload the sender encodes (``herald.fanout.channels.payload``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from herald.push.payload import Notification, encode
+from herald.fanout.channels.payload import Notification, encode
 
 ROOT = Path(__file__).resolve().parents[2]
 SW = ROOT / "shared" / "herald" / "site" / "static" / "sw.js"

@@ -30,7 +30,7 @@ def cloud() -> Iterator[LocalCloud]:
 
 def upload(cloud: LocalCloud, name: str, text: str) -> str:
     """Upload a post, wait until the pipeline is idle, and return the post's id."""
-    from herald.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
     key = f"posts/{COMMUNITY}/{name}"
     cloud.client("s3").put_object(Bucket=cloud.resources.uploads_bucket, Key=key, Body=text.encode())

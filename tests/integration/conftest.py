@@ -116,7 +116,7 @@ class Stack:
     # -- reads, through Herald's own store ------------------------------------------------------
 
     def store(self) -> Any:
-        from herald.adapters.dynamo_content import DynamoContentStore
+        from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
         return DynamoContentStore(self.table, self.ddb)
 
@@ -167,7 +167,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    from herald.adapters import aws
+    from herald.core import aws
     from herald_tools.localcloud import s3_fidelity
     from herald_tools.localcloud.provision import provision
 
@@ -230,12 +230,12 @@ class Api:
         return self.handler.handler(event, LambdaContext())
 
     def content(self) -> Any:
-        from herald.adapters.dynamo_content import DynamoContentStore
+        from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
         return DynamoContentStore(self.content_table, self.ddb)
 
     def members(self) -> Any:
-        from herald.adapters.dynamo_members import DynamoMemberStore
+        from herald.members.adapters.dynamo_members import DynamoMemberStore
 
         return DynamoMemberStore(
             self.members_table, int(self.environment["MEMBER_COUNTER_SHARDS"]), dynamodb=self.ddb
@@ -244,8 +244,8 @@ class Api:
 
 def start_api(monkeypatch: pytest.MonkeyPatch, extra_env: dict[str, str] | None = None) -> Api:
     """Provision template.yaml (inside an active moto mock or against AWS_ENDPOINT_URL) for the API."""
-    from herald.adapters import aws
     from herald.api import app as api_app
+    from herald.core import aws
     from herald_tools.localcloud.provision import provision
 
     session = boto3.Session(region_name=REGION)
@@ -277,8 +277,8 @@ def start_api(monkeypatch: pytest.MonkeyPatch, extra_env: dict[str, str] | None 
 
 @pytest.fixture
 def api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    from herald.adapters import aws
     from herald.api import app as api_app
+    from herald.core import aws
 
     with mock_aws():
         yield start_api(monkeypatch)

@@ -26,7 +26,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from herald.domain.members import Device, Member, Preferences, WebPushSubscription, subscription_id
+from herald.members.rules import Device, Member, Preferences, WebPushSubscription, subscription_id
 from tests.integration.conftest import REGION, ROOT, LambdaContext, load_handler
 
 COMMUNITY = "harbour"
@@ -108,23 +108,23 @@ class Rig:
     # -- the functions, with their ports (wrap them to inject faults) -----------------------------
 
     def ledger(self) -> Any:
-        from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
+        from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
 
         return DynamoDeliveryLedger(self.env["DELIVERIES_TABLE"], self.ddb)
 
     def members(self) -> Any:
-        from herald.adapters.dynamo_members import DynamoMemberStore
+        from herald.members.adapters.dynamo_members import DynamoMemberStore
 
         return DynamoMemberStore(self.env["MEMBERS_TABLE"], int(self.env["MEMBER_COUNTER_SHARDS"]), self.ddb)
 
     def queue(self, url_env: str) -> Any:
-        from herald.adapters.sqs_jobs import SqsJobQueue
+        from herald.fanout.adapters.sqs_jobs import SqsJobQueue
 
         return SqsJobQueue(self.env[url_env], self.sqs, sleep=lambda _s: None)
 
     def use_planner(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port, **options: Any) -> None:
-        from herald.adapters.dynamo_content import DynamoContentStore
-        from herald.domain.fanout_service import FanoutPlanner
+        from herald.fanout.service import FanoutPlanner
+        from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
         def build() -> FanoutPlanner:
             settings = {
@@ -148,9 +148,9 @@ class Rig:
         self.planner_app.configure(build)
 
     def use_publisher(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port) -> None:
-        from herald.adapters.dynamo_content import DynamoContentStore
-        from herald.adapters.dynamo_release import DynamoReleaseMarker
-        from herald.adapters.s3_site import S3SiteStore
+        from herald.ingest.adapters.dynamo_content import DynamoContentStore
+        from herald.site.adapters.dynamo_release import DynamoReleaseMarker
+        from herald.site.adapters.s3_site import S3SiteStore
         from herald.site.publisher import PublisherSettings, SitePublisher
 
         def build() -> SitePublisher:
@@ -169,13 +169,13 @@ class Rig:
         self.publisher_app.configure(build)
 
     def use_sender(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port, **options: Any) -> None:
-        from herald.adapters.sns_devices import SnsMobilePusher
-        from herald.adapters.vapid_keys import VapidKeySource
-        from herald.domain.delivery import RetryPolicy
-        from herald.domain.fanout_service import PushDelivery
-        from herald.push.endpoints import EndpointPolicy
-        from herald.push.vapid import VapidSigner
-        from herald.push.webpush import WebPushSender
+        from herald.fanout.adapters.vapid_keys import VapidKeySource
+        from herald.fanout.channels.sns_mobile import SnsMobilePusher
+        from herald.fanout.channels.vapid import VapidSigner
+        from herald.fanout.channels.webpush import WebPushSender
+        from herald.fanout.delivery import RetryPolicy
+        from herald.fanout.service import PushDelivery
+        from herald.members.endpoints import EndpointPolicy
 
         key = VapidKeySource(self.env["VAPID_KEY_PARAMETER"], ssm=boto3.client("ssm", region_name=REGION))
         # The loopback push service: allowed as the local cloud allows it (ALLOW_LOOPBACK_PUSH).
@@ -273,7 +273,7 @@ class Rig:
         return str(outcome.post_ids[0])
 
     def content(self) -> Any:
-        from herald.adapters.dynamo_content import DynamoContentStore
+        from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
         return DynamoContentStore(self.env["CONTENT_TABLE"], self.ddb)
 
@@ -417,8 +417,8 @@ def _comparable(body: str) -> str:
 
 @pytest.fixture(name="rig")
 def rig_fixture(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
-    from herald.adapters import aws
-    from herald.push.vapid import generate_vapid_key, private_key_pem, public_key_b64
+    from herald.core import aws
+    from herald.fanout.channels.vapid import generate_vapid_key, private_key_pem, public_key_b64
     from herald_tools.localcloud import s3_fidelity
     from herald_tools.localcloud.provision import provision
     from herald_tools.localcloud.pushservice import LocalPushService

@@ -61,7 +61,7 @@ def dynamodb_fails_after(transactions: int) -> Iterator[None]:
     calls (what a function killed by its timeout, or a network fault, leaves behind)."""
     from botocore.exceptions import EndpointConnectionError
 
-    from herald.adapters import aws
+    from herald.core import aws
 
     client = aws.client("dynamodb")
     seen = 0

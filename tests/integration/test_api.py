@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from herald.domain.models import CommunityProfile, Post
-from herald.domain.ports import Change
+from herald.content.models import CommunityProfile, Post
+from herald.ingest.ports import Change
 from tests.integration.api_events import response_headers, response_json
 from tests.integration.conftest import Api
 

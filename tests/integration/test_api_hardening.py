@@ -133,7 +133,7 @@ def test_push_endpoints_must_be_https_on_a_public_host(api: Api, endpoint: str, 
 def resolving_to(addresses: list[str]) -> list[tuple[str, int]]:
     """The API's join-time DNS answering ``addresses`` (the resolver is DNS's, not Herald's)."""
     from herald.api import app as api_app
-    from herald.settings import ApiSettings
+    from herald.api.settings import ApiSettings
 
     asked: list[tuple[str, int]] = []
 

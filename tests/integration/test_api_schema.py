@@ -21,9 +21,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from herald.api.app import openapi
-from herald.domain.models import CommunityProfile
-from herald.domain.ports import Change
-from herald.settings import ApiSettings
+from herald.api.settings import ApiSettings
+from herald.content.models import CommunityProfile
+from herald.ingest.ports import Change
 from tests.integration.api_events import rest_event
 from tests.integration.conftest import Api, LambdaContext
 from tests.integration.test_api import p256_point

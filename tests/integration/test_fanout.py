@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from herald.domain.members import subscription_id
+from herald.members.rules import subscription_id
 from tests.integration.fanout_rig import COMMUNITY, Rig, by_member, rig_fixture  # noqa: F401
 
 EXPORT = (

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from herald.adapters.sqs_jobs import SqsJobQueue
-from herald.domain.members import Member
+from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+from herald.members.rules import Member
 from tests.integration.fanout_rig import FaultyCalls, Rig, rig_fixture  # noqa: F401
 
 

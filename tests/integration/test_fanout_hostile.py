@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from herald.domain.delivery import DeliveryResult
-from herald.domain.members import Member, WebPushSubscription, subscription_id
-from herald.push.vapid import b64url_encode
+from herald.fanout.channels.vapid import b64url_encode
+from herald.fanout.delivery import DeliveryResult
+from herald.members.rules import Member, WebPushSubscription, subscription_id
 from tests.integration.fanout_rig import COMMUNITY, Crash, Rig, rig_fixture  # noqa: F401
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from herald.adapters.dynamo_content import from_item
+from herald.core.aws import from_item
 from tests.integration.conftest import Stack
 
 MB = 1024 * 1024
@@ -222,10 +222,10 @@ def test_a_fault_in_herald_on_one_upload_is_a_rejection_not_a_retry(
 ) -> None:
     """A bug (here, an enricher that fails on one text) must neither loop the message into the DLQ
     nor stop the batch: the upload is rejected as an internal error, kept, logged and counted."""
-    from herald.adapters.dynamo_content import DynamoContentStore
-    from herald.adapters.s3_objects import S3ObjectStore
-    from herald.domain.ingest import IngestService
     from herald.enrichment.pipeline import enrich
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.adapters.s3_objects import S3ObjectStore
+    from herald.ingest.service import IngestService
 
     def enricher(text: str, **kwargs: Any) -> Any:
         if "trigger" in text:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from herald.domain.members import Device, Member, subscription_id
-from herald.push.webpush import push_topic
+from herald.fanout.channels.webpush import push_topic
+from herald.members.rules import Device, Member, subscription_id
 from tests.integration.fanout_rig import COMMUNITY, Rig, rig_fixture  # noqa: F401
 
 

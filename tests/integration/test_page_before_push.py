@@ -26,7 +26,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from herald.domain.members import Member, Preferences, WebPushSubscription, subscription_id
+from herald.members.rules import Member, Preferences, WebPushSubscription, subscription_id
 from tests.integration.conftest import REGION, ROOT, LambdaContext, load_handler
 
 COMMUNITY = "harbour"
@@ -194,7 +194,7 @@ class Cloud:
         key = f"posts/{COMMUNITY}/{name}.json"
         self.s3.put_object(Bucket=self.uploads, Key=key, Body=json.dumps({"text": text, **front}).encode())
         self.settle_ingest()
-        from herald.adapters.dynamo_content import DynamoContentStore
+        from herald.ingest.adapters.dynamo_content import DynamoContentStore
 
         outcome = DynamoContentStore(self.content_table, self.ddb).outcome(key)
         assert outcome is not None and outcome.post_ids, outcome
@@ -207,7 +207,7 @@ class Cloud:
             pass
 
     def join(self) -> Member:
-        from herald.adapters.dynamo_members import DynamoMemberStore
+        from herald.members.adapters.dynamo_members import DynamoMemberStore
 
         shards = int(self.env["MEMBER_COUNTER_SHARDS"])
         member_id = uuid.uuid4().hex
@@ -230,8 +230,8 @@ class Cloud:
 
 @pytest.fixture(name="cloud")
 def cloud_fixture(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
-    from herald.adapters import aws
-    from herald.push.vapid import generate_vapid_key, private_key_pem
+    from herald.core import aws
+    from herald.fanout.channels.vapid import generate_vapid_key, private_key_pem
     from herald_tools.localcloud import s3_fidelity
     from herald_tools.localcloud.provision import provision
     from herald_tools.localcloud.pushservice import LocalPushService

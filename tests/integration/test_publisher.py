@@ -84,7 +84,7 @@ class Site:
 
 @pytest.fixture
 def site(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    from herald.adapters import aws
+    from herald.core import aws
 
     ddb = boto3.client("dynamodb", region_name=REGION)
     stream_arn = ddb.describe_table(TableName=stack.table)["Table"]["LatestStreamArn"]

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from herald.domain.delivery import DeliveryResult, Outcome
-from herald.push.endpoints import EndpointPolicy
-from herald.push.payload import Notification, encode
-from herald.push.vapid import VapidSigner, generate_vapid_key
-from herald.push.webpush import MAX_RESPONSE_BYTES, WebPushSender
+from herald.fanout.channels.payload import Notification, encode
+from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
+from herald.fanout.channels.webpush import MAX_RESPONSE_BYTES, WebPushSender
+from herald.fanout.delivery import DeliveryResult, Outcome
+from herald.members.endpoints import EndpointPolicy
 from herald_tools.localcloud.pushservice import LocalPushService
 
 GUARD_S = 60.0  # far beyond every deadline below: only a sender that does not cut off reaches it

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from herald.domain.members import Member
+from herald.members.rules import Member
 from herald_tools.localcloud.event_sources import sqs_record
 from tests.integration.conftest import LambdaContext
 from tests.integration.fanout_rig import COMMUNITY, Rig, rig_fixture  # noqa: F401
@@ -41,7 +41,7 @@ class CountingDown(LambdaContext):
 def _slow_web_sender(name: str, port: Any) -> Any:
     if name != "web":
         return port
-    from herald.push.webpush import WebPushSender
+    from herald.fanout.channels.webpush import WebPushSender
 
     return WebPushSender(port.signer, policy=port.policy, deadline_s=DEADLINE_S)
 

@@ -10,11 +10,17 @@ from typing import Any
 import pytest
 import urllib3
 
-from herald.domain.delivery import Outcome, RetryPolicy
-from herald.push.endpoints import EndpointPolicy
-from herald.push.payload import Notification, encode
-from herald.push.vapid import VapidSigner, b64url_encode, generate_vapid_key, public_key_b64, sign_jwt
-from herald.push.webpush import WebPushSender, encrypt
+from herald.fanout.channels.payload import Notification, encode
+from herald.fanout.channels.vapid import (
+    VapidSigner,
+    b64url_encode,
+    generate_vapid_key,
+    public_key_b64,
+    sign_jwt,
+)
+from herald.fanout.channels.webpush import WebPushSender, encrypt
+from herald.fanout.delivery import Outcome, RetryPolicy
+from herald.members.endpoints import EndpointPolicy
 from herald_tools.localcloud.pushservice import LocalPushService
 
 #: The local push service listens on loopback: allowed only when said so, as the local cloud does.
@@ -203,7 +209,7 @@ def _headers(push: LocalPushService, signer: VapidSigner, **changes: str | None)
 
 
 def _body(subscription: dict[str, Any], payload: bytes = b'{"post_id":"p"}') -> bytes:
-    from herald.push.vapid import b64url_decode
+    from herald.fanout.channels.vapid import b64url_decode
 
     return encrypt(
         payload, b64url_decode(subscription["keys"]["p256dh"]), b64url_decode(subscription["keys"]["auth"])

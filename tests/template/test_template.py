@@ -858,8 +858,8 @@ def test_the_sender_has_time_to_push_before_its_reserve(raw: dict[str, Any]) -> 
     invocation would send its jobs on without pushing anyone."""
     import importlib.util
 
-    from herald.adapters.sns_devices import PUBLISH_BOUND_S
-    from herald.push.webpush import DEFAULT_DEADLINE_S
+    from herald.fanout.channels.sns_mobile import PUBLISH_BOUND_S
+    from herald.fanout.channels.webpush import DEFAULT_DEADLINE_S
 
     spec = importlib.util.spec_from_file_location("push_sender_app", ROOT / "functions/push_sender/app.py")
     assert spec is not None and spec.loader is not None
@@ -886,7 +886,7 @@ def _cloudwatch_expression(expression: str) -> Any:
 
 
 def test_push_alarms(raw: dict[str, Any]) -> None:
-    from herald.domain.delivery import WEB_PUSH_SERVICES, BroadFailureRule, ServiceTally
+    from herald.fanout.delivery import WEB_PUSH_SERVICES, BroadFailureRule, ServiceTally
 
     alarms = raw["Resources"]
     mobile = _props(alarms["MobilePushAuthFailuresAlarm"])
@@ -948,7 +948,7 @@ def test_push_alarms(raw: dict[str, Any]) -> None:
 
 
 def _tally(sample: dict[str, tuple[int, int]]) -> Any:
-    from herald.domain.delivery import Outcome, ServiceTally
+    from herald.fanout.delivery import Outcome, ServiceTally
 
     tally = ServiceTally()
     for service, (attempts, failures) in sample.items():

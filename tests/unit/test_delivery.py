@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from herald.domain.delivery import (
+from herald.fanout.delivery import (
     MAX_DELAY_S,
     DeliveryResult,
     Outcome,

@@ -34,8 +34,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herald.domain import parsing
 from herald.enrichment import countries, language, links, markdown, pipeline, text, topics
+from herald.ingest import parsing
 
 MODULES = (text, countries, language, topics, links, markdown, pipeline, parsing)
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from herald.domain.fanout import PostSummary, PushJob, Target, delay_for, notifying_post, pack, quiet_until
-from herald.domain.members import Member, Preferences, QuietHours, WebPushSubscription
+from herald.fanout.rules import PostSummary, PushJob, Target, delay_for, notifying_post, pack, quiet_until
+from herald.members.rules import Member, Preferences, QuietHours, WebPushSubscription
 
 SITE = "https://herald.example"
 P256DH = "BOrKq5bPmSnNNtE3MPCr-ER-bG0RADQzbzUFvwhyLQ5uOxSTvm1MB25r4P3wgmo54v0uj-y3pUw4qiWkE9M6ge4"
@@ -60,7 +60,7 @@ def test_quiet_hours_end(start: str, end: str, zone: str, utc: str, until: str |
 
 
 def test_targets_and_packing() -> None:
-    from herald.domain.fanout import targets
+    from herald.fanout.rules import targets
 
     now = datetime(2025, 6, 2, 12, tzinfo=UTC)
     web = WebPushSubscription.model_validate(

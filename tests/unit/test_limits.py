@@ -1,4 +1,4 @@
-"""The bounds on uploads, decided in one place (herald.domain.limits), and the checks that use them."""
+"""The bounds on uploads, decided in one place (herald.content.limits), and the checks that use them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from botocore.exceptions import ClientError, ParamValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from herald.adapters.aws import as_domain_error
-from herald.adapters.dynamo_content import outcome_item
-from herald.domain import limits
-from herald.domain.errors import InvalidUpload, Problem, RequestRefused, TransientError
-from herald.domain.layout import parse_key
-from herald.domain.models import Outcome, OutcomeStatus
-from herald.domain.parsing import IngestLimits, parse_export, parse_member_count, parse_post
+from herald.content import limits
+from herald.content.models import Outcome, OutcomeStatus
+from herald.core.aws import as_domain_error
+from herald.core.errors import InvalidUpload, Problem, RequestRefused, TransientError
+from herald.ingest.adapters.dynamo_content import outcome_item
+from herald.ingest.layout import parse_key
+from herald.ingest.parsing import IngestLimits, parse_export, parse_member_count, parse_post
 
 
 def problems(call: object, *args: object) -> list[tuple[str, str]]:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from herald.api.locale import compact_number, negotiate
-from herald.domain.members import (
+from herald.members.endpoints import EndpointPolicy
+from herald.members.rules import (
     Device,
     InvalidRequest,
     JoinRequest,
@@ -31,7 +32,6 @@ from herald.domain.members import (
     token_hash,
     verify_token,
 )
-from herald.push.endpoints import EndpointPolicy
 
 SECRET = b"s" * 32
 _KEY = ec.derive_private_key(7, ec.SECP256R1()).public_key()
@@ -205,7 +205,7 @@ def test_accept_language() -> None:
 
 
 def test_member_ids_in_messages_are_hashed() -> None:
-    from herald.observability import hashed
+    from herald.core.observability import hashed
 
     assert hashed("m123") == hashed("m123") != hashed("m124")
     assert hashed("m123").startswith("h:") and "m123" not in hashed("m123")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from herald.push.mobile import APNS_COLLAPSE_ID, collapse_id, mobile_attributes, mobile_message
-from herald.push.webpush import push_topic
+from herald.fanout.channels.mobile import APNS_COLLAPSE_ID, collapse_id, mobile_attributes, mobile_message
+from herald.fanout.channels.webpush import push_topic
 
 IDS = [
     "f7f067c5474531d7b1a8",  # what Herald's post ids look like

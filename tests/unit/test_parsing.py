@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from herald.domain.errors import InvalidUpload
-from herald.domain.parsing import IngestLimits, parse_export, parse_member_count, parse_post
+from herald.core.errors import InvalidUpload
+from herald.ingest.parsing import IngestLimits, parse_export, parse_member_count, parse_post
 
 LIMITS = IngestLimits()
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from herald.push.endpoints import (
+from herald.members.endpoints import (
     EndpointPolicy,
     EndpointUnresolvable,
     UnsafeEndpoint,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from herald.domain.delivery import (
+from herald.fanout.delivery import (
     WEB_PUSH_SERVICES,
     BroadFailureRule,
     DeliveryResult,
@@ -23,8 +23,8 @@ from herald.domain.delivery import (
     ServiceTally,
     push_service,
 )
-from herald.domain.fanout import DeliveryStats, PostSummary, PushJob, Target
-from herald.domain.fanout_service import Claim, PushDelivery
+from herald.fanout.rules import DeliveryStats, PostSummary, PushJob, Target
+from herald.fanout.service import Claim, PushDelivery
 from tests.integration.conftest import load_handler
 
 P256DH = "BOrKq5bPmSnNNtE3MPCr-ER-bG0RADQzbzUFvwhyLQ5uOxSTvm1MB25r4P3wgmo54v0uj-y3pUw4qiWkE9M6ge4"
@@ -88,7 +88,7 @@ class Answers:
     def send(self, subscription: Any, payload: bytes, **options: Any) -> DeliveryResult:
         from urllib.parse import urlsplit
 
-        from herald.domain.delivery import classify_status
+        from herald.fanout.delivery import classify_status
 
         status = self.by_host[urlsplit(subscription["endpoint"]).hostname or ""]
         return DeliveryResult(classify_status(status), status=status)

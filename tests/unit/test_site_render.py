@@ -11,7 +11,7 @@ import html5lib
 import pytest
 from babel.numbers import format_compact_decimal
 
-from herald.domain.models import Link, Post
+from herald.content.models import Link, Post
 from herald.enrichment.pipeline import enrich
 from herald.site import (
     CACHE_ASSET,

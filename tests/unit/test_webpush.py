@@ -14,11 +14,9 @@ import urllib3
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from herald.adapters.vapid_keys import VapidKeySource
-from herald.domain.delivery import Outcome
-from herald.domain.errors import TransientError
-from herald.domain.members import WebPushSubscription
-from herald.push.payload import (
+from herald.core.errors import TransientError
+from herald.fanout.adapters.vapid_keys import VapidKeySource
+from herald.fanout.channels.payload import (
     ELLIPSIS,
     MAX_PAYLOAD_BYTES,
     Notification,
@@ -26,7 +24,7 @@ from herald.push.payload import (
     encode,
     grapheme_boundary,
 )
-from herald.push.vapid import (
+from herald.fanout.channels.vapid import (
     VapidError,
     VapidSigner,
     b64url_decode,
@@ -38,7 +36,9 @@ from herald.push.vapid import (
     private_key_pem,
     verify_jwt,
 )
-from herald.push.webpush import WebPushSender, encrypt, push_topic
+from herald.fanout.channels.webpush import WebPushSender, encrypt, push_topic
+from herald.fanout.delivery import Outcome
+from herald.members.rules import WebPushSubscription
 
 T0 = 1_750_000_000.0
 SUBJECT = "mailto:ops@herald.example"

@@ -213,7 +213,7 @@ class BenchCloud:
         self._stack.close()
 
     def _forget_clients(self) -> None:
-        from herald.adapters import aws
+        from herald.core import aws
 
         aws.client.cache_clear()
         if self.app is not None:

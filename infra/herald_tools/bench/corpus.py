@@ -225,7 +225,7 @@ def generate_body(rng: random.Random, language: str) -> bytes:
 
 def sample_bodies() -> list[bytes]:
     """The sample community's posts as JSON bodies: the export's posts and the valid single posts."""
-    from herald.domain.parsing import IngestLimits, load_front_matter, parse_export
+    from herald.ingest.parsing import IngestLimits, load_front_matter, parse_export
 
     samples = SAMPLES_DIR
     export = parse_export((samples / "community-export.txt").read_bytes(), IngestLimits())

@@ -24,11 +24,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from herald.domain.delivery import RetryPolicy
-from herald.domain.fanout import DeliveryStats, PostSummary, PushJob, Target
-from herald.domain.fanout_service import Claim, FanoutPlanner, PushDelivery
-from herald.domain.members import Member, WebPushSubscription, subscription_id
-from herald.push.endpoints import EndpointPolicy
+from herald.fanout.delivery import RetryPolicy
+from herald.fanout.rules import DeliveryStats, PostSummary, PushJob, Target
+from herald.fanout.service import Claim, FanoutPlanner, PushDelivery
+from herald.members.endpoints import EndpointPolicy
+from herald.members.rules import Member, WebPushSubscription, subscription_id
 from herald_tools.bench.aws_calls import BASE_ENV, CallCounter, patched_env, repo_root
 
 REGION = "us-east-1"
@@ -104,7 +104,7 @@ def _members(n: int, shards: int, push: Any, offset: int = 0) -> list[Member]:
 
 
 def _write_members(ddb: Any, table: str, members: Sequence[Member]) -> None:
-    from herald.adapters.dynamo_members import member_item
+    from herald.members.adapters.dynamo_members import member_item
 
     for start in range(0, len(members), 25):
         requests = [{"PutRequest": {"Item": member_item(m)}} for m in members[start : start + 25]]
@@ -141,12 +141,12 @@ def run_fanout_bench(
     import boto3
     from moto import mock_aws
 
-    from herald.adapters.dynamo_content import DynamoContentStore
-    from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
-    from herald.adapters.dynamo_members import DynamoMemberStore
-    from herald.adapters.sqs_jobs import SqsJobQueue
-    from herald.push.vapid import VapidSigner, generate_vapid_key
-    from herald.push.webpush import WebPushSender
+    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+    from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
+    from herald.fanout.channels.webpush import WebPushSender
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
     from herald_tools.bench.webpush import run_webpush_bench
     from herald_tools.localcloud.provision import provision
     from herald_tools.localcloud.pushservice import LocalPushService

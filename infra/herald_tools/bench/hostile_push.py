@@ -26,10 +26,10 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from herald.push.endpoints import EndpointPolicy
-from herald.push.payload import Notification, encode
-from herald.push.vapid import VapidSigner, generate_vapid_key
-from herald.push.webpush import DEFAULT_DEADLINE_S, WebPushSender
+from herald.fanout.channels.payload import Notification, encode
+from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
+from herald.fanout.channels.webpush import DEFAULT_DEADLINE_S, WebPushSender
+from herald.members.endpoints import EndpointPolicy
 from herald_tools.localcloud.pushservice import LocalPushService
 
 CASES: tuple[tuple[str, dict[str, Any]], ...] = (

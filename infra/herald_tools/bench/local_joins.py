@@ -101,9 +101,9 @@ def measure(
     """Run the local cloud, join ``joins`` members from ``clients`` threads, read the count back."""
     import io
 
-    from herald.adapters.dynamo_content import DynamoContentStore
-    from herald.domain.models import CommunityProfile
-    from herald.domain.ports import Change
+    from herald.content.models import CommunityProfile
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.ports import Change
     from herald_tools.localcloud import LocalCloud
 
     root = root or repo_root()

@@ -81,11 +81,11 @@ def run_members_bench(joins: int = 300, repeats: int = 60, root: Path | None = N
     import boto3
     from moto import mock_aws
 
-    from herald.adapters import aws
-    from herald.adapters.dynamo_content import DynamoContentStore
     from herald.api import app as api_app
-    from herald.domain.models import CommunityProfile
-    from herald.domain.ports import Change
+    from herald.content.models import CommunityProfile
+    from herald.core import aws
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.ports import Change
     from herald_tools.localcloud.provision import provision
 
     root = root or repo_root()

@@ -44,7 +44,7 @@ def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 def build_posts(n: int, seed: int = DEFAULT_SEED) -> list[Any]:
     """``n`` stored posts (one pinned): the corpus's texts enriched, reused with new ids and dates."""
-    from herald.domain.models import Post
+    from herald.content.models import Post
     from herald.enrichment.pipeline import enrich
 
     fmt = "txt"

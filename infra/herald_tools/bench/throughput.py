@@ -70,7 +70,7 @@ def time_interleaved(
 
 def baseline_fn() -> Callable[[bytes], Any]:
     """What any JSON API does with a post: ``json.loads`` and pydantic validation."""
-    from herald.domain.models import PostInput
+    from herald.content.models import PostInput
 
     validate = PostInput.model_validate
 
@@ -82,8 +82,8 @@ def baseline_fn() -> Callable[[bytes], Any]:
 
 def herald_fn() -> Callable[[bytes], Any]:
     """What the ingest function does with a post body: ``parse_post`` then ``enrich``."""
-    from herald.domain.parsing import IngestLimits, parse_post
     from herald.enrichment.pipeline import enrich
+    from herald.ingest.parsing import IngestLimits, parse_post
 
     limits = IngestLimits()
 
@@ -96,13 +96,13 @@ def herald_fn() -> Callable[[bytes], Any]:
 
 def step_cases(bodies: Sequence[bytes]) -> dict[str, tuple[Callable[[Any], Any], Sequence[Any]]]:
     """Each part of the work alone, fed exactly what the pipeline feeds it."""
-    from herald.domain.parsing import IngestLimits, parse_post
     from herald.enrichment import text as t
     from herald.enrichment.countries import find_countries
     from herald.enrichment.language import detect_language
     from herald.enrichment.links import extract_links
     from herald.enrichment.pipeline import enrich
     from herald.enrichment.topics import classify_topics
+    from herald.ingest.parsing import IngestLimits, parse_post
 
     limits = IngestLimits()
     posts = [parse_post(body, "json", limits) for body in bodies]
@@ -143,7 +143,7 @@ mode = sys.argv[2]
 out = {}
 t = time.perf_counter()
 if mode == "baseline":
-    from herald.domain.models import PostInput
+    from herald.content.models import PostInput
     out["import_s"] = time.perf_counter() - t
     t = time.perf_counter()
     PostInput.model_validate(json.loads(body))
@@ -152,7 +152,7 @@ if mode == "baseline":
     PostInput.model_validate(json.loads(body))
     out["second_s"] = time.perf_counter() - t
 elif mode == "herald":
-    from herald.domain.parsing import IngestLimits, parse_post
+    from herald.ingest.parsing import IngestLimits, parse_post
     from herald.enrichment.pipeline import enrich
     out["import_s"] = time.perf_counter() - t
     def run():

@@ -9,7 +9,7 @@ the service to check the VAPID token and decrypt the message. Both HTTP clients 
 is closer to a remote push service.
 
 * ``floor``: what every message costs at least: a new ephemeral P-256 key, ECDH with the
-  subscriber's key, HKDF and AES-128-GCM (``herald.push.webpush.encrypt``), no HTTP, no VAPID.
+  subscriber's key, HKDF and AES-128-GCM (``herald.fanout.channels.webpush.encrypt``), no HTTP, no VAPID.
 * ``herald``: ``WebPushSender.send``: encryption, the cached VAPID header, one POST on a pooled
   keep-alive connection, the outcome classified.
 * ``pywebpush``: ``pywebpush.webpush(subscription, data, vapid_private_key=…, vapid_claims={…})``
@@ -36,10 +36,10 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from herald.push.endpoints import EndpointPolicy
-from herald.push.payload import Notification, encode
-from herald.push.vapid import VapidSigner, b64url_decode, b64url_encode, generate_vapid_key
-from herald.push.webpush import WebPushSender, encrypt
+from herald.fanout.channels.payload import Notification, encode
+from herald.fanout.channels.vapid import VapidSigner, b64url_decode, b64url_encode, generate_vapid_key
+from herald.fanout.channels.webpush import WebPushSender, encrypt
+from herald.members.endpoints import EndpointPolicy
 from herald_tools.localcloud.pushservice import LocalPushService
 
 SUBJECT = "mailto:bench@herald.example"

@@ -234,7 +234,7 @@ class LocalCloud:
 
     def _start_push_service(self) -> None:
         """A Web Push service on loopback, and a VAPID key in SSM where the push sender reads it."""
-        from herald.push.vapid import generate_vapid_key, private_key_pem, public_key_b64
+        from herald.fanout.channels.vapid import generate_vapid_key, private_key_pem, public_key_b64
 
         names = {
             str(spec.environment["VAPID_KEY_PARAMETER"])

@@ -44,7 +44,7 @@ import http_ece
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from herald.push.vapid import VapidError, b64url_decode, b64url_encode, load_public_key, verify_jwt
+from herald.fanout.channels.vapid import VapidError, b64url_decode, b64url_encode, load_public_key, verify_jwt
 
 #: What push services accept as one message's body (RFC 8030 section 7.2 lets them refuse more).
 MAX_BODY_BYTES = 4096

@@ -23,7 +23,10 @@ from pydantic import BaseModel, Field
 
 from herald.api import errors
 from herald.api.locale import compact_number, negotiate
-from herald.domain.members import (
+from herald.api.settings import ApiSettings
+from herald.content.models import Community, Link, Post
+from herald.core.runtime import Lazy
+from herald.members.rules import (
     COMMUNITY_ID,
     CommunityNotFound,
     JoinRequest,
@@ -31,15 +34,12 @@ from herald.domain.members import (
     PreferencesPatch,
     bearer_token,
 )
-from herald.domain.models import Community, Link, Post
-from herald.runtime import Lazy
-from herald.settings import ApiSettings
 
 if TYPE_CHECKING:
-    from herald.adapters.dynamo_content import DynamoContentStore
-    from herald.adapters.dynamo_feed import DynamoFeed
-    from herald.domain.membership import MembershipService
-    from herald.domain.ports import MemberStore
+    from herald.api.adapters.dynamo_feed import DynamoFeed
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.members.ports import MemberStore
+    from herald.members.service import MembershipService
 
 TITLE = "Herald"
 VERSION = "1.0.0"
@@ -63,13 +63,13 @@ def default_services(settings: ApiSettings) -> Services:
     import secrets
     from datetime import UTC, datetime
 
-    from herald.adapters.dynamo_content import DynamoContentStore
-    from herald.adapters.dynamo_feed import DynamoFeed
-    from herald.adapters.dynamo_members import DynamoMemberStore
-    from herald.adapters.secrets import SecretValue
-    from herald.adapters.sns_devices import SnsDeviceRegistry
-    from herald.domain.membership import MembershipService
-    from herald.push.endpoints import EndpointPolicy, system_resolve
+    from herald.api.adapters.dynamo_feed import DynamoFeed
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
+    from herald.members.adapters.secrets import SecretValue
+    from herald.members.adapters.sns_devices import SnsDeviceRegistry
+    from herald.members.endpoints import EndpointPolicy, system_resolve
+    from herald.members.service import MembershipService
 
     members = DynamoMemberStore(settings.members_table, shards=settings.member_counter_shards)
     return Services(
@@ -313,7 +313,7 @@ def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_len
     out = _post_out(found)
     table = services().settings.deliveries_table
     if table:
-        from herald.adapters.dynamo_deliveries import DynamoDeliveryLedger
+        from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
 
         stats = DynamoDeliveryLedger(table).stats(id, post_id)
         out.delivery = DeliveryOut.model_validate(stats) if stats is not None else None

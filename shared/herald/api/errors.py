@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from herald.domain.errors import NotFound, TransientError
-from herald.domain.members import (
+from herald.core.errors import NotFound, TransientError
+from herald.members.rules import (
     AlreadyJoined,
     CommunityNotFound,
     Forbidden,

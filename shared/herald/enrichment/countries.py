@@ -180,7 +180,7 @@ def _pycountry_names(country: object) -> list[str]:
 def _index() -> _Index:
     import pycountry
 
-    data = json.loads(resources.files("herald").joinpath("data/countries.json").read_text("utf-8"))
+    data = json.loads(resources.files("herald.enrichment").joinpath("data/countries.json").read_text("utf-8"))
     capitalised = {_key(n)[0] for n in data["capitalised_only"]}
     exact = {_key(n)[1] for n in data["exact"]}
     language_words = frozenset(_key(w)[0] for w in data["language_words"])

@@ -6,7 +6,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from herald.domain.models import Link
+from herald.content.models import Link
 
 if TYPE_CHECKING:
     from linkify_it import LinkifyIt

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from herald.domain.models import Enrichment
+from herald.content.models import Enrichment
 from herald.enrichment import text as t
 from herald.enrichment.countries import find_countries
 from herald.enrichment.language import detect_language

@@ -85,7 +85,7 @@ def taxonomy() -> tuple[Topic, ...]:
 def _taxonomy() -> _Taxonomy:
     import yaml
 
-    raw = yaml.safe_load(resources.files("herald").joinpath("data/topics.yaml").read_text("utf-8"))
+    raw = yaml.safe_load(resources.files("herald.enrichment").joinpath("data/topics.yaml").read_text("utf-8"))
     topics: list[Topic] = []
     exact: dict[str, list[tuple[tuple[Pattern, ...], int]]] = {}
     prefix: dict[str, list[tuple[tuple[Pattern, ...], int]]] = {}

@@ -14,7 +14,7 @@ posts themselves are read from the table with a consistent read (the feed index 
 **Scheduled posts and the fan-out: the page first.** A post whose ``publish_at`` is still ahead is
 not shown; a wake-up message waits for its time on the publisher's schedule queue (SQS delays, hops
 of at most 15 minutes). When it comes due, the wake-up sets the post's release marker
-(:mod:`herald.adapters.dynamo_release`), and the marker's stream record publishes the post like any
+(:mod:`herald.site.adapters.dynamo_release`), and the marker's stream record publishes the post like any
 other change of the community, in the community's stream order. The fan-out of a post is started by
 the publisher, and only here: after the post's page, the community page and the feeds are written,
 one ``release`` job per post that appears now goes to the planner's queue (a new editor post that
@@ -37,9 +37,10 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.domain.fanout import MAX_DELAY_S, delay_for
-from herald.domain.fanout_service import JobQueue, release_job, summary_of
-from herald.domain.models import Community, Post, PostSource
+from herald.content.models import Community, Post, PostSource
+from herald.core.aws import from_item
+from herald.fanout.rules import MAX_DELAY_S, delay_for
+from herald.fanout.service import JobQueue, release_job, summary_of
 from herald.site.render import CommunityView, SiteFile, SiteRenderer
 
 #: Files that link to the others: written last, so they never point at a page not yet uploaded.
@@ -157,8 +158,6 @@ class StreamChange:
 def _plain_image(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not image:
         return None
-    from herald.adapters.dynamo_content import from_item
-
     return from_item(dict(image))
 
 

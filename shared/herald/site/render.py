@@ -35,7 +35,7 @@ from urllib.parse import quote, urlsplit
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict
 
-from herald.domain.models import Community, Post
+from herald.content.models import Community, Post
 from herald.site import feeds
 
 if TYPE_CHECKING:

@@ -1,1 +1,0 @@
-"""AWS adapters: each implements one of the domain's ports with a boto3 client it is handed."""

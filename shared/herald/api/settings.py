@@ -1,0 +1,53 @@
+"""The API function's configuration, read from the environment once, validated by pydantic."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiSettings(BaseModel):
+    """Environment of the API function (names as in template.yaml)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    content_table: str = Field(min_length=1)
+    members_table: str = Field(min_length=1)
+    member_token_secret_arn: str = Field(min_length=1)
+    public_site_url: str = Field(default="https://herald.example", pattern=r"^https?://[^/\s]+(/\S*)?$")
+    fcm_platform_application_arn: str = ""
+    apns_platform_application_arn: str = ""
+    member_counter_shards: int = Field(default=32, ge=1, le=1000)
+    allow_loopback_push: bool = False
+    max_body_bytes: int = Field(default=16 * 1024, gt=0)
+    deliveries_table: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
+        env = os.environ if environ is None else environ
+        return cls.model_validate(
+            {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        )
+
+    @property
+    def site_url(self) -> str:
+        return self.public_site_url.rstrip("/")
+
+    @property
+    def site_origin(self) -> str:
+        """The scheme and host of the public site: the one origin CORS admits."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.public_site_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def join_url(self, community: str) -> str:
+        from urllib.parse import quote
+
+        return f"{self.site_url}/{quote(community, safe='')}/join"
+
+    @property
+    def platform_applications(self) -> dict[str, str]:
+        return {"fcm": self.fcm_platform_application_arn, "apns": self.apns_platform_application_arn}

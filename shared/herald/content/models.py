@@ -1,0 +1,170 @@
+"""Domain models, one per role: what an editor uploads, what Herald derives, what it stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from herald.content.limits import bounded_datetime
+
+
+def _encodable(value: str) -> str:
+    """Lone surrogates (possible in JSON as \\ud800) cannot be stored or shown: refuse them."""
+    value.encode("utf-8")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+Tag = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_encodable)
+]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
+#: A date an editor gives: in UTC (none given: UTC) and within Herald's date bounds, so nothing
+#: downstream (feeds' sort keys, the fan-out's delays) can overflow or compare naive with aware.
+EditorDate = Annotated[datetime, AfterValidator(bounded_datetime)]
+
+
+class PostInput(BaseModel):
+    """One post as an editor writes it (JSON body, or Markdown front matter plus body)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    text: Annotated[Text, StringConstraints(min_length=1)]
+    title: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = (
+        None
+    )
+    tags: Annotated[list[Tag], Field(max_length=30)] = Field(default_factory=list)
+    lang: LanguageCode | None = None
+    pinned: bool = False
+    notify: bool = True
+    publish_at: EditorDate | None = None
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    domain: str
+    shortener: bool = False
+
+
+class Enrichment(BaseModel):
+    """Everything Herald derives from a post's text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    title: str
+    excerpt: str
+    links: list[Link] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    emoji: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    language: str | None = None
+    topics: list[str] = Field(default_factory=list)
+    word_count: int = 0
+    reading_time_s: int = 0
+    content_hash: str
+
+
+class PostSource(StrEnum):
+    POST = "post"
+    EXPORT = "export"
+
+
+class Post(BaseModel):
+    """A published post, as stored and as reported."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    community: str
+    key: str
+    source: PostSource = PostSource.POST
+    format: str = "txt"
+    position: int | None = None
+    title: str
+    text: str
+    excerpt: str
+    links: list[Link] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    emoji: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    language: str | None = None
+    topics: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    word_count: int = 0
+    reading_time_s: int = 0
+    content_hash: str
+    pinned: bool = False
+    notify: bool = True
+    publish_at: datetime | None = None
+    version: int = 1
+    created_at: datetime
+    updated_at: datetime
+    #: The upload's correlation id (see ObjectEvent.correlation_id): it travels with the post to the
+    #: publisher and the push fan-out, so one id finds every log line of this version.
+    correlation_id: str | None = None
+
+
+class CommunityProfile(BaseModel):
+    """What a community page export says about its community."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str | None = None
+    verified: bool = False
+    members: int | None = None
+    members_display: str | None = None
+    created_year: int | None = None
+
+
+class Community(BaseModel):
+    """A community as stored: its profile plus exact counters."""
+
+    id: str
+    name: str
+    description: str | None = None
+    verified: bool = False
+    members: int = 0
+    members_baseline: int = 0
+    posts: int = 0
+    created_year: int | None = None
+    updated_at: datetime | None = None
+
+
+class OutcomeStatus(StrEnum):
+    PUBLISHED = "published"
+    UPDATED = "updated"
+    DUPLICATE = "duplicate"
+    DELETED = "deleted"
+    REJECTED = "rejected"
+
+
+class Outcome(BaseModel):
+    """What happened to one upload. Exactly one is recorded per key, the latest event winning."""
+
+    key: str
+    status: OutcomeStatus
+    post_ids: list[str] = Field(default_factory=list)
+    errors: list[dict[str, str]] = Field(default_factory=list)
+    community: str | None = None
+    duplicate_of: str | None = None
+    detail: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    sequencer: str | None = None
+    version_id: str | None = None
+    event_time: datetime | None = None
+    processed_at: datetime
+    rejected_copy: str | None = None
+    correlation_id: str | None = None
+
+
+ObjectEventKind = Literal["created", "removed"]

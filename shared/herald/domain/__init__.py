@@ -1,1 +1,0 @@
-"""Herald's domain: upload layout, parsing, validation and the ingest rules."""

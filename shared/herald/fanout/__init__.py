@@ -1,0 +1,1 @@
+"""Push fan-out: the planner, the sender, delivery records and retries, and the push channels."""

@@ -1,0 +1,490 @@
+"""The fan-out: plan a new post's pushes shard by shard, and send each member one push per channel, once.
+
+The rules are in :mod:`herald.fanout.rules`; this module applies them through ports (queues, the
+deliveries ledger, the members directory, the push senders, a clock), which ``herald.fanout.adapters``
+and ``herald.fanout.channels`` implement on SQS, DynamoDB and SNS.
+
+**Once per member.** Before a push, the sender *claims* the (post, member, channel) delivery record
+with a conditional write: it becomes ``sending`` with a lease, and only from nothing, ``deferred``,
+``retry`` or an expired lease. After the push it is marked ``sent`` (or ``pruned``, ``failed``), a
+final state no claim leaves. So a duplicated stream record, a planner that pages a shard twice, a
+redelivered or duplicated job, a retried batch: each finds the record claimed or final and pushes
+nothing. A member whose record another sender holds (a live lease) is put back on the queue to be
+looked at when the lease ends. Only a sender that dies between its push and the mark can cause a
+second push, after the lease: the ``Topic`` header (the post id) collapses the two at the push
+service, the notification's ``tag`` on the device.
+
+**Always an end.** Every claim counts an attempt in the record itself, however the attempt ends (an
+answer, an exception, a sender that dies or times out), and a claim past the retry policy's
+``max_attempts`` marks the record ``failed`` without pushing: a subscription that keeps failing ends
+``failed`` (or ``pruned``), whatever makes it fail, and is never sent round the queue for ever.
+
+**Within the invocation's time.** Before it claims a member, the sender looks at the time the
+invocation has left; below ``reserve_s`` (the longest one push may take, plus its mark and the job's
+last writes) it claims no more. The members it did not claim go back on the queue as a continuation
+job (the same post, the same attempt, only those members); the ones in flight finish and are marked.
+So a job of slow push services never runs into the function's timeout: no lease is left to expire,
+no member is pushed twice, none is lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+from herald.content.models import Post
+from herald.fanout.channels.payload import Notification, encode
+from herald.fanout.delivery import DeliveryResult, Outcome, RetryPolicy, ServiceTally, push_service
+from herald.fanout.rules import (
+    JOB_VERSION,
+    MAX_DELAY_S,
+    MEMBERS_PER_JOB,
+    DeliveryStats,
+    PostSummary,
+    PushJob,
+    Target,
+    delay_for,
+    job_id,
+    pack,
+    post_job,
+    post_url,
+    shard_job,
+    targets,
+)
+from herald.members.rules import Member
+
+# ----------------------------------------------------------------------------- ports
+
+
+class JobQueue(Protocol):
+    """An SQS queue of JSON jobs."""
+
+    def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
+        """Send every body (in batches); raise TransientError if any could not be sent."""
+        ...
+
+
+ClaimKind = Literal["new", "again", "done", "busy"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``new``: the first record for this target (claimed); ``again``: claimed from deferred, retry or an
+    expired lease; ``done``: final already (sent, pruned, failed): push nothing; ``busy``: another
+    sender holds a live lease until ``until``. ``attempt``: the claims of this record so far, this
+    one included (the record counts them, not the job: a job redelivered after a crash is the same
+    job, its member's next attempt)."""
+
+    kind: ClaimKind
+    until: float | None = None
+    attempt: int = 1
+
+
+FinalState = Literal["sent", "pruned", "failed"]
+
+
+class DeliveryLedger(Protocol):
+    """The fan-out ledger, the per-(post, member, channel) delivery records and per-post statistics."""
+
+    def begin(self, post: PostSummary, now: float) -> str:
+        """Record that the post's fan-out starts: ``new`` the first time, else the state found
+        (``planning``: a start that did not finish, ``planned``)."""
+        ...
+
+    def planned(self, post: PostSummary, now: float) -> None: ...
+
+    def page_done(self, post: PostSummary, shard: int, after: str | None) -> bool: ...
+
+    def mark_page(self, post: PostSummary, shard: int, after: str | None, now: float) -> None: ...
+
+    def defer(self, post: PostSummary, found: Sequence[Target], now: float) -> int:
+        """Create ``deferred`` records for targets that have none; how many were created."""
+        ...
+
+    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
+        """Claim the record (``attempt``: the job's, for the record's log) and count the attempt."""
+        ...
+
+    def finish(
+        self, post: PostSummary, target: Target, state: FinalState, now: float, detail: str
+    ) -> None: ...
+
+    def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
+        """The attempt will be retried: the record becomes ``retry`` (claimable again)."""
+        ...
+
+    def add_stats(self, post: PostSummary, stats: DeliveryStats, now: float) -> None:
+        """One ``ADD`` of the counters on the post's stats item."""
+        ...
+
+
+class MemberDirectory(Protocol):
+    def members_page(
+        self, community: str, shard: int, after: str | None, limit: int
+    ) -> tuple[list[Member], str | None]:
+        """Up to ``limit`` members of the shard after member id ``after``, and the last id (None: the end)."""
+        ...
+
+    def prune_subscription(self, community: str, member_id: str, subscription: str) -> bool:
+        """Remove a dead subscription from the member and release its claim; the member stays."""
+        ...
+
+
+class PostSource(Protocol):
+    def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]: ...
+
+
+class WebPusher(Protocol):
+    def send(
+        self, subscription: Any, payload: bytes, *, topic: str | None, urgency: Any = ...
+    ) -> DeliveryResult: ...
+
+
+class MobilePusher(Protocol):
+    def publish(self, endpoint_arn: str, platform: str, post: PostSummary) -> DeliveryResult: ...
+
+
+# ----------------------------------------------------------------------------- the planner
+
+
+@dataclass
+class PlanResult:
+    what: str  # duplicate, planned, scheduled, page, dropped
+    jobs: int = 0
+    targets: int = 0
+    members: int = 0
+
+
+@dataclass
+class FanoutPlanner:
+    """From a published post to push jobs: one planner job per shard, one page per job.
+
+    A fan-out starts with a ``release`` job, which the publisher sends once the post's page, the
+    community page and the feeds are written (:mod:`herald.site.publisher`), so no push ever points
+    at a page that does not exist yet. Scheduled posts wait for their time on the publisher's side.
+    """
+
+    ledger: DeliveryLedger
+    members: MemberDirectory
+    planner_queue: JobQueue
+    push_queue: JobQueue
+    content: PostSource
+    site_url: str
+    shards: int = 32
+    page_size: int = 1000
+    members_per_job: int = MEMBERS_PER_JOB
+    max_delay_s: int = MAX_DELAY_S
+    clock: Callable[[], float] = time.time
+
+    def on_job(self, body: Mapping[str, Any]) -> PlanResult:
+        post = PostSummary.from_dict(body["post"])
+        if body["kind"] == "release":
+            return self._release(post)
+        if body["kind"] == "shard":
+            return self._page(post, int(body["shard"]), body.get("after"))
+        if body["kind"] == "post":
+            return self._due(post)
+        raise ValueError(f"unknown planner job kind {body['kind']!r}")
+
+    def start(self, post: PostSummary) -> PlanResult:
+        """Record the post's fan-out once in the ledger, then queue one job per member shard.
+
+        A repeated start (a release sent twice, a redelivered job) finds the ledger item ``planned``
+        and does nothing; one found ``planning`` (a start that died before queueing the shard jobs)
+        queues them again (a shard paged twice is harmless: deliveries are claimed per member)."""
+        now = self.clock()
+        if self.ledger.begin(post, now) == "planned":
+            return PlanResult("duplicate")
+        post = replace(post, started_at=now)
+        self.planner_queue.send([shard_job(post, s) for s in range(self.shards)])
+        self.ledger.planned(post, now)
+        return PlanResult("planned", jobs=self.shards)
+
+    def _release(self, post: PostSummary) -> PlanResult:
+        """The publisher has written the post's page: fan out with what the post says now."""
+        current = self.content.posts(post.community, [post.post_id]).get(post.post_id)
+        if current is None or not current.notify or current.source != "post":
+            return PlanResult("dropped")  # deleted, or no longer notifying, since it was published
+        fresh = replace(summary_of(current, self.site_url), correlation_id=post.correlation_id)
+        return self.start(fresh)
+
+    def _due(self, post: PostSummary) -> PlanResult:
+        """A job an earlier release queued to wait for ``publish_at`` here: waits on (in hops of at
+        most 15 minutes), then fans out. New scheduled posts wait on the publisher's side instead."""
+        now = self.clock()
+        current = self.content.posts(post.community, [post.post_id]).get(post.post_id)
+        if current is None or not current.notify:
+            return PlanResult("dropped")  # deleted, or no longer notifying, before its time
+        fresh = summary_of(current, self.site_url)
+        if fresh.publish_at is not None and fresh.publish_at > now:
+            self.planner_queue.send([post_job(fresh)], delay_for(fresh.publish_at, now, self.max_delay_s))
+            return PlanResult("scheduled", jobs=1)
+        return self.start(fresh)
+
+    def _page(self, post: PostSummary, shard: int, after: str | None) -> PlanResult:
+        if self.ledger.page_done(post, shard, after):
+            return PlanResult("duplicate")
+        now = self.clock()
+        members, last = self.members.members_page(post.community, shard, after, self.page_size)
+        found = [t for m in members for t in targets(m, post, now)]
+        jobs = pack(post, found, members_per_job=self.members_per_job, origin=(shard, after))
+        if jobs:
+            self.push_queue.send([j.as_dict() for j in jobs])
+        if last is not None:
+            self.planner_queue.send([shard_job(post, shard, last)])
+        self.ledger.mark_page(post, shard, after, now)
+        return PlanResult("page", jobs=len(jobs), targets=len(found), members=len(members))
+
+
+def summary_of(post: Post, site_url: str) -> PostSummary:
+    return PostSummary(
+        community=post.community,
+        post_id=post.id,
+        title=post.title,
+        excerpt=post.excerpt,
+        url=post_url(site_url, post.community, post.id),
+        language=post.language,
+        topics=tuple(post.topics),
+        publish_at=post.publish_at.timestamp() if post.publish_at else None,
+    )
+
+
+def release_job(post: PostSummary) -> dict[str, Any]:
+    """The planner's message that starts a post's fan-out: sent by the publisher once the post's
+    page, the community page and the feeds are written."""
+    return {"v": JOB_VERSION, "kind": "release", "post": post.as_dict()}
+
+
+# ----------------------------------------------------------------------------- the sender
+
+
+@dataclass
+class JobReport:
+    """What one push job came to (the stats item gets ``stats`` in one ``ADD``)."""
+
+    stats: DeliveryStats = field(default_factory=DeliveryStats)
+    services: ServiceTally = field(default_factory=ServiceTally)
+    skipped: int = 0
+    requeued: int = 0
+    continued: int = 0  # members not claimed for want of time, sent on in a continuation job
+    deferred_until: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@dataclass
+class PushDelivery:
+    """Sends one push job: claim, push, mark; prunes dead subscriptions; re-enqueues retries and deferrals.
+
+    ``reserve_s``: the seconds of the invocation kept back when claiming a member (see ``handle``):
+    at least the longest one push may take (the Web Push deadline, the SNS client's bounds), plus its
+    mark, the job's statistics and the continuation. It must be well below the function's timeout.
+    """
+
+    ledger: DeliveryLedger
+    members: MemberDirectory
+    push_queue: JobQueue
+    web: Callable[[], WebPusher]
+    mobile: Callable[[], MobilePusher]
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Callable[[], float] = time.time
+    lease_s: float = 60.0
+    max_delay_s: int = MAX_DELAY_S
+    threads: int = 8
+    ttl_s: int = 86400
+    reserve_s: float = 25.0
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    def handle(self, job: PushJob, remaining: Callable[[], float] | None = None) -> JobReport:
+        """Send the job. ``remaining``: the seconds the invocation has left (Lambda's context); once
+        fewer than ``reserve_s`` are left no member is claimed any more, and the unclaimed ones are
+        sent on as one continuation job before this one ends (None: no limit)."""
+        report = JobReport()
+        now = self.clock()
+        if job.not_before is not None and job.not_before > now:
+            return self._wait(job, now, report)
+        payload = self._web_payload(job.post) if any(t.channel == "web" for t in job.targets) else b""
+        retries: dict[tuple[int, int], list[Target]] = {}
+        try:
+            if self.threads > 1 and len(job.targets) > 1:
+                pool = self._executor()
+                outcomes = list(
+                    pool.map(lambda t: self._counted(job, t, payload, report, remaining), job.targets)
+                )
+            else:
+                outcomes = [self._counted(job, t, payload, report, remaining) for t in job.targets]
+            rest = tuple(t for t, (kind, _) in zip(job.targets, outcomes, strict=True) if kind == "later")
+            if rest:
+                # Unclaimed, so no record to release and no attempt counted: the same job, the rest
+                # of its members, due now. Sent before this job ends: if the send fails the job fails
+                # and comes back whole (its finished members are final, so skipped).
+                attempted = len(job.targets) - len(rest)
+                again = replace(job, job_id=job_id(job.post, job.job_id, "rest", attempted), targets=rest)
+                self.push_queue.send([again.as_dict()])
+                report.continued = len(rest)
+            for target, (kind, delay) in zip(job.targets, outcomes, strict=True):
+                if kind == "skip":
+                    report.skipped += 1
+                elif kind in ("retry", "busy"):
+                    # A retry is the next attempt; a member another sender holds keeps its attempt.
+                    attempt = job.attempt + 1 if kind == "retry" else job.attempt
+                    retries.setdefault((int(delay or 0), attempt), []).append(target)
+            # Retries and members another sender holds go back on the queue before this job is done.
+            for (delay, attempt), group in sorted(retries.items()):
+                jobs = pack(
+                    job.post,
+                    [
+                        Target(t.member_id, t.channel, t.subscription, t.web_push, t.endpoint_arn)
+                        for t in group
+                    ],
+                    members_per_job=MEMBERS_PER_JOB,
+                    origin=(job.job_id, "retry", delay),
+                    attempt=attempt,
+                )
+                self.push_queue.send([j.as_dict() for j in jobs], delay)
+                report.requeued += len(group)
+        finally:
+            if report.stats.counters():
+                self.ledger.add_stats(job.post, report.stats, self.clock())
+        return report
+
+    def _wait(self, job: PushJob, now: float, report: JobReport) -> JobReport:
+        """Quiet hours: record the deferral once (counted), then wait on in hops of at most 15 minutes."""
+        assert job.not_before is not None
+        if not job.deferred_recorded:
+            created = self.ledger.defer(job.post, job.targets, now)
+            report.stats.deferred += created
+            report.stats.targeted += created
+        again = PushJob(
+            job_id=job.job_id,
+            post=job.post,
+            targets=job.targets,
+            attempt=job.attempt,
+            not_before=job.not_before,
+            deferred_recorded=True,
+        )
+        self.push_queue.send([again.as_dict()], delay_for(job.not_before, now, self.max_delay_s))
+        report.deferred_until = job.not_before
+        if report.stats.counters():
+            self.ledger.add_stats(job.post, report.stats, now)
+        return report
+
+    def _counted(
+        self,
+        job: PushJob,
+        target: Target,
+        payload: bytes,
+        report: JobReport,
+        remaining: Callable[[], float] | None = None,
+    ) -> tuple[str, float | None]:
+        """``_one``, its counts added to the job's as soon as the member is done, or fails (so a job
+        that fails half-way still counts the members it claimed and served); ``later``, unclaimed,
+        when the invocation has less than ``reserve_s`` left (looked at just before the claim, so a
+        member is either claimed with time for its push or left whole to the continuation)."""
+        if remaining is not None and remaining() < self.reserve_s:
+            return "later", None
+        stats = DeliveryStats()
+        services = ServiceTally()
+        try:
+            return self._one(job, target, payload, stats, services)
+        finally:
+            with report.lock:
+                report.stats.add(stats)
+                report.services.merge(services)
+
+    def _one(
+        self, job: PushJob, target: Target, payload: bytes, stats: DeliveryStats, services: ServiceTally
+    ) -> tuple[str, float | None]:
+        now = self.clock()
+        claim = self.ledger.claim(job.post, target, job.attempt, now, self.lease_s)
+        if claim.kind == "done":
+            return "skip", None
+        if claim.kind == "busy":
+            wait = (claim.until or now) - now
+            return "busy", min(float(self.max_delay_s), max(1.0, wait + 1.0))
+        if claim.kind == "new":
+            stats.targeted += 1
+        if claim.attempt > self.policy.max_attempts:
+            # Earlier attempts ended without a mark (the sender died, timed out, or raised): the
+            # record still counted them. Give up rather than try for ever.
+            detail = f"gave up after {claim.attempt - 1} attempts that did not finish"
+            self.ledger.finish(job.post, target, "failed", now, detail)
+            stats.failed += 1
+            return "failed", None
+        result = self._push(job.post, target, payload)
+        services.add(self._service(target), result.outcome)
+        decision = self.policy.decide(result, claim.attempt)
+        done = self.clock()
+        if decision.retry:
+            self.ledger.release(job.post, target, job.attempt, done)
+            stats.retried += 1
+            return "retry", min(float(self.max_delay_s), decision.delay_s or 0.0)
+        if decision.outcome is Outcome.SENT:
+            self.ledger.finish(job.post, target, "sent", done, "")
+            stats.sent += 1
+            return "sent", None
+        if decision.outcome is Outcome.PRUNE:
+            self.ledger.finish(job.post, target, "pruned", done, result.detail)
+            self.members.prune_subscription(job.post.community, target.member_id, target.subscription)
+            stats.pruned += 1
+            return "pruned", None
+        self.ledger.finish(job.post, target, "failed", done, f"{decision.outcome}: {result.detail}"[:300])
+        stats.failed += 1
+        if decision.outcome is Outcome.AUTH_FAILURE:
+            stats.auth_failures += 1
+        return "failed", None
+
+    @staticmethod
+    def _service(target: Target) -> str:
+        """The push service label of a target (metrics): the Web Push host's, ``sns`` for mobile."""
+        if target.channel != "web":
+            return "sns"
+        endpoint = (target.web_push or {}).get("endpoint")
+        return push_service(endpoint) if isinstance(endpoint, str) else "other"
+
+    def _push(self, post: PostSummary, target: Target, payload: bytes) -> DeliveryResult:
+        if target.channel == "web":
+            if target.web_push is None:
+                return DeliveryResult(Outcome.PRUNE, detail="no web push subscription")
+            return self.web().send(target.web_push, payload, topic=post.post_id, urgency="normal")
+        if not target.endpoint_arn:
+            return DeliveryResult(Outcome.PRUNE, detail="no device endpoint")
+        return self.mobile().publish(target.endpoint_arn, target.channel, post)
+
+    def _web_payload(self, post: PostSummary) -> bytes:
+        return encode(
+            Notification(
+                title=post.title or post.community,
+                body=post.excerpt,
+                url=post.url or "/",
+                post_id=post.post_id,
+                community=post.community,
+                tag=f"post-{post.post_id}",
+                lang=post.language,
+            )
+        )
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="push")
+        return self._pool
+
+
+__all__ = [
+    "Claim",
+    "DeliveryLedger",
+    "FanoutPlanner",
+    "JobQueue",
+    "JobReport",
+    "MemberDirectory",
+    "MobilePusher",
+    "PlanResult",
+    "PushDelivery",
+    "WebPusher",
+    "job_id",
+    "release_job",
+    "summary_of",
+]

@@ -1,0 +1,574 @@
+"""Posts, communities, duplicate claims and upload outcomes in one DynamoDB table.
+
+Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` for listings):
+
+=====================  ====================  ==================  ====================================
+item                   pk                    sk                  gsi1 (pk / sk)
+=====================  ====================  ==================  ====================================
+community profile      ``C#<community>``     ``PROFILE``         ``COMMUNITIES`` / ``<community>``
+post                   ``C#<community>``     ``POST#<id>``       ``FEED#<community>`` / ``<pinned>#<at>#<id>``
+duplicate claim        ``C#<community>``     ``HASH#<sha256>``   -
+waiting duplicate      ``C#<community>``     ``DUP#<sha256>#<id>``  -
+upload outcome         ``UPLOAD#<key>``      ``OUTCOME``         ``OUTCOMES`` / ``<processed_at>#<key>``
+published by the key   ``KEY#<sha256(key)>`` ``PUB#<id>``        -
+waiting, by the key    ``KEY#<sha256(key)>`` ``WAIT#<id>``       -
+import progress        ``KEY#<sha256(key)>`` ``IMPORT``          -
+=====================  ====================  ==================  ====================================
+
+A key's own partition is named by the hash of the key, so its DynamoDB keys stay short whatever
+the object key's length (a partition key may hold 2,048 bytes, a sort key 1,024).
+
+Implements :class:`herald.ingest.ports.ContentStore`. Every write goes through one
+``TransactWriteItems`` whose conditions are the change's guards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from herald.content import limits as bounds
+from herald.content.keys import community_pk, post_key
+from herald.content.models import Community, CommunityProfile, Outcome, Post
+from herald.core.aws import DynamoTable, as_domain_error, error_code, from_item, to_item
+from herald.core.errors import ConcurrentUpdate
+from herald.ingest.ports import Change, Claim, ImportProgress, KeyRecord, Lookup, PostRef, Promotion, Waiting
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+GSI1 = "gsi1"
+_CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+#: TransactWriteItems: at most 100 items and 4 MB; a margin is kept on the size (our estimate
+#: counts the JSON of the items, a little more than DynamoDB's own measure).
+MAX_TRANSACTION_ITEMS = 100
+MAX_TRANSACTION_BYTES = 3_500_000
+
+
+def hash_key(community: str, content_hash: str) -> dict[str, Any]:
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"HASH#{content_hash}"}}
+
+
+def upload_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"UPLOAD#{key}"}, "sk": {"S": "OUTCOME"}}
+
+
+def key_partition(key: str) -> str:
+    """The partition of everything one object key has in the table, bounded in size."""
+    return "KEY#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def published_key(key: str, post_id: str) -> dict[str, Any]:
+    return {"pk": {"S": key_partition(key)}, "sk": {"S": f"PUB#{post_id}"}}
+
+
+def waiting_ref_key(key: str, post_id: str) -> dict[str, Any]:
+    return {"pk": {"S": key_partition(key)}, "sk": {"S": f"WAIT#{post_id}"}}
+
+
+def progress_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": key_partition(key)}, "sk": {"S": "IMPORT"}}
+
+
+def waiting_key(community: str, content_hash: str, post_id: str) -> dict[str, Any]:
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"DUP#{content_hash}#{post_id}"}}
+
+
+def profile_key(community: str) -> dict[str, Any]:
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": "PROFILE"}}
+
+
+def feed_sort_key(post: Post) -> str:
+    at = (post.publish_at or post.created_at).astimezone(UTC).isoformat(timespec="milliseconds")
+    return f"{1 if post.pinned else 0}#{at}#{post.id}"
+
+
+def post_item(post: Post) -> dict[str, Any]:
+    values = post.model_dump(mode="json", exclude_none=True)
+    values.update(
+        pk=community_pk(post.community),
+        sk=f"POST#{post.id}",
+        gsi1pk=f"FEED#{post.community}",
+        gsi1sk=feed_sort_key(post),
+        type="post",
+    )
+    return to_item(values)
+
+
+def outcome_item(outcome: Outcome) -> dict[str, Any]:
+    values = outcome.model_dump(mode="json", exclude_none=True)
+    values.update(
+        pk=f"UPLOAD#{outcome.key}",
+        sk="OUTCOME",
+        gsi1pk="OUTCOMES",
+        # Within DynamoDB's 1,024-byte sort key even for a key over Herald's bound (its rejection).
+        gsi1sk=bounds.sort_key(values["processed_at"], outcome.key),
+        type="outcome",
+    )
+    return to_item(values)
+
+
+class DynamoContentStore(DynamoTable):
+    ddb: DynamoDBClient
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def outcome(self, key: str) -> Outcome | None:
+        item = self._get(upload_key(key))
+        return Outcome.model_validate(item) if item else None
+
+    def community(self, community: str) -> Community | None:
+        item = self._get(profile_key(community))
+        return _community(item) if item else None
+
+    def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]:
+        items = self._batch_get([post_key(community, pid) for pid in dict.fromkeys(post_ids)])
+        return {item["id"]: Post.model_validate(item) for item in items}
+
+    def lookup(
+        self, community: str, post_ids: Sequence[str], hashes: Sequence[str], key: str | None = None
+    ) -> Lookup:
+        ids = list(dict.fromkeys(post_ids))
+        keys = [post_key(community, pid) for pid in ids]
+        keys += [hash_key(community, h) for h in dict.fromkeys(hashes)]
+        if key is not None:
+            keys += [waiting_ref_key(key, pid) for pid in ids]
+        found = Lookup()
+        for item in self._batch_get(keys):
+            kind = item.get("type")
+            if kind == "hash":
+                found.claims[item["content_hash"]] = _claim(item)
+            elif kind == "waiting-ref":
+                found.waiting[item["post_id"]] = _ref(item)
+            elif kind == "post":
+                found.posts[item["id"]] = Post.model_validate(item)
+        return found
+
+    def claims(self, community: str, hashes: Sequence[str]) -> dict[str, Claim]:
+        items = self._batch_get([hash_key(community, h) for h in dict.fromkeys(hashes)])
+        return {item["content_hash"]: _claim(item) for item in items}
+
+    def key_record(self, key: str) -> KeyRecord:
+        record = KeyRecord()
+        params = {
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": key_partition(key)}},
+            "ConsistentRead": True,
+        }
+        for raw in self.query_items(params, what="reading what a key published"):
+            item = from_item(raw)
+            kind = item.get("type")
+            if kind == "published":
+                record.published[item["post_id"]] = _ref(item)
+                record.created_by[item["post_id"]] = item.get("since")
+            elif kind == "waiting-ref":
+                record.waiting[item["post_id"]] = _ref(item)
+            elif kind == "import":
+                record.progress = ImportProgress(
+                    sequencer=item.get("sequencer"),
+                    runs=int(item.get("runs", 0)),
+                    removed=int(item.get("removed", 0)),
+                )
+        return record
+
+    def waiting_for(self, community: str, content_hash: str) -> list[Waiting]:
+        params = {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {
+                ":p": {"S": community_pk(community)},
+                ":s": {"S": f"DUP#{content_hash}#"},
+            },
+            "ConsistentRead": True,
+        }
+        found = []
+        for raw in self.query_items(params, what="reading waiting duplicates"):
+            item = from_item(raw)
+            found.append(
+                Waiting(
+                    post=Post.model_validate(item["post"]),
+                    sequencer=item.get("sequencer"),
+                    since=str(item.get("since", "")),
+                )
+            )
+        return sorted(found, key=lambda w: (w.since, w.post.id))
+
+    def communities(self) -> Iterable[Community]:
+        for item in self._query_gsi("COMMUNITIES"):
+            yield _community(item)
+
+    def community_posts(self, community: str) -> Iterable[Post]:
+        for item in self._query_gsi(f"FEED#{community}", newest_first=True):
+            yield Post.model_validate(item)
+
+    def outcomes(self) -> Iterable[Outcome]:
+        for item in self._query_gsi("OUTCOMES", newest_first=True):
+            yield Outcome.model_validate(item)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def fits(self, change: Change) -> bool:
+        items = list(self._transaction(change))
+        size = len(json.dumps(items, ensure_ascii=False).encode())
+        return len(items) <= MAX_TRANSACTION_ITEMS and size <= MAX_TRANSACTION_BYTES
+
+    def commit(self, change: Change) -> None:
+        items = list(self._transaction(change))
+        if not items:
+            return
+        try:
+            self.ddb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
+                if reasons & _CONFLICT_REASONS:
+                    raise ConcurrentUpdate(f"a guard failed: {sorted(r for r in reasons if r)}") from exc
+            raise as_domain_error(exc, "committing a change") from exc
+        except BotoCoreError as exc:
+            raise as_domain_error(exc, "committing a change") from exc
+
+    def _transaction(self, change: Change) -> Iterator[dict[str, Any]]:
+        t = self.table
+        post_delta: Counter[str] = Counter()
+        # A text whose claim passes to a waiting duplicate is not released as well.
+        handed_over = {(p.waiting.post.community, p.waiting.post.content_hash) for p in change.promote}
+        if change.outcome is not None:
+            yield {"Put": _guarded_outcome(t, change.outcome, change.expect_sequencer)}
+        for outcome, expected in change.other_outcomes:
+            yield {"Put": _guarded_outcome(t, outcome, expected)}
+        for post in change.create_posts:
+            yield {
+                "Put": {
+                    "TableName": t,
+                    "Item": post_item(post),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            yield self._claim(post)
+            yield {"Put": {"TableName": t, "Item": _published_item(post, change.since)}}
+            post_delta[post.community] += 1
+        for post, expected_version in change.update_posts:
+            yield {
+                "Put": {
+                    "TableName": t,
+                    "Item": post_item(post),
+                    "ConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+                }
+            }
+            yield self._claim(post)
+            yield self._remember_published(post, change.since)
+        for ref in change.delete_posts:
+            yield {
+                "Delete": {
+                    "TableName": t,
+                    "Key": post_key(ref.community, ref.id),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            }
+            if (ref.community, ref.content_hash) not in handed_over:
+                seen = change.claims_seen.get((ref.community, ref.content_hash), 0)
+                yield self._release(ref.community, ref.content_hash, ref.id, seen)
+            yield {"Delete": {"TableName": t, "Key": published_key(ref.key, ref.id)}}
+            post_delta[ref.community] -= 1
+        for community, content_hash, owner in change.release_hashes:
+            if (community, content_hash) not in handed_over:
+                seen = change.claims_seen.get((community, content_hash), 0)
+                yield self._release(community, content_hash, owner, seen)
+        for promotion in change.promote:
+            yield from self._promote(promotion)
+            post_delta[promotion.waiting.post.community] += 1
+        for waiting in change.wait:
+            yield from self._wait(waiting)
+        for waiting in change.refresh_wait:
+            yield self._waiting_record(waiting)
+        for ref in change.unwait:
+            yield from self._unwait(ref)
+        if change.progress is not None:
+            key, progress = change.progress
+            item = {
+                **progress_key(key),
+                **to_item(
+                    {
+                        "type": "import",
+                        "key": key,
+                        "sequencer": progress.sequencer,
+                        "runs": progress.runs,
+                        "removed": progress.removed,
+                    }
+                ),
+            }
+            yield {"Put": {"TableName": t, "Item": item}}
+        if change.clear_progress is not None:
+            yield {"Delete": {"TableName": t, "Key": progress_key(change.clear_progress)}}
+        communities = set(post_delta) | ({change.profile[0]} if change.profile else set())
+        for community in sorted(communities):
+            profile = change.profile[1] if change.profile and change.profile[0] == community else None
+            update = _community_update(community, post_delta.get(community, 0), profile)
+            if update is not None:
+                yield {"Update": {"TableName": t, "Key": profile_key(community), **update}}
+
+    def _claim(self, post: Post) -> dict[str, Any]:
+        # An update, not a put: the count of duplicates waiting for the text is kept.
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": hash_key(post.community, post.content_hash),
+                "UpdateExpression": "SET post_id = :id, content_hash = :h, #t = :hash",
+                "ConditionExpression": "attribute_not_exists(pk) OR post_id = :id",
+                "ExpressionAttributeNames": {"#t": "type"},
+                "ExpressionAttributeValues": {
+                    ":id": {"S": post.id},
+                    ":h": {"S": post.content_hash},
+                    ":hash": {"S": "hash"},
+                },
+            }
+        }
+
+    def _release(self, community: str, content_hash: str, owner: str, seen: int = 0) -> dict[str, Any]:
+        # Never while more duplicates wait for the text than the decision saw: it must pass the
+        # text on to one of them instead.
+        return {
+            "Delete": {
+                "TableName": self.table,
+                "Key": hash_key(community, content_hash),
+                "ConditionExpression": (
+                    "attribute_not_exists(pk) OR "
+                    "(post_id = :id AND (attribute_not_exists(waiting) OR waiting <= :seen))"
+                ),
+                "ExpressionAttributeValues": {":id": {"S": owner}, ":seen": {"N": str(seen)}},
+            }
+        }
+
+    def _remember_published(self, post: Post, since: str | None) -> dict[str, Any]:
+        values = {":type": "published", ":key": post.key, ":c": post.community, ":id": post.id}
+        values[":h"] = post.content_hash
+        expression = "SET #t = :type, #k = :key, community = :c, post_id = :id, content_hash = :h"
+        if since is not None:
+            values[":since"] = since
+            expression += ", since = if_not_exists(since, :since)"
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": published_key(post.key, post.id),
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": {"#t": "type", "#k": "key"},
+                "ExpressionAttributeValues": to_item(values),
+            }
+        }
+
+    def _promote(self, promotion: Promotion) -> Iterator[dict[str, Any]]:
+        waiting: Waiting = promotion.waiting
+        post = waiting.post
+        t = self.table
+        created = {"TableName": t, "Item": post_item(post), "ConditionExpression": "attribute_not_exists(pk)"}
+        yield {"Put": created}
+        yield {
+            "Update": {
+                "TableName": t,
+                "Key": hash_key(post.community, post.content_hash),
+                "UpdateExpression": "SET post_id = :new, waiting = :left",
+                "ConditionExpression": "post_id = :old AND waiting = :seen",
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":new": post.id,
+                        ":old": promotion.previous_owner,
+                        ":seen": promotion.claim_waiting,
+                        ":left": promotion.claim_waiting - 1,
+                    }
+                ),
+            }
+        }
+        yield {"Put": {"TableName": t, "Item": _published_item(post, waiting.sequencer)}}
+        yield {
+            "Delete": {
+                "TableName": t,
+                "Key": waiting_key(post.community, post.content_hash, post.id),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        yield {"Delete": {"TableName": t, "Key": waiting_ref_key(post.key, post.id)}}
+
+    def _waiting_record(self, waiting: Waiting) -> dict[str, Any]:
+        post = waiting.post
+        item = {
+            **waiting_key(post.community, post.content_hash, post.id),
+            **to_item(
+                {
+                    "type": "waiting",
+                    "key": post.key,
+                    "post": post.model_dump(mode="json", exclude_none=True),
+                    "sequencer": waiting.sequencer,
+                    "since": waiting.since,
+                }
+            ),
+        }
+        return {"Put": {"TableName": self.table, "Item": item}}
+
+    def _wait(self, waiting: Waiting) -> Iterator[dict[str, Any]]:
+        post = waiting.post
+        t = self.table
+        yield self._waiting_record(waiting)
+        ref = {**waiting_ref_key(post.key, post.id), **_ref_values(post, "waiting-ref")}
+        yield {"Put": {"TableName": t, "Item": ref, "ConditionExpression": "attribute_not_exists(pk)"}}
+        # Counted on the text's claim, which must still be held by another post: a claim is only
+        # released when no duplicate waits, so a waiting duplicate is never forgotten.
+        yield {
+            "Update": {
+                "TableName": t,
+                "Key": hash_key(post.community, post.content_hash),
+                "UpdateExpression": "ADD waiting :one",
+                "ConditionExpression": "attribute_exists(pk) AND post_id <> :self",
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":self": {"S": post.id}},
+            }
+        }
+
+    def _unwait(self, ref: PostRef) -> Iterator[dict[str, Any]]:
+        t = self.table
+        yield {
+            "Delete": {
+                "TableName": t,
+                "Key": waiting_ref_key(ref.key, ref.id),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        yield {"Delete": {"TableName": t, "Key": waiting_key(ref.community, ref.content_hash, ref.id)}}
+        yield {
+            "Update": {
+                "TableName": t,
+                "Key": hash_key(ref.community, ref.content_hash),
+                "UpdateExpression": "ADD waiting :minus",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+            }
+        }
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        item = self.get_item(key, consistent=True, what="reading an item")
+        return from_item(item) if item else None
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [from_item(i) for i in self.batch_get_items(keys, consistent=True, what="reading items")]
+
+    def _query_gsi(self, partition: str, newest_first: bool = False) -> Iterator[dict[str, Any]]:
+        params = {
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": partition}},
+            "ScanIndexForward": not newest_first,
+        }
+        for item in self.query_items(params, what=f"listing {partition}"):
+            yield from_item(item)
+
+
+def _guarded_outcome(table: str, outcome: Outcome, expect_sequencer: str | None) -> dict[str, Any]:
+    put: dict[str, Any] = {"TableName": table, "Item": outcome_item(outcome)}
+    if expect_sequencer is None:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        put["ConditionExpression"] = "#seq = :seq"
+        put["ExpressionAttributeNames"] = {"#seq": "sequencer"}
+        put["ExpressionAttributeValues"] = {":seq": {"S": expect_sequencer}}
+    return put
+
+
+def _ref_values(post: Post, kind: str) -> dict[str, Any]:
+    return to_item(
+        {
+            "type": kind,
+            "key": post.key,
+            "community": post.community,
+            "post_id": post.id,
+            "content_hash": post.content_hash,
+        }
+    )
+
+
+def _published_item(post: Post, since: str | None) -> dict[str, Any]:
+    item = {**published_key(post.key, post.id), **_ref_values(post, "published")}
+    if since is not None:
+        item["since"] = {"S": since}
+    return item
+
+
+def _ref(item: dict[str, Any]) -> PostRef:
+    return PostRef(item["community"], item["post_id"], item["content_hash"], item["key"])
+
+
+def _claim(item: dict[str, Any]) -> Claim:
+    return Claim(owner=item["post_id"], waiting=int(item.get("waiting", 0)))
+
+
+def _community(item: dict[str, Any]) -> Community:
+    baseline = int(item.get("members_baseline", 0))
+    return Community(
+        id=item["id"],
+        name=item.get("name") or item["id"],
+        description=item.get("description"),
+        verified=bool(item.get("verified", False)),
+        members=baseline + int(item.get("member_delta", 0)),
+        members_baseline=baseline,
+        posts=int(item.get("post_count", 0)),
+        created_year=item.get("created_year"),
+        updated_at=item.get("profile_updated_at"),
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _community_update(community: str, delta: int, profile: CommunityProfile | None) -> dict[str, Any] | None:
+    """One UpdateItem on the community's profile item: its post counter, and the profile if given.
+
+    The item may not exist yet (the first post of a community creates it, named after its id).
+    """
+    if not delta and profile is None:
+        return None
+    values: dict[str, Any] = {":id": community, ":gpk": "COMMUNITIES", ":zero": 0}
+    sets = ["id = :id", "gsi1pk = :gpk", "gsi1sk = :id"]
+    removes: list[str] = []
+    if profile is None:
+        sets += ["#n = if_not_exists(#n, :id)", "members_baseline = if_not_exists(members_baseline, :zero)"]
+    else:
+        values.update(
+            {
+                ":name": profile.name,
+                ":verified": profile.verified,
+                ":baseline": profile.members or 0,
+                ":now": _now(),
+            }
+        )
+        sets += [
+            "#n = :name",
+            "verified = :verified",
+            "members_baseline = :baseline",
+            "profile_updated_at = :now",
+        ]
+        for attr, value in (("description", profile.description), ("created_year", profile.created_year)):
+            if value is None:
+                removes.append(attr)
+            else:
+                values[f":{attr}"] = value
+                sets.append(f"{attr} = :{attr}")
+    if delta:
+        values[":delta"] = delta
+        expression = f"ADD post_count :delta SET {', '.join(sets)}"
+    else:
+        sets.append("post_count = if_not_exists(post_count, :zero)")
+        expression = f"SET {', '.join(sets)}"
+    if removes:
+        expression += f" REMOVE {', '.join(removes)}"
+    return {
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": {"#n": "name"},
+        "ExpressionAttributeValues": to_item(values),
+    }

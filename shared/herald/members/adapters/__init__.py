@@ -1,0 +1,1 @@
+"""Members' AWS adapters: the members table, the token secret, SNS device endpoints."""

@@ -1,0 +1,1 @@
+"""The site's AWS adapters: the site bucket and the release marker in the content table."""
