@@ -287,6 +287,9 @@ class LocalCloud:
         for poller in pollers:
             poller.stop()
         pools, self.pools = self.pools, {}
+        for pool in pools.values():  # every environment told first: they end in parallel
+            with contextlib.suppress(Exception):
+                pool.begin_stop()
         for pool in pools.values():
             with contextlib.suppress(Exception):
                 pool.stop()

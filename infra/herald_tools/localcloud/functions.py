@@ -284,16 +284,22 @@ class FunctionWorker:
                 if failure is not None:
                     raise RuntimeError(f"{self.name}: {failure.error_type}: {failure.error_message}")
 
+    def begin_stop(self) -> None:
+        """EOF on the request pipe, without waiting: the worker's loop ends. Stopping many workers
+        first tells them all, then waits for each (``stop``), so they wind down in parallel."""
+        self._closed = True
+        requests = self._requests
+        if requests is not None:
+            with contextlib.suppress(OSError, ValueError):
+                requests.close()
+
     def stop(self, timeout: float = 5.0) -> None:
         """End the process: EOF on its request pipe, then a kill if it does not exit in time.
 
         Does not wait for an invocation in progress; that invocation fails.
         """
-        self._closed = True
-        proc, requests = self._proc, self._requests
-        if requests is not None:
-            with contextlib.suppress(OSError, ValueError):
-                requests.close()  # EOF: the worker's loop ends
+        self.begin_stop()
+        proc = self._proc
         if proc is not None:
             try:
                 proc.wait(timeout=timeout)
@@ -585,7 +591,18 @@ class WorkerPool:
             workers = list(self.workers)
         for worker in workers:
             with contextlib.suppress(Exception):
+                worker.begin_stop()
+        for worker in workers:
+            with contextlib.suppress(Exception):
                 worker.stop()
+
+    def begin_stop(self) -> None:
+        """Tell every environment to end, without waiting (see ``FunctionWorker.begin_stop``)."""
+        with self._available:
+            workers = list(self.workers)
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                worker.begin_stop()
 
     def __repr__(self) -> str:
         return f"WorkerPool({self.name!r}, {len(self.workers)}/{self.max_size} environments)"
