@@ -210,6 +210,9 @@ class LocalPushService:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
             allow_reuse_address = True
+            # A sender opens a connection per thread at once; socketserver's backlog of 5 would drop
+            # the other SYNs, and the retransmits (1 s, 3 s) look like a push service that times out.
+            request_queue_size = 128
 
             def get_request(self) -> tuple[socket.socket, Any]:
                 conn, address = super().get_request()
