@@ -87,6 +87,17 @@ def _invoke(rig: Rig, messages: list[dict[str, Any]], context: LambdaContext) ->
     return response
 
 
+def _drain(rig: Rig, threads: int) -> None:
+    """Invoke the sender on whatever the push queue holds until it holds nothing (a redundant retry
+    job of members already sent is allowed: the sender skips them, which the counts below check)."""
+    for _ in range(10):
+        jobs = _take_jobs(rig)
+        if not jobs:
+            return
+        assert _invoke(rig, jobs, CountingDown(rig, 600.0, threads=threads)) == {"batchItemFailures": []}
+    raise AssertionError("the push queue never emptied")
+
+
 def _state(rig: Rig, post_id: str, member: Member) -> str | None:
     item = rig.ddb.get_item(
         TableName=rig.env["DELIVERIES_TABLE"],
@@ -137,7 +148,7 @@ def test_a_job_that_would_outlast_the_invocation_sends_the_rest_on_and_pushes_ev
 
     _use_sender(rig, threads=8)
     assert _invoke(rig, [continuation], CountingDown(rig, 600.0, threads=8)) == {"batchItemFailures": []}
-    assert _take_jobs(rig) == []
+    _drain(rig, threads=8)
     assert _pushes(rig) == Counter({rig.sid(m): 1 for m in members})  # everyone once, no one twice
     assert all(_state(rig, post_id, m) == "sent" for m in members)
     assert rig.stats(post_id) == {"targeted": 24, "sent": 24, "failed": 0, "pruned": 0, "deferred": 0}
@@ -168,7 +179,7 @@ def test_the_second_job_of_a_batch_that_finds_no_time_left_is_sent_on_whole(rig:
 
     _use_sender(rig, threads=8)
     assert _invoke(rig, messages, CountingDown(rig, 600.0, threads=8)) == {"batchItemFailures": []}
-    assert _take_jobs(rig) == []
+    _drain(rig, threads=8)
     assert _pushes(rig) == Counter({rig.sid(m): 2 for m in members})  # each post once to each member
     for post_id in (first_post, second_post):
         assert all(_state(rig, post_id, m) == "sent" for m in members)
