@@ -496,20 +496,13 @@ class IngestService:
         one atomic write. A unit is never split."""
         changes: list[Change] = []
         current = Change()
-        for unit in units:
+        for unit in [*units, last] if last is not None else units:
             merged = _merge(current, unit)
             if current.is_empty() or self._content.fits(merged):
                 current = merged
             else:
                 changes.append(current)
                 current = unit
-        if last is not None:
-            merged = _merge(current, last)
-            if current.is_empty() or self._content.fits(merged):
-                current = merged
-            else:
-                changes.append(current)
-                current = last
         if not current.is_empty():
             changes.append(current)
         return changes
