@@ -99,7 +99,6 @@ class IngestLimits(BaseModel):
     max_export_posts: int = Field(default=EXPORT_POSTS, gt=0)
     max_nesting: int = Field(default=NESTING, gt=0)
     max_front_matter_bytes: int = Field(default=FRONT_MATTER_BYTES, gt=0)
-    max_links: int = Field(default=LINKS, gt=0)
 
 
 # --- checks -----------------------------------------------------------------------------------
