@@ -30,6 +30,7 @@ from herald.fanout.channels.payload import Notification, encode
 from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
 from herald.fanout.channels.webpush import DEFAULT_DEADLINE_S, WebPushSender
 from herald.members.endpoints import EndpointPolicy
+from herald_tools.bench import report
 from herald_tools.localcloud.pushservice import LocalPushService
 
 CASES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -139,14 +140,7 @@ def render(r: dict[str, Any]) -> list[str]:
 
 def update_doc(path: Path, section: str, header: str) -> None:
     """Replace this bench's block in ``path`` (appended if missing); the rest of the page is kept."""
-    block = f"{BEGIN}\n\n{header}\n\n{section.rstrip()}\n\n{END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    report.write_block(path, BEGIN, END, f"{header}\n\n{section}")
 
 
 def main(argv: list[str] | None = None) -> None:

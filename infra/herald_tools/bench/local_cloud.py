@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from herald_tools.bench import report
 from herald_tools.bench.aws_calls import repo_root
 
 STORED_COMMUNITY = "bench-stored"
@@ -473,14 +474,7 @@ def render(result: dict[str, Any]) -> list[str]:
 
 def update_doc(path: Path, section: str, header: str) -> None:
     """Replace this bench's block in ``path`` (appended if missing); the rest of the page is kept."""
-    block = f"{BEGIN}\n\n{header}\n\n{section.rstrip()}\n\n{END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    report.write_block(path, BEGIN, END, f"{header}\n\n{section}")
 
 
 def measure(
@@ -506,7 +500,6 @@ def measure(
 def main(argv: Sequence[str] | None = None) -> int:
     from herald_tools.bench.__main__ import environment
     from herald_tools.bench.corpus import DEFAULT_SEED, build_corpus
-    from herald_tools.bench.report import run_line
 
     parser = argparse.ArgumentParser(
         prog="python -m herald_tools.bench.local_cloud", description=__doc__.splitlines()[0]
@@ -544,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["environment"]["duration_s"] = time.perf_counter() - started
     section = "\n".join(render(results))
     if args.doc:
-        update_doc(args.doc, section, run_line(results))
+        update_doc(args.doc, section, report.run_line(results))
     print(section)
     return 0
 

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from herald_tools.bench import report
 from herald_tools.bench.aws_calls import repo_root
 
 COMMUNITY = "bench-joins"
@@ -185,14 +186,7 @@ END = "<!-- bench:local_joins:end -->"
 def update_doc(path: Path, section: str, header: str) -> None:
     """Replace this bench's block in ``path`` (appended if missing); the rest of the page is kept."""
     title = "### Joins from concurrent clients through `herald local`"
-    block = f"{BEGIN}\n\n{title}\n\n{header}\n\n{section.rstrip()}\n\n{END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    report.write_block(path, BEGIN, END, f"{title}\n\n{header}\n\n{section}")
 
 
 def render(result: dict[str, Any]) -> list[str]:

@@ -239,18 +239,20 @@ def _members(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def update_doc(path: Path, section: str) -> None:
-    """Replace the numbers section of ``path`` (created with a short header if missing)."""
-    block = f"{BEGIN}\n\n{section.rstrip()}\n\n{END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-    else:
-        text = "# Benchmarks\n\n## Numbers of the last run\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block + tail
+def write_block(path: Path, begin: str, end: str, body: str, *, new_page: str = "# Benchmarks\n") -> None:
+    """Replace the text between the markers ``begin`` and ``end`` of ``path`` with ``body`` (the
+    block appended if missing, the page created as ``new_page`` if missing); the rest is kept."""
+    block = f"{begin}\n\n{body.rstrip()}\n\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else new_page
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def update_doc(path: Path, section: str) -> None:
+    """Replace the numbers section of ``path`` (created with a short header if missing)."""
+    write_block(path, BEGIN, END, section, new_page="# Benchmarks\n\n## Numbers of the last run\n\n")

@@ -26,6 +26,7 @@ from herald.enrichment.links import extract_links
 from herald.enrichment.markdown import to_plain
 from herald.enrichment.pipeline import enrich
 from herald.enrichment.topics import classify_topics
+from herald_tools.bench import report
 from herald_tools.bench.corpus import DEFAULT_SEED, build_corpus
 
 SIZES = (32 * 1024, 64 * 1024)
@@ -171,14 +172,7 @@ def render(r: dict[str, Any]) -> list[str]:
 
 def update_doc(path: Any, section: str, header: str) -> None:
     """Replace this bench's block in ``path`` (appended if missing); the rest of the page is kept."""
-    block = f"{BEGIN}\n\n{header}\n\n{section.rstrip()}\n\n{END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    report.write_block(path, BEGIN, END, f"{header}\n\n{section}")
 
 
 def main(argv: Sequence[str]) -> int:
