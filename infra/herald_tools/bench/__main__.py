@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
 import os
 import platform
@@ -27,7 +28,8 @@ PARTS = (
     "local_cloud", "local_joins",
 )
 #: Parts that write a block of their own in docs/benchmarks.md instead of the numbers section, so
-#: that running one of them alone does not wipe the others' numbers.
+#: that running one of them alone does not wipe the others' numbers. Each is a module of this
+#: package with ``render(result)`` and ``update_doc(path, block, run_line)``.
 OWN_BLOCK = ("worstcase", "hostile_push", "local_cloud", "local_joins")
 
 
@@ -189,34 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     doc = args.doc or aws_calls.repo_root() / "docs" / "benchmarks.md"
-    if "worstcase" in results:
-        from herald_tools.bench import worstcase
-
-        block = "\n".join(worstcase.render(results["worstcase"]))
-        if not args.no_doc:
-            worstcase.update_doc(doc, block, report.run_line(results))
-        print(block)
-    if "hostile_push" in results:
-        from herald_tools.bench import hostile_push
-
-        block = "\n".join(hostile_push.render(results["hostile_push"]))
-        if not args.no_doc:
-            hostile_push.update_doc(doc, block, report.run_line(results))
-        print(block)
-    if "local_cloud" in results:
-        from herald_tools.bench import local_cloud
-
-        block = "\n".join(local_cloud.render(results["local_cloud"]))
-        if not args.no_doc:
-            local_cloud.update_doc(doc, block, report.run_line(results))
-        print(block)
-    if "local_joins" in results:
-        from herald_tools.bench import local_joins
-
-        block = "\n".join(local_joins.render(results["local_joins"]))
-        if not args.no_doc:
-            local_joins.update_doc(doc, block, report.run_line(results))
-        print(block)
+    for part in OWN_BLOCK:
+        if part in results:
+            module = importlib.import_module(f"herald_tools.bench.{part}")
+            block = "\n".join(module.render(results[part]))
+            if not args.no_doc:
+                module.update_doc(doc, block, report.run_line(results))
+            print(block)
     if not args.no_doc and any(part not in OWN_BLOCK for part in parts):
         report.update_doc(doc, section)
         say(f"wrote {doc}")
