@@ -1,8 +1,12 @@
-"""``python -m herald_tools.bench``: measure, then rewrite the numbers section of docs/benchmarks.md.
+"""``python -m herald_tools.bench``: measure, then rewrite the numbers in docs/benchmarks.md.
 
-    python -m herald_tools.bench                 # everything (about a minute and a half on 2 cores)
+    python -m herald_tools.bench                 # every part: 15 to 30 minutes on 2 cores, see below
     python -m herald_tools.bench --quick         # small sizes, to try the bench itself
     python -m herald_tools.bench --only aws_calls --json results.json --no-doc
+
+On 2 cores, going by the runs recorded in docs/benchmarks.md: throughput, imports, aws_calls,
+site, members and fanout about 5 minutes together, worstcase about 2, hostile_push 41 s,
+local_joins 28 s, local_cloud 7 to 20 minutes.
 """
 
 from __future__ import annotations
