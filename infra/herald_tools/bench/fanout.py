@@ -2,7 +2,8 @@
 
 * **Planner calls** are counted (a botocore ``before-call`` hook on the planner's own clients) on real
   runs on moto in-process: every member of a community of ``sizes`` members (over the template's 32
-  shards) is planned, page by page, from one stream record. Two sizes show the count grows linearly;
+  shards) is planned, page by page, from the post's start (``FanoutPlanner.start``, what the publisher's
+  release job calls once the page is up). Two sizes show the count grows linearly;
   the per-1,000 figure of the largest run is extrapolated to 222,000 members.
 * **Sender calls** are counted the same way while the push jobs of ``sender_members`` members are
   sent (Web Push to a :class:`LocalPushService` on loopback, the ledger on moto).
@@ -305,7 +306,8 @@ def render(r: dict[str, Any]) -> list[str]:
     out = [
         "### Fan-out of one post",
         "",
-        "Planner: every member of a community planned from one stream record, on moto in-process (calls "
+        "Planner: every member of a community planned from the post's start (`FanoutPlanner.start`, as "
+        "the publisher's release job starts it), on moto in-process (calls "
         "counted with a botocore hook on the planner's clients; the members were written beforehand), "
         f"over {r['planner_shards']} shards, pages of 1,000 members, 100 members per push job.",
         "",
