@@ -31,6 +31,7 @@ from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
 from herald.fanout.channels.webpush import DEFAULT_DEADLINE_S, WebPushSender
 from herald.members.endpoints import EndpointPolicy
 from herald_tools.bench import report
+from herald_tools.bench.local_cloud import proc_kib
 from herald_tools.localcloud.pushservice import LocalPushService
 
 CASES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -56,14 +57,7 @@ LABELS = {
 
 
 def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return proc_kib("self", "status", "VmRSS:") * 1024
 
 
 def run_hostile_push_bench(deadline_s: float = DEFAULT_DEADLINE_S) -> dict[str, Any]:

@@ -68,7 +68,8 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _kib(pid: int, path: str, field: str) -> int:
+def proc_kib(pid: int | str, path: str, field: str) -> int:
+    """A KiB figure of ``/proc/<pid>/<path>`` (``field`` e.g. ``"VmRSS:"``); 0 if it cannot be read."""
     try:
         with open(f"/proc/{pid}/{path}", encoding="ascii") as status:
             for line in status:
@@ -89,8 +90,8 @@ def tree_memory(root: int) -> dict[str, int]:
         todo.extend(tree.get(pid, []))
     return {
         "processes": len(pids),
-        "rss_kib": sum(_kib(pid, "status", "VmRSS:") for pid in pids),
-        "pss_kib": sum(_kib(pid, "smaps_rollup", "Pss:") for pid in pids),
+        "rss_kib": sum(proc_kib(pid, "status", "VmRSS:") for pid in pids),
+        "pss_kib": sum(proc_kib(pid, "smaps_rollup", "Pss:") for pid in pids),
     }
 
 

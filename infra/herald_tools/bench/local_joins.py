@@ -33,6 +33,7 @@ from typing import Any
 
 from herald_tools.bench import report
 from herald_tools.bench.aws_calls import repo_root
+from herald_tools.bench.local_cloud import proc_kib
 
 COMMUNITY = "bench-joins"
 CLIENT_TIMEOUT_SECONDS = 30.0
@@ -78,17 +79,6 @@ def _percentile(values: Sequence[float], q: float) -> float:
         return 0.0
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
-
-
-def _rss_mb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def measure(
@@ -148,7 +138,8 @@ def measure(
         with urllib.request.urlopen(base, timeout=CLIENT_TIMEOUT_SECONDS) as response:
             after = json.loads(response.read())["members"]
         pool_info = cloud.pool(API_FUNCTION)
-        rss = [r for r in (_rss_mb(pid) for pid in pool_info.pids) if r is not None]
+        # 0: the environment is gone (a live process never has an empty resident set).
+        rss = [kib / 1024 for kib in (proc_kib(pid, "status", "VmRSS:") for pid in pool_info.pids) if kib]
         environments = len(pool_info.workers)
         pool_size = pool_info.max_size
         cold_starts = pool_info.cold_starts
