@@ -47,8 +47,6 @@ def _body(rng: random.Random, n: int) -> dict[str, Any]:
 
 
 def _event(body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-    import json
-
     headers = {"Content-Type": "application/json"}
     if token:  # a repeat join presents the member's token
         headers["Authorization"] = f"Bearer {token}"
@@ -169,6 +167,4 @@ def run_members_bench(joins: int = 300, repeats: int = 60, root: Path | None = N
 
 
 if __name__ == "__main__":
-    import json
-
     print(json.dumps(run_members_bench(), indent=2))
