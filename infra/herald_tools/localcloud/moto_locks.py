@@ -22,9 +22,10 @@ import functools
 import threading
 from typing import Any
 
+from .patching import Patches
+
 _lock = threading.Lock()
-_installs = 0
-_originals: dict[type, Any] = {}
+_applied = Patches()
 
 #: The one lock of every DynamoDB and DynamoDB Streams request (re-entrant: moto's handlers may
 #: call one another).
@@ -47,34 +48,21 @@ def _serialized(call_action: Any) -> Any:
     return call_action_serialized
 
 
-def install() -> None:
-    """Serialize moto's DynamoDB requests in this process; counted, so nested installs nest."""
-    global _installs
+def install() -> bool:
+    """Serialize moto's DynamoDB requests in this process (idempotent); True if this call did."""
     with _lock:
-        _installs += 1
-        if _installs > 1:
-            return
+        if _applied:
+            return False
         for handler in _handlers():
-            _originals[handler] = handler.__dict__.get("call_action")
-            handler.call_action = _serialized(handler.call_action)  # type: ignore[method-assign]
+            _applied.replace(handler, "call_action", _serialized(handler.call_action))
+        return True
 
 
 def uninstall() -> None:
-    """Undo one :func:`install`; the last one puts moto's handlers back."""
-    global _installs
+    """Put moto's handlers back."""
     with _lock:
-        if _installs == 0:
-            return
-        _installs -= 1
-        if _installs:
-            return
-        for handler, original in _originals.items():
-            if original is None:
-                del handler.call_action  # it was inherited
-            else:
-                handler.call_action = original  # type: ignore[method-assign]
-        _originals.clear()
+        _applied.restore()
 
 
 def installed() -> bool:
-    return _installs > 0
+    return bool(_applied)

@@ -46,10 +46,12 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .patching import Patches
+
 _lock = threading.Lock()
-_installed = False
+_applied = Patches()
 _local = threading.local()
-_originals: dict[tuple[Any, str], Any] = {}
+_originals: dict[tuple[str, str], Any] = {}  # what the patches call: moto's own functions
 
 #: Services whose model instances moto tracks only for its dashboard (tracked weakly once patched).
 WEAKLY_TRACKED_SERVICES = frozenset({"dynamodb", "dynamodbstreams", "sqs"})
@@ -517,33 +519,23 @@ def _original(owner: str, name: str) -> Any:
 
 def install() -> bool:
     """Patch moto in this process (idempotent); True if this call patched."""
-    global _installed
     with _lock:
-        if _installed:
+        if _applied:
             return False
         targets = _targets()
         for owner, name, replacement in _patches():
-            cls = targets[owner]
-            raw = cls.__dict__[name]
-            # Keep what the class holds (a staticmethod or property) to put back; call the function.
-            _originals[(owner, f"raw:{name}")] = raw
+            raw = vars(targets[owner])[name]
+            # The function to call (a staticmethod's); _applied keeps what the class held, to put back.
             _originals[(owner, name)] = raw.__func__ if isinstance(raw, staticmethod) else raw
-            setattr(cls, name, replacement)
-        _installed = True
+            _applied.replace(targets[owner], name, replacement)
         return True
 
 
 def uninstall() -> None:
     """Put moto's own code back (instances tracked weakly so far stay so until moto's reset)."""
-    global _installed
     with _lock:
-        if not _installed:
-            return
-        targets = _targets()
-        for owner, name, _ in _patches():
-            setattr(targets[owner], name, _originals[(owner, f"raw:{name}")])
-        _installed = False
+        _applied.restore()
 
 
 def installed() -> bool:
-    return _installed
+    return bool(_applied)

@@ -28,6 +28,8 @@ from urllib.parse import quote_plus
 
 from moto.core.utils import iso_8601_datetime_with_milliseconds
 
+from .patching import Patches
+
 PRINCIPAL_ID = "AWS:AIDALOCALHERALDEXAMPLE"
 OWNER_ID = "A3LOCALHERALDOWNER"
 SOURCE_IP = "127.0.0.1"
@@ -129,7 +131,7 @@ def build_record(event_name: str, bucket: Any, key: Any, notification_id: str) -
     }
 
 
-_originals: dict[str, Any] = {}
+_applied = Patches()
 
 
 def install() -> bool:
@@ -141,12 +143,6 @@ def install() -> bool:
         _installed = True
 
     from moto.s3 import models, notifications
-
-    _originals.update(
-        send_event=notifications.send_event,
-        get_s3_event=notifications._get_s3_event,
-        delete_object=models.S3Backend.delete_object,
-    )
 
     original_send_event = notifications.send_event
     original_delete_object = models.S3Backend.delete_object
@@ -201,9 +197,9 @@ def install() -> bool:
             )
         return success, meta
 
-    notifications.send_event = send_event
-    notifications._get_s3_event = get_s3_event
-    models.S3Backend.delete_object = delete_object
+    _applied.replace(notifications, "send_event", send_event)
+    _applied.replace(notifications, "_get_s3_event", get_s3_event)
+    _applied.replace(models.S3Backend, "delete_object", delete_object)
     return True
 
 
@@ -213,11 +209,7 @@ def uninstall() -> None:
     with _lock:
         if not _installed:
             return
-        from moto.s3 import models, notifications
-
-        notifications.send_event = _originals["send_event"]
-        notifications._get_s3_event = _originals["get_s3_event"]
-        models.S3Backend.delete_object = _originals["delete_object"]
+        _applied.restore()
         _installed = False
 
 

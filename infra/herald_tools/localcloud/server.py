@@ -6,6 +6,7 @@ import logging
 import socket
 import threading
 import urllib.request
+from types import ModuleType
 from typing import Any
 
 from herald_tools.ports import bind_socket
@@ -39,9 +40,7 @@ class MotoServer:
         self.port = port
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self._patched_s3 = False
-        self._patched_moto = False
-        self._locked = False
+        self._patched: list[ModuleType] = []  # the patch modules this server installed
 
     @property
     def endpoint_url(self) -> str:
@@ -71,10 +70,9 @@ class MotoServer:
             )
         finally:
             sock.close()  # werkzeug serves on its own duplicate of the descriptor
-        self._patched_s3 = s3_fidelity.install()
-        self._patched_moto = moto_patches.install()
-        moto_locks.install()  # concurrent clients: DynamoDB's isolation (see moto_locks)
-        self._locked = True
+        # moto_locks: concurrent clients get DynamoDB's isolation. Each install is idempotent; a
+        # patch already in place (an in-process test's) is left to whoever installed it.
+        self._patched = [p for p in (s3_fidelity, moto_patches, moto_locks) if p.install()]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
         self._thread.start()
@@ -96,12 +94,6 @@ class MotoServer:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=10)
-        if self._patched_s3:
-            s3_fidelity.uninstall()
-            self._patched_s3 = False
-        if self._patched_moto:
-            moto_patches.uninstall()
-            self._patched_moto = False
-        if self._locked:
-            moto_locks.uninstall()
-            self._locked = False
+        patched, self._patched = self._patched, []
+        for patch in patched:
+            patch.uninstall()
