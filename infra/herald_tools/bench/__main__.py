@@ -141,7 +141,7 @@ def run(
     if "local_cloud" in parts:
         from herald_tools.bench import local_cloud
 
-        needed = max(*local_stored, local_export_posts) + max(local_singles, local_load_singles)
+        needed = local_cloud.posts_needed(local_stored, local_singles, local_export_posts, local_load_singles)
         lc_corpus = corpus if len(corpus) >= needed else build_corpus(needed, seed)
         results["local_cloud"] = local_cloud.measure(
             [json.loads(p.body)["text"] for p in lc_corpus],

@@ -221,6 +221,12 @@ def store_exports(texts: Sequence[str]) -> list[tuple[str, bytes]]:
 # -- throughput with data stored -------------------------------------------------------------------
 
 
+def posts_needed(stored_sizes: Sequence[int], singles: int, export_posts: int, local_singles: int) -> int:
+    """Corpus posts for :func:`measure`: the stored posts or the export are taken from its end, the
+    single posts from its start, so no text is in both."""
+    return max(*stored_sizes, export_posts) + max(singles, local_singles)
+
+
 def _single_keys(count: int) -> list[str]:
     return [f"posts/{SINGLES_COMMUNITY}/post-{i:04d}.json" for i in range(count)]
 
@@ -513,9 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, help="write the block into this page (e.g. docs/benchmarks.md)")
     args = parser.parse_args(argv)
 
-    corpus = build_corpus(
-        max(*args.stored, args.export_posts) + max(args.singles, args.local_singles), DEFAULT_SEED
-    )
+    needed = posts_needed(args.stored, args.singles, args.export_posts, args.local_singles)
+    corpus = build_corpus(needed, DEFAULT_SEED)
     texts = [json.loads(p.body)["text"] for p in corpus]
     bodies = [p.body for p in corpus]
 
