@@ -162,6 +162,7 @@ def wait_for_empty_queues(sqs: Any, timeout: float, quiet_s: float = 5.0) -> flo
         "ApproximateNumberOfMessagesNotVisible",
         "ApproximateNumberOfMessagesDelayed",
     ]
+    urls = sqs.list_queues().get("QueueUrls", [])  # the template's queues: made at start, not after
     started = time.perf_counter()
     quiet_since: float | None = None
     while True:
@@ -169,7 +170,7 @@ def wait_for_empty_queues(sqs: Any, timeout: float, quiet_s: float = 5.0) -> flo
         if now - started > timeout:
             raise TimeoutError(f"queues still busy after {timeout:.0f} s")
         busy = 0
-        for url in sqs.list_queues().get("QueueUrls", []):
+        for url in urls:
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
             busy += sum(int(v) for v in attrs.values())
         if busy:
