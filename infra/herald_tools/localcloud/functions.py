@@ -583,8 +583,9 @@ class WorkerPool:
         finally:
             self._release(worker)
 
-    def stop(self) -> None:
-        """Stop every environment; invocations in progress fail, new ones raise."""
+    def begin_stop(self) -> None:
+        """Close the pool (new invocations raise, no environment starts) and tell every environment
+        to end, without waiting (see ``FunctionWorker.begin_stop``)."""
         with self._available:
             self._closed = True
             self._available.notify_all()
@@ -592,17 +593,14 @@ class WorkerPool:
         for worker in workers:
             with contextlib.suppress(Exception):
                 worker.begin_stop()
-        for worker in workers:
+
+    def stop(self) -> None:
+        """Stop every environment, all told first (``begin_stop``), then each waited for;
+        invocations in progress fail, new ones raise."""
+        self.begin_stop()
+        for worker in list(self.workers):
             with contextlib.suppress(Exception):
                 worker.stop()
-
-    def begin_stop(self) -> None:
-        """Tell every environment to end, without waiting (see ``FunctionWorker.begin_stop``)."""
-        with self._available:
-            workers = list(self.workers)
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                worker.begin_stop()
 
     def __repr__(self) -> str:
         return f"WorkerPool({self.name!r}, {len(self.workers)}/{self.max_size} environments)"

@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import http_ece
@@ -120,6 +120,21 @@ class Misbehaved:
     bytes_written: int = 0
     ended: str = ""
     ended_after_s: float | None = None
+
+
+_Programmed = TypeVar("_Programmed", _Fault, _Misbehaving)
+
+
+def _take(programmed: list[_Programmed], subscription_id: str) -> _Programmed | None:
+    """The first programmed answer for ``subscription_id`` (or for any), used once more: it leaves
+    the list after its last time."""
+    for entry in programmed:
+        if entry.subscription_id in (None, subscription_id):
+            entry.remaining -= 1
+            if entry.remaining == 0:
+                programmed.remove(entry)
+            return entry
+    return None
 
 
 @dataclass
@@ -359,23 +374,11 @@ class LocalPushService:
         with self._lock:
             if subscription_id not in self._state.subscriptions:
                 return None
-            for bad in self._state.misbehaving:
-                if bad.subscription_id in (None, subscription_id):
-                    bad.remaining -= 1
-                    if bad.remaining == 0:
-                        self._state.misbehaving.remove(bad)
-                    return bad
-        return None
+            return _take(self._state.misbehaving, subscription_id)
 
     def _take_fault(self, subscription_id: str) -> _Fault | None:
         with self._lock:
-            for fault in self._state.faults:
-                if fault.subscription_id in (None, subscription_id):
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._state.faults.remove(fault)
-                    return fault
-        return None
+            return _take(self._state.faults, subscription_id)
 
     # ------------------------------------------------------------------ queries
 
