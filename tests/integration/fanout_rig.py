@@ -15,7 +15,6 @@ left in its queue by ``drain`` once a round changes nothing; the test moves the 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +25,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from herald.members.rules import Device, Member, Preferences, WebPushSubscription, subscription_id
+from herald.members.rules import Device, Member, Preferences, WebPushSubscription
 from tests.integration.conftest import REGION, ROOT, LambdaContext, load_handler
+from tests.members import new_member
 
 COMMUNITY = "harbour"
 
@@ -101,7 +101,7 @@ class Rig:
     publisher_app: ModuleType
     fcm_arn: str
     vapid_public_key: str
-    _positions: dict[str, str | None] = field(default_factory=dict)
+    _positions: dict[str, str] = field(default_factory=dict)
     invocations: dict[str, int] = field(default_factory=dict)
     _stalled: dict[str, Any] = field(default_factory=dict)
 
@@ -215,7 +215,6 @@ class Rig:
         **preferences: Any,
     ) -> Member:
         """A member with a subscription of the push service (and/or a device endpoint on SNS)."""
-        member_id = uuid.uuid4().hex
         web_push = WebPushSubscription.model_validate(self.push.new_subscription()) if web else None
         dev = endpoint = None
         if device is not None:
@@ -223,24 +222,20 @@ class Rig:
             endpoint = self.sns.create_platform_endpoint(PlatformApplicationArn=self.fcm_arn, Token=device)[
                 "EndpointArn"
             ]
-        subs = [subscription_id(web_push=web_push)] if web_push else []
-        if dev is not None:
-            subs.append(subscription_id(device=dev))
-        now = datetime.now(UTC)
-        shards = int(self.env["MEMBER_COUNTER_SHARDS"])
-        member = Member(
-            community=community,
-            member_id=member_id,
-            shard=shard if shard is not None else int(member_id[:8], 16) % shards,
-            token_hash="0" * 64,
-            subscriptions=subs,
-            web_push=web_push,
-            device=dev,
-            endpoint_arn=endpoint,
-            preferences=Preferences.model_validate(preferences),
-            joined_at=now,
-            updated_at=now,
+        return self.add(
+            new_member(
+                community,
+                web_push=web_push,
+                device=dev,
+                endpoint_arn=endpoint,
+                shard=shard,
+                shards=int(self.env["MEMBER_COUNTER_SHARDS"]),
+                preferences=Preferences.model_validate(preferences),
+            )
         )
+
+    def add(self, member: Member) -> Member:
+        """Store ``member`` as a join would (one made with :func:`tests.members.new_member`)."""
         self.members().create(member)
         return member
 
@@ -265,6 +260,11 @@ class Rig:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode())
         self._drain_queue("INGEST_QUEUE_URL", self.ingest)
 
+    def delete(self, key: str) -> None:
+        """Delete an upload and run ingest on its event (the takedown)."""
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+        self._drain_queue("INGEST_QUEUE_URL", self.ingest)
+
     def post(self, name: str, text: str, *, community: str = COMMUNITY, **front: Any) -> str:
         """Upload a JSON post; its id."""
         self.upload(f"posts/{community}/{name}.json", json.dumps({"text": text, **front}))
@@ -279,25 +279,7 @@ class Rig:
 
     def stream_records(self) -> list[dict[str, Any]]:
         """New records of the content table's stream, as Lambda's DynamoDB event records."""
-        from herald_tools.localcloud.event_sources import dynamodb_record
-
-        arn = self.ddb.describe_table(TableName=self.env["CONTENT_TABLE"])["Table"]["LatestStreamArn"]
-        shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        records: list[dict[str, Any]] = []
-        for shard in shards:
-            sid = shard["ShardId"]
-            after = self._positions.get(sid)
-            kwargs: dict[str, Any] = (
-                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-                if after
-                else {"ShardIteratorType": "TRIM_HORIZON"}
-            )
-            iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=sid, **kwargs)["ShardIterator"]
-            got = self.streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
-            if got:
-                self._positions[sid] = got[-1]["dynamodb"]["SequenceNumber"]
-            records += [dynamodb_record(r, arn) for r in got]
-        return records
+        return read_stream(self.ddb, self.streams, self.env["CONTENT_TABLE"], self._positions)
 
     def feed_stream(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """The stream's records to the publisher, which writes the site and starts the fan-outs."""
@@ -402,6 +384,29 @@ class Rig:
     def stats(self, post_id: str, community: str = COMMUNITY) -> dict[str, int] | None:
         stats: dict[str, int] | None = self.ledger().stats(community, post_id)
         return stats
+
+
+def read_stream(ddb: Any, streams: Any, table: str, positions: dict[str, str], limit: int = 1000) -> list[dict[str, Any]]:
+    """The records of ``table``'s stream after ``positions`` (shard -> the last sequence number read,
+    moved on here), up to ``limit`` a shard, as Lambda's DynamoDB event records."""
+    from herald_tools.localcloud.event_sources import dynamodb_record
+
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        sid = shard["ShardId"]
+        after = positions.get(sid)
+        kwargs: dict[str, Any] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+            if after
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=sid, **kwargs)["ShardIterator"]
+        got = streams.get_records(ShardIterator=iterator, Limit=limit)["Records"]
+        if got:
+            positions[sid] = got[-1]["dynamodb"]["SequenceNumber"]
+            records += [dynamodb_record(r, arn) for r in got]
+    return records
 
 
 def _comparable(body: str) -> str:
