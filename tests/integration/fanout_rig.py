@@ -386,7 +386,9 @@ class Rig:
         return stats
 
 
-def read_stream(ddb: Any, streams: Any, table: str, positions: dict[str, str], limit: int = 1000) -> list[dict[str, Any]]:
+def read_stream(
+    ddb: Any, streams: Any, table: str, positions: dict[str, str], limit: int = 1000
+) -> list[dict[str, Any]]:
     """The records of ``table``'s stream after ``positions`` (shard -> the last sequence number read,
     moved on here), up to ``limit`` a shard, as Lambda's DynamoDB event records."""
     from herald_tools.localcloud.event_sources import dynamodb_record

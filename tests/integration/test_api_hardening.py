@@ -202,9 +202,9 @@ VALID = json.dumps({"web_push": web_push(1)})
 
 
 MALFORMED: list[tuple[str, str | bytes, bool]] = [
-    ("deep nesting", "{\"web_push\": " + "[" * 5_000 + "]" * 5_000 + "}", False),
-    ("nesting just too deep", "{\"web_push\": " + "[" * 40 + "]" * 40 + "}", False),
-    ("deep objects", "{\"languages\": " + "{\"a\":" * 2_000 + "1" + "}" * 2_000 + "}", False),
+    ("deep nesting", '{"web_push": ' + "[" * 5_000 + "]" * 5_000 + "}", False),
+    ("nesting just too deep", '{"web_push": ' + "[" * 40 + "]" * 40 + "}", False),
+    ("deep objects", '{"languages": ' + '{"a":' * 2_000 + "1" + "}" * 2_000 + "}", False),
     ("non-UTF-8 bytes", b'{"web_push": {"endpoint": "https://fcm.googleapis.com/\xff\xfe"}}', False),
     ("non-UTF-8, base64-encoded", b'{"languages": ["\xc3\x28"]}', True),
     ("base64-encoded, not JSON", b"\x89PNG\r\n\x1a\n\x00\x00", True),

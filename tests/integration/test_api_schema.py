@@ -109,9 +109,11 @@ hostile_json = st.one_of(
         st.integers(min_value=10**40, max_value=10**400),
     ),
     st.builds(
-        lambda where, value: {"web_push": {**_WEB_PUSH, where: value}}
-        if where != "p256dh"
-        else {"web_push": {**_WEB_PUSH, "keys": {**_KEYS, "p256dh": value}}},
+        lambda where, value: (
+            {"web_push": {**_WEB_PUSH, where: value}}
+            if where != "p256dh"
+            else {"web_push": {**_WEB_PUSH, "keys": {**_KEYS, "p256dh": value}}}
+        ),
         st.sampled_from(["endpoint", "keys", "p256dh"]),
         st.one_of(
             st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),

@@ -27,8 +27,12 @@ from herald_tools.localcloud.pushservice import LocalPushService
 GUARD_S = 60.0  # far beyond every deadline below: only a sender that does not cut off reaches it
 PAYLOAD = encode(
     Notification(
-        title="Road closed", body="The north road is closed today.", url="https://herald.example/p/",
-        post_id="0123456789abcdef0123", community="harbour", tag="post-0123456789abcdef0123",
+        title="Road closed",
+        body="The north road is closed today.",
+        url="https://herald.example/p/",
+        post_id="0123456789abcdef0123",
+        community="harbour",
+        tag="post-0123456789abcdef0123",
     )
 )
 

@@ -52,9 +52,7 @@ def test_secrets(session):
     res = provision(API_TEMPLATE, session)
     sm = session.client("secretsmanager")
     token_arn = res.outputs["TokenSecretArn"]
-    assert token_arn.startswith(
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:herald-dev-TokenSecret"
-    )
+    assert token_arn.startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:herald-dev-TokenSecret")
     assert res.attr("TokenSecret", "Id") == token_arn
     token = sm.get_secret_value(SecretId=token_arn)["SecretString"]
     assert len(token) == 48 and set(token) <= set(string.ascii_letters + string.digits)

@@ -119,7 +119,6 @@ def test_worstcase_reports_every_step_at_every_size(tmp_path: Path) -> None:
     assert "old" not in text and "kept" in text and "| word count |" in text and "Run of now." in text
 
 
-
 def test_hostile_push_is_a_part_with_its_own_block(tmp_path: Path) -> None:
     """Registered in ``make bench`` and writing its own block (the run itself needs a loopback push
     service: tests/integration/test_bench_hostile_push.py)."""

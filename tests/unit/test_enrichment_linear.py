@@ -142,8 +142,10 @@ class _Lint:
         inner = [sub for sub in _walk(body) if sub[0] in _REPEATS and sub[1][1] > 1]
         if inner:
             opener = next((sub for sub in body if sub[0] not in _ZERO_WIDTH), None)
-            if opener is None or opener[0] not in _LEAVES or any(
-                self.leaf_chars(opener) & self.chars(sub[1][2]) for sub in inner
+            if (
+                opener is None
+                or opener[0] not in _LEAVES
+                or any(self.leaf_chars(opener) & self.chars(sub[1][2]) for sub in inner)
             ):
                 self.problems.append(f"a quantifier inside the unbounded quantifier {_show(item)}")
         # 2. Overlapping neighbours: \s*\s+, \w+\w* (every split of a run is tried).

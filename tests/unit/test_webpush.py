@@ -613,7 +613,11 @@ def test_an_endpoint_that_does_not_resolve_is_retried() -> None:
 
 
 def test_plain_http_and_ip_literals_are_refused_by_default() -> None:
-    for endpoint in ("http://push.example/wp/abc", "https://93.184.215.14/wp/abc", "https://push.example:8443/x"):
+    for endpoint in (
+        "http://push.example/wp/abc",
+        "https://93.184.215.14/wp/abc",
+        "https://push.example:8443/x",
+    ):
         http, browser = FakeHttp(), Browser(endpoint)
         result = _sender(http).send(browser.subscription, b"{}", topic="p")
         assert result.outcome is Outcome.PRUNE and result.detail.startswith("endpoint refused"), endpoint

@@ -28,8 +28,16 @@ from herald_tools.bench import aws_calls, imports, report, throughput
 from herald_tools.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 
 PARTS = (
-    "throughput", "imports", "aws_calls", "site", "members", "fanout", "worstcase", "hostile_push",
-    "local_cloud", "local_joins",
+    "throughput",
+    "imports",
+    "aws_calls",
+    "site",
+    "members",
+    "fanout",
+    "worstcase",
+    "hostile_push",
+    "local_cloud",
+    "local_joins",
 )
 #: Parts that write a block of their own in docs/benchmarks.md instead of the numbers section, so
 #: that running one of them alone does not wipe the others' numbers. Each is a module of this
@@ -175,12 +183,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sizes: dict[str, Any] = {"posts": args.posts, "repeat": args.repeat}
     if args.quick:
-        sizes = {"posts": 100, "repeat": 2, "first_call_runs": 1, "import_runs": 2, "cold_runs": 1,
-                 "singles": 20, "export_posts": 30, "site_posts": 300, "member_joins": 20,
-                 "fanout_sizes": (1_000, 2_000), "worstcase_sizes": (4 * 1024, 8 * 1024),
-                 "hostile_deadline_s": 1.0, "local_stored": (10, 100), "local_singles": 10,
-                 "local_export_posts": 100, "local_load_singles": 20,
-                 "local_join_count": 60, "local_join_clients": 8}
+        sizes = {
+            "posts": 100,
+            "repeat": 2,
+            "first_call_runs": 1,
+            "import_runs": 2,
+            "cold_runs": 1,
+            "singles": 20,
+            "export_posts": 30,
+            "site_posts": 300,
+            "member_joins": 20,
+            "fanout_sizes": (1_000, 2_000),
+            "worstcase_sizes": (4 * 1024, 8 * 1024),
+            "hostile_deadline_s": 1.0,
+            "local_stored": (10, 100),
+            "local_singles": 10,
+            "local_export_posts": 100,
+            "local_load_singles": 20,
+            "local_join_count": 60,
+            "local_join_clients": 8,
+        }
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])

@@ -206,8 +206,10 @@ class BenchCloud:
                 raise
         self.s3.delete_bucket_policy(Bucket=self.bucket)
         self.s3.put_object(Bucket=self.bucket, Key="bench-probe/allowed", Body=b"")
-        return ["moto refused PutObject under the bucket policy (a Deny whose aws:SecureTransport "
-                "condition it does not evaluate); the bench removed the policy from the mock"]
+        return [
+            "moto refused PutObject under the bucket policy (a Deny whose aws:SecureTransport "
+            "condition it does not evaluate); the bench removed the policy from the mock"
+        ]
 
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()
@@ -350,9 +352,16 @@ def _run(cloud: BenchCloud, name: str, minimum: int, posts: int | None = None) -
     )
 
 
-def measure(bodies: Sequence[bytes], singles: int = 200, export_posts: int = 200,
-            edits: int = 50, duplicates: int = 50, deletes: int = 50, rejects: int = 20,
-            root: Path | None = None) -> dict[str, Any]:
+def measure(
+    bodies: Sequence[bytes],
+    singles: int = 200,
+    export_posts: int = 200,
+    edits: int = 50,
+    duplicates: int = 50,
+    deletes: int = 50,
+    rejects: int = 20,
+    root: Path | None = None,
+) -> dict[str, Any]:
     """Run every scenario once on a fresh mock; calls per post, the minimum and the ratio for each."""
     from herald_tools.bench.corpus import export_text
 

@@ -140,7 +140,16 @@ FRAGMENTS: dict[str, list[str]] = {
 
 #: Relative frequency of each language in the generated posts.
 LANGUAGE_WEIGHTS = {
-    "en": 30, "fr": 10, "es": 12, "ar": 14, "pt": 5, "tr": 6, "uk": 7, "fa": 6, "sw": 4, "de": 6,
+    "en": 30,
+    "fr": 10,
+    "es": 12,
+    "ar": 14,
+    "pt": 5,
+    "tr": 6,
+    "uk": 7,
+    "fa": 6,
+    "sw": 4,
+    "de": 6,
 }
 
 LEADING_EMOJI = ["⚠️", "🌊", "🏥", "📚", "📢", "✅", "❗", "🚌", "🍞", "💉", "🏠", "📞", "🆘", "ℹ️", "🗓️"]
@@ -161,14 +170,32 @@ HASHTAGS: dict[str, list[str]] = {
 MENTIONS = ["@HarbourLine", "@unhcr", "@ifrc", "@HL_Amman", "@helpline.es", "@cruzroja"]
 SHORTENERS = ["bit.ly", "tinyurl.com", "t.co", "ow.ly", "is.gd", "rb.gy"]
 DOMAINS = [
-    "www.harbourline.example", "harbourline.example", "help.unhcr.org", "www.gov.uk", "service-public.fr",
+    "www.harbourline.example",
+    "harbourline.example",
+    "help.unhcr.org",
+    "www.gov.uk",
+    "service-public.fr",
 ]
 PATHS = [
-    "register", "cash-help", "es/verificar", "clinic/hours", "news/2024/04/update", "fr/cours", "report-scam",
+    "register",
+    "cash-help",
+    "es/verificar",
+    "clinic/hours",
+    "news/2024/04/update",
+    "fr/cours",
+    "report-scam",
 ]
 TITLES = [
-    "Registration dates", "Scam warning", "Health campaign", "Food distribution", "Weather alert",
-    "Cours de français", "Aviso importante", "تنبيه مهم", "Оголошення", "Important update",
+    "Registration dates",
+    "Scam warning",
+    "Health campaign",
+    "Food distribution",
+    "Weather alert",
+    "Cours de français",
+    "Aviso importante",
+    "تنبيه مهم",
+    "Оголошення",
+    "Important update",
 ]
 TAGS = ["health", "registration", "scam", "food", "shelter", "education", "legal", "weather", "cash"]
 ALPHANUM = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -267,6 +294,12 @@ def build_corpus(
 def export_text(texts: list[str], community_name: str = "Bench Community") -> bytes:
     """A community page export holding ``texts`` (blank-line separated) and a profile block."""
     flat = [" ".join(t.split()) for t in texts]  # one paragraph each: a blank line ends a post
-    profile = ["Scan QR code to join Community", community_name, "Posts generated for the benchmark.",
-               "12.5K Members", "Created In 2021", "Scan QR code to join Community"]
+    profile = [
+        "Scan QR code to join Community",
+        community_name,
+        "Posts generated for the benchmark.",
+        "12.5K Members",
+        "Created In 2021",
+        "Scan QR code to join Community",
+    ]
     return ("\n\n".join(flat) + "\n" + "\n".join(profile) + "\n").encode()

@@ -113,7 +113,7 @@ def render(r: dict[str, Any]) -> list[str]:
     out = [
         "### The Web Push sender against a hostile push service",
         "",
-        f"One request per case, a deadline of {r['deadline_s']:g} s; \"Python peak\" is `tracemalloc` for "
+        f'One request per case, a deadline of {r["deadline_s"]:g} s; "Python peak" is `tracemalloc` for '
         "the whole process (the push service's threads included), \"RSS growth\" the process's `VmRSS` "
         "after the request against before.",
         "",

@@ -66,7 +66,12 @@ def function_env(root: Path) -> dict[str, str]:
 def _probe(statement: str, cwd: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *flags, "-c", _PROBE.format(statement=statement)],
-        cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=120,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
 
 
@@ -135,7 +140,10 @@ def first_invocation(runs: int = 3, root: Path | None = None) -> dict[str, Any]:
     for _ in range(runs):
         done = subprocess.run(
             [sys.executable, "-m", "herald_tools.bench.coldstart", str(root)],
-            capture_output=True, text=True, check=True, timeout=300,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
         )
         line = next(x for x in reversed(done.stdout.splitlines()) if x.startswith("BENCH-RESULT "))
         samples.append(json.loads(line.removeprefix("BENCH-RESULT ")))

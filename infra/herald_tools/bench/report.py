@@ -111,9 +111,10 @@ def _throughput(r: dict[str, Any]) -> list[str]:
 
 def _imports(r: dict[str, Any], cold: dict[str, Any] | None) -> list[str]:
     app, base, bare = r["app"], r["baseline"], r["interpreter"]
-    loads = ", ".join(
-        name for name in ("boto3", "botocore", "pydantic") if app[f"loads_{name}"]
-    ) or "none of them"
+    loads = (
+        ", ".join(name for name in ("boto3", "botocore", "pydantic") if app[f"loads_{name}"])
+        or "none of them"
+    )
     out = [
         "### 2. Import of the ingest handler (fresh process)",
         "",

@@ -60,9 +60,7 @@ def time_interleaved(
         for name in order:
             fn, inputs = cases[name]
             runs[name].append(_time_once(fn, inputs) * 1e6 / max(1, len(inputs)))
-    return {
-        name: Timed(name, statistics.median(values), tuple(values)) for name, values in runs.items()
-    }
+    return {name: Timed(name, statistics.median(values), tuple(values)) for name, values in runs.items()}
 
 
 # -- the two sides ---------------------------------------------------------------------------------
@@ -189,7 +187,10 @@ print(json.dumps(out))
 def _fresh(mode: str, body: bytes) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", _FIRST_CALL, body.decode(), mode],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 

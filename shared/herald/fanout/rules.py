@@ -367,4 +367,3 @@ class DeliveryStats:
 
     def public(self) -> dict[str, int]:
         return {n: int(getattr(self, n)) for n in self.FIELDS}
-

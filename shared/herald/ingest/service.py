@@ -410,8 +410,10 @@ class IngestService:
                 f"out (run {runs} of at most {MAX_UNFINISHED_RUNS + 1}); the retry goes on from there"
             )
         kept = [pid for pid in wanted if pid in record.published or pid in created or pid in legacy]
-        published = 0 if event.reprocess else sum(
-            1 for pid in kept if pid in created or record.created_by.get(pid) == event.sequencer
+        published = (
+            0
+            if event.reprocess
+            else sum(1 for pid in kept if pid in created or record.created_by.get(pid) == event.sequencer)
         )
         duplicates = repeated + sum(1 for pid in wanted if pid in waited or pid in record.waiting)
         status = (

@@ -55,4 +55,3 @@ class DeviceRegistry(Protocol):
     def register(self, platform: str, token: str) -> str:
         """The endpoint's ARN (the same for the same token); raises PushNotConfigured."""
         ...
-

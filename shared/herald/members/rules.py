@@ -422,4 +422,3 @@ class JoinResult:
     member: Member
     token: str
     created: bool  # False: a repeat join of an existing member (answered 200, not 201)
-

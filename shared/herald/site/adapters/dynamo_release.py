@@ -70,4 +70,3 @@ class DynamoReleaseMarker(DynamoTable):
                 raise as_transient(exc, "releasing a scheduled post") from exc
             return "released"
         raise TransientError(f"releasing post {post_id} of {community}: the item kept changing")
-
