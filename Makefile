@@ -43,6 +43,7 @@ browser:
 
 lint-code: $(STAMP)
 	$(BIN)/ruff check shared functions infra tests
+	$(BIN)/ruff format --check shared functions infra tests
 	$(BIN)/lint-imports
 
 ## bench: measurements written to docs/benchmarks.md
