@@ -59,7 +59,6 @@ class Services:
 
 
 def default_services(settings: ApiSettings) -> Services:
-    import os
     import secrets
     from datetime import UTC, datetime
 
@@ -68,7 +67,7 @@ def default_services(settings: ApiSettings) -> Services:
     from herald.members.adapters.dynamo_members import DynamoMemberStore
     from herald.members.adapters.secrets import SecretValue
     from herald.members.adapters.sns_devices import SnsDeviceRegistry
-    from herald.members.endpoints import EndpointPolicy, system_resolve
+    from herald.members.endpoints import system_resolve
     from herald.members.service import MembershipService
 
     members = DynamoMemberStore(settings.members_table, shards=settings.member_counter_shards)
@@ -85,7 +84,7 @@ def default_services(settings: ApiSettings) -> Services:
             random_below=secrets.randbelow,
             random_bytes=secrets.token_bytes,
             shards=settings.member_counter_shards,
-            policy=EndpointPolicy.from_env(os.environ),
+            policy=settings.endpoint_policy,
             resolve=system_resolve,
         ),
     )

@@ -1,17 +1,16 @@
-"""The API function's configuration, read from the environment once, validated by pydantic."""
+"""The API function's configuration, read from the environment once
+(:class:`herald.core.settings.Settings`)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from pydantic import Field
 
-from pydantic import BaseModel, ConfigDict, Field
+from herald.members.endpoints import EndpointSettings
 
 
-class ApiSettings(BaseModel):
-    """Environment of the API function (names as in template.yaml)."""
-
-    model_config = ConfigDict(frozen=True)
+class ApiSettings(EndpointSettings):
+    """Environment of the API function (names as in template.yaml); ``ALLOW_LOOPBACK_PUSH`` and
+    ``PUSH_ALLOWED_PORTS`` as :class:`EndpointSettings` reads them."""
 
     content_table: str = Field(min_length=1)
     members_table: str = Field(min_length=1)
@@ -20,16 +19,8 @@ class ApiSettings(BaseModel):
     fcm_platform_application_arn: str = ""
     apns_platform_application_arn: str = ""
     member_counter_shards: int = Field(default=32, ge=1, le=1000)
-    allow_loopback_push: bool = False
     max_body_bytes: int = Field(default=16 * 1024, gt=0)
     deliveries_table: str = ""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
-        env = os.environ if environ is None else environ
-        return cls.model_validate(
-            {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
-        )
 
     @property
     def site_url(self) -> str:

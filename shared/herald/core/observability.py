@@ -9,16 +9,22 @@ set by template.yaml with ``Tracing: Active``).
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+
+from herald.core.settings import Settings
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-def tracing_enabled(environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return env.get("HERALD_TRACING", "").strip().lower() == "active"
+class TracingSettings(Settings):
+    """``HERALD_TRACING``: ``active`` turns tracing on; anything else, or unset, leaves it off."""
+
+    herald_tracing: str = ""
+
+
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    return TracingSettings.from_env(environ).herald_tracing.strip().lower() == "active"
 
 
 def traced(handler: Handler) -> Handler:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
+from pydantic import Field
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-def _from_env(cls: type[BaseModel], environ: Mapping[str, str] | None) -> Any:
-    env = os.environ if environ is None else environ
-    return cls.model_validate({name: env[name.upper()] for name in cls.model_fields if name.upper() in env})
+from herald.core.settings import Settings
+from herald.members.endpoints import EndpointSettings
 
 
-class PlannerSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class PlannerSettings(Settings):
+    """The fan-out planner's environment."""
 
     content_table: str = Field(min_length=1)
     members_table: str = Field(min_length=1)
@@ -28,14 +22,10 @@ class PlannerSettings(BaseModel):
     members_per_job: int = Field(default=100, ge=1, le=500)
     max_delay_seconds: int = Field(default=900, ge=0, le=900)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PlannerSettings:
-        settings: PlannerSettings = _from_env(cls, environ)
-        return settings
 
-
-class SenderSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class SenderSettings(EndpointSettings):
+    """``ALLOW_LOOPBACK_PUSH`` and ``PUSH_ALLOWED_PORTS`` as :class:`EndpointSettings` reads them (the
+    policy a join checked, checked again at send)."""
 
     members_table: str = Field(min_length=1)
     deliveries_table: str = Field(min_length=1)
@@ -47,8 +37,3 @@ class SenderSettings(BaseModel):
     push_ttl_seconds: int = Field(default=86400, ge=0, le=2419200)
     sender_threads: int = Field(default=8, ge=1, le=64)
     max_delay_seconds: int = Field(default=900, ge=0, le=900)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SenderSettings:
-        settings: SenderSettings = _from_env(cls, environ)
-        return settings

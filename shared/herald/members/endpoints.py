@@ -31,10 +31,16 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BeforeValidator
+
+from herald.core.settings import Settings
 
 __all__ = [
     "EndpointPolicy",
+    "EndpointSettings",
     "EndpointUnresolvable",
     "UnsafeEndpoint",
     "check_address",
@@ -85,19 +91,43 @@ class EndpointPolicy:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> EndpointPolicy:
         """``ALLOW_LOOPBACK_PUSH`` (``true``/``1``/``yes``; the local cloud sets it) and
-        ``PUSH_ALLOWED_PORTS`` (comma-separated, default ``443``)."""
-        allow = environ.get("ALLOW_LOOPBACK_PUSH", "").strip().lower() in ("1", "true", "yes", "on")
-        raw_ports = environ.get("PUSH_ALLOWED_PORTS", "").strip()
-        ports = frozenset({443})
-        if raw_ports:
-            try:
-                ports = frozenset(int(p) for p in raw_ports.split(",") if p.strip())
-            except ValueError as exc:
-                raise ValueError(f"PUSH_ALLOWED_PORTS must list ports, not {raw_ports!r}") from exc
-            bad = sorted(p for p in ports if not 0 < p < 65536)
-            if bad or not ports:
-                raise ValueError(f"PUSH_ALLOWED_PORTS must be ports 1 to 65535, not {raw_ports!r}")
-        return cls(allow_loopback=allow, allowed_ports=ports)
+        ``PUSH_ALLOWED_PORTS`` (comma-separated, default ``443``), as :class:`EndpointSettings` reads them."""
+        return EndpointSettings.from_env(environ).endpoint_policy
+
+
+def _flag(raw: Any) -> Any:
+    """``ALLOW_LOOPBACK_PUSH``: on only when ``1``, ``true``, ``yes`` or ``on``; anything else is off."""
+    if isinstance(raw, str):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw
+
+
+def _ports(raw: Any) -> Any:
+    """``PUSH_ALLOWED_PORTS``: comma-separated ports, each 1 to 65535; unset or empty is ``443``."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if not text:
+        return frozenset({443})
+    try:
+        ports = frozenset(int(p) for p in text.split(",") if p.strip())
+    except ValueError as exc:
+        raise ValueError(f"PUSH_ALLOWED_PORTS must list ports, not {text!r}") from exc
+    if not ports or any(not 0 < p < 65536 for p in ports):
+        raise ValueError(f"PUSH_ALLOWED_PORTS must be ports 1 to 65535, not {text!r}")
+    return ports
+
+
+class EndpointSettings(Settings):
+    """The endpoint policy's part of a function's environment: the API (at join) and the push sender
+    (at send) derive their settings from it, so both read the variables the same way."""
+
+    allow_loopback_push: Annotated[bool, BeforeValidator(_flag)] = False
+    push_allowed_ports: Annotated[frozenset[int], BeforeValidator(_ports)] = frozenset({443})
+
+    @property
+    def endpoint_policy(self) -> EndpointPolicy:
+        return EndpointPolicy(allow_loopback=self.allow_loopback_push, allowed_ports=self.push_allowed_ports)
 
 
 def _split(url: str) -> tuple[str, str, int | None, str, str]:
