@@ -32,13 +32,14 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from herald.content.models import Community, Post, PostSource
 from herald.core.aws import from_item
+from herald.core.settings import Settings
 from herald.fanout.rules import MAX_DELAY_S, delay_for
 from herald.fanout.service import JobQueue, release_job, summary_of
 from herald.site.render import CommunityView, SiteFile, SiteRenderer
@@ -97,10 +98,10 @@ class SiteStore(Protocol):
 # ----------------------------------------------------------------------------- settings
 
 
-class PublisherSettings(BaseModel):
-    """Environment of the publisher function (names as in template.yaml)."""
+class PublisherSettings(Settings):
+    """Environment of the publisher function (names as in template.yaml); an empty variable is unset."""
 
-    model_config = ConfigDict(frozen=True)
+    env_ignore_empty: ClassVar[bool] = True
 
     content_table: str = Field(min_length=1)
     members_table: str | None = None
@@ -116,12 +117,6 @@ class PublisherSettings(BaseModel):
     schedule_queue_url: str | None = None
     planner_queue_url: str | None = None
     max_delay_seconds: int = Field(default=MAX_DELAY_S, ge=0, le=MAX_DELAY_S)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PublisherSettings:
-        env = os.environ if environ is None else environ
-        values = {name: env[name.upper()] for name in cls.model_fields if env.get(name.upper())}
-        return cls.model_validate(values)
 
     def base_url(self, community: str) -> str:
         """The community's folder on the site, where its pages are published."""
