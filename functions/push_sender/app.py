@@ -48,13 +48,10 @@ RESERVE_MARGIN_S = 10.0
 @cache
 def web_sender() -> WebPushSender:
     """One per container: the VAPID key is read once, tokens are cached per origin, connections pooled."""
-    import os
-
     from herald.fanout.adapters.vapid_keys import VapidKeySource
     from herald.fanout.channels.vapid import VapidSigner
     from herald.fanout.channels.webpush import WebPushSender
     from herald.fanout.settings import SenderSettings
-    from herald.members.endpoints import EndpointPolicy
 
     settings = SenderSettings.from_env()
     key = VapidKeySource(settings.vapid_key_parameter)
@@ -62,7 +59,7 @@ def web_sender() -> WebPushSender:
         VapidSigner(key(), settings.vapid_subject),
         ttl=settings.push_ttl_seconds,
         # The same endpoint policy as at join, checked again on the addresses resolved now.
-        policy=EndpointPolicy.from_env(os.environ),
+        policy=settings.endpoint_policy,
     )
 
 
