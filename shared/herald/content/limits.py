@@ -35,6 +35,9 @@ DYNAMODB_ITEM_BYTES = 400 * KIB
 DYNAMODB_SORT_KEY_BYTES = 1024
 #: DynamoDB: numbers keep at most 38 significant digits (boto3 refuses more before sending).
 DYNAMODB_NUMBER_DIGITS = 38
+#: SQS: a message's ``DelaySeconds`` is at most 900 (15 minutes; a larger value is refused), so a
+#: longer wait (a scheduled post, a push after quiet hours) is made in hops of at most this.
+SQS_MAX_DELAY_S = 900
 
 # --- Herald's bounds on what an editor uploads ------------------------------------------------
 

@@ -20,10 +20,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from herald.content.limits import SQS_MAX_DELAY_S
 from herald.members.rules import Member, QuietHours, subscription_id
 
 #: The longest delay an SQS message can carry (seconds): a wait beyond it is made in hops.
-MAX_DELAY_S = 900
+MAX_DELAY_S = SQS_MAX_DELAY_S
 MEMBERS_PER_JOB = 100
 JOB_VERSION = 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from herald.content.limits import SQS_MAX_DELAY_S
 from herald.core.settings import Settings
 from herald.members.endpoints import EndpointSettings
 
@@ -20,7 +21,7 @@ class PlannerSettings(Settings):
     member_counter_shards: int = Field(default=32, ge=1, le=1000)
     planner_page_size: int = Field(default=1000, ge=1, le=5000)
     members_per_job: int = Field(default=100, ge=1, le=500)
-    max_delay_seconds: int = Field(default=900, ge=0, le=900)
+    max_delay_seconds: int = Field(default=SQS_MAX_DELAY_S, ge=0, le=SQS_MAX_DELAY_S)
 
 
 class SenderSettings(EndpointSettings):
@@ -36,4 +37,4 @@ class SenderSettings(EndpointSettings):
     max_push_attempts: int = Field(default=5, ge=1, le=20)
     push_ttl_seconds: int = Field(default=86400, ge=0, le=2419200)
     sender_threads: int = Field(default=8, ge=1, le=64)
-    max_delay_seconds: int = Field(default=900, ge=0, le=900)
+    max_delay_seconds: int = Field(default=SQS_MAX_DELAY_S, ge=0, le=SQS_MAX_DELAY_S)

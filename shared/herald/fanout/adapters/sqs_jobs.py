@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from herald.content.limits import SQS_MAX_DELAY_S
 from herald.core.aws import LazyClient, as_transient
 from herald.core.errors import TransientError
 
@@ -60,7 +61,7 @@ class SqsJobQueue:
 
     def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
         texts = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
-        delay = max(0, min(900, int(delay_s)))
+        delay = max(0, min(SQS_MAX_DELAY_S, int(delay_s)))
         for batch in _batches(texts):
             self._send_batch(batch, delay)
 
