@@ -483,3 +483,20 @@ def test_simulated_members_through_the_handler(api: Api) -> None:
     assert result["joined"] == 30 and result["left"] == 3
     assert result["members"] == result["expected_members"] == 222_000 + 27
     assert set(result["statuses"]) <= {200, 201}
+
+
+def test_an_id_no_upload_can_create_is_an_unknown_community(api: Api) -> None:
+    # Communities exist only through uploads: an id outside the upload layout's pattern (capitals,
+    # dots, underscores, over 64 characters) is answered as an unknown community, not as a bad one.
+    seed(api)
+    for community in ("Safe-Routes", "safe.routes", "safe_routes", "-safe", "a" * 65, "a" * 300):
+        for method, path in [
+            ("GET", f"/communities/{community}"),
+            ("GET", f"/communities/{community}/join"),
+            ("POST", f"/communities/{community}/members"),
+        ]:
+            body = {"web_push": web_push(1)} if method == "POST" else None
+            response = api.call(method, path, body=body)
+            assert response["statusCode"] == 404, (method, path, response)
+            assert response_json(response) == {"error": "community not found", "community": community}
+    assert response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"] == 222_000

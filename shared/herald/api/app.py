@@ -24,10 +24,10 @@ from pydantic import BaseModel, Field
 from herald.api import errors
 from herald.api.locale import compact_number, negotiate
 from herald.api.settings import ApiSettings
+from herald.content.ids import is_community_id
 from herald.content.models import Community, Link, Post
 from herald.core.runtime import Lazy
 from herald.members.rules import (
-    COMMUNITY_ID,
     CommunityNotFound,
     JoinRequest,
     Preferences,
@@ -198,7 +198,9 @@ _AUTH = {
 
 # ----------------------------------------------------------------------------- helpers
 
-CommunityId = Annotated[str, Path(min_length=1, max_length=128, description="The community's id")]
+#: Any text: an id that is not a community id (:mod:`herald.content.ids`) names no community that
+#: can exist, and is answered as an unknown community is (404), not as a bad parameter.
+CommunityId = Annotated[str, Path(min_length=1, description="The community's id")]
 MemberId = Annotated[str, Path(min_length=1, max_length=128)]
 AcceptLanguage = Annotated[str | None, Header(description="Locale of members_display (default en)")]
 # Documented as the memberToken security scheme, not as a parameter.
@@ -206,9 +208,7 @@ Authorization = Annotated[str | None, Header(include_in_schema=False)]
 
 
 def _community(community_id: str) -> Community:
-    import re
-
-    if not re.fullmatch(COMMUNITY_ID, community_id):
+    if not is_community_id(community_id):
         raise CommunityNotFound(community_id)
     found = services().content.community(community_id)
     if found is None:

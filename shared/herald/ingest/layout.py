@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
 from herald.content import limits as bounds
+from herald.content.ids import is_community_id
 from herald.content.limits import REJECTED_PREFIX
 from herald.core.errors import InvalidUpload
 
@@ -27,16 +27,7 @@ INTERNAL_PREFIXES = (REJECTED_PREFIX,)
 POST_FORMATS: tuple[str, ...] = ("txt", "md", "json")
 EXPORT_FORMATS: tuple[str, ...] = ("txt",)
 
-#: A community id is a slug: it appears in URLs, keys and DynamoDB keys. Matched whole
-#: (``fullmatch``: ``$`` alone would let a trailing newline through).
-COMMUNITY_ID_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
-_COMMUNITY_ID = re.compile(COMMUNITY_ID_PATTERN)
 MAX_KEY_BYTES = bounds.KEY_BYTES
-
-
-def is_community_id(value: str) -> bool:
-    """Whether ``value`` is a community id, the whole of it."""
-    return _COMMUNITY_ID.fullmatch(value) is not None
 
 
 class UploadKind(StrEnum):

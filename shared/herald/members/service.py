@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from herald.content.ids import is_community_id
 from herald.core.errors import ConcurrentUpdate, TransientError
 from herald.core.observability import hashed
 from herald.members.endpoints import EndpointPolicy
@@ -15,6 +16,7 @@ from herald.members.ports import DeviceRegistry, MemberStore
 from herald.members.rules import (
     MEMBER_ID,
     AlreadyJoined,
+    CommunityNotFound,
     Forbidden,
     JoinRequest,
     JoinResult,
@@ -59,6 +61,13 @@ def _same_keys(member: Member, request: JoinRequest) -> bool:
     return same_auth and same_key
 
 
+def _existing_id(community: str) -> None:
+    """CommunityNotFound for an id no upload can create (:mod:`herald.content.ids`): no membership
+    of it can exist, so none is looked up, written or counted."""
+    if not is_community_id(community):
+        raise CommunityNotFound(community)
+
+
 #: Races (a concurrent join of the same subscription, a leave during a repeat join) are decided
 #: again on fresh reads, this many times at most.
 ATTEMPTS = 8
@@ -91,6 +100,7 @@ class MembershipService:
         Anything else raises :class:`AlreadyJoined` and changes nothing (no id, no token, the
         stored keys kept): knowing someone's push endpoint or device token gains nothing.
         """
+        _existing_id(community)
         check_endpoint_allowed(request, self.policy, self.resolve)
         secret = self.secret()
         endpoint_arn: str | None = None
@@ -197,6 +207,7 @@ class MembershipService:
         Decided by the token alone (constant time, no read), so the answer is the same whether or
         not the member exists.
         """
+        _existing_id(community)
         if not token:
             raise MissingToken("a bearer token is required")
         import re
