@@ -2,11 +2,14 @@
 
 Two event sources, one handler:
 
-* the content table's stream: the batch's records are grouped by community and published by
-  ``herald.site.publisher`` (only what changed is rendered and uploaded); the records of a community
-  that failed are reported as batch item failures, so the stream retries them. Once a community's
-  files are written, the fan-out of each post that appears now is started (a ``release`` job on the
-  planner's queue), and each post scheduled for later gets a wake-up on the schedule queue;
+* the content table's stream: each record becomes a typed change once, here
+  (``herald.content.adapters.dynamo_stream``: a post added, changed or removed, a community profile
+  changed; records of other items are none), and the changes are grouped by community and published
+  by ``herald.site.publisher`` (only what changed is rendered and uploaded); the records of a
+  community that failed are reported as batch item failures, so the stream retries them. Once a
+  community's files are written, the fan-out of each post that appears now is started (a
+  ``release`` job on the planner's queue), and each post scheduled for later gets a wake-up on the
+  schedule queue;
 * the schedule queue: a wake-up that is due sets the post's release marker, whose stream record
   publishes the post (and only then starts its fan-out); one not due yet is queued again.
 
@@ -16,6 +19,7 @@ Clients and settings are built on the first batch and reused while the environme
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from herald.content.changes import ContentChange
     from herald.site.publisher import SitePublisher
 
 logger = Logger()
@@ -77,13 +82,16 @@ publisher: Lazy[SitePublisher] = Lazy(default_publisher)
 configure = publisher.configure
 
 
-def _correlation_ids(event: dict[str, Any], community: str) -> list[str]:
-    """The uploads behind a publication (their correlation ids, from the stream's new images)."""
+def _correlation_ids(changes: Sequence[ContentChange], community: str) -> list[str]:
+    """The uploads behind a publication: the correlation ids of the community's new post versions."""
+    from herald.content.changes import CommunityProfileChanged
+    from herald.content.models import Post
+
     found: list[str] = []
-    for record in event.get("Records") or []:
-        image = record.get("dynamodb", {}).get("NewImage") or {}
-        if (image.get("community") or {}).get("S") == community:
-            cid = (image.get("correlation_id") or {}).get("S")
+    for change in changes:
+        after = change.after if not isinstance(change, CommunityProfileChanged) else None
+        if change.community == community and isinstance(after, Post):
+            cid = after.correlation_id
             if cid and cid not in found:
                 found.append(cid)
     return found[:20]
@@ -103,7 +111,8 @@ def wakeup_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from herald.site.publisher import publish_records
+    from herald.content.adapters.dynamo_stream import content_changes
+    from herald.site.publisher import publish_changes
 
     records = event.get("Records") or []
     if not records:
@@ -112,12 +121,13 @@ def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return process_partial_response(
             event=event, record_handler=wakeup_handler, processor=queue_processor, context=context
         )
-    result = publish_records(publisher(), records)
+    changes = content_changes(records)  # the only reading of the records' images
+    result = publish_changes(publisher(), changes)
     for pub in result.publications:
         logger.info(
             "site published",
             extra={
-                "correlation_ids": _correlation_ids(event, pub.community),
+                "correlation_ids": _correlation_ids(changes, pub.community),
                 "community": pub.community,
                 "mode": pub.mode,
                 "rendered": pub.rendered,

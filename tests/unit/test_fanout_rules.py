@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from herald.content.adapters.dynamo_stream import content_change
 from herald.fanout.rules import PostSummary, PushJob, Target, delay_for, notifying_post, pack, quiet_until
 from herald.members.rules import Member, Preferences, QuietHours, WebPushSubscription
 
@@ -14,31 +15,46 @@ P256DH = "BOrKq5bPmSnNNtE3MPCr-ER-bG0RADQzbzUFvwhyLQ5uOxSTvm1MB25r4P3wgmo54v0uj-
 
 
 def _record(event: str = "INSERT", **image: object) -> dict[str, object]:
+    """A content-table stream record of a post item, as Lambda delivers it."""
+    keys = {"pk": image.pop("pk", {"S": "C#harbour"}), "sk": image.pop("sk", {"S": "POST#abc"})}
     base: dict[str, object] = {
-        "pk": {"S": "C#harbour"},
-        "sk": {"S": "POST#abc"},
+        **keys,
         "type": {"S": "post"},
         "source": {"S": "post"},
         "notify": {"BOOL": True},
         "id": {"S": "abc"},
         "community": {"S": "harbour"},
+        "key": {"S": "posts/harbour/abc.txt"},
         "title": {"S": "T"},
+        "text": {"S": "T. E"},
         "excerpt": {"S": "E"},
         "topics": {"L": [{"S": "health"}]},
+        "content_hash": {"S": "0" * 64},
+        "created_at": {"S": "2025-06-02T12:00:00+00:00"},
+        "updated_at": {"S": "2025-06-02T12:00:00+00:00"},
     }
     base.update(image)
-    return {"eventName": event, "dynamodb": {"NewImage": base}}
+    images = {"OldImage": base} if event == "REMOVE" else {"NewImage": base}
+    if event == "MODIFY":
+        images["OldImage"] = base
+    return {"eventID": "1", "eventName": event, "dynamodb": {"Keys": keys, **images}}
+
+
+def notifying(record: dict[str, object]) -> PostSummary | None:
+    """What the fan-out rule says of a stream record, once the stream adapter has typed it."""
+    change = content_change(record)
+    return None if change is None else notifying_post(change, SITE)
 
 
 def test_only_inserted_editor_posts_that_notify() -> None:
-    post = notifying_post(_record(), SITE)
+    post = notifying(_record())
     assert post is not None and post.topics == ("health",)
     assert post.url == "https://herald.example/harbour/posts/abc/"
-    assert notifying_post(_record("MODIFY"), SITE) is None
-    assert notifying_post(_record(source={"S": "export"}), SITE) is None
-    assert notifying_post(_record(notify={"BOOL": False}), SITE) is None
-    assert notifying_post(_record(type={"S": "claim"}, sk={"S": "HASH#x"}), SITE) is None
-    scheduled = notifying_post(_record(publish_at={"S": "2030-01-01T00:00:00+00:00"}), SITE)
+    assert notifying(_record("MODIFY")) is None
+    assert notifying(_record(source={"S": "export"})) is None
+    assert notifying(_record(notify={"BOOL": False})) is None
+    assert notifying(_record(type={"S": "claim"}, sk={"S": "HASH#x"})) is None
+    scheduled = notifying(_record(publish_at={"S": "2030-01-01T00:00:00+00:00"}))
     assert scheduled is not None and scheduled.publish_at == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
 
 
@@ -99,7 +115,7 @@ def test_targets_and_packing() -> None:
 
 
 def test_the_upload_correlation_id_travels_with_the_push_jobs() -> None:
-    post = notifying_post(_record(correlation_id={"S": "s3-REQ123"}), SITE)
+    post = notifying(_record(correlation_id={"S": "s3-REQ123"}))
     assert post is not None and post.correlation_id == "s3-REQ123"
     job = PushJob(job_id="j", post=post, targets=())
     assert PushJob.from_dict(job.as_dict()).post.correlation_id == "s3-REQ123"

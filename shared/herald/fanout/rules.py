@@ -1,8 +1,9 @@
 """Who gets a push for a new post, when, and in what job: the fan-out rules (pure: no I/O, clock handed in).
 
-* :func:`notifying_post` reads a content-table stream record and says whether it is a post that
-  notifies: a newly inserted post item (``INSERT``), written by an editor (``source == "post"``),
-  with ``notify`` true. Edits (``MODIFY``), deletes, exports, duplicates and rejections never notify.
+* :func:`notifying_post` takes a change of the content table (:mod:`herald.content.changes`) and says
+  whether it is a post that notifies: a post added (``INSERT``), written by an editor
+  (``source == "post"``), with ``notify`` true. Edits, deletes, exports, duplicates and rejections
+  never notify.
 * :func:`targets` applies a member's preferences: muted gets nothing; a member who chose languages
   or topics gets only posts that match them; quiet hours defer (never drop) until they end, in the
   member's own time zone. One target per channel: the browser (``web``) and the app (``fcm``/``apns``).
@@ -20,7 +21,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from herald.content.changes import ContentChange, PostAdded
 from herald.content.limits import SQS_MAX_DELAY_S
+from herald.content.models import Post, PostSource
 from herald.members.rules import Member, QuietHours, subscription_id
 
 #: The longest delay an SQS message can carry (seconds): a wait beyond it is made in hops.
@@ -87,69 +90,28 @@ def post_url(site_url: str, community: str, post_id: str) -> str:
 # ----------------------------------------------------------------------------- the stream record
 
 
-def _plain(value: Any) -> Any:
-    """A DynamoDB typed attribute value (``{"S": …}``) as a plain value."""
-    if not isinstance(value, Mapping) or len(value) != 1:
-        return value
-    (kind, inner), *_ = value.items()
-    if kind in ("S", "B"):
-        return inner
-    if kind == "N":
-        number = float(inner)
-        return int(number) if number.is_integer() else number
-    if kind == "BOOL":
-        return bool(inner)
-    if kind == "NULL":
+def notifying_post(change: ContentChange, site_url: str) -> PostSummary | None:
+    """The post a change of the content table announces, if it is one that notifies; else None."""
+    if not isinstance(change, PostAdded) or not isinstance(change.post, Post):
         return None
-    if kind == "L":
-        return [_plain(v) for v in inner]
-    if kind == "M":
-        return {k: _plain(v) for k, v in inner.items()}
-    if kind in ("SS", "NS", "BS"):
-        return list(inner)
-    return value
-
-
-def image(record: Mapping[str, Any], which: str = "NewImage") -> dict[str, Any]:
-    """A stream record's new (or old) image as plain values."""
-    raw = (record.get("dynamodb") or {}).get(which) or {}
-    return {k: _plain(v) for k, v in raw.items()}
-
-
-def _epoch(value: Any) -> float | None:
-    if value in (None, ""):
+    post = change.post
+    if post.source != PostSource.POST or post.notify is not True:
         return None
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
+    if not post.community or not post.id:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
-
-
-def notifying_post(record: Mapping[str, Any], site_url: str) -> PostSummary | None:
-    """The post a content-table stream record announces, if it is one that notifies; else None."""
-    if record.get("eventName") != "INSERT":
-        return None
-    item = image(record)
-    if item.get("type") != "post" or not str(item.get("sk", "")).startswith("POST#"):
-        return None
-    if item.get("source", "post") != "post" or item.get("notify", True) is not True:
-        return None
-    community, post_id = item.get("community"), item.get("id")
-    if not community or not post_id:
-        return None
+    publish_at = post.publish_at
+    if publish_at is not None and publish_at.tzinfo is None:
+        publish_at = publish_at.replace(tzinfo=UTC)
     return PostSummary(
-        community=str(community),
-        post_id=str(post_id),
-        title=str(item.get("title") or ""),
-        excerpt=str(item.get("excerpt") or ""),
-        url=post_url(site_url, str(community), str(post_id)),
-        language=item.get("language") or None,
-        topics=tuple(item.get("topics") or ()),
-        publish_at=_epoch(item.get("publish_at")),
-        correlation_id=item.get("correlation_id") or None,
+        community=post.community,
+        post_id=post.id,
+        title=post.title,
+        excerpt=post.excerpt,
+        url=post_url(site_url, post.community, post.id),
+        language=post.language or None,
+        topics=tuple(post.topics),
+        publish_at=publish_at.timestamp() if publish_at is not None else None,
+        correlation_id=post.correlation_id or None,
     )
 
 

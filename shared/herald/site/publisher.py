@@ -1,13 +1,15 @@
 """Publishing the public site from the content table's stream: only what changed is rendered again.
 
-A batch of stream records is grouped by community. For each community the publisher reads the
-profile, the member count and the posts that are due (``publish_at`` unset or past, by the injected
-clock), renders what the records changed (:meth:`SiteRenderer.render_changes`, with the records' old
-images as ``previous``), or the whole site when the profile appeared or its name or description
-changed (:meth:`SiteRenderer.render_community`), and uploads to ``<community>/…`` only the files whose
-bytes or headers differ from what the bucket holds. Pages of deleted posts are removed.
+The publisher reads no stream record: the function turns each record into a typed change once
+(:mod:`herald.content.adapters.dynamo_stream`; :mod:`herald.content.changes`), and a batch's
+changes are grouped by community. For each community the publisher reads the profile, the member
+count and the posts that are due (``publish_at`` unset or past, by the injected clock), renders what
+the changes changed (:meth:`SiteRenderer.render_changes`, with the posts' versions before the batch
+as ``previous``), or the whole site when the profile appeared or its name or description changed
+(:meth:`SiteRenderer.render_community`), and uploads to ``<community>/…`` only the files whose bytes
+or headers differ from what the bucket holds. Pages of deleted posts are removed.
 
-Everything is decided from the table as it is now, not from the records' new images, so a
+Everything is decided from the table as it is now, not from the changes' new versions, so a
 duplicated, retried or late record publishes the same bytes again and writes nothing. The changed
 posts themselves are read from the table with a consistent read (the feed index may lag behind).
 
@@ -33,12 +35,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
-from urllib.parse import quote
 
 from pydantic import Field
 
+from herald.content import urls
+from herald.content.changes import (
+    CommunityProfileChanged,
+    ContentChange,
+    PostChanged,
+    PostVersion,
+    ProfileVersion,
+    Unreadable,
+)
+from herald.content.counts import member_count
 from herald.content.models import Community, Post, PostSource
-from herald.core.aws import from_item
 from herald.core.settings import Settings
 from herald.fanout.rules import MAX_DELAY_S, delay_for
 from herald.fanout.service import JobQueue, release_job, summary_of
@@ -120,67 +130,14 @@ class PublisherSettings(Settings):
 
     def base_url(self, community: str) -> str:
         """The community's folder on the site, where its pages are published."""
-        return f"{self.public_site_url.rstrip('/')}/{quote(community, safe='')}/"
+        return urls.community_url(self.public_site_url, community)
 
     def join_url(self, community: str) -> str:
         """The join link (as the API gives it): ``<site>/<community>/join``."""
-        return f"{self.public_site_url.rstrip('/')}/{quote(community, safe='')}/join"
+        return urls.join_url(self.public_site_url, community)
 
 
-# ----------------------------------------------------------------------------- stream records
-
-
-@dataclass(frozen=True, slots=True)
-class StreamChange:
-    """One stream record that concerns the site: a post or a community profile."""
-
-    event_id: str
-    event_name: str  # INSERT, MODIFY, REMOVE
-    community: str
-    post_id: str | None  # None: the profile
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
-    #: When the change was written (the record's ApproximateCreationDateTime, epoch seconds).
-    written_at: float | None = None
-
-    @property
-    def releases(self) -> bool:
-        """The change is a scheduled post's release marker being set (its time has come)."""
-        marker = (self.new or {}).get("released_at")
-        return bool(marker) and marker != (self.old or {}).get("released_at")
-
-
-def _plain_image(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not image:
-        return None
-    return from_item(dict(image))
-
-
-def parse_record(record: Mapping[str, Any]) -> StreamChange | None:
-    """A Lambda DynamoDB stream record as a :class:`StreamChange`; None for items the site ignores
-    (upload outcomes, duplicate claims; FilterCriteria drop them on AWS, not in the local cloud)."""
-    ddb = record.get("dynamodb") or {}
-    keys = ddb.get("Keys") or {}
-    pk = str((keys.get("pk") or {}).get("S", ""))
-    sk = str((keys.get("sk") or {}).get("S", ""))
-    if not pk.startswith("C#"):
-        return None
-    if sk.startswith("POST#"):
-        post_id: str | None = sk.removeprefix("POST#")
-    elif sk == "PROFILE":
-        post_id = None
-    else:
-        return None
-    created = ddb.get("ApproximateCreationDateTime")
-    return StreamChange(
-        event_id=str(record.get("eventID", "")),
-        event_name=str(record.get("eventName", "")),
-        community=pk.removeprefix("C#"),
-        post_id=post_id,
-        old=_plain_image(ddb.get("OldImage")),
-        new=_plain_image(ddb.get("NewImage")),
-        written_at=float(created) if isinstance(created, int | float) else None,
-    )
+# ----------------------------------------------------------------------------- changes
 
 
 @dataclass
@@ -189,31 +146,36 @@ class CommunityChanges:
 
     community: str
     event_ids: list[str] = field(default_factory=list)
-    #: post id -> its image before the batch (the first record's old image; None: new in the batch)
-    before: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    #: post id -> when the first record was written (the old image is judged as it was then)
+    #: post id -> its version before the batch (the first change's; None: new in the batch)
+    before: dict[str, PostVersion | None] = field(default_factory=dict)
+    #: post id -> when the first change was written (the old version is judged as it was then)
     written_at: dict[str, float | None] = field(default_factory=dict)
-    #: posts a record of the batch released (their scheduled time came)
+    #: posts a change of the batch released (their scheduled time came)
     released: set[str] = field(default_factory=set)
     full: bool = False  # the profile appeared, went, or changed its name or description
 
-    def add(self, change: StreamChange) -> None:
+    def add(self, change: ContentChange) -> None:
         self.event_ids.append(change.event_id)
-        if change.post_id is not None:
-            if change.post_id not in self.before:
-                self.before[change.post_id] = change.old
-                self.written_at[change.post_id] = change.written_at
-            if change.releases:
-                self.released.add(change.post_id)
-        elif (
-            change.old is None
-            or change.new is None
-            or any(change.old.get(f) != change.new.get(f) for f in SITE_WIDE_FIELDS)
-        ):
-            self.full = True
+        if isinstance(change, CommunityProfileChanged):
+            if _site_wide(change.old, change.new):
+                self.full = True
+            return
+        if change.post_id not in self.before:
+            self.before[change.post_id] = change.before
+            self.written_at[change.post_id] = change.written_at
+        if isinstance(change, PostChanged) and change.releases:
+            self.released.add(change.post_id)
 
 
-def group_changes(changes: Iterable[StreamChange]) -> dict[str, CommunityChanges]:
+def _site_wide(old: ProfileVersion | None, new: ProfileVersion | None) -> bool:
+    """Whether a profile change shows on every page: it appeared, went, cannot be read, or its name
+    or description changed."""
+    if not isinstance(old, Community) or not isinstance(new, Community):
+        return True
+    return any(getattr(old, f) != getattr(new, f) for f in SITE_WIDE_FIELDS)
+
+
+def group_changes(changes: Iterable[ContentChange]) -> dict[str, CommunityChanges]:
     grouped: dict[str, CommunityChanges] = {}
     for change in changes:
         grouped.setdefault(change.community, CommunityChanges(change.community)).add(change)
@@ -267,13 +229,8 @@ def wakeup_job(post: Post) -> dict[str, Any]:
     }
 
 
-def _post_or_none(image: Mapping[str, Any] | None) -> Post | None:
-    if not image:
-        return None
-    try:
-        return Post.model_validate(image)
-    except ValueError:
-        return None
+def _readable(version: PostVersion | None) -> Post | None:
+    return version if isinstance(version, Post) else None
 
 
 class SitePublisher:
@@ -320,13 +277,13 @@ class SitePublisher:
             due = {p.id: p for p in posts}
             previous: dict[str, Post] = {}
             deleted: set[str] = set()
-            for pid, image in changes.before.items():
-                old = _post_or_none(image)
+            for pid, version in changes.before.items():
+                old = _readable(version)
                 was_visible = self._was_visible(changes, pid, now)
                 if was_visible and old is not None:
                     previous[pid] = old
-                if pid not in due and (was_visible or (image is not None and old is None)):
-                    deleted.add(pid)  # gone, or no longer due (an old image we cannot read: delete too)
+                if pid not in due and (was_visible or isinstance(version, Unreadable)):
+                    deleted.add(pid)  # gone, or no longer due (an old version we cannot read: delete too)
             changed = {pid for pid in changes.before if pid in due}
             site = renderer.render_changes(view, posts, changed, deleted, previous=previous)
             files = [*site.writes, *renderer.assets(view)]
@@ -367,7 +324,7 @@ class SitePublisher:
         visible), and no record of the batch released it (a release is its first appearance)."""
         if pid in changes.released:
             return False
-        old = _post_or_none(changes.before.get(pid))
+        old = _readable(changes.before.get(pid))
         written = changes.written_at.get(pid)
         at = datetime.fromtimestamp(written, UTC) if written is not None else now
         return old is not None and is_due(old, at)
@@ -377,14 +334,14 @@ class SitePublisher:
     ) -> None:
         released: list[Post] = []
         waiting: list[Post] = []
-        for pid, image in changes.before.items():
+        for pid, version in changes.before.items():
             post = stored.get(pid)
             if post is None:
                 continue
             if is_due(post, now):
                 if announces(post) and not self._was_visible(changes, pid, now):
                     released.append(post)
-            elif _schedule_changed(image, post):
+            elif _schedule_changed(version, post):
                 waiting.append(post)  # a wake-up for the post's (new) time; the old one finds it moved
         if released and self.fanout is not None:
             site_url = self.settings.public_site_url
@@ -415,7 +372,7 @@ class SitePublisher:
         stored = self.content.community(community) or Community(id=community, name=community)
         members = stored.members
         if self.members is not None:
-            members = stored.members_baseline + self.members.count(community)
+            members = member_count(stored.members_baseline, self.members.count(community))
         view = CommunityView.from_community(stored, join_url=self.settings.join_url(community))
         view = view.model_copy(update={"members": members})
         posts = {p.id: p for p in self.content.community_posts(community)}
@@ -468,9 +425,9 @@ def _same(stored: Stored | None, file: SiteFile) -> bool:
     return stored is not None and stored.matches(file)
 
 
-def _schedule_changed(image: Mapping[str, Any] | None, post: Post) -> bool:
+def _schedule_changed(version: PostVersion | None, post: Post) -> bool:
     """Whether the post's ``publish_at`` is new with this batch (so no wake-up waits for it yet)."""
-    old = _post_or_none(image)
+    old = _readable(version)
     return old is None or old.publish_at != post.publish_at
 
 
@@ -482,22 +439,19 @@ class BatchResult:
     publications: list[Publication] = field(default_factory=list)
     failed_event_ids: set[str] = field(default_factory=set)
     errors: dict[str, str] = field(default_factory=dict)  # community -> error
-    ignored: int = 0
 
 
-def publish_records(publisher: SitePublisher, records: Sequence[Mapping[str, Any]]) -> BatchResult:
-    """Publish every community a batch of stream records touched; a community that fails fails
-    its records only (the others are published)."""
+def publish_changes(publisher: SitePublisher, changes: Iterable[ContentChange]) -> BatchResult:
+    """Publish every community a batch's changes touched, in the order the batch first touched them;
+    a community that fails fails its changes only (the others are published)."""
     result = BatchResult()
-    parsed = [parse_record(r) for r in records]
-    result.ignored = sum(1 for p in parsed if p is None)
-    for community, changes in group_changes(p for p in parsed if p is not None).items():
+    for community, grouped in group_changes(changes).items():
         try:
-            result.publications.append(publisher.publish(changes))
+            result.publications.append(publisher.publish(grouped))
         except Exception as exc:  # reported per record: the stream retries them
             log.exception("publishing %s failed", community)
             result.errors[community] = f"{type(exc).__name__}: {exc}"
-            result.failed_event_ids.update(changes.event_ids)
+            result.failed_event_ids.update(grouped.event_ids)
     return result
 
 
