@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from herald.content import formats
 from herald.content.models import Enrichment
 from herald.enrichment import text as t
 from herald.enrichment.countries import find_countries
@@ -27,14 +28,12 @@ def enrich(
 ) -> Enrichment:
     """Derive title, excerpt, links, hashtags, mentions, emoji, countries, language, topics and counts.
 
-    ``raw_text`` is the post as uploaded (Markdown for ``fmt == "md"``); ``lang`` overrides detection.
+    ``raw_text`` is the post's text in its upload format ``fmt`` (Markdown for ``md``): everything
+    but the stored text and its hash is derived from the format's plain text (the text itself if
+    that is empty); ``lang`` overrides detection.
     """
     text = t.normalise(raw_text)
-    plain = text
-    if fmt == "md":
-        from herald.enrichment.markdown import to_plain
-
-        plain = t.normalise(to_plain(text)) or text
+    plain = t.normalise(formats.of(fmt).plain_text(text)) or text
     tags_found = t.hashtags(plain)
     words = t.word_count(plain)
     topic_hints = [*tags_found, *tags]

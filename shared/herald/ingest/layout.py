@@ -1,7 +1,9 @@
 """The upload bucket's layout: which keys are posts, which are exports, and the ids they map to.
 
-- ``posts/<community>/<name>.(txt|md|json)``: one post;
-- ``exports/<community>/<name>.txt``: a community page export (many posts and a profile);
+- ``posts/<community>/<name>.<ext>``: one post, in the upload format of its extension
+  (:mod:`herald.content.formats`: ``txt``, ``md``, ``json``);
+- ``exports/<community>/<name>.txt``: a community page export (many posts and a profile), in a
+  format that takes exports (plain text);
 - ``rejected/...``: Herald's own copies of rejected uploads, never ingested again.
 """
 
@@ -12,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from herald.content import formats
 from herald.content import limits as bounds
 from herald.content.ids import is_community_id
 from herald.content.limits import REJECTED_PREFIX
@@ -24,8 +27,6 @@ EXPORTS_PREFIX = "exports/"
 #: Prefixes Herald writes itself; an event for one of them is ignored, never processed.
 INTERNAL_PREFIXES = (REJECTED_PREFIX,)
 
-POST_FORMATS: tuple[str, ...] = ("txt", "md", "json")
-EXPORT_FORMATS: tuple[str, ...] = ("txt",)
 
 MAX_KEY_BYTES = bounds.KEY_BYTES
 
@@ -68,10 +69,12 @@ def is_internal(key: str) -> bool:
 def parse_key(key: str) -> UploadKey:
     """Map a (decoded) S3 key onto the layout, or say precisely why it does not fit."""
     bounds.check_key(key)
+    # The upload formats' extensions (herald.content.formats): any for a post, those that take
+    # exports for an export.
     if key.startswith(POSTS_PREFIX):
-        kind, formats = UploadKind.POST, POST_FORMATS
+        kind, allowed = UploadKind.POST, formats.post_extensions()
     elif key.startswith(EXPORTS_PREFIX):
-        kind, formats = UploadKind.EXPORT, EXPORT_FORMATS
+        kind, allowed = UploadKind.EXPORT, formats.export_extensions()
     else:
         raise InvalidUpload.one(
             "key",
@@ -83,7 +86,7 @@ def parse_key(key: str) -> UploadKey:
         raise InvalidUpload.one(
             "key",
             f"{bounds.quoted(key)} does not have the form "
-            f"{parts[0]}/<community>/<name>.<{'|'.join(formats)}>",
+            f"{parts[0]}/<community>/<name>.<{'|'.join(allowed)}>",
         )
     _, community, name = parts
     if not is_community_id(community):
@@ -100,10 +103,10 @@ def parse_key(key: str) -> UploadKey:
         )
     stem, dot, ext = name.rpartition(".")
     ext = ext.lower()
-    if not dot or not stem or ext not in formats:
+    if not dot or not stem or ext not in allowed:
         raise InvalidUpload.one(
             "key",
             f"{bounds.quoted(name)} has an unsupported extension: "
-            f"expected one of {', '.join('.' + f for f in formats)}",
+            f"expected one of {', '.join('.' + f for f in allowed)}",
         )
     return UploadKey(key=key, kind=kind, community=community, name=name, fmt=ext)

@@ -2,8 +2,10 @@
 
 Pure: no I/O but reading the package's own templates and static files, no clock. The same posts
 give the same bytes, so a publisher uploads only what really changed. Every string a post or a
-profile holds goes through Jinja2's autoescape; links are built here from the post's extracted
-``links`` (http/https only, checked again) and never from the text itself.
+profile holds goes through Jinja2's autoescape. A post's body is the HTML of its upload format
+(:mod:`herald.content.formats`), which escapes the text itself: a plain-text post's links are built
+from its extracted ``links`` (http/https only, checked again), never from the text; a Markdown
+post's from its own links, checked the same way (``mailto:`` too).
 
 Layout of the site (paths relative to ``base_url``)::
 
@@ -21,35 +23,37 @@ page: page ``n`` always holds the unpinned posts ranked ``50(n-1)+1 … 50n`` in
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict
 
+from herald.content import counts, formats, qr, urls
+from herald.content.formats import base, markdown
+from herald.content.formats.base import safe_href
+from herald.content.formats.markdown import markdown_html as markdown_html
+from herald.content.formats.text import text_html as text_html
 from herald.content.models import Community, Post
 from herald.site import feeds
 
 if TYPE_CHECKING:
     from jinja2 import Environment, Template
-    from markdown_it import MarkdownIt
 
 PAGE_SIZE = 50
 FEED_SIZE = 50
 #: Languages written right to left: their posts get ``dir="rtl"``.
 RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "ps", "ckb", "yi", "dv", "sd", "ug"})
 #: Schemes a link in a plain-text post may have; a Markdown post may also link ``mailto:``.
-LINK_SCHEMES = frozenset({"http", "https"})
-MARKDOWN_SCHEMES = frozenset({"http", "https", "mailto"})
-LINK_REL = "nofollow noopener ugc"
+LINK_SCHEMES = base.LINK_SCHEMES
+MARKDOWN_SCHEMES = markdown.MARKDOWN_SCHEMES
+LINK_REL = base.LINK_REL
 
 HTML = "text/html; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"
@@ -67,8 +71,6 @@ CACHE_ASSET = "public, max-age=86400"
 
 _HERE = Path(__file__).resolve().parent
 STATIC_FILES = {"site.css": CSS, "join.js": JAVASCRIPT, "sw.js": JAVASCRIPT}
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\"'<>\\`]")
 
 
 # ----------------------------------------------------------------------------- public types
@@ -221,101 +223,8 @@ _STRINGS: dict[str, dict[str, str]] = {
 
 # ----------------------------------------------------------------------------- text to HTML
 
-
-def safe_href(url: str, schemes: frozenset[str] = LINK_SCHEMES) -> bool:
-    """True for an absolute URL with one of ``schemes`` (and a host, unless ``mailto:``)."""
-    if not url or _UNSAFE_URL_CHARS.search(url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    scheme = parts.scheme.lower()
-    if scheme not in schemes:
-        return False
-    return scheme == "mailto" or bool(parts.hostname)
-
-
-@lru_cache(maxsize=4096)
-def _link_pattern(urls: tuple[str, ...]) -> tuple[re.Pattern[str], dict[str, str]]:
-    """A pattern matching each link as written in the text (with its scheme, or without ``https://``)."""
-    forms: dict[str, str] = {}
-    for url in urls:
-        forms.setdefault(url, url)
-        if url[:8].lower() == "https://":
-            forms.setdefault(url[8:], url)
-    alternation = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-    return re.compile(rf"(?<![\w/:.@-])(?:{alternation})(?![\w/])"), forms
-
-
-def _escape_lines(text: str) -> str:
-    return str(escape(text)).replace("\n", "<br>\n")
-
-
-def text_html(text: str, links: Iterable[Any]) -> Markup:
-    """A plain-text post as paragraphs, its known links as anchors, everything else escaped.
-
-    The text is split at the links first and every segment escaped on its own, so no link can
-    carry markup out of the text; each ``href`` is the extracted URL, checked again and escaped.
-    """
-    urls = tuple(dict.fromkeys(link.url for link in links if safe_href(link.url)))
-    matcher = _link_pattern(urls) if urls else None
-    out: list[str] = []
-    for paragraph in text.split("\n\n"):
-        if not paragraph.strip():
-            continue
-        if matcher is None:
-            out.append(f"<p>{_escape_lines(paragraph)}</p>")
-            continue
-        pattern, forms = matcher
-        parts: list[str] = []
-        position = 0
-        for match in pattern.finditer(paragraph):
-            parts.append(_escape_lines(paragraph[position : match.start()]))
-            href = forms[match.group(0)]
-            parts.append(f'<a href="{escape(href)}" rel="{LINK_REL}">{escape(match.group(0))}</a>')
-            position = match.end()
-        parts.append(_escape_lines(paragraph[position:]))
-        out.append(f"<p>{''.join(parts)}</p>")
-    return Markup("\n".join(out))
-
-
-def _markdown_link_ok(url: str) -> bool:
-    return safe_href(url, MARKDOWN_SCHEMES)
-
-
-@cache
-def _markdown() -> MarkdownIt:
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False, "linkify": True})
-    md.enable(["linkify", "strikethrough"]).disable("image")  # images: no third-party requests
-    md.validateLink = _markdown_link_ok  # type: ignore[method-assign]
-    return md
-
-
-def markdown_html(source: str) -> Markup:
-    """A Markdown post: raw HTML off, links http/https/mailto only, headings from ``<h3>`` down."""
-    md = _markdown()
-    tokens = md.parse(source)
-    for token in tokens:
-        if token.type in ("heading_open", "heading_close"):
-            token.tag = f"h{min(6, int(token.tag[1]) + 2)}"
-        elif token.type == "inline" and token.children:
-            for child in token.children:
-                if child.type != "link_open":
-                    continue
-                href = str(child.attrGet("href") or "")
-                if child.markup == "linkify" and href.startswith("http://"):
-                    text_token = token.children[token.children.index(child) + 1]
-                    if not text_token.content.lower().startswith("http://"):
-                        href = "https://" + href[7:]  # a scheme-less link, read as https like the enrichment
-                if not _markdown_link_ok(href):
-                    href = ""
-                child.attrSet("href", href)
-                child.attrSet("rel", LINK_REL)
-    return Markup(md.renderer.render(tokens, md.options, {}))
-
+# A post's body is its upload format's HTML (herald.content.formats): ``text_html`` for plain text
+# and JSON, ``markdown_html`` for Markdown; ``safe_href`` also checks the community's join link.
 
 # ----------------------------------------------------------------------------- ordering
 
@@ -408,13 +317,7 @@ def _static(name: str) -> bytes:
 
 @lru_cache(maxsize=64)
 def _qr_svg(url: str) -> bytes:
-    import segno
-
-    out = io.BytesIO()
-    segno.make(url, error="m", micro=False).save(
-        out, kind="svg", scale=8, border=4, xmldecl=True, svgns=True, svgclass=None, lineclass=None
-    )
-    return out.getvalue()
+    return qr.svg(url, classes=False).encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,8 +347,7 @@ class PostView:
 
 def post_path(post_id: str) -> str:
     """``posts/<id>/index.html`` (ids are hex; anything else is percent-encoded)."""
-    safe = post_id if _SAFE_ID.match(post_id) else quote(post_id, safe="")
-    return f"posts/{safe}/index.html"
+    return urls.post_path(post_id) + "index.html"
 
 
 # ----------------------------------------------------------------------------- the renderer
@@ -680,18 +582,14 @@ class SiteRenderer:
         return html.encode("utf-8")
 
     def _profile(self, community: CommunityView, root: str) -> dict[str, Any]:
-        from babel.numbers import format_compact_decimal, format_decimal
-
         join_href = community.join_url if community.join_url and safe_href(community.join_url) else None
         api = self.api_url
         return {
-            "members_display": format_compact_decimal(
-                community.members, format_type="short", locale=self.locale, fraction_digits=1
-            ),
-            "members_exact": format_decimal(community.members, locale=self.locale),
+            "members_display": counts.compact_number(community.members, self.locale),
+            "members_exact": counts.exact_number(community.members, self.locale),
             "join_href": join_href,
-            "join_api": f"{api}/communities/{quote(community.id, safe='')}/members" if api else None,
-            "community_api": f"{api}/communities/{quote(community.id, safe='')}" if api else None,
+            "join_api": urls.members_api_url(api, community.id) if api else None,
+            "community_api": urls.community_api_url(api, community.id) if api else None,
             "vapid_key": self.vapid_public_key,
             "demo_subscription": self.demo_subscription,
             "service_worker": f"{root}sw.js",
@@ -751,7 +649,7 @@ class SiteRenderer:
         updated = max(_utc(post.updated_at), published)
         lang = post.language
         href = post_path(post.id).removesuffix("index.html")
-        body = markdown_html(post.text) if post.format == "md" else text_html(post.text, post.links)
+        body = formats.of(post.format).html(post.text, post.links)
         return PostView(
             id=post.id,
             href=self._dir(href),
