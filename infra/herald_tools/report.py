@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from herald.content.counts import member_count
 from herald.ingest.ports import ContentStore
 from herald.members.ports import MemberStore
 
@@ -65,7 +66,7 @@ def build_report(
     communities = sorted(store.communities(), key=lambda c: c.id)
     if members is not None:
         communities = [
-            c.model_copy(update={"members": max(0, c.members_baseline + members.count(c.id))})
+            c.model_copy(update={"members": member_count(c.members_baseline, members.count(c.id))})
             for c in communities
         ]
     posts = [p for c in communities for p in store.community_posts(c.id)]

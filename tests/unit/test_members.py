@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from herald.api.locale import compact_number, negotiate
+from herald.api.locale import negotiate
+from herald.content.counts import compact_number, member_count
 from herald.members.endpoints import EndpointPolicy
 from herald.members.rules import (
     Device,
@@ -27,7 +28,6 @@ from herald.members.rules import (
     check_endpoint_allowed,
     choose_shard,
     derive_token,
-    member_count,
     subscription_id,
     token_hash,
     verify_token,

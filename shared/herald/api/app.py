@@ -22,8 +22,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, Field
 
 from herald.api import errors
-from herald.api.locale import compact_number, negotiate
+from herald.api.locale import negotiate
 from herald.api.settings import ApiSettings
+from herald.content.counts import compact_number, member_count
 from herald.content.ids import is_community_id
 from herald.content.models import Community, Link, Post
 from herald.core.runtime import Lazy
@@ -245,8 +246,7 @@ def _post_out(post: Post) -> PostOut:
 def get_community(id: CommunityId, accept_language: AcceptLanguage = None) -> CommunityOut:
     community = _community(id)
     svc = services()
-    members = community.members_baseline + svc.members.count(id)
-    members = max(0, members)
+    members = member_count(community.members_baseline, svc.members.count(id))
     return CommunityOut(
         id=community.id,
         name=community.name,
@@ -404,16 +404,16 @@ def leave(id: CommunityId, member_id: MemberId, authorization: Authorization = N
     },
 )
 def join_link(id: CommunityId, format: Annotated[Literal["json", "svg", "png"], Query()] = "json"):  # type: ignore[no-untyped-def]  # unannotated: Powertools would validate the PNG against one model
-    from herald.api import qr
+    from herald.content import qr
 
     community = _community(id)
     url = services().settings.join_url(community.id)
     cache_headers = {"Cache-Control": "public, max-age=3600"}
     if format == "svg":
-        return Response(200, "image/svg+xml", qr.svg(url), headers=cache_headers)
+        return Response(200, "image/svg+xml", qr.svg(url, title=url), headers=cache_headers)
     if format == "png":
         return Response(200, "image/png", qr.png(url), headers=cache_headers)
-    body = JoinLink(join_url=url, qr_svg=qr.svg(url), qr_png=qr.png_data_url(url))
+    body = JoinLink(join_url=url, qr_svg=qr.svg(url, title=url), qr_png=qr.png_data_url(url))
     return Response(200, content_types.APPLICATION_JSON, body.model_dump(), headers=cache_headers)
 
 

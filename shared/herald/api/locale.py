@@ -1,4 +1,4 @@
-"""The request's locale (Accept-Language) and numbers shown the way that locale writes them."""
+"""The request's locale (Accept-Language); numbers are shown in it by :mod:`herald.content.counts`."""
 
 from __future__ import annotations
 
@@ -43,10 +43,3 @@ def negotiate(accept_language: str | None) -> str:
             continue
         return str(locale)
     return DEFAULT_LOCALE
-
-
-def compact_number(value: int, locale: str = DEFAULT_LOCALE) -> str:
-    """``222000`` -> ``222K`` (en), ``222 k`` (fr), ``222 ألف`` (ar): CLDR's short compact form."""
-    from babel.numbers import format_compact_decimal
-
-    return str(format_compact_decimal(value, format_type="short", locale=locale, fraction_digits=1))

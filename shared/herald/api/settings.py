@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from herald.content import urls
 from herald.members.endpoints import EndpointSettings
 
 
@@ -24,20 +25,15 @@ class ApiSettings(EndpointSettings):
 
     @property
     def site_url(self) -> str:
-        return self.public_site_url.rstrip("/")
+        return urls.site_root(self.public_site_url)
 
     @property
     def site_origin(self) -> str:
         """The scheme and host of the public site: the one origin CORS admits."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.public_site_url)
-        return f"{parts.scheme}://{parts.netloc}"
+        return urls.site_origin(self.public_site_url)
 
     def join_url(self, community: str) -> str:
-        from urllib.parse import quote
-
-        return f"{self.site_url}/{quote(community, safe='')}/join"
+        return urls.join_url(self.public_site_url, community)
 
     @property
     def platform_applications(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from herald.content.changes import ContentChange, PostAdded
 from herald.content.limits import SQS_MAX_DELAY_S
 from herald.content.models import Post, PostSource
+from herald.content.urls import post_url
 from herald.members.rules import Member, QuietHours, subscription_id
 
 #: The longest delay an SQS message can carry (seconds): a wait beyond it is made in hops.
@@ -78,13 +79,6 @@ class PostSummary:
             started_at=float(data["started_at"]) if data.get("started_at") is not None else None,
             correlation_id=data.get("correlation_id") or None,
         )
-
-
-def post_url(site_url: str, community: str, post_id: str) -> str:
-    """The post's page on the public site (``<site>/<community>/posts/<id>/``)."""
-    from urllib.parse import quote
-
-    return f"{site_url.rstrip('/')}/{quote(community, safe='')}/posts/{quote(post_id, safe='')}/"
 
 
 # ----------------------------------------------------------------------------- the stream record

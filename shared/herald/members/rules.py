@@ -19,7 +19,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -406,11 +406,6 @@ def check_endpoint_allowed(
         return
     except UnsafeEndpoint as exc:
         raise InvalidRequest(("body", "web_push", "endpoint"), str(exc)) from exc
-
-
-def member_count(baseline: int, shard_counts: Iterable[int]) -> int:
-    """Members shown: the baseline from the export plus joins minus leaves (the shards' sum)."""
-    return max(0, int(baseline) + sum(int(n) for n in shard_counts))
 
 
 # ----------------------------------------------------------------------------- outcomes
