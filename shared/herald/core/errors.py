@@ -6,6 +6,7 @@ for the caller: a rejected upload, a retried message, an HTTP status.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -52,7 +53,16 @@ class RequestRefused(HeraldError):
 
 
 class ConcurrentUpdate(HeraldError):
-    """Someone else changed the same record between our read and our write."""
+    """Someone else changed the same record between our read and our write.
+
+    ``reasons``: when a transaction was cancelled, the cancellation reason code of each of its
+    items, in the order they were sent (``"None"`` for an item that did not fail), so a caller can
+    tell which guard failed without reading the message.
+    """
+
+    def __init__(self, message: str = "", *, reasons: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.reasons: tuple[str, ...] = tuple(reasons)
 
 
 class NotFound(HeraldError):
