@@ -44,11 +44,18 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 GSI1 = "gsi1"
+#: Cancellation reasons that mean another writer got there first: the decision is taken again.
 _CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 #: TransactWriteItems: at most 100 items and 4 MB; a margin is kept on the size (our estimate
 #: counts the JSON of the items, a little more than DynamoDB's own measure).
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 3_500_000
+
+
+def cancellation_reasons(exc: ClientError) -> tuple[str, ...]:
+    """The reason code of each item of a cancelled transaction, in the order the items were sent
+    (``"None"`` for an item that did not fail), from the error's response, never its message."""
+    return tuple(str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons", []))
 
 
 def hash_key(community: str, content_hash: str) -> dict[str, Any]:
@@ -225,9 +232,10 @@ class DynamoContentStore(DynamoTable):
             self.ddb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
-                reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
-                if reasons & _CONFLICT_REASONS:
-                    raise ConcurrentUpdate(f"a guard failed: {sorted(r for r in reasons if r)}") from exc
+                reasons = cancellation_reasons(exc)
+                if _CONFLICT_REASONS.intersection(reasons):
+                    failed = f"a guard failed: {sorted(set(reasons))}"
+                    raise ConcurrentUpdate(failed, reasons=reasons) from exc
             raise as_domain_error(exc, "committing a change") from exc
         except BotoCoreError as exc:
             raise as_domain_error(exc, "committing a change") from exc
