@@ -13,6 +13,12 @@ upstream as it stands:
   cancel; the table object and its stream stay the same. Stream records of the transaction's
   writes are held back until it commits, so a cancelled transaction leaves no record, as on
   DynamoDB.
+* **DynamoDB Query** sorts every item of the table and tests each against the partition key, on
+  the table's key as on an index's, so each page of a partition costs the whole table. Patched:
+  the Query looks at its partition's items only: the table's own ``items[hash]``, or for an index
+  whose partition key is another attribute, a map of the index's partitions built at its first
+  Query and kept up to date by every write (put, delete, update, a cancelled transaction's undo).
+  moto's own loop still sorts, pages, filters and projects them.
 * **Model instances** (every DynamoDB item, stream record, shard iterator and SQS message moto ever
   creates, copies included: each query result, each received message) are kept in a list per
   class for moto's dashboard, for good. Patched for the DynamoDB, DynamoDB Streams and SQS models:
@@ -91,6 +97,7 @@ class _UndoLog:
                 table.items.pop(hash_key, None)
             else:
                 table.items[hash_key] = before
+            _reindex(table, hash_key, range_key)
         self._entries.clear()
 
 
@@ -222,6 +229,194 @@ def _stream_add(self: Any, old: Any, new: Any) -> None:
         return
     # ``new`` is the stored item, which a later update could change before the commit.
     held.append((self, old, copy.deepcopy(new)))
+
+
+# -- DynamoDB: a Query reads its partition --------------------------------------------------------
+
+
+class IndexPartitions:
+    """A secondary index's items by their index partition key, kept up to date as items are written.
+
+    moto's ``Table.query`` sorts every item of the table and tests each one against the partition
+    key, on the table's key as on an index's. The table's own partitions are ``Table.items[hash]``;
+    this is the same for an index whose partition key is not the table's: built at the first Query
+    of the index, then kept by ``put_item``, ``delete_item``, ``update_item`` and a cancelled
+    transaction's undo, the paths by which moto changes a stored item.
+    """
+
+    __slots__ = ("attrs", "buckets", "source", "where")
+
+    def __init__(self, table: Any, attrs: tuple[str, ...]) -> None:
+        self.attrs = attrs  # the index's partition key: its HASH attributes, in schema order
+        self.source = table.items  # the dict built from (a new one means a rebuild)
+        self.buckets: dict[tuple[Any, ...], dict[tuple[Any, Any], Any]] = {}
+        self.where: dict[tuple[Any, Any], tuple[Any, ...]] = {}  # item key -> its bucket
+        for stored in table.items.values():
+            for item in stored.values() if table.range_key_attr is not None else (stored,):
+                self.put(item)
+
+    def put(self, item: Any) -> None:
+        key = (item.hash_key, item.range_key)
+        self.discard(key)
+        values = tuple(item.attrs.get(name) for name in self.attrs)
+        if any(value is None for value in values):
+            return  # not in the index: it lacks a key attribute
+        try:
+            bucket = self.buckets.setdefault(values, {})
+        except TypeError:
+            return  # a map or list where the key should be: no key value can equal it
+        bucket[key] = item
+        self.where[key] = values
+
+    def discard(self, key: tuple[Any, Any]) -> None:
+        values = self.where.pop(key, None)
+        if values is not None:
+            bucket = self.buckets[values]
+            del bucket[key]
+            if not bucket:
+                del self.buckets[values]
+
+
+#: Table -> index name -> its partitions, for the indexes queried so far.
+_index_partitions: weakref.WeakKeyDictionary[Any, dict[str, IndexPartitions]] = weakref.WeakKeyDictionary()
+
+
+def _table_order(item: Any) -> Any:
+    """The order of moto's ``Table.all_items``."""
+    return (item.hash_key, item.range_key) if item.range_key else item.hash_key
+
+
+def _table_partition(table: Any, hash_key: Any) -> list[Any]:
+    stored = table.items.get(hash_key)  # .get: moto's items is a defaultdict
+    if stored is None:
+        return []
+    if table.range_key_attr is None:
+        return [stored]
+    return sorted(stored.values(), key=_table_order)
+
+
+def query_candidates(
+    table: Any, hash_key: Any, index_name: str | None, hash_key_conditions: Any
+) -> list[Any] | None:
+    """The items a Query of this partition can match, in moto's order (its filters still apply), or
+    None where moto's own way is left to answer (no partition key given, an unknown index)."""
+    try:
+        if index_name is None:
+            return None if hash_key is None else _table_partition(table, hash_key)
+        index = next((i for i in table.all_indexes() if i.name == index_name), None)
+        if index is None:
+            return None  # moto answers the ValidationException
+        attrs = tuple(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
+        conditions = dict(hash_key_conditions or ())
+        if not attrs or set(conditions) != set(attrs):
+            return None
+        if attrs == (table.hash_key_attr,):  # a local index, or a global one on the table's key
+            return _table_partition(table, conditions[table.hash_key_attr])
+        built = _index_partitions.setdefault(table, {})
+        partitions = built.get(index_name)
+        if partitions is None or partitions.attrs != attrs or partitions.source is not table.items:
+            partitions = built[index_name] = IndexPartitions(table, attrs)
+        bucket = partitions.buckets.get(tuple(conditions[name] for name in attrs))
+    except TypeError:
+        return None  # an unhashable key value: moto compares
+    return [] if bucket is None else sorted(bucket.values(), key=_table_order)
+
+
+def _query(
+    self: Any,
+    hash_key: Any,
+    range_comparison: Any,
+    range_objs: Any,
+    limit: Any,
+    exclusive_start_key: Any,
+    scan_index_forward: Any,
+    projection_expressions: Any,
+    index_name: str | None = None,
+    consistent_read: bool = False,
+    filter_expression: Any = None,
+    hash_key_conditions: Any = None,
+    range_key_conditions: Any = None,
+    **filter_kwargs: Any,
+) -> Any:
+    """moto's ``Table.query`` over the partition's items instead of the whole table's.
+
+    Upstream this is one line of ``Table.query``: iterate :func:`query_candidates` instead of
+    ``self.all_items()``; here the candidates are handed to that call of ``all_items``.
+    """
+    candidates = query_candidates(self, hash_key, index_name, hash_key_conditions)
+    _local.query_candidates = None if candidates is None else (self, candidates)
+    try:
+        return _original("Table", "query")(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            projection_expressions,
+            index_name,
+            consistent_read,
+            filter_expression,
+            hash_key_conditions=hash_key_conditions,
+            range_key_conditions=range_key_conditions,
+            **filter_kwargs,
+        )
+    finally:
+        _local.query_candidates = None
+
+
+def _all_items(self: Any) -> list[Any]:
+    held = getattr(_local, "query_candidates", None)
+    if held is not None and held[0] is self:
+        _local.query_candidates = None
+        return held[1]
+    return _original("Table", "all_items")(self)
+
+
+def _reindex(table: Any, hash_key: Any, range_key: Any) -> None:
+    """Put the item stored at this key (or its absence) into the table's index partitions."""
+    built = _index_partitions.get(table)
+    if not built:
+        return
+    stored = table.items.get(hash_key)
+    item = stored.get(range_key) if stored is not None and table.range_key_attr is not None else stored
+    for partitions in built.values():
+        if item is None:
+            partitions.discard((hash_key, range_key))
+        else:
+            partitions.put(item)
+
+
+def _table_put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+    item = _original("Table", "put_item")(self, *args, **kwargs)
+    for partitions in _index_partitions.get(self, {}).values():
+        partitions.put(item)
+    return item
+
+
+def _table_delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+    item = _original("Table", "delete_item")(self, hash_key, range_key)
+    if item is not None:
+        for partitions in _index_partitions.get(self, {}).values():
+            partitions.discard((item.hash_key, item.range_key))
+    return item
+
+
+def _update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    """moto's ``DynamoDBBackend.update_item``, which changes the stored item in place; then the
+    item is put into the index partitions again (also after an error: moto may have changed it)."""
+    try:
+        return _original("DynamoDBBackend", "update_item")(self, table_name, key, *args, **kwargs)
+    finally:
+        table = self.tables.get(table_name)
+        if table is not None and _index_partitions.get(table):
+            try:
+                hash_key, range_key = self.get_keys_value(table, key)
+            except Exception:
+                _index_partitions.pop(table, None)  # a key moto reads its own way: rebuilt when next queried
+            else:
+                _reindex(table, hash_key, range_key)
 
 
 # -- Model instances tracked weakly ----------------------------------------------------------------
@@ -477,13 +672,14 @@ def _get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
 def _targets() -> dict[str, Any]:
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodb.models.table import StreamShard, Table
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
     from moto.sqs.models import Message, Queue, SQSBackend
 
     return {
         "BaseModel": BaseModel,
         "DynamoDBBackend": DynamoDBBackend,
+        "Table": Table,
         "StreamShard": StreamShard,
         "DynamoDBStreamsBackend": DynamoDBStreamsBackend,
         "Message": Message,
@@ -495,6 +691,11 @@ def _targets() -> dict[str, Any]:
 def _patches() -> list[tuple[str, str, Any]]:
     return [
         ("DynamoDBBackend", "transact_write_items", _transact_write_items),
+        ("DynamoDBBackend", "update_item", _update_item),
+        ("Table", "query", _query),
+        ("Table", "all_items", _all_items),
+        ("Table", "put_item", _table_put_item),
+        ("Table", "delete_item", _table_delete_item),
         ("StreamShard", "add", _stream_add),
         ("DynamoDBStreamsBackend", "get_shard_iterator", _get_shard_iterator),
         ("DynamoDBStreamsBackend", "get_records", _get_records),
@@ -523,6 +724,7 @@ def install() -> bool:
         if _applied:
             return False
         targets = _targets()
+        _index_partitions.clear()
         for owner, name, replacement in _patches():
             raw = vars(targets[owner])[name]
             # The function to call (a staticmethod's); _applied keeps what the class held, to put back.
@@ -535,6 +737,7 @@ def uninstall() -> None:
     """Put moto's own code back (instances tracked weakly so far stay so until moto's reset)."""
     with _lock:
         _applied.restore()
+        _index_partitions.clear()  # moto's own writes would not keep them
 
 
 def installed() -> bool:
