@@ -5,29 +5,41 @@
   once in the deliveries ledger and one planner job per member shard is queued;
 * a ``shard`` job pages one shard (``PLANNER_PAGE_SIZE`` members), packs the members the post is for
   into push jobs (``MEMBERS_PER_JOB`` each) and queues the next page of the shard.
+
+Each record's body is parsed into its job (:mod:`herald.fanout.jobs`) by Powertools' batch processor;
+a body that is not a planner job fails that record alone (a partial batch failure), like any fault.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import Json
 
 from herald.core.observability import traced
 from herald.core.runtime import Lazy
+from herald.fanout.jobs import PlannerJob, ShardJob
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from herald.fanout.service import FanoutPlanner
 
 logger = Logger()
 metrics = Metrics()
-queue_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class PlannerJobRecord(SqsRecordModel):
+    """An SQS record of the planner queue: its body is a planner job."""
+
+    body: Json[PlannerJob]  # type: ignore[assignment]
+
+
+queue_processor = BatchProcessor(event_type=EventType.SQS, model=PlannerJobRecord)
 
 
 def default_planner() -> FanoutPlanner:
@@ -58,11 +70,11 @@ planner: Lazy[FanoutPlanner] = Lazy(default_planner)
 configure = planner.configure
 
 
-def job_record_handler(record: SQSRecord) -> None:
-    body = json.loads(record.body)
-    logger.set_correlation_id((body.get("post") or {}).get("correlation_id"))
-    result = planner().on_job(body)
-    if body.get("kind") in ("release", "post") and result.what == "planned":
+def job_record_handler(record: PlannerJobRecord) -> None:
+    job = record.body
+    logger.set_correlation_id(job.post.correlation_id)
+    result = planner().on_job(job)
+    if job.kind in ("release", "post") and result.what == "planned":
         metrics.add_metric(name="FanOutsStarted", unit=MetricUnit.Count, value=1)
     if result.what == "page":
         metrics.add_metric(name="FanOutMembersPaged", unit=MetricUnit.Count, value=result.members)
@@ -70,8 +82,8 @@ def job_record_handler(record: SQSRecord) -> None:
     logger.info(
         f"planner job: {result.what}",
         extra={
-            "kind": body.get("kind"),
-            "shard": body.get("shard"),
+            "kind": job.kind,
+            "shard": job.shard if isinstance(job, ShardJob) else None,
             "jobs": result.jobs,
             "targets": result.targets,
         },

@@ -1,9 +1,12 @@
 """Push sender: push jobs (a post and up to 100 members) to Web Push and to SNS mobile push.
 
-One sender for both channels: a job's members carry ``c`` = ``web``, ``fcm`` or ``apns``. Each member
-is claimed in the deliveries table before its push and marked after it (herald.fanout.service),
-so a redelivered, duplicated or retried job never pushes a post to a member twice. The Web Push sender
-(its VAPID signer, its token cache and its connection pool) lives as long as the container.
+One sender for every channel (:mod:`herald.fanout.channels`): a job's members carry ``c`` = ``web``,
+``fcm`` or ``apns``, and each goes to the registered channel of that kind. Each member is claimed in
+the deliveries table before its push and marked after it (herald.fanout.service), so a redelivered,
+duplicated or retried job never pushes a post to a member twice. Each channel's sender (Web Push: its
+VAPID signer, its token cache and its connection pool) is made on its first push and lives as long as
+the container. Each record's body is parsed into a :class:`herald.fanout.jobs.PushJob` by Powertools'
+batch processor; a body that is not one fails that record alone (a partial batch failure).
 
 Metrics per push service (``PushServiceAttempts``, ``PushServiceFailures`` with the dimension
 ``push_service``: ``fcm``, ``mozilla``, ``apple``, ``windows``, ``other``, ``sns``) let the alarm judge
@@ -16,78 +19,66 @@ sends the unclaimed members on as a continuation job instead of running into the
 
 from __future__ import annotations
 
-import json
 import time
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import Json
 
 from herald.core.observability import traced
 from herald.core.runtime import Lazy
+from herald.fanout.jobs import PushJob
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from herald.fanout.channels.webpush import WebPushSender
     from herald.fanout.delivery import ServiceTally
     from herald.fanout.service import PushDelivery
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class PushJobRecord(SqsRecordModel):
+    """An SQS record of the push job queue: its body is a push job."""
+
+    body: Json[PushJob]  # type: ignore[assignment]
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=PushJobRecord)
 
 #: Seconds kept in hand beyond the slowest single push: its mark, the job's statistics ``ADD``, the
 #: retry and continuation sends (each a DynamoDB or SQS call with its own retries), and the batch's end.
 RESERVE_MARGIN_S = 10.0
 
 
-@cache
-def web_sender() -> WebPushSender:
-    """One per container: the VAPID key is read once, tokens are cached per origin, connections pooled."""
-    from herald.fanout.adapters.vapid_keys import VapidKeySource
-    from herald.fanout.channels.vapid import VapidSigner
-    from herald.fanout.channels.webpush import WebPushSender
-    from herald.fanout.settings import SenderSettings
-
-    settings = SenderSettings.from_env()
-    key = VapidKeySource(settings.vapid_key_parameter)
-    return WebPushSender(
-        VapidSigner(key(), settings.vapid_subject),
-        ttl=settings.push_ttl_seconds,
-        # The same endpoint policy as at join, checked again on the addresses resolved now.
-        policy=settings.endpoint_policy,
-    )
-
-
 def default_delivery() -> PushDelivery:
     from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
     from herald.fanout.adapters.sqs_jobs import SqsJobQueue
-    from herald.fanout.channels.sns_mobile import PUBLISH_BOUND_S, SnsMobilePusher
-    from herald.fanout.channels.webpush import DEFAULT_DEADLINE_S
+    from herald.fanout.channels import registered
     from herald.fanout.delivery import RetryPolicy
     from herald.fanout.service import PushDelivery
     from herald.fanout.settings import SenderSettings
     from herald.members.adapters.dynamo_members import DynamoMemberStore
 
     settings = SenderSettings.from_env()
-    mobile = SnsMobilePusher()
+    # Every registered channel; each makes its sender (the VAPID key, its clients) on its first push.
+    channels = registered()
     return PushDelivery(
         ledger=DynamoDeliveryLedger(settings.deliveries_table),
         members=DynamoMemberStore(settings.members_table),
         push_queue=SqsJobQueue(settings.push_job_queue_url),
-        web=web_sender,
-        mobile=lambda: mobile,
+        channels=channels,
         policy=RetryPolicy(max_attempts=settings.max_push_attempts),
         lease_s=settings.delivery_lease_seconds,
         max_delay_s=settings.max_delay_seconds,
         threads=settings.sender_threads,
         ttl_s=settings.push_ttl_seconds,
-        # web_sender() keeps the default per-request deadline; an SNS Publish is bounded by its client.
-        reserve_s=max(DEFAULT_DEADLINE_S, PUBLISH_BOUND_S) + RESERVE_MARGIN_S,
+        # The slowest one push of any channel (Web Push's deadline, the SNS client's bounds).
+        reserve_s=channels.bound_s + RESERVE_MARGIN_S,
     )
 
 
@@ -96,10 +87,8 @@ delivery: Lazy[PushDelivery] = Lazy(default_delivery)
 configure = delivery.configure
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
-    from herald.fanout.rules import PushJob
-
-    job = PushJob.from_dict(json.loads(record.body))
+def record_handler(record: PushJobRecord, lambda_context: LambdaContext | None = None) -> None:
+    job = record.body
     logger.set_correlation_id(job.post.correlation_id)
     logger.append_keys(post_id=job.post.post_id, community=job.post.community, job=job.job_id)
     # The invocation's time left: a job that would outlast it sends its unclaimed members on.

@@ -106,7 +106,10 @@ def test_targets_and_packing() -> None:
     [later] = targets(member(quiet_hours={"start": "11:00", "end": "13:00", "timezone": "UTC"}), post, at)
     assert later.not_before == at + 3600
 
-    found = [Target(f"m{i}", "web", "s", None, None, None if i % 3 else at + 60) for i in range(250)]
+    found = [
+        Target(member_id=f"m{i}", channel="web", subscription="s", not_before=None if i % 3 else at + 60)
+        for i in range(250)
+    ]
     jobs = pack(post, found, members_per_job=100)
     assert sum(len(j.targets) for j in jobs) == 250 and all(len(j.targets) <= 100 for j in jobs)
     assert {j.not_before for j in jobs} == {None, at + 60}

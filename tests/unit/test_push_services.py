@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from herald.fanout.channels import Channels
+from herald.fanout.channels.web import WebPushChannel
 from herald.fanout.delivery import (
     WEB_PUSH_SERVICES,
     BroadFailureRule,
@@ -97,7 +99,12 @@ class Answers:
 def _job(endpoints: Sequence[str]) -> PushJob:
     post = PostSummary("harbour", "0123456789abcdef0123", "T", "E", "https://herald.example/p/")
     targets = tuple(
-        Target(f"m{i}", "web", f"s{i}", web_push={"endpoint": e, "keys": {"p256dh": P256DH, "auth": AUTH}})
+        Target(
+            member_id=f"m{i}",
+            channel="web",
+            subscription=f"s{i}",
+            web_push={"endpoint": e, "keys": {"p256dh": P256DH, "auth": AUTH}},
+        )
         for i, e in enumerate(endpoints)
     )
     return PushJob(job_id="j", post=post, targets=targets)
@@ -108,8 +115,7 @@ def _delivery(answers: Answers) -> PushDelivery:
         ledger=Ledger(),  # type: ignore[arg-type]
         members=Members(),  # type: ignore[arg-type]
         push_queue=Queue(),
-        web=lambda: answers,
-        mobile=lambda: None,  # type: ignore[arg-type,return-value]
+        channels=Channels([WebPushChannel(lambda: answers)]),
         policy=RetryPolicy(max_attempts=3, base_s=0.0),
         threads=1,
     )

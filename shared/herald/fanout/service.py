@@ -1,8 +1,10 @@
 """The fan-out: plan a new post's pushes shard by shard, and send each member one push per channel, once.
 
-The rules are in :mod:`herald.fanout.rules`; this module applies them through ports (queues, the
-deliveries ledger, the members directory, the push senders, a clock), which ``herald.fanout.adapters``
-and ``herald.fanout.channels`` implement on SQS, DynamoDB and SNS.
+The rules are in :mod:`herald.fanout.rules`, the jobs in :mod:`herald.fanout.jobs`; this module applies
+them through ports (queues, the deliveries ledger, the members directory, the channels, a clock), which
+``herald.fanout.adapters`` implement on SQS and DynamoDB and ``herald.fanout.channels`` on Web Push and
+SNS. Neither the planner nor the sender knows a channel by name: a target goes to the channel of its
+kind (:class:`herald.fanout.channels.Channels`).
 
 **Once per member.** Before a push, the sender *claims* the (post, member, channel) delivery record
 with a conditional write: it becomes ``sending`` with a lease, and only from nothing, ``deferred``,
@@ -37,16 +39,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from herald.content.models import Post
-from herald.fanout.channels.payload import Notification, encode
-from herald.fanout.delivery import DeliveryResult, Outcome, RetryPolicy, ServiceTally, push_service
+from herald.fanout.channels import Channels, registered
+from herald.fanout.delivery import Outcome, RetryPolicy, ServiceTally
+from herald.fanout.jobs import (
+    PlannerJob,
+    PostJob,
+    PostSummary,
+    PushJob,
+    ReleaseJob,
+    ShardJob,
+    Target,
+    planner_jobs,
+)
 from herald.fanout.rules import (
-    JOB_VERSION,
     MAX_DELAY_S,
     MEMBERS_PER_JOB,
     DeliveryStats,
-    PostSummary,
-    PushJob,
-    Target,
     delay_for,
     job_id,
     pack,
@@ -138,16 +146,6 @@ class PostSource(Protocol):
     def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]: ...
 
 
-class WebPusher(Protocol):
-    def send(
-        self, subscription: Any, payload: bytes, *, topic: str | None, urgency: Any = ...
-    ) -> DeliveryResult: ...
-
-
-class MobilePusher(Protocol):
-    def publish(self, endpoint_arn: str, platform: str, post: PostSummary) -> DeliveryResult: ...
-
-
 # ----------------------------------------------------------------------------- the planner
 
 
@@ -179,16 +177,18 @@ class FanoutPlanner:
     members_per_job: int = MEMBERS_PER_JOB
     max_delay_s: int = MAX_DELAY_S
     clock: Callable[[], float] = time.time
+    #: Whose targets a member has (every registered channel; the planner never pushes).
+    channels: Channels = field(default_factory=registered)
 
-    def on_job(self, body: Mapping[str, Any]) -> PlanResult:
-        post = PostSummary.from_dict(body["post"])
-        if body["kind"] == "release":
-            return self._release(post)
-        if body["kind"] == "shard":
-            return self._page(post, int(body["shard"]), body.get("after"))
-        if body["kind"] == "post":
-            return self._due(post)
-        raise ValueError(f"unknown planner job kind {body['kind']!r}")
+    def on_job(self, job: PlannerJob | Mapping[str, Any]) -> PlanResult:
+        """One planner job (a model, or its JSON values: validated here)."""
+        if not isinstance(job, ReleaseJob | PostJob | ShardJob):
+            job = planner_jobs.validate_python(job)
+        if isinstance(job, ShardJob):
+            return self._page(job.post, job.shard, job.after)
+        if isinstance(job, ReleaseJob):
+            return self._release(job.post)
+        return self._due(job.post)
 
     def start(self, post: PostSummary) -> PlanResult:
         """Record the post's fan-out once in the ledger, then queue one job per member shard.
@@ -230,7 +230,7 @@ class FanoutPlanner:
             return PlanResult("duplicate")
         now = self.clock()
         members, last = self.members.members_page(post.community, shard, after, self.page_size)
-        found = [t for m in members for t in targets(m, post, now)]
+        found = [t for m in members for t in targets(m, post, now, self.channels)]
         jobs = pack(post, found, members_per_job=self.members_per_job, origin=(shard, after))
         if jobs:
             self.push_queue.send([j.as_dict() for j in jobs])
@@ -255,8 +255,8 @@ def summary_of(post: Post, site_url: str) -> PostSummary:
 
 def release_job(post: PostSummary) -> dict[str, Any]:
     """The planner's message that starts a post's fan-out: sent by the publisher once the post's
-    page, the community page and the feeds are written."""
-    return {"v": JOB_VERSION, "kind": "release", "post": post.as_dict()}
+    page, the community page and the feeds are written (:class:`herald.fanout.jobs.ReleaseJob`)."""
+    return ReleaseJob(post=post).as_dict()
 
 
 # ----------------------------------------------------------------------------- the sender
@@ -287,8 +287,7 @@ class PushDelivery:
     ledger: DeliveryLedger
     members: MemberDirectory
     push_queue: JobQueue
-    web: Callable[[], WebPusher]
-    mobile: Callable[[], MobilePusher]
+    channels: Channels
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], float] = time.time
     lease_s: float = 60.0
@@ -306,23 +305,26 @@ class PushDelivery:
         now = self.clock()
         if job.not_before is not None and job.not_before > now:
             return self._wait(job, now, report)
-        payload = self._web_payload(job.post) if any(t.channel == "web" for t in job.targets) else b""
+        # Each channel's message for the post, made once for the job (the Web Push notification).
+        messages = self.channels.messages(job.post, job.targets)
         retries: dict[tuple[int, int], list[Target]] = {}
         try:
             if self.threads > 1 and len(job.targets) > 1:
                 pool = self._executor()
                 outcomes = list(
-                    pool.map(lambda t: self._counted(job, t, payload, report, remaining), job.targets)
+                    pool.map(lambda t: self._counted(job, t, messages, report, remaining), job.targets)
                 )
             else:
-                outcomes = [self._counted(job, t, payload, report, remaining) for t in job.targets]
+                outcomes = [self._counted(job, t, messages, report, remaining) for t in job.targets]
             rest = tuple(t for t, (kind, _) in zip(job.targets, outcomes, strict=True) if kind == "later")
             if rest:
                 # Unclaimed, so no record to release and no attempt counted: the same job, the rest
                 # of its members, due now. Sent before this job ends: if the send fails the job fails
                 # and comes back whole (its finished members are final, so skipped).
                 attempted = len(job.targets) - len(rest)
-                again = replace(job, job_id=job_id(job.post, job.job_id, "rest", attempted), targets=rest)
+                again = job.model_copy(
+                    update={"job_id": job_id(job.post, job.job_id, "rest", attempted), "targets": rest}
+                )
                 self.push_queue.send([again.as_dict()])
                 report.continued = len(rest)
             for target, (kind, delay) in zip(job.targets, outcomes, strict=True):
@@ -336,10 +338,7 @@ class PushDelivery:
             for (delay, attempt), group in sorted(retries.items()):
                 jobs = pack(
                     job.post,
-                    [
-                        Target(t.member_id, t.channel, t.subscription, t.web_push, t.endpoint_arn)
-                        for t in group
-                    ],
+                    [t.model_copy(update={"not_before": None}) for t in group],
                     members_per_job=MEMBERS_PER_JOB,
                     origin=(job.job_id, "retry", delay),
                     attempt=attempt,
@@ -358,14 +357,7 @@ class PushDelivery:
             created = self.ledger.defer(job.post, job.targets, now)
             report.stats.deferred += created
             report.stats.targeted += created
-        again = PushJob(
-            job_id=job.job_id,
-            post=job.post,
-            targets=job.targets,
-            attempt=job.attempt,
-            not_before=job.not_before,
-            deferred_recorded=True,
-        )
+        again = job.model_copy(update={"deferred_recorded": True})
         self.push_queue.send([again.as_dict()], delay_for(job.not_before, now, self.max_delay_s))
         report.deferred_until = job.not_before
         if report.stats.counters():
@@ -376,7 +368,7 @@ class PushDelivery:
         self,
         job: PushJob,
         target: Target,
-        payload: bytes,
+        messages: Mapping[str, Any],
         report: JobReport,
         remaining: Callable[[], float] | None = None,
     ) -> tuple[str, float | None]:
@@ -389,14 +381,19 @@ class PushDelivery:
         stats = DeliveryStats()
         services = ServiceTally()
         try:
-            return self._one(job, target, payload, stats, services)
+            return self._one(job, target, messages, stats, services)
         finally:
             with report.lock:
                 report.stats.add(stats)
                 report.services.merge(services)
 
     def _one(
-        self, job: PushJob, target: Target, payload: bytes, stats: DeliveryStats, services: ServiceTally
+        self,
+        job: PushJob,
+        target: Target,
+        messages: Mapping[str, Any],
+        stats: DeliveryStats,
+        services: ServiceTally,
     ) -> tuple[str, float | None]:
         now = self.clock()
         claim = self.ledger.claim(job.post, target, job.attempt, now, self.lease_s)
@@ -414,8 +411,8 @@ class PushDelivery:
             self.ledger.finish(job.post, target, "failed", now, detail)
             stats.failed += 1
             return "failed", None
-        result = self._push(job.post, target, payload)
-        services.add(self._service(target), result.outcome)
+        result = self.channels.send(target, job.post, messages)
+        services.add(self.channels.service(target), result.outcome)
         decision = self.policy.decide(result, claim.attempt)
         done = self.clock()
         if decision.retry:
@@ -428,7 +425,7 @@ class PushDelivery:
             return "sent", None
         if decision.outcome is Outcome.PRUNE:
             self.ledger.finish(job.post, target, "pruned", done, result.detail)
-            self.members.prune_subscription(job.post.community, target.member_id, target.subscription)
+            self.channels.prune(job.post.community, target, self.members)
             stats.pruned += 1
             return "pruned", None
         self.ledger.finish(job.post, target, "failed", done, f"{decision.outcome}: {result.detail}"[:300])
@@ -436,36 +433,6 @@ class PushDelivery:
         if decision.outcome is Outcome.AUTH_FAILURE:
             stats.auth_failures += 1
         return "failed", None
-
-    @staticmethod
-    def _service(target: Target) -> str:
-        """The push service label of a target (metrics): the Web Push host's, ``sns`` for mobile."""
-        if target.channel != "web":
-            return "sns"
-        endpoint = (target.web_push or {}).get("endpoint")
-        return push_service(endpoint) if isinstance(endpoint, str) else "other"
-
-    def _push(self, post: PostSummary, target: Target, payload: bytes) -> DeliveryResult:
-        if target.channel == "web":
-            if target.web_push is None:
-                return DeliveryResult(Outcome.PRUNE, detail="no web push subscription")
-            return self.web().send(target.web_push, payload, topic=post.post_id, urgency="normal")
-        if not target.endpoint_arn:
-            return DeliveryResult(Outcome.PRUNE, detail="no device endpoint")
-        return self.mobile().publish(target.endpoint_arn, target.channel, post)
-
-    def _web_payload(self, post: PostSummary) -> bytes:
-        return encode(
-            Notification(
-                title=post.title or post.community,
-                body=post.excerpt,
-                url=post.url or "/",
-                post_id=post.post_id,
-                community=post.community,
-                tag=f"post-{post.post_id}",
-                lang=post.language,
-            )
-        )
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -480,10 +447,8 @@ __all__ = [
     "JobQueue",
     "JobReport",
     "MemberDirectory",
-    "MobilePusher",
     "PlanResult",
     "PushDelivery",
-    "WebPusher",
     "job_id",
     "release_job",
     "summary_of",

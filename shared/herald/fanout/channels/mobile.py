@@ -1,4 +1,5 @@
-"""The SNS message of a mobile push: one ``Publish`` with ``MessageStructure=json`` to a platform endpoint.
+"""The SNS mobile channel (:class:`MobileChannel`): a member's device, pushed through its SNS platform
+endpoint, and the message of that push: one ``Publish`` with ``MessageStructure=json``.
 
 ``GCM`` carries Firebase Cloud Messaging's HTTP v1 shape (``{"fcmV1Message": {"message": …}}``): SNS
 platform applications on FCM v1 credentials accept it, and it is the one FCM still serves. ``APNS`` and
@@ -20,7 +21,21 @@ import base64
 import hashlib
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from herald.fanout.delivery import DeliveryResult, Outcome
+from herald.fanout.jobs import PostSummary, Target
+from herald.members.rules import Member, subscription_id
+
+if TYPE_CHECKING:
+    from herald.fanout.channels import Subscriptions
+
+#: The target kinds of this channel: a device's platform (``c`` on the wire).
+KINDS: tuple[str, ...] = ("fcm", "apns")
+#: The metrics label of every mobile push (SNS stands between Herald and FCM or APNs).
+SERVICE = "sns"
 
 #: APNs refuses payloads over 4 KB; FCM over 4 KB of data. The excerpt is cut well below.
 MAX_BODY_CHARS = 240
@@ -88,3 +103,52 @@ def mobile_message(*, title: str, body: str, url: str, post_id: str, community: 
         },
         ensure_ascii=False,
     )
+
+
+# ----------------------------------------------------------------------------- the channel
+
+
+class MobilePusher(Protocol):
+    """Publishes one post to one platform endpoint (``sns_mobile.SnsMobilePusher``)."""
+
+    def publish(self, endpoint_arn: str, platform: str, post: PostSummary) -> DeliveryResult: ...
+
+
+@dataclass
+class MobileChannel:
+    """Implements :class:`herald.fanout.channels.Channel` for the apps: a member's device, by its
+    platform (``fcm``, ``apns``), pushed through its SNS platform endpoint (the target's ``address``).
+    ``pusher`` gives the publisher (called on each push: make it once); ``bound_s``: the longest its
+    ``Publish`` may take. :func:`herald.fanout.channels.sns_mobile.channel` makes it on SNS."""
+
+    pusher: Callable[[], MobilePusher]
+    bound_s: float
+    kinds: tuple[str, ...] = KINDS
+
+    def targets(self, member: Member, post: PostSummary, not_before: float | None) -> list[Target]:
+        if member.device is None or not member.endpoint_arn:
+            return []
+        return [
+            Target(
+                member_id=member.member_id,
+                channel=member.device.platform,
+                subscription=subscription_id(device=member.device),
+                address=member.endpoint_arn,
+                not_before=not_before,
+            )
+        ]
+
+    def message(self, post: PostSummary) -> None:
+        """Nothing made ahead: each ``Publish`` builds its message (its attributes depend on the platform)."""
+        return None
+
+    def send(self, target: Target, post: PostSummary, message: Any) -> DeliveryResult:
+        if not target.address:
+            return DeliveryResult(Outcome.PRUNE, detail="no device endpoint")
+        return self.pusher().publish(target.address, target.channel, post)
+
+    def service(self, target: Target) -> str:
+        return SERVICE
+
+    def prune(self, community: str, target: Target, members: Subscriptions) -> bool:
+        return members.prune_subscription(community, target.member_id, target.subscription)

@@ -7,13 +7,15 @@ The endpoints are registered by the members' :mod:`herald.members.adapters.sns_d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.core.aws import error_code
-from herald.fanout.channels.mobile import mobile_attributes, mobile_message
+from herald.core.runtime import Lazy
+from herald.fanout.channels.mobile import MobileChannel, mobile_attributes, mobile_message
 from herald.fanout.delivery import DeliveryResult, Outcome, network_failure, sns_result
 
 #: Publish's client: connect 2 s, read 5 s, two attempts (standard retries, the first back-off under
@@ -42,7 +44,7 @@ def publish_client() -> Any:
 class SnsMobilePusher:
     """Mobile pushes through SNS platform endpoints; every answer becomes a ``DeliveryResult``.
 
-    Implements :class:`herald.fanout.service.MobilePusher`. Each message carries the post's
+    Implements :class:`herald.fanout.channels.mobile.MobilePusher`. Each message carries the post's
     collapse id (:mod:`herald.fanout.channels.mobile`): a repeat replaces the notification shown.
     """
 
@@ -76,3 +78,9 @@ class SnsMobilePusher:
         except BotoCoreError as exc:
             return network_failure(f"{type(exc).__name__}: {exc}"[:300])
         return DeliveryResult(Outcome.SENT, status=200)
+
+
+def channel(environ: Mapping[str, str]) -> MobileChannel:
+    """The registry's factory of the mobile channel: its publisher (a client of its own, bounded by
+    :data:`PUBLISH_BOUND_S`) is made on the first push. Nothing is read from ``environ``."""
+    return MobileChannel(Lazy(SnsMobilePusher), bound_s=PUBLISH_BOUND_S)

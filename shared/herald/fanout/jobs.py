@@ -1,0 +1,162 @@
+"""The fan-out's messages: what the planner queue and the push job queue carry, as pydantic models.
+
+Two queues, four kinds of job (the ``kind`` key):
+
+* the **planner queue**: ``release`` (:class:`ReleaseJob`, sent by the publisher once the post's page
+  is written: the fan-out starts), ``post`` (:class:`PostJob`, a post still waiting for its
+  ``publish_at``) and ``shard`` (:class:`ShardJob`, one page of one member shard);
+* the **push job queue**: ``push`` (:class:`PushJob`, a post and up to ``members_per_job``
+  :class:`Target`\\ s).
+
+The JSON on the wire is the one Herald has always sent (a job in flight when a new version is
+deployed is read by it): a push job's members keep their one-letter keys (``m``, ``c``, ``s``, ``w``,
+``a``, field aliases here), optional keys are left out as before. Each model's JSON Schema is in
+``docs/contracts/`` (:mod:`herald.fanout.contracts` writes it). Pure: pydantic only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+#: The version every job carries (``v``). Readers accept any: a change of shape gets a new kind.
+JOB_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PostSummary:
+    """What a fan-out needs of a post: who it is for (language, topics) and what the notification shows."""
+
+    community: str
+    post_id: str
+    title: str
+    excerpt: str
+    url: str
+    language: str | None = None
+    topics: tuple[str, ...] = ()
+    publish_at: float | None = None  # epoch seconds; None: now
+    started_at: float | None = None  # when the fan-out was planned (FanOutDuration counts from it)
+    correlation_id: str | None = None  # the upload's, so the planner's and senders' logs carry it
+
+
+def _none(value: Any) -> bool:
+    return value is None
+
+
+def _false(value: Any) -> bool:
+    return value is False
+
+
+class _Message(BaseModel):
+    """A message of a fan-out queue: validated when read, written by its aliases."""
+
+    model_config = ConfigDict(
+        frozen=True, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message as JSON-ready values (what a :class:`herald.fanout.service.JobQueue` sends)."""
+        return self.model_dump(mode="json")
+
+
+class Target(_Message):
+    """One member on one channel, and not before when (epoch seconds; None: now).
+
+    ``channel`` is the kind of target a channel sends (``web``; ``fcm``, ``apns``: see
+    :mod:`herald.fanout.channels`); the channel's address of the member is ``web_push`` (a browser's
+    subscription) or ``address`` (one string: a device's SNS endpoint ARN). ``not_before`` is the
+    job's: it is not written per member.
+    """
+
+    member_id: str = Field(alias="m")
+    channel: str = Field(alias="c", min_length=1)
+    subscription: str = Field(alias="s", description="herald.members.rules.subscription_id")
+    web_push: dict[str, Any] | None = Field(default=None, alias="w", exclude_if=_none)
+    address: str | None = Field(default=None, alias="a", exclude_if=_none)
+    not_before: SkipJsonSchema[float | None] = Field(default=None, exclude=True)
+
+
+class PushJob(_Message):
+    """One message of the push job queue: a post and up to ``members_per_job`` targets, due at
+    ``not_before`` (quiet hours: the sender sends it back to wait until then); ``deferred_recorded``
+    once the deferral is counted."""
+
+    v: int = JOB_VERSION
+    kind: Literal["push"] = "push"
+    job_id: str = Field(alias="job")
+    post: PostSummary
+    attempt: int = Field(default=1, ge=1)
+    targets: tuple[Target, ...] = Field(alias="members")
+    not_before: float | None = Field(default=None, exclude_if=_none)
+    deferred_recorded: bool = Field(default=False, exclude_if=_false)
+
+    @model_validator(mode="after")
+    def _members_wait_with_the_job(self) -> PushJob:
+        # On the wire the job carries ``not_before`` once; each of its members waits for it.
+        when = self.not_before
+        if any(t.not_before != when for t in self.targets):
+            moved = tuple(t.model_copy(update={"not_before": when}) for t in self.targets)
+            object.__setattr__(self, "targets", moved)
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PushJob:
+        """The job from its JSON values (raises pydantic's ``ValidationError`` naming the field)."""
+        return cls.model_validate(data)
+
+
+class ReleaseJob(_Message):
+    """The planner's message that starts a post's fan-out (the publisher's, once the page is written)."""
+
+    v: int = JOB_VERSION
+    kind: Literal["release"] = "release"
+    post: PostSummary
+
+
+class PostJob(_Message):
+    """The planner's message for a post whose time has not come yet (it waits in hops of the
+    longest SQS delay)."""
+
+    v: int = JOB_VERSION
+    kind: Literal["post"] = "post"
+    post: PostSummary
+
+
+class ShardJob(_Message):
+    """The planner's message for one page of one member shard (``after``: the last member id of the
+    page before; None: the first page)."""
+
+    v: int = JOB_VERSION
+    kind: Literal["shard"] = "shard"
+    post: PostSummary
+    shard: int = Field(ge=0)
+    after: str | None = None
+
+
+#: Any message of the planner queue, told apart by its ``kind``.
+PlannerJob = Annotated[ReleaseJob | PostJob | ShardJob, Field(discriminator="kind")]
+planner_jobs: TypeAdapter[ReleaseJob | PostJob | ShardJob] = TypeAdapter(PlannerJob)
+
+#: The job models by contract name (``docs/contracts/<name>.schema.json``).
+CONTRACTS: dict[str, type[_Message]] = {
+    "release_job": ReleaseJob,
+    "post_job": PostJob,
+    "shard_job": ShardJob,
+    "push_job": PushJob,
+}
+
+__all__ = [
+    "CONTRACTS",
+    "JOB_VERSION",
+    "PlannerJob",
+    "PostJob",
+    "PostSummary",
+    "PushJob",
+    "ReleaseJob",
+    "ShardJob",
+    "Target",
+    "planner_jobs",
+]
