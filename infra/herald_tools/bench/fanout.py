@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from herald.fanout.channels import Channels
+from herald.fanout.channels.web import WebPushChannel
 from herald.fanout.delivery import RetryPolicy
 from herald.fanout.rules import DeliveryStats, PostSummary, PushJob, Target
 from herald.fanout.service import Claim, FanoutPlanner, PushDelivery
@@ -220,8 +222,7 @@ def run_fanout_bench(
                         ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], sddb),
                         members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, sddb),
                         push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], ssqs),
-                        web=lambda s=sender: s,
-                        mobile=lambda: None,  # type: ignore[arg-type,return-value]
+                        channels=Channels([WebPushChannel(lambda s=sender: s)]),
                         threads=1,
                     )
                     before = len(push.received())
@@ -252,8 +253,7 @@ def run_fanout_bench(
                 ledger=_MemoryLedger(),  # type: ignore[arg-type]
                 members=None,  # type: ignore[arg-type]
                 push_queue=_MemoryQueue(),
-                web=lambda s=sender: s,
-                mobile=lambda: None,  # type: ignore[arg-type,return-value]
+                channels=Channels([WebPushChannel(lambda s=sender: s)]),
                 policy=RetryPolicy(),
                 threads=1,
             )
@@ -263,10 +263,10 @@ def run_fanout_bench(
                     post=post,
                     targets=tuple(
                         Target(
-                            f"{r}-{i}-{m.member_id}",
-                            "web",
-                            m.subscriptions[0],
-                            m.web_push.model_dump(mode="json"),
+                            member_id=f"{r}-{i}-{m.member_id}",
+                            channel="web",
+                            subscription=m.subscriptions[0],
+                            web_push=m.web_push.model_dump(mode="json"),
                         )
                         for m in members
                         if m.web_push is not None
