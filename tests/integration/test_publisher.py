@@ -260,3 +260,59 @@ def test_records_of_other_items_are_ignored(site: Site) -> None:
     assert outcomes
     assert site.publish({"Records": outcomes}) == {"batchItemFailures": []}
     assert site.paths() == set() and site.puts == []
+
+
+def test_the_stream_records_of_an_upload_an_edit_and_a_delete_as_changes(site: Site) -> None:
+    """Each of moto's real records, typed by the stream adapter: posts and the profile become
+    changes; outcomes, claims and a key's items are none."""
+    from herald.content.adapters.dynamo_stream import content_change
+    from herald.content.changes import CommunityProfileChanged, PostAdded, PostChanged, PostRemoved
+    from herald.content.models import Community, Post
+
+    def typed(event: dict[str, Any]) -> list[tuple[str, str, object]]:
+        out = []
+        for record in event["Records"]:
+            keys = record["dynamodb"]["Keys"]
+            out.append((keys["pk"]["S"], keys["sk"]["S"], content_change(record)))
+        return out
+
+    added = typed(site.upload("clinic-hours.json", _sample("clinic-hours.json")))
+    clinic = site.post_id("clinic-hours.json")
+    posts = [c for pk, sk, c in added if sk == f"POST#{clinic}"]
+    assert posts and all(isinstance(c, PostAdded) and isinstance(c.post, Post) for c in posts)
+    first = posts[0]
+    assert isinstance(first, PostAdded) and isinstance(first.post, Post)
+    assert (first.community, first.post_id, first.post.id, first.post.version) == (
+        COMMUNITY,
+        clinic,
+        clinic,
+        1,
+    )
+    assert first.post.correlation_id and first.written_at is not None
+    profiles = [c for pk, sk, c in added if sk == "PROFILE"]
+    assert profiles and all(isinstance(c, CommunityProfileChanged) for c in profiles)
+    assert any(isinstance(c, CommunityProfileChanged) and isinstance(c.new, Community) for c in profiles)
+    others = [(pk, sk, c) for pk, sk, c in added if not sk.startswith("POST#") and sk != "PROFILE"]
+    assert {pk.split("#")[0] for pk, _, _ in others} >= {"UPLOAD", "KEY"}
+    assert all(c is None for _, _, c in others)
+
+    edited = json.loads(_sample("clinic-hours.json"))
+    edited["text"] = edited["text"].replace("8:00 to 16:00", "9:00 to 17:00")
+    changed = [
+        c
+        for _, sk, c in typed(site.upload("clinic-hours.json", json.dumps(edited)))
+        if sk.startswith("POST#")
+    ]
+    assert changed and all(isinstance(c, PostChanged) for c in changed)
+    change = changed[0]
+    assert isinstance(change, PostChanged) and isinstance(change.old, Post) and isinstance(change.new, Post)
+    assert (change.old.version, change.new.version, change.releases) == (1, 2, False)
+    assert "9:00 to 17:00" in change.new.text and "9:00 to 17:00" not in change.old.text
+
+    site.stack.delete(f"posts/{COMMUNITY}/clinic-hours.json")
+    site.stack.drain()
+    event = site.stream_event()
+    removals = [r for r in event["Records"] if r["dynamodb"]["Keys"]["sk"]["S"] == f"POST#{clinic}"]
+    assert removals and all("NewImage" not in r["dynamodb"] for r in removals)
+    gone = [content_change(r) for r in removals]
+    assert all(isinstance(c, PostRemoved) and c.old == change.new for c in gone)

@@ -33,6 +33,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecordEventName,
     StreamRecord,
 )
+from pydantic import TypeAdapter
 
 from herald.content.changes import (
     CommunityProfileChanged,
@@ -45,6 +46,9 @@ from herald.content.changes import (
     Unreadable,
 )
 from herald.content.models import Community, Post
+
+#: A number of an image as an exact integer (a fraction is refused, never rounded).
+_integer = TypeAdapter(int).validate_python
 
 #: What a failed decoding or validation of an image raises (a bad number, an unknown type, a model).
 _UNREADABLE = (ArithmeticError, TypeError, ValueError, KeyError)
@@ -138,7 +142,8 @@ def _profile(community: str, stream: StreamRecord, which: str) -> ProfileVersion
     if isinstance(values, Unreadable):
         return values
     try:
-        baseline = values.get("members_baseline", 0)
+        # Counters as exact integers before they are added (Decimal sums round to 28 digits).
+        baseline = _integer(values.get("members_baseline", 0))
         ident = values.get("id") or community
         return Community.model_validate(
             {
@@ -146,7 +151,7 @@ def _profile(community: str, stream: StreamRecord, which: str) -> ProfileVersion
                 "name": values.get("name") or ident,
                 "description": values.get("description"),
                 "verified": bool(values.get("verified", False)),
-                "members": baseline + values.get("member_delta", 0),
+                "members": baseline + _integer(values.get("member_delta", 0)),
                 "members_baseline": baseline,
                 "posts": values.get("post_count", 0),
                 "created_year": values.get("created_year"),
