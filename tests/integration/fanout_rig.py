@@ -170,8 +170,11 @@ class Rig:
 
     def use_sender(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port, **options: Any) -> None:
         from herald.fanout.adapters.vapid_keys import VapidKeySource
-        from herald.fanout.channels.sns_mobile import SnsMobilePusher
+        from herald.fanout.channels import Channels
+        from herald.fanout.channels.mobile import MobileChannel
+        from herald.fanout.channels.sns_mobile import PUBLISH_BOUND_S, SnsMobilePusher
         from herald.fanout.channels.vapid import VapidSigner
+        from herald.fanout.channels.web import WebPushChannel
         from herald.fanout.channels.webpush import WebPushSender
         from herald.fanout.delivery import RetryPolicy
         from herald.fanout.service import PushDelivery
@@ -195,8 +198,9 @@ class Rig:
                 ledger=wrap("ledger", self.ledger()),
                 members=wrap("members", self.members()),
                 push_queue=wrap("push_queue", self.queue("PUSH_JOB_QUEUE_URL")),
-                web=lambda: web,
-                mobile=lambda: mobile,
+                channels=Channels(
+                    [WebPushChannel(lambda: web), MobileChannel(lambda: mobile, bound_s=PUBLISH_BOUND_S)]
+                ),
                 clock=self.clock,
                 **settings,
             )
