@@ -10,37 +10,12 @@ from collections import Counter
 from typing import Any
 
 from herald.content.counts import member_count
+from herald.content.models import REPORTED_POST_FIELDS
 from herald.ingest.ports import ContentStore
 from herald.members.ports import MemberStore
 
-POST_FIELDS = (
-    "id",
-    "community",
-    "key",
-    "title",
-    "text",
-    "excerpt",
-    "links",
-    "hashtags",
-    "mentions",
-    "emoji",
-    "countries",
-    "language",
-    "topics",
-    "tags",
-    "word_count",
-    "reading_time_s",
-    "content_hash",
-    "source",
-    "format",
-    "pinned",
-    "notify",
-    "publish_at",
-    "version",
-    "created_at",
-    "updated_at",
-    "correlation_id",
-)
+#: Every field of a post but where an export held it (:data:`herald.content.models.REPORTED_POST_FIELDS`).
+POST_FIELDS = REPORTED_POST_FIELDS
 COMMUNITY_FIELDS = ("id", "name", "description", "verified", "members", "posts", "created_year")
 OBJECT_FIELDS = (
     "key",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import (
@@ -19,14 +20,14 @@ from aws_lambda_powertools.event_handler import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from herald.api import errors
 from herald.api.locale import negotiate
 from herald.api.settings import ApiSettings
 from herald.content.counts import compact_number, member_count
 from herald.content.ids import is_community_id
-from herald.content.models import Community, Link, Post
+from herald.content.models import PUBLIC_POST_FIELDS, Community, Post
 from herald.core.runtime import Lazy
 from herald.members.rules import (
     CommunityNotFound,
@@ -120,27 +121,25 @@ class DeliveryOut(BaseModel):
     deferred: int
 
 
-class PostOut(BaseModel):
-    id: str
-    community: str
-    title: str
-    text: str
-    excerpt: str
-    links: list[Link] = Field(default_factory=list)
-    hashtags: list[str] = Field(default_factory=list)
-    mentions: list[str] = Field(default_factory=list)
-    emoji: list[str] = Field(default_factory=list)
-    countries: list[str] = Field(default_factory=list)
-    language: str | None = None
-    topics: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    word_count: int = 0
-    reading_time_s: int = 0
-    pinned: bool = False
-    publish_at: str | None = None
-    version: int = 1
-    created_at: str
-    updated_at: str
+def _shown(name: str) -> tuple[Any, Any]:
+    """A post's field as the API shows it: its type and default, times as the ISO text they are sent as."""
+    info = Post.model_fields[name]
+    annotation: Any = info.annotation
+    if annotation is datetime:
+        annotation = str
+    elif annotation == datetime | None:
+        annotation = str | None
+    if info.default_factory is not None:
+        return annotation, Field(default_factory=info.default_factory)
+    return annotation, (Field() if info.is_required() else Field(default=info.default))
+
+
+#: A post's fields as the API shows them: those :data:`herald.content.models.PUBLIC_POST_FIELDS`
+#: names, in the model's order, with the model's types and defaults.
+_PostFields: type[BaseModel] = create_model("_PostFields", **{n: _shown(n) for n in PUBLIC_POST_FIELDS})
+
+
+class PostOut(_PostFields):  # type: ignore[misc,valid-type]
     delivery: DeliveryOut | None = Field(
         default=None, description="Push statistics of the post (only on a single post; null before any)."
     )
@@ -231,8 +230,7 @@ def response_bytes(value: Any) -> int:
 
 
 def _post_out(post: Post) -> PostOut:
-    data = post.model_dump(mode="json", exclude={"key", "source", "format", "position", "content_hash"})
-    return PostOut.model_validate(data)
+    return PostOut.model_validate(post.model_dump(mode="json", include=set(PUBLIC_POST_FIELDS)))
 
 
 # ----------------------------------------------------------------------------- routes

@@ -113,6 +113,23 @@ class Post(BaseModel):
     correlation_id: str | None = None
 
 
+def post_fields(*, without: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """:class:`Post`'s field names in their order, but those in ``without``: every list of a post's
+    fields is derived from the model, so a new field is where it belongs without another edit."""
+    return tuple(name for name in Post.model_fields if name not in without)
+
+
+#: Where an export held a post: only the import reads it.
+_IMPORT_FIELDS = frozenset({"position"})
+#: How Herald stores and routes a post (its upload key, format, text hash, whether it notifies,
+#: the upload's correlation id): the report shows them, the public API does not.
+_STORAGE_FIELDS = frozenset({"key", "source", "format", "content_hash", "notify", "correlation_id"})
+#: What the report (``herald report``) shows of a post.
+REPORTED_POST_FIELDS = post_fields(without=_IMPORT_FIELDS)
+#: What the API shows of a post (``PostOut``): what members read.
+PUBLIC_POST_FIELDS = post_fields(without=_IMPORT_FIELDS | _STORAGE_FIELDS)
+
+
 class CommunityProfile(BaseModel):
     """What a community page export says about its community."""
 
