@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from herald.core.errors import RequestRefused, TransientError
+from herald.core.errors import ConcurrentUpdate, RequestRefused, TransientError
 
 #: Error codes that mean "the request may succeed later": retried by SQS, never a rejection.
 TRANSIENT_CODES = frozenset(
@@ -41,8 +41,35 @@ def error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def _code(exc: BaseException) -> str:
+    return error_code(exc) or type(exc).__name__
+
+
 def as_transient(exc: Exception, what: str) -> TransientError:
-    return TransientError(f"{what}: {error_code(exc) or type(exc).__name__}: {exc}")
+    return TransientError(f"{what}: {_code(exc)}: {exc}", code=_code(exc))
+
+
+#: Cancellation reasons of a transaction's items that mean another writer got there first (a guard
+#: failed, or a concurrent transaction on the same item): decided again on fresh reads.
+CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+
+
+def cancellation_reasons(exc: BaseException) -> tuple[str, ...]:
+    """The reason code of each item of a cancelled transaction, in the order the items were sent
+    (``"None"`` for an item that did not fail), from the error's response, never its message."""
+    response = getattr(exc, "response", None) or {}
+    return tuple(str(r.get("Code") or "None") for r in response.get("CancellationReasons", []))
+
+
+def as_conflict(exc: BaseException, what: str) -> ConcurrentUpdate | None:
+    """A cancelled transaction that lost a race, as :class:`ConcurrentUpdate` carrying every item's
+    reason (``reasons``); None for any other error (a cancellation for another reason included)."""
+    if error_code(exc) != "TransactionCanceledException":
+        return None
+    reasons = cancellation_reasons(exc)
+    if not CONFLICT_REASONS.intersection(reasons):
+        return None
+    return ConcurrentUpdate(f"{what}: a guard failed: {list(reasons)}", reasons=reasons)
 
 
 #: Error codes that mean "this request is invalid as built": the same request can never succeed.
@@ -65,7 +92,7 @@ def as_domain_error(exc: Exception, what: str) -> TransientError | RequestRefuse
     from botocore.exceptions import ParamValidationError
 
     if isinstance(exc, ParamValidationError) or error_code(exc) in REFUSED_CODES:
-        return RequestRefused(f"{what}: {error_code(exc) or type(exc).__name__}: {exc}")
+        return RequestRefused(f"{what}: {_code(exc)}: {exc}", code=_code(exc))
     return as_transient(exc, what)
 
 

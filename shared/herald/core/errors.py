@@ -43,13 +43,25 @@ class InvalidUpload(HeraldError):
 
 
 class TransientError(HeraldError):
-    """A dependency failed in a way that may pass: the message must be retried, never rejected."""
+    """A dependency failed in a way that may pass: the message must be retried, never rejected.
+
+    ``code``: what failed, when it is known (AWS's error code, such as ``ThrottlingException``, or
+    the exception's type): for a caller to decide on, never the message.
+    """
+
+    def __init__(self, message: str = "", *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class RequestRefused(HeraldError):
     """AWS refused a request Herald built as invalid (an item or key over a limit, a malformed
     parameter). Permanent: the same request fails the same way, so it is never retried; it means
-    one of Herald's own checks missed something."""
+    one of Herald's own checks missed something. ``code``: AWS's error code (``ValidationException``)."""
+
+    def __init__(self, message: str = "", *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConcurrentUpdate(HeraldError):
@@ -63,6 +75,10 @@ class ConcurrentUpdate(HeraldError):
     def __init__(self, message: str = "", *, reasons: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.reasons: tuple[str, ...] = tuple(reasons)
+
+    def guard_failed(self, index: int) -> bool:
+        """Whether the condition of the transaction's item ``index`` (in the order sent) failed."""
+        return 0 <= index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
 
 
 class NotFound(HeraldError):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.core.aws import DynamoTable, as_transient, error_code, from_item, to_item
+from herald.core.aws import DynamoTable, as_conflict, as_transient, error_code, from_item, to_item
 from herald.core.errors import ConcurrentUpdate
 from herald.members.rules import Member, subscription_id
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 GSI1 = "gsi1"
-_CONFLICTS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
 
 def member_key(community: str, member_id: str) -> dict[str, Any]:
@@ -65,10 +64,6 @@ def _member(item: dict[str, Any]) -> Member:
     for key in ("pk", "sk", "type", "gsi1pk", "gsi1sk"):
         values.pop(key, None)
     return Member.model_validate(values)
-
-
-def _reasons(exc: ClientError) -> list[str]:
-    return [str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons", [])]
 
 
 class DynamoMemberStore(DynamoTable):
@@ -290,8 +285,8 @@ class DynamoMemberStore(DynamoTable):
         try:
             self._transact(items, f"a leave of {community}")
         except ConcurrentUpdate as exc:
-            if exc.args and "member:ConditionalCheckFailed" in str(exc.args[0]):
-                return None  # left meanwhile (a concurrent or retried leave)
+            if exc.guard_failed(0):  # the member's own item (the first): left meanwhile
+                return None  # (a concurrent or retried leave)
             raise
         return member
 
@@ -330,11 +325,9 @@ class DynamoMemberStore(DynamoTable):
         try:
             self.ddb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                reasons = _reasons(exc)
-                if set(reasons) & _CONFLICTS:
-                    first = reasons[0] if reasons else "None"
-                    raise ConcurrentUpdate(f"{what}: member:{first}; all: {reasons}") from exc
+            conflict = as_conflict(exc, what)
+            if conflict is not None:
+                raise conflict from exc  # ``reasons``: each item's, the member's first
             raise as_transient(exc, what) from exc
         except BotoCoreError as exc:
             raise as_transient(exc, what) from exc
