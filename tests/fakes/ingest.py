@@ -1,0 +1,516 @@
+"""In-memory fakes of ingest's ports (:mod:`herald.ingest.ports`): the uploads bucket and the
+content store, for unit tests of :class:`herald.ingest.service.IngestService` without AWS.
+
+They keep the contracts the service relies on, as the AWS adapters do:
+
+- :class:`MemoryObjects` is a versioned bucket: every put is a new version, a delete leaves a
+  delete marker (the object is gone, its versions can still be read), ``read`` returns at most
+  ``max_bytes + 1`` bytes; ``put`` and ``delete`` also give the S3 event they cause, with a
+  sequencer greater than the one before.
+- :class:`MemoryContent` applies a :class:`~herald.ingest.ports.Change` as DynamoDB applies the
+  adapter's ``TransactWriteItems``: the same items, each with the same condition, all evaluated
+  before anything is written; one failed condition writes nothing and raises
+  :class:`ConcurrentUpdate` with every item's cancellation reason; two operations on one item are
+  refused (:class:`RequestRefused`), as DynamoDB refuses them; a change over 100 items does not fit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from herald.content.limits import rejected_names
+from herald.content.models import Community, CommunityProfile, Outcome, Post
+from herald.core.errors import ConcurrentUpdate, RequestRefused
+from herald.ingest.events import SEQUENCER_WIDTH, ObjectEvent
+from herald.ingest.ports import Change, Claim, ImportProgress, KeyRecord, Lookup, PostRef, Waiting
+
+BUCKET = "uploads"
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+# --- the uploads bucket -------------------------------------------------------------------------
+
+
+@dataclass
+class _Version:
+    version_id: str
+    data: bytes | None  # None: a delete marker
+
+
+class MemoryObjects:
+    """A versioned uploads bucket in memory (implements :class:`herald.ingest.ports.ObjectStore`)."""
+
+    def __init__(self, bucket: str = BUCKET) -> None:
+        self.bucket = bucket
+        self._versions: dict[tuple[str, str], list[_Version]] = {}
+        self._sequence = 0
+        #: every read: (key, version id asked for, max_bytes)
+        self.reads: list[tuple[str, str | None, int]] = []
+
+    # -- what an editor does, and the event S3 sends for it ----------------------------------------
+
+    def put(self, key: str, data: bytes | str) -> ObjectEvent:
+        body = data.encode() if isinstance(data, str) else data
+        version = self._add(key, body)
+        return self._event(key, "created", version.version_id, size=len(body))
+
+    def delete(self, key: str) -> ObjectEvent:
+        version = self._add(key, None)
+        return self._event(key, "removed", version.version_id)
+
+    def body(self, key: str) -> bytes | None:
+        """The object's current bytes (None if there is none)."""
+        versions = self._versions.get((self.bucket, key))
+        return versions[-1].data if versions else None
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """The keys that exist now (not deleted), sorted."""
+        return sorted(k for (b, k), v in self._versions.items() if b == self.bucket and k.startswith(prefix)
+                      and v[-1].data is not None)  # fmt: skip
+
+    # -- the port --------------------------------------------------------------------------------
+
+    def read(self, bucket: str, key: str, version_id: str | None, max_bytes: int) -> bytes | None:
+        self.reads.append((key, version_id, max_bytes))
+        version = self._find(bucket, key, version_id)
+        if version is None or version.data is None:
+            return None
+        return version.data[: max_bytes + 1]
+
+    def keep_rejected(
+        self, bucket: str, key: str, version_id: str | None, report: dict[str, Any]
+    ) -> str | None:
+        copy_key, report_key = rejected_names(key)
+        original = self._find(bucket, key, version_id)
+        if original is not None and original.data is not None:
+            self._add(copy_key, original.data, bucket)
+            report = {**report, "original": copy_key}
+        else:
+            copy_key = ""
+        self._add(report_key, json.dumps(report, ensure_ascii=False, indent=2).encode(), bucket)
+        return copy_key or None
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _find(self, bucket: str, key: str, version_id: str | None) -> _Version | None:
+        versions = self._versions.get((bucket, key), [])
+        if version_id is None:
+            return versions[-1] if versions else None
+        return next((v for v in versions if v.version_id == version_id), None)
+
+    def _add(self, key: str, data: bytes | None, bucket: str | None = None) -> _Version:
+        self._sequence += 1
+        version = _Version(version_id=f"v{self._sequence}", data=data)
+        self._versions.setdefault((bucket or self.bucket, key), []).append(version)
+        return version
+
+    def _event(self, key: str, kind: str, version_id: str, size: int | None = None) -> ObjectEvent:
+        return ObjectEvent(
+            bucket=self.bucket,
+            key=key,
+            kind="created" if kind == "created" else "removed",
+            event_name="ObjectCreated:Put" if kind == "created" else "ObjectRemoved:DeleteMarkerCreated",
+            sequencer=f"{self._sequence:X}".rjust(SEQUENCER_WIDTH, "0"),
+            event_time=T0 + timedelta(seconds=self._sequence),
+            version_id=version_id,
+            size=size,
+            request_id=f"req-{self._sequence}",
+        )
+
+
+# --- the content store --------------------------------------------------------------------------
+
+#: TransactWriteItems: at most 100 items, 4 MB (the adapter keeps a margin on the size).
+MAX_TRANSACTION_ITEMS = 100
+MAX_TRANSACTION_BYTES = 3_500_000
+
+
+@dataclass
+class _Claim:
+    owner: str
+    content_hash: str
+    waiting: int | None = None
+
+
+@dataclass
+class _Profile:
+    name: str | None = None
+    description: str | None = None
+    verified: bool = False
+    members_baseline: int | None = None
+    created_year: int | None = None
+    post_count: int | None = None
+    updated_at: str | None = None
+
+
+@dataclass
+class _Op:
+    """One item of a transaction: which item, its condition (on the state before any write), the write."""
+
+    item: tuple[str, ...]
+    check: Callable[[], bool]
+    apply: Callable[[], None]
+    size: int = 0
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass
+class MemoryContent:
+    """The content table in memory (implements :class:`herald.ingest.ports.ContentStore`)."""
+
+    outcomes_by_key: dict[str, Outcome] = field(default_factory=dict)
+    posts_by_id: dict[tuple[str, str], Post] = field(default_factory=dict)
+    text_claims: dict[tuple[str, str], _Claim] = field(default_factory=dict)
+    held_back: dict[tuple[str, str, str], Waiting] = field(default_factory=dict)
+    published: dict[str, dict[str, tuple[PostRef, str | None]]] = field(default_factory=dict)
+    waiting_refs: dict[str, dict[str, PostRef]] = field(default_factory=dict)
+    progress: dict[str, ImportProgress] = field(default_factory=dict)
+    profiles: dict[str, _Profile] = field(default_factory=dict)
+    max_items: int = MAX_TRANSACTION_ITEMS
+    #: every change committed (or refused), in order
+    commits: list[Change] = field(default_factory=list)
+    #: called with each change before it is applied (a test's concurrent writer, a fault)
+    before_commit: Callable[[Change], None] | None = None
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def outcome(self, key: str) -> Outcome | None:
+        found = self.outcomes_by_key.get(key)
+        return found.model_copy(deep=True) if found is not None else None
+
+    def community(self, community: str) -> Community | None:
+        profile = self.profiles.get(community)
+        return _community(community, profile) if profile is not None else None
+
+    def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]:
+        return {
+            pid: self.posts_by_id[(community, pid)]
+            for pid in post_ids
+            if (community, pid) in self.posts_by_id
+        }
+
+    def lookup(
+        self, community: str, post_ids: Sequence[str], hashes: Sequence[str], key: str | None = None
+    ) -> Lookup:
+        found = Lookup(posts=self.posts(community, post_ids), claims=self.claims(community, hashes))
+        if key is not None:
+            refs = self.waiting_refs.get(key, {})
+            found.waiting = {pid: refs[pid] for pid in post_ids if pid in refs}
+        return found
+
+    def claims(self, community: str, hashes: Sequence[str]) -> dict[str, Claim]:
+        out: dict[str, Claim] = {}
+        for content_hash in hashes:
+            claim = self.text_claims.get((community, content_hash))
+            if claim is not None:
+                out[content_hash] = Claim(owner=claim.owner, waiting=claim.waiting or 0)
+        return out
+
+    def key_record(self, key: str) -> KeyRecord:
+        record = KeyRecord(progress=self.progress.get(key))
+        for pid, (ref, since) in self.published.get(key, {}).items():
+            record.published[pid] = ref
+            record.created_by[pid] = since
+        record.waiting = dict(self.waiting_refs.get(key, {}))
+        return record
+
+    def waiting_for(self, community: str, content_hash: str) -> list[Waiting]:
+        found = [w for (c, h, _), w in self.held_back.items() if (c, h) == (community, content_hash)]
+        return sorted(found, key=lambda w: (w.since, w.post.id))
+
+    def communities(self) -> Iterable[Community]:
+        return [_community(cid, self.profiles[cid]) for cid in sorted(self.profiles)]
+
+    def community_posts(self, community: str) -> Iterable[Post]:
+        posts = [p for (c, _), p in self.posts_by_id.items() if c == community]
+        return sorted(posts, key=_feed_key, reverse=True)
+
+    def outcomes(self) -> Iterable[Outcome]:
+        return sorted(
+            self.outcomes_by_key.values(), key=lambda o: (o.processed_at.isoformat(), o.key), reverse=True
+        )
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def fits(self, change: Change) -> bool:
+        ops = list(self._operations(change))
+        return len(ops) <= self.max_items and sum(op.size for op in ops) <= MAX_TRANSACTION_BYTES
+
+    def commit(self, change: Change) -> None:
+        ops = list(self._operations(change))
+        if not ops:
+            return
+        self.commits.append(change)
+        if self.before_commit is not None:
+            self.before_commit(change)
+        items = Counter(op.item for op in ops)
+        twice = [item for item, n in items.items() if n > 1]
+        if twice:
+            raise RequestRefused(f"a transaction cannot include two operations on one item: {twice}")
+        if len(ops) > self.max_items:
+            raise RequestRefused(f"{len(ops)} items in one transaction; at most {self.max_items}")
+        reasons = ["None" if op.check() else "ConditionalCheckFailed" for op in ops]
+        if any(r != "None" for r in reasons):
+            raise ConcurrentUpdate(f"a guard failed: {sorted(set(reasons))}", reasons=reasons)
+        for op in ops:
+            op.apply()
+
+    # -- the items of a change, as the DynamoDB adapter writes them -----------------------------------
+
+    def _operations(self, change: Change) -> Iterator[_Op]:
+        delta: Counter[str] = Counter()
+        handed_over = {(p.waiting.post.community, p.waiting.post.content_hash) for p in change.promote}
+        if change.outcome is not None:
+            yield self._put_outcome(change.outcome, change.expect_sequencer)
+        for outcome, expected in change.other_outcomes:
+            yield self._put_outcome(outcome, expected)
+        for post in change.create_posts:
+            yield self._put_post(post, lambda p=post: (p.community, p.id) not in self.posts_by_id)
+            yield self._claim(post)
+            yield self._put_published(post, change.since)
+            delta[post.community] += 1
+        for post, expected_version in change.update_posts:
+            yield self._put_post(post, lambda p=post, v=expected_version: self._version(p) == v)
+            yield self._claim(post)
+            yield self._remember_published(post, change.since)
+        for ref in change.delete_posts:
+            yield _Op(
+                ("POST", ref.community, ref.id),
+                lambda r=ref: (r.community, r.id) in self.posts_by_id,
+                lambda r=ref: self.posts_by_id.pop((r.community, r.id)),
+            )
+            if (ref.community, ref.content_hash) not in handed_over:
+                seen = change.claims_seen.get((ref.community, ref.content_hash), 0)
+                yield self._release(ref.community, ref.content_hash, ref.id, seen)
+            yield _Op(("PUB", ref.key, ref.id), _always, lambda r=ref: self._forget_published(r.key, r.id))
+            delta[ref.community] -= 1
+        for community, content_hash, owner in change.release_hashes:
+            if (community, content_hash) not in handed_over:
+                seen = change.claims_seen.get((community, content_hash), 0)
+                yield self._release(community, content_hash, owner, seen)
+        for promotion in change.promote:
+            post = promotion.waiting.post
+            yield self._put_post(post, lambda p=post: (p.community, p.id) not in self.posts_by_id)
+            text = (post.community, post.content_hash)
+
+            def passes(t: tuple[str, str] = text, old: str = promotion.previous_owner,
+                       seen: int = promotion.claim_waiting) -> bool:  # fmt: skip
+                claim = self.text_claims.get(t)
+                return claim is not None and claim.owner == old and claim.waiting == seen
+
+            def pass_on(
+                t: tuple[str, str] = text, new: str = post.id, seen: int = promotion.claim_waiting
+            ) -> None:
+                claim = self.text_claims[t]
+                claim.owner, claim.waiting = new, seen - 1
+
+            yield _Op(("HASH", *text), passes, pass_on)
+            yield self._put_published(post, promotion.waiting.sequencer)
+            dup = (post.community, post.content_hash, post.id)
+            yield _Op(("DUP", *dup), lambda d=dup: d in self.held_back, lambda d=dup: self.held_back.pop(d))
+            yield _Op(("WAIT", post.key, post.id), _always, lambda p=post: self._forget_wait(p.key, p.id))
+            delta[post.community] += 1
+        for waiting in change.wait:
+            post = waiting.post
+            yield self._put_waiting(waiting)
+            yield _Op(
+                ("WAIT", post.key, post.id),
+                lambda p=post: p.id not in self.waiting_refs.get(p.key, {}),
+                lambda w=waiting: self.waiting_refs.setdefault(w.post.key, {}).__setitem__(w.post.id, w.ref),
+            )
+            text = (post.community, post.content_hash)
+
+            def counted(t: tuple[str, str] = text, me: str = post.id) -> bool:
+                claim = self.text_claims.get(t)
+                return claim is not None and claim.owner != me
+
+            def count(t: tuple[str, str] = text) -> None:
+                claim = self.text_claims[t]
+                claim.waiting = (claim.waiting or 0) + 1
+
+            yield _Op(("HASH", *text), counted, count)
+        for waiting in change.refresh_wait:
+            yield self._put_waiting(waiting)
+        for ref in change.unwait:
+            yield _Op(
+                ("WAIT", ref.key, ref.id),
+                lambda r=ref: r.id in self.waiting_refs.get(r.key, {}),
+                lambda r=ref: self._forget_wait(r.key, r.id),
+            )
+            dup = (ref.community, ref.content_hash, ref.id)
+            yield _Op(("DUP", *dup), _always, lambda d=dup: self.held_back.pop(d, None))
+            text = (ref.community, ref.content_hash)
+
+            def uncount(t: tuple[str, str] = text) -> None:
+                claim = self.text_claims[t]
+                claim.waiting = (claim.waiting or 0) - 1
+
+            yield _Op(("HASH", *text), lambda t=text: t in self.text_claims, uncount)
+        if change.progress is not None:
+            key, progress = change.progress
+            yield _Op(("IMPORT", key), _always, lambda k=key, p=progress: self.progress.__setitem__(k, p))
+        if change.clear_progress is not None:
+            key = change.clear_progress
+            yield _Op(("IMPORT", key), _always, lambda k=key: self.progress.pop(k, None))
+        communities = set(delta) | ({change.profile[0]} if change.profile else set())
+        for community in sorted(communities):
+            profile = change.profile[1] if change.profile and change.profile[0] == community else None
+            count = delta.get(community, 0)
+            if count or profile is not None:
+                yield _Op(
+                    ("PROFILE", community),
+                    _always,
+                    lambda c=community, n=count, p=profile: self._update_community(c, n, p),
+                )
+
+    def _put_outcome(self, outcome: Outcome, expected: str | None) -> _Op:
+        def guard() -> bool:
+            current = self.outcomes_by_key.get(outcome.key)
+            return (
+                current is None
+                if expected is None
+                else (current is not None and current.sequencer == expected)
+            )
+
+        stored = outcome.model_copy(deep=True)
+        return _Op(
+            ("UPLOAD", outcome.key),
+            guard,
+            lambda: self.outcomes_by_key.__setitem__(outcome.key, stored),
+            size=len(stored.model_dump_json()),
+        )
+
+    def _put_post(self, post: Post, guard: Callable[[], bool]) -> _Op:
+        return _Op(
+            ("POST", post.community, post.id),
+            guard,
+            lambda: self.posts_by_id.__setitem__((post.community, post.id), post),
+            size=len(post.model_dump_json()),
+        )
+
+    def _version(self, post: Post) -> int | None:
+        stored = self.posts_by_id.get((post.community, post.id))
+        return stored.version if stored is not None else None
+
+    def _claim(self, post: Post) -> _Op:
+        text = (post.community, post.content_hash)
+
+        def guard() -> bool:
+            claim = self.text_claims.get(text)
+            return claim is None or claim.owner == post.id
+
+        def take() -> None:
+            claim = self.text_claims.get(text)
+            if claim is None:
+                self.text_claims[text] = _Claim(owner=post.id, content_hash=post.content_hash)
+            else:
+                claim.owner = post.id
+
+        return _Op(("HASH", *text), guard, take)
+
+    def _release(self, community: str, content_hash: str, owner: str, seen: int) -> _Op:
+        text = (community, content_hash)
+
+        def guard() -> bool:
+            claim = self.text_claims.get(text)
+            return claim is None or (
+                claim.owner == owner and (claim.waiting is None or claim.waiting <= seen)
+            )
+
+        return _Op(("HASH", *text), guard, lambda: self.text_claims.pop(text, None))
+
+    def _put_published(self, post: Post, since: str | None) -> _Op:
+        ref = PostRef(post.community, post.id, post.content_hash, post.key)
+        return _Op(
+            ("PUB", post.key, post.id),
+            _always,
+            lambda: self.published.setdefault(post.key, {}).__setitem__(post.id, (ref, since)),
+        )
+
+    def _remember_published(self, post: Post, since: str | None) -> _Op:
+        ref = PostRef(post.community, post.id, post.content_hash, post.key)
+
+        def remember() -> None:
+            mine = self.published.setdefault(post.key, {})
+            before = mine.get(post.id)
+            kept = before[1] if before is not None and before[1] is not None else since
+            mine[post.id] = (ref, kept)
+
+        return _Op(("PUB", post.key, post.id), _always, remember)
+
+    def _put_waiting(self, waiting: Waiting) -> _Op:
+        post = waiting.post
+        dup = (post.community, post.content_hash, post.id)
+        return _Op(
+            ("DUP", *dup),
+            _always,
+            lambda: self.held_back.__setitem__(dup, waiting),
+            size=len(post.model_dump_json()),
+        )
+
+    def _forget_published(self, key: str, post_id: str) -> None:
+        mine = self.published.get(key, {})
+        mine.pop(post_id, None)
+        if not mine:
+            self.published.pop(key, None)
+
+    def _forget_wait(self, key: str, post_id: str) -> None:
+        mine = self.waiting_refs.get(key, {})
+        mine.pop(post_id, None)
+        if not mine:
+            self.waiting_refs.pop(key, None)
+
+    def _update_community(self, community: str, delta: int, profile: CommunityProfile | None) -> None:
+        stored = self.profiles.setdefault(community, _Profile())
+        if profile is None:
+            stored.name = stored.name or community
+            stored.members_baseline = stored.members_baseline or 0
+        else:
+            stored.name = profile.name
+            stored.verified = profile.verified
+            stored.members_baseline = profile.members or 0
+            stored.updated_at = datetime.now(UTC).isoformat()
+            stored.description = profile.description
+            stored.created_year = profile.created_year
+        stored.post_count = (stored.post_count or 0) + delta
+
+    # -- for tests ---------------------------------------------------------------------------------
+
+    def items(self) -> int:
+        """How many items the table would hold (every kind)."""
+        return (
+            len(self.outcomes_by_key)
+            + len(self.posts_by_id)
+            + len(self.text_claims)
+            + len(self.held_back)
+            + sum(len(v) for v in self.published.values())
+            + sum(len(v) for v in self.waiting_refs.values())
+            + len(self.progress)
+            + len(self.profiles)
+        )
+
+
+def _feed_key(post: Post) -> str:
+    at = (post.publish_at or post.created_at).astimezone(UTC).isoformat(timespec="milliseconds")
+    return f"{1 if post.pinned else 0}#{at}#{post.id}"
+
+
+def _community(community: str, profile: _Profile) -> Community:
+    return Community(
+        id=community,
+        name=profile.name or community,
+        description=profile.description,
+        verified=profile.verified,
+        members=profile.members_baseline or 0,
+        members_baseline=profile.members_baseline or 0,
+        posts=profile.post_count or 0,
+        created_year=profile.created_year,
+        updated_at=profile.updated_at,
+    )
