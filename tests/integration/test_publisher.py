@@ -316,3 +316,39 @@ def test_the_stream_records_of_an_upload_an_edit_and_a_delete_as_changes(site: S
     assert removals and all("NewImage" not in r["dynamodb"] for r in removals)
     gone = [content_change(r) for r in removals]
     assert all(isinstance(c, PostRemoved) and c.old == change.new for c in gone)
+
+
+def test_an_unreadable_old_version_is_not_taken_for_a_new_post(site: Site) -> None:
+    """A post's page comes down when the version before the change cannot be read and the post is no
+    longer due; had the change been an addition, there would be no page to take down."""
+    from herald.content.changes import CommunityProfileChanged, PostAdded, PostChanged, Unreadable
+    from herald.site.publisher import publish_changes
+
+    site.publish(site.upload("welcome.md", _sample("welcome.md")))
+    site.publish(site.upload("later.json", json.dumps({"text": "Registration opens soon."})))
+    later = site.post_id("later.json")
+    page = f"posts/{later}/index.html"
+    assert page in site.paths()
+    # The table now holds it scheduled for 2099; its stream records are not published here.
+    site.upload(
+        "later.json", json.dumps({"text": "Registration opens soon.", "publish_at": "2099-01-01T09:00:00Z"})
+    )
+    publisher = site.handler.publisher()
+    stored = publisher.content.posts(COMMUNITY, [later])[later]
+    added = PostAdded(event_id="a", community=COMMUNITY, post_id=later, post=stored)
+    assert publish_changes(publisher, [added]).failed_event_ids == set()
+    assert page in site.paths()  # a new post that is not due has no page to take down
+    unreadable = PostChanged(
+        event_id="b", community=COMMUNITY, post_id=later, old=Unreadable("not a post"), new=stored
+    )
+    result = publish_changes(publisher, [unreadable])
+    [publication] = result.publications
+    assert page in publication.deleted
+    assert page not in site.paths()
+
+    community = publisher.content.community(COMMUNITY)
+    assert community is not None
+    counted = CommunityProfileChanged(event_id="c", community=COMMUNITY, old=community, new=community)
+    odd = CommunityProfileChanged(event_id="d", community=COMMUNITY, old=Unreadable("?"), new=community)
+    assert [p.mode for p in publish_changes(publisher, [counted]).publications] == ["incremental"]
+    assert [p.mode for p in publish_changes(publisher, [odd]).publications] == ["full"]
