@@ -71,11 +71,25 @@ class Target(_Message):
     job's: it is not written per member.
     """
 
-    member_id: str = Field(alias="m")
-    channel: str = Field(alias="c", min_length=1)
-    subscription: str = Field(alias="s", description="herald.members.rules.subscription_id")
-    web_push: dict[str, Any] | None = Field(default=None, alias="w", exclude_if=_none)
-    address: str | None = Field(default=None, alias="a", exclude_if=_none)
+    member_id: str = Field(alias="m", title="member_id")
+    channel: str = Field(
+        alias="c", title="channel", description="the target's kind: web, fcm, apns", min_length=1
+    )
+    subscription: str = Field(alias="s", title="subscription", description="the subscription id")
+    web_push: dict[str, Any] | None = Field(
+        default=None,
+        alias="w",
+        title="web_push",
+        description="the browser's push subscription",
+        exclude_if=_none,
+    )
+    address: str | None = Field(
+        default=None,
+        alias="a",
+        title="address",
+        description="the device's SNS endpoint ARN",
+        exclude_if=_none,
+    )
     not_before: SkipJsonSchema[float | None] = Field(default=None, exclude=True)
 
 
@@ -86,10 +100,10 @@ class PushJob(_Message):
 
     v: int = JOB_VERSION
     kind: Literal["push"] = "push"
-    job_id: str = Field(alias="job")
+    job_id: str = Field(alias="job", title="job_id")
     post: PostSummary
     attempt: int = Field(default=1, ge=1)
-    targets: tuple[Target, ...] = Field(alias="members")
+    targets: tuple[Target, ...] = Field(alias="members", title="targets")
     not_before: float | None = Field(default=None, exclude_if=_none)
     deferred_recorded: bool = Field(default=False, exclude_if=_false)
 

@@ -1,0 +1,241 @@
+"""In-memory fakes of every fan-out port: the job queues, the deliveries ledger, the members
+directory, the post source, and a channel.
+
+The ledger keeps the DynamoDB ledger's rules (``herald.fanout.adapters.dynamo_deliveries``): a claim
+succeeds from nothing, ``deferred``, ``retry`` or an expired lease and counts an attempt; ``sent``,
+``pruned`` and ``failed`` are final; a live lease is ``busy``. The queue keeps what was sent as the
+JSON an SQS message would carry. Thread-safe where the sender's threads reach them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from herald.content.models import Post
+from herald.fanout.delivery import DeliveryResult, Outcome
+from herald.fanout.jobs import PostSummary, Target
+from herald.fanout.rules import DeliveryStats
+from herald.fanout.service import Claim, FinalState
+from herald.members.rules import Member
+
+
+class MemoryQueue:
+    """A :class:`herald.fanout.service.JobQueue`: every body sent, as its JSON, with its delay."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], int]] = []
+        self._lock = threading.Lock()
+
+    def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
+        texts = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
+        with self._lock:
+            self.sent += [(json.loads(t), int(delay_s)) for t in texts]
+
+    def take(self) -> list[dict[str, Any]]:
+        """The bodies sent since the last take (the queue received and emptied)."""
+        with self._lock:
+            taken, self.sent = self.sent, []
+        return [body for body, _ in taken]
+
+    def delays(self) -> list[int]:
+        return [delay for _, delay in self.sent]
+
+
+def _record_key(post: PostSummary, target: Target) -> tuple[str, str, str, str]:
+    return (post.community, post.post_id, target.member_id, target.channel)
+
+
+@dataclass
+class MemoryLedger:
+    """A :class:`herald.fanout.service.DeliveryLedger` in dicts."""
+
+    fanouts: dict[tuple[str, str], str] = field(default_factory=dict)
+    pages: set[tuple[str, str, int, str]] = field(default_factory=set)
+    records: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    stats: dict[tuple[str, str], DeliveryStats] = field(default_factory=lambda: defaultdict(DeliveryStats))
+    claims: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def begin(self, post: PostSummary, now: float) -> str:
+        key = (post.community, post.post_id)
+        if key in self.fanouts:
+            return self.fanouts[key]
+        self.fanouts[key] = "planning"
+        return "new"
+
+    def planned(self, post: PostSummary, now: float) -> None:
+        self.fanouts[(post.community, post.post_id)] = "planned"
+
+    def page_done(self, post: PostSummary, shard: int, after: str | None) -> bool:
+        return (post.community, post.post_id, shard, after or "^") in self.pages
+
+    def mark_page(self, post: PostSummary, shard: int, after: str | None, now: float) -> None:
+        self.pages.add((post.community, post.post_id, shard, after or "^"))
+
+    def defer(self, post: PostSummary, found: Sequence[Target], now: float) -> int:
+        created = 0
+        with self._lock:
+            for target in found:
+                key = _record_key(post, target)
+                if key not in self.records:
+                    self.records[key] = {"state": "deferred", "attempts": 0, "not_before": target.not_before}
+                    created += 1
+        return created
+
+    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
+        with self._lock:
+            self.claims += 1
+            key = _record_key(post, target)
+            old = self.records.get(key)
+            state = None if old is None else old["state"]
+            claimable = (
+                old is None
+                or state in ("deferred", "retry")
+                or (state == "sending" and old["lease_until"] < now)
+            )
+            if not claimable:
+                assert old is not None
+                return Claim("busy", old["lease_until"]) if state == "sending" else Claim("done")
+            attempts = (0 if old is None else old["attempts"]) + 1
+            self.records[key] = {
+                **(old or {}),
+                "state": "sending",
+                "lease_until": now + lease_s,
+                "job_attempt": attempt,
+                "attempts": attempts,
+            }
+            return Claim("again" if old else "new", attempt=attempts)
+
+    def finish(self, post: PostSummary, target: Target, state: FinalState, now: float, detail: str) -> None:
+        with self._lock:
+            record = self.records[_record_key(post, target)]
+            record.pop("lease_until", None)
+            record.update(state=state, detail=detail)
+
+    def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
+        with self._lock:
+            record = self.records[_record_key(post, target)]
+            record.pop("lease_until", None)
+            record["state"] = "retry"
+
+    def add_stats(self, post: PostSummary, stats: DeliveryStats, now: float) -> None:
+        with self._lock:
+            self.stats[(post.community, post.post_id)].add(stats)
+
+    # -- for the tests ----------------------------------------------------------------------------
+
+    def state(self, post: PostSummary, member_id: str, channel: str) -> str | None:
+        record = self.records.get((post.community, post.post_id, member_id, channel))
+        return None if record is None else str(record["state"])
+
+    def record(self, post: PostSummary, member_id: str, channel: str) -> dict[str, Any] | None:
+        return self.records.get((post.community, post.post_id, member_id, channel))
+
+    def stats_of(self, post: PostSummary) -> dict[str, int]:
+        return self.stats[(post.community, post.post_id)].counters()
+
+
+class MemoryMembers:
+    """A :class:`herald.fanout.service.MemberDirectory`: members by community and shard, paged by
+    member id as the members table's shard index is."""
+
+    def __init__(self, members: Iterable[Member] = ()) -> None:
+        self.members: dict[tuple[str, str], Member] = {(m.community, m.member_id): m for m in members}
+        self.pages: list[tuple[str, int, str | None]] = []
+        self.pruned: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+
+    def members_page(
+        self, community: str, shard: int, after: str | None, limit: int
+    ) -> tuple[list[Member], str | None]:
+        self.pages.append((community, shard, after))
+        shard_members = sorted(
+            (m for (c, _), m in self.members.items() if c == community and m.shard == shard),
+            key=lambda m: m.member_id,
+        )
+        page = [m for m in shard_members if after is None or m.member_id > after][:limit]
+        # As a Query with a Limit: the last key whenever the page is full, even if nothing follows.
+        return page, (page[-1].member_id if len(page) == limit else None)
+
+    def prune_subscription(self, community: str, member_id: str, subscription: str) -> bool:
+        with self._lock:
+            member = self.members.get((community, member_id))
+            if member is None or subscription not in member.subscriptions:
+                return False
+            self.pruned.append((community, member_id, subscription))
+            left = [s for s in member.subscriptions if s != subscription]
+            if not left:
+                del self.members[(community, member_id)]
+            else:
+                self.members[(community, member_id)] = member.model_copy(update={"subscriptions": left})
+            return True
+
+
+class MemoryPosts:
+    """A :class:`herald.fanout.service.PostSource`."""
+
+    def __init__(self, posts: Iterable[Post] = ()) -> None:
+        self.posts_by_key: dict[tuple[str, str], Post] = {(p.community, p.id): p for p in posts}
+
+    def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]:
+        return {i: self.posts_by_key[(community, i)] for i in post_ids if (community, i) in self.posts_by_key}
+
+
+@dataclass
+class FakeChannel:
+    """A :class:`herald.fanout.channels.Channel` that sends nothing anywhere: every member with a
+    subscription ``fake:<member id>`` has one target of kind ``fake``; each push answers the next
+    result scripted for its member (``answers``), else ``sent``; every push is recorded."""
+
+    answers: dict[str, list[DeliveryResult]] = field(default_factory=dict)
+    kinds: tuple[str, ...] = ("fake",)
+    bound_s: float = 1.0
+    sent: list[tuple[str, str, Any]] = field(default_factory=list)
+    messages: int = 0
+    pruned: list[tuple[str, str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @staticmethod
+    def subscription(member_id: str) -> str:
+        return f"fake:{member_id}"
+
+    def targets(self, member: Member, post: PostSummary, not_before: float | None) -> list[Target]:
+        sid = self.subscription(member.member_id)
+        if sid not in member.subscriptions:
+            return []
+        return [
+            Target(
+                member_id=member.member_id,
+                channel=self.kinds[0],
+                subscription=sid,
+                address=member.member_id,
+                not_before=not_before,
+            )
+        ]
+
+    def message(self, post: PostSummary) -> str:
+        with self._lock:
+            self.messages += 1
+        return f"{post.post_id}: {post.title}"
+
+    def send(self, target: Target, post: PostSummary, message: Any) -> DeliveryResult:
+        with self._lock:
+            self.sent.append((target.member_id, post.post_id, message))
+            scripted = self.answers.get(target.member_id)
+            return scripted.pop(0) if scripted else DeliveryResult(Outcome.SENT, status=201)
+
+    def service(self, target: Target) -> str:
+        return "fake"
+
+    def prune(self, community: str, target: Target, members: Any) -> bool:
+        with self._lock:
+            self.pruned.append((community, target.member_id, target.subscription))
+        return bool(members.prune_subscription(community, target.member_id, target.subscription))
+
+    def pushes_to(self, member_id: str) -> int:
+        return sum(1 for m, _, _ in self.sent if m == member_id)

@@ -1,0 +1,392 @@
+"""The planner and the sender against in-memory ports (tests/fakes/fanout.py): no AWS, no sockets.
+
+The planner pages every shard and plans each member once, however often a job comes; the sender
+pushes each member once, retries what the push service says to retry, prunes what is gone, and sends
+on the members it had no time left for. The channel is a fake registered with neither: the planner
+and the sender know no channel by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from herald.content.models import Post
+from herald.fanout.channels import Channels, registered
+from herald.fanout.delivery import DeliveryResult, Outcome, RetryPolicy
+from herald.fanout.jobs import PostSummary, PushJob, Target
+from herald.fanout.rules import pack
+from herald.fanout.service import FanoutPlanner, PushDelivery, release_job, summary_of
+from herald.members.rules import Device, Member, Preferences, WebPushSubscription
+from tests.fakes.fanout import FakeChannel, MemoryLedger, MemoryMembers, MemoryPosts, MemoryQueue
+from tests.members import new_member, p256_point
+
+COMMUNITY = "harbour"
+SITE = "https://herald.example"
+AT = datetime(2025, 6, 2, 12, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    now: float = field(default_factory=AT.timestamp)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _member(i: int, shards: int = 1, community: str = COMMUNITY, **preferences: object) -> Member:
+    member_id = f"{i:032x}"
+    return Member(
+        community=community,
+        member_id=member_id,
+        shard=i % shards,
+        token_hash="0" * 64,
+        subscriptions=[FakeChannel.subscription(member_id)],
+        preferences=Preferences.model_validate(preferences),
+        joined_at=AT,
+        updated_at=AT,
+    )
+
+
+def _post(post_id: str = "0123456789abcdef0123", **fields: object) -> Post:
+    values: dict[str, object] = {
+        "id": post_id,
+        "community": COMMUNITY,
+        "key": f"posts/{COMMUNITY}/{post_id}.json",
+        "title": "The ferry runs again",
+        "text": "The ferry runs again from Monday.",
+        "excerpt": "The ferry runs again from Monday.",
+        "content_hash": "0" * 64,
+        "created_at": AT,
+        "updated_at": AT,
+        **fields,
+    }
+    return Post.model_validate(values)
+
+
+@dataclass
+class Planning:
+    planner: FanoutPlanner
+    ledger: MemoryLedger
+    members: MemoryMembers
+    planner_queue: MemoryQueue
+    push_queue: MemoryQueue
+
+    def drain(self) -> list[str]:
+        """Run every planner job until the planner queue is empty; what each came to."""
+        what = []
+        while bodies := self.planner_queue.take():
+            what += [self.planner.on_job(body).what for body in bodies]
+        return what
+
+    def planned_targets(self) -> list[str]:
+        return [
+            m["m"] for body in self.push_queue.take() for m in PushJob.from_dict(body).as_dict()["members"]
+        ]
+
+
+def _planning(members: list[Member], posts: list[Post], channels: Channels, **options: int) -> Planning:
+    ledger, directory = MemoryLedger(), MemoryMembers(members)
+    planner_queue, push_queue = MemoryQueue(), MemoryQueue()
+    planner = FanoutPlanner(
+        ledger=ledger,
+        members=directory,
+        planner_queue=planner_queue,
+        push_queue=push_queue,
+        content=MemoryPosts(posts),
+        site_url=SITE,
+        clock=Clock(),
+        channels=channels,
+        max_delay_s=0,
+        **options,
+    )
+    return Planning(planner, ledger, directory, planner_queue, push_queue)
+
+
+def _release(post: Post) -> dict[str, object]:
+    return release_job(summary_of(post, SITE))
+
+
+# ----------------------------------------------------------------------------- the planner
+
+
+def test_a_fanout_pages_every_shard_and_plans_each_member_once() -> None:
+    shards = 4
+    members = [_member(i, shards) for i in range(23)]
+    muted = _member(100, shards, muted=True)
+    elsewhere = _member(200, shards, community="other")
+    post = _post()
+    run = _planning(
+        [*members, muted, elsewhere],
+        [post],
+        Channels([FakeChannel()]),
+        shards=shards,
+        page_size=3,
+        members_per_job=2,
+    )
+    run.planner_queue.send([_release(post)])
+    what = run.drain()
+
+    assert what.count("planned") == 1 and "duplicate" not in what
+    pages_per_shard = {s: [a for c, sh, a in run.members.pages if sh == s] for s in range(shards)}
+    assert all(pages[0] is None for pages in pages_per_shard.values())  # every shard from its start
+    assert all(c == COMMUNITY for c, _, _ in run.members.pages)
+    # Each shard paged to its end (3 a page, and one empty page after a full last one).
+    for s, pages in pages_per_shard.items():
+        in_shard = sum(1 for m in [*members, muted] if m.shard == s)
+        assert len(pages) == in_shard // 3 + 1
+    jobs = [PushJob.from_dict(b) for b in run.push_queue.take()]
+    assert all(len(j.targets) <= 2 for j in jobs)
+    planned = sorted(t.member_id for j in jobs for t in j.targets)
+    assert planned == sorted(m.member_id for m in members)  # each once; not the muted, not another community
+    assert all(
+        t.channel == "fake" and t.subscription == f"fake:{t.member_id}" for j in jobs for t in j.targets
+    )
+    assert run.ledger.fanouts == {(COMMUNITY, post.id): "planned"}
+    assert len(run.ledger.pages) == sum(len(p) for p in pages_per_shard.values())
+
+
+def test_a_release_sent_twice_and_a_page_planned_twice_plan_nothing_more() -> None:
+    members = [_member(i, 2) for i in range(6)]
+    post = _post()
+    run = _planning(members, [post], Channels([FakeChannel()]), shards=2, page_size=10)
+    release = _release(post)
+    assert run.planner.on_job(release).what == "planned"
+    assert run.planner.on_job(release).what == "duplicate"
+    shard_jobs = run.planner_queue.take()
+    assert len(shard_jobs) == 2  # the second release queued none
+    for body in shard_jobs:
+        assert run.planner.on_job(body).what == "page"
+        assert run.planner.on_job(body).what == "duplicate"  # a redelivered page job
+    assert sorted(run.planned_targets()) == sorted(m.member_id for m in members)
+
+
+def test_a_post_deleted_or_no_longer_notifying_before_its_release_is_dropped() -> None:
+    run = _planning([_member(0)], [_post("quiet0000000000000000", notify=False)], Channels([FakeChannel()]))
+    assert run.planner.on_job(_release(_post("gone00000000000000000"))).what == "dropped"
+    assert run.planner.on_job(_release(_post("quiet0000000000000000"))).what == "dropped"
+    assert run.planner_queue.take() == [] and run.ledger.fanouts == {}
+
+
+def test_the_registered_channels_give_a_members_browser_and_app_targets() -> None:
+    web = WebPushSubscription.model_validate(
+        {"endpoint": "https://push.example/x", "keys": {"p256dh": p256_point(7), "auth": "A" * 22}}
+    )
+    arn = "arn:aws:sns:eu-west-1:123456789012:endpoint/GCM/herald/1"
+    both = new_member(COMMUNITY, web_push=web, device=Device(platform="fcm", token="fcm-token-0001"), endpoint_arn=arn)
+    post = _post()
+    run = _planning([both], [post], registered({}), shards=1)
+    run.planner.on_job(_release(post))
+    run.drain()
+    [job] = run.push_queue.take()
+    assert [(m["c"], sorted(m)) for m in job["members"]] == [
+        ("web", ["c", "m", "s", "w"]),
+        ("fcm", ["a", "c", "m", "s"]),
+    ]
+    assert job["members"][0]["w"]["endpoint"] == "https://push.example/x" and job["members"][1]["a"] == arn
+
+
+# ----------------------------------------------------------------------------- the sender
+
+
+def _summary() -> PostSummary:
+    return summary_of(_post(), SITE)
+
+
+def _job(n: int, **fields: object) -> PushJob:
+    targets = tuple(
+        Target(member_id=f"m{i}", channel="fake", subscription=f"fake:m{i}", address=f"m{i}")
+        for i in range(n)
+    )
+    return PushJob.model_validate({"job_id": "j", "post": _summary(), "targets": targets, **fields})
+
+
+@dataclass
+class Sending:
+    delivery: PushDelivery
+    channel: FakeChannel
+    ledger: MemoryLedger
+    members: MemoryMembers
+    queue: MemoryQueue
+    clock: Clock
+
+    def requeued(self) -> list[PushJob]:
+        return [PushJob.from_dict(b) for b in self.queue.take()]
+
+
+def _sending(answers: dict[str, list[DeliveryResult]] | None = None, threads: int = 1, n: int = 0) -> Sending:
+    channel, ledger, queue, clock = FakeChannel(answers or {}), MemoryLedger(), MemoryQueue(), Clock()
+    members = MemoryMembers(
+        _member(i).model_copy(update={"member_id": f"m{i}", "subscriptions": [f"fake:m{i}"]})
+        for i in range(n)
+    )
+    delivery = PushDelivery(
+        ledger=ledger,
+        members=members,
+        push_queue=queue,
+        channels=Channels([channel]),
+        policy=RetryPolicy(max_attempts=3, base_s=1.0, random=lambda: 0.5),
+        clock=clock,
+        threads=threads,
+        max_delay_s=900,
+    )
+    return Sending(delivery, channel, ledger, members, queue, clock)
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_job_delivered_twice_pushes_each_member_once(threads: int) -> None:
+    run = _sending(threads=threads)
+    job = _job(12)
+    first = run.delivery.handle(job)
+    again = run.delivery.handle(job)
+    assert [run.channel.pushes_to(f"m{i}") for i in range(12)] == [1] * 12
+    assert first.stats.counters() == {"targeted": 12, "sent": 12} and again.skipped == 12
+    assert run.ledger.stats_of(_summary()) == {"targeted": 12, "sent": 12}
+    assert run.channel.messages == 2  # the message made once per job, not per member
+    assert {m for _, _, m in run.channel.sent} == {f"{_summary().post_id}: {_summary().title}"}
+    assert first.services.rows() == [("fake", 12, 0)]
+    assert run.queue.take() == []
+
+
+def test_a_retry_goes_back_on_the_queue_as_the_next_attempt_and_is_sent() -> None:
+    later = DeliveryResult(Outcome.RETRY, status=429, retry_after_s=30.0)
+    run = _sending({"m1": [later]})
+    report = run.delivery.handle(_job(3))
+    assert report.requeued == 1 and report.stats.counters() == {"targeted": 3, "sent": 2, "retried": 1}
+    assert run.queue.delays() == [30]  # the push service's Retry-After
+    [retry] = run.requeued()
+    assert [t.member_id for t in retry.targets] == ["m1"] and retry.attempt == 2 and retry.not_before is None
+    assert run.ledger.state(_summary(), "m1", "fake") == "retry"
+    run.delivery.handle(retry)
+    assert run.ledger.state(_summary(), "m1", "fake") == "sent" and run.channel.pushes_to("m1") == 2
+    assert run.ledger.stats_of(_summary()) == {"targeted": 3, "sent": 3, "retried": 1}
+
+
+def test_retries_end_failed_after_the_policys_attempts() -> None:
+    run = _sending({"m0": [DeliveryResult(Outcome.RETRY, status=503)] * 5})
+    jobs = [_job(1)]
+    while jobs:
+        for job in jobs:
+            run.delivery.handle(job)
+        jobs = run.requeued()
+    assert run.channel.pushes_to("m0") == 3  # RetryPolicy(max_attempts=3)
+    record = run.ledger.record(_summary(), "m0", "fake")
+    assert record is not None and record["state"] == "failed" and record["attempts"] == 3
+    assert run.ledger.stats_of(_summary()) == {"targeted": 1, "failed": 1, "retried": 2}
+
+
+def test_a_claim_past_the_attempts_that_never_finished_fails_without_a_push() -> None:
+    run = _sending()
+    summary = _summary()
+    key = (summary.community, summary.post_id, "m0", "fake")
+    # Three claims whose senders died before their mark: the lease has run out.
+    run.ledger.records[key] = {"state": "sending", "lease_until": run.clock.now - 1, "attempts": 3}
+    report = run.delivery.handle(_job(1))
+    assert run.channel.sent == [] and report.stats.failed == 1
+    assert run.ledger.record(summary, "m0", "fake") == {
+        "state": "failed",
+        "attempts": 4,
+        "job_attempt": 1,
+        "detail": "gave up after 3 attempts that did not finish",
+    }
+
+
+def test_a_member_another_sender_holds_goes_back_until_its_lease_ends() -> None:
+    run = _sending()
+    summary = _summary()
+    key = (summary.community, summary.post_id, "m0", "fake")
+    run.ledger.records[key] = {"state": "sending", "lease_until": run.clock.now + 40, "attempts": 1}
+    report = run.delivery.handle(_job(2))
+    assert report.requeued == 1 and run.channel.pushes_to("m0") == 0
+    assert run.queue.delays() == [41]
+    [back] = run.requeued()
+    assert [t.member_id for t in back.targets] == ["m0"] and back.attempt == 1  # still the same attempt
+
+
+def test_a_gone_subscription_is_pruned_and_the_member_removed() -> None:
+    gone = DeliveryResult(Outcome.PRUNE, status=410, detail="unsubscribed")
+    run = _sending({"m1": [gone]}, n=3)
+    report = run.delivery.handle(_job(3))
+    assert report.stats.counters() == {"targeted": 3, "sent": 2, "pruned": 1}
+    assert run.ledger.record(_summary(), "m1", "fake") == {
+        "state": "pruned",
+        "attempts": 1,
+        "job_attempt": 1,
+        "detail": "unsubscribed",
+    }
+    assert run.channel.pruned == [(COMMUNITY, "m1", "fake:m1")]
+    assert run.members.pruned == [(COMMUNITY, "m1", "fake:m1")]
+    assert (COMMUNITY, "m1") not in run.members.members and (COMMUNITY, "m0") in run.members.members
+    assert report.services.rows() == [("fake", 3, 0)]  # a gone subscription is no failure of the service
+
+
+def test_a_refused_push_is_failed_and_counted_as_an_auth_failure() -> None:
+    run = _sending({"m0": [DeliveryResult(Outcome.AUTH_FAILURE, status=403, detail="bad key")]})
+    report = run.delivery.handle(_job(2))
+    assert report.stats.counters() == {"targeted": 2, "sent": 1, "failed": 1, "auth_failures": 1}
+    record = run.ledger.record(_summary(), "m0", "fake")
+    assert record is not None and record["detail"] == "auth_failure: bad key"
+    assert report.services.auth_failures == {"fake": 1} and run.members.pruned == []
+
+
+def test_a_job_past_its_deadline_sends_its_unclaimed_members_on() -> None:
+    run = _sending()
+    left = iter([100.0, 100.0])  # then no time: below the sender's reserve of 25 s
+
+    def remaining() -> float:
+        return next(left, 10.0)
+
+    report = run.delivery.handle(_job(5, attempt=2), remaining)
+    assert [m for m, _, _ in run.channel.sent] == ["m0", "m1"] and report.continued == 3
+    assert [run.ledger.state(_summary(), f"m{i}", "fake") for i in range(5)] == [
+        "sent",
+        "sent",
+        None,
+        None,
+        None,
+    ]
+    assert run.queue.delays() == [0]
+    [rest] = run.requeued()
+    assert (
+        [t.member_id for t in rest.targets] == ["m2", "m3", "m4"] and rest.attempt == 2 and rest.job_id != "j"
+    )
+    run.delivery.handle(rest)
+    assert [run.channel.pushes_to(f"m{i}") for i in range(5)] == [1] * 5
+    assert run.ledger.stats_of(_summary()) == {"targeted": 5, "sent": 5}
+
+
+def test_a_job_due_after_quiet_hours_is_deferred_once_then_sent() -> None:
+    run = _sending()
+    due = run.clock.now + 3600
+    [job] = pack(
+        _summary(),
+        [
+            Target(member_id=f"m{i}", channel="fake", subscription=f"fake:m{i}", not_before=due)
+            for i in range(2)
+        ],
+    )
+    report = run.delivery.handle(job)
+    assert report.deferred_until == due and run.channel.sent == []
+    assert run.queue.delays() == [900]  # the longest SQS delay: the rest is another hop
+    [waiting] = run.requeued()
+    assert waiting.deferred_recorded and waiting.not_before == due
+    run.clock.now += 900
+    run.delivery.handle(waiting)  # not due yet: waits on, the deferral not counted again
+    [waiting] = run.requeued()
+    run.clock.now = due
+    run.delivery.handle(waiting)
+    assert [run.channel.pushes_to(f"m{i}") for i in range(2)] == [1, 1]
+    assert run.ledger.stats_of(_summary()) == {"targeted": 2, "sent": 2, "deferred": 2}
+
+
+def test_a_target_no_channel_sends_fails_alone() -> None:
+    run = _sending()
+    stray = Target(member_id="x", channel="pigeon", subscription="p:x")
+    job = _job(1).model_copy(update={"targets": (*_job(1).targets, stray)})
+    report = run.delivery.handle(job)
+    assert report.stats.counters() == {"targeted": 2, "sent": 1, "failed": 1}
+    record = run.ledger.record(_summary(), "x", "pigeon")
+    assert record is not None and record["detail"] == "failed: no channel sends 'pigeon'"
+    assert report.services.rows() == [("fake", 1, 0), ("other", 1, 1)]
