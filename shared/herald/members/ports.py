@@ -1,4 +1,5 @@
-"""The small interfaces membership needs from the outside world: the member store, the device registry.
+"""The small interfaces membership needs from the outside world: the member store, the device
+registry and the token secret.
 
 Adapters in ``herald.members.adapters`` implement them on AWS; tests may implement them in memory.
 """
@@ -54,4 +55,12 @@ class DeviceRegistry(Protocol):
 
     def register(self, platform: str, token: str) -> str:
         """The endpoint's ARN (the same for the same token); raises PushNotConfigured."""
+        ...
+
+
+class TokenSecret(Protocol):
+    """The secret member tokens are derived from (Secrets Manager on AWS, read once and kept)."""
+
+    def __call__(self) -> bytes:
+        """At least 16 bytes; raises TransientError when it cannot be read for the moment."""
         ...

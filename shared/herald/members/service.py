@@ -12,7 +12,7 @@ from herald.content.ids import is_community_id
 from herald.core.errors import ConcurrentUpdate, TransientError
 from herald.core.observability import hashed
 from herald.members.endpoints import EndpointPolicy
-from herald.members.ports import DeviceRegistry, MemberStore
+from herald.members.ports import DeviceRegistry, MemberStore, TokenSecret
 from herald.members.rules import (
     MEMBER_ID,
     AlreadyJoined,
@@ -80,7 +80,7 @@ class MembershipService:
 
     store: MemberStore
     devices: DeviceRegistry
-    secret: Callable[[], bytes]
+    secret: TokenSecret
     clock: Callable[[], datetime]
     random_below: Callable[[int], int]
     random_bytes: Callable[[int], bytes]
