@@ -261,6 +261,11 @@ class QuietHours(_Strict):
         return local_time >= self.start or local_time < self.end
 
 
+# A new preference is a field of Preferences and of PreferencesPatch (and of JoinRequest when a join
+# may give it), read by the fan-out's ``wants``; the membership service takes a join's preferences
+# from JoinRequest.preferences, whatever they are.
+
+
 class Preferences(_Strict):
     languages: Languages = Field(default_factory=list)
     topics: Topics = Field(default_factory=list)
@@ -289,6 +294,12 @@ class JoinRequest(_Strict):
         if self.device is not None:
             ids.append(subscription_id(device=self.device))
         return ids
+
+    def preferences(self) -> dict[str, Any]:
+        """The join's fields that are :class:`Preferences` fields, those given (an empty or false
+        value gives none): a new member starts with them, a repeat join changes only them."""
+        fields = (name for name in type(self).model_fields if name in Preferences.model_fields)
+        return {name: value for name in fields if (value := getattr(self, name))}
 
 
 class PreferencesPatch(_Strict):

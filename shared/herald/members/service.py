@@ -146,7 +146,7 @@ class MembershipService:
                 web_push=request.web_push,
                 device=request.device,
                 endpoint_arn=endpoint_arn,
-                preferences=Preferences(languages=request.languages, topics=request.topics),
+                preferences=Preferences(**request.preferences()),
                 joined_at=now,
                 updated_at=now,
             )
@@ -190,13 +190,9 @@ class MembershipService:
                 if sid not in owners:
                     new_claims.append(sid)
         changes["subscriptions"] = list(dict.fromkeys([*member.subscriptions, *new_claims]))
-        prefs: dict[str, object] = {}
-        if request.languages:
-            prefs["languages"] = request.languages
-        if request.topics:
-            prefs["topics"] = request.topics
-        if prefs:
-            changes["preferences"] = member.preferences.model_copy(update=prefs)
+        given = request.preferences()
+        if given:
+            changes["preferences"] = member.preferences.model_copy(update=given)
         return member.model_copy(update=changes), new_claims
 
     # -- preferences and leaving -----------------------------------------------------------------
