@@ -374,7 +374,7 @@ class IngestService:
                 post = _make_post(
                     upload,
                     PostInput(text=item.text, notify=False),
-                    self._enrich(item.text),
+                    self._enrich(item.text, fmt=upload.fmt),
                     1,
                     at,
                     at,
