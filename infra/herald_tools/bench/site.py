@@ -25,10 +25,11 @@ UNIQUE_TEXTS = 400
 
 def _forget() -> None:
     """Empty the renderer's memo caches (dates, link patterns), so every run pays for them."""
+    from herald.content.formats import text
     from herald.site import render
 
     render._format_date.cache_clear()
-    render._link_pattern.cache_clear()
+    text._link_pattern.cache_clear()
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
