@@ -198,7 +198,7 @@ def test_the_sqs_delay_limit_is_one_number() -> None:
         (SenderSettings, SENDER_ENV),
         (PublisherSettings, PUBLISHER_ENV),
     ):
-        assert cls.from_env(env).max_delay_seconds == SQS_MAX_DELAY_S  # type: ignore[attr-defined]
+        assert cls.from_env(env).max_delay_seconds == SQS_MAX_DELAY_S
         with pytest.raises(ValidationError):
             cls.from_env({**env, "MAX_DELAY_SECONDS": str(SQS_MAX_DELAY_S + 1)})
     sqs = _Sqs()

@@ -136,10 +136,11 @@ def _shown(name: str) -> tuple[Any, Any]:
 
 #: A post's fields as the API shows them: those :data:`herald.content.models.PUBLIC_POST_FIELDS`
 #: names, in the model's order, with the model's types and defaults.
-_PostFields: type[BaseModel] = create_model("_PostFields", **{n: _shown(n) for n in PUBLIC_POST_FIELDS})
+_SHOWN: dict[str, Any] = {name: _shown(name) for name in PUBLIC_POST_FIELDS}
+_PostFields: type[BaseModel] = create_model("_PostFields", **_SHOWN)
 
 
-class PostOut(_PostFields):  # type: ignore[misc,valid-type]
+class PostOut(_PostFields):
     delivery: DeliveryOut | None = Field(
         default=None, description="Push statistics of the post (only on a single post; null before any)."
     )

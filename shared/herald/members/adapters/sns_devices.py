@@ -24,7 +24,7 @@ class SnsDeviceRegistry:
         self.applications = {k: v for k, v in applications.items() if v}
         self._sns = sns
 
-    sns: Any = LazyClient("sns")  # type: ignore[assignment]
+    sns: Any = LazyClient("sns")
 
     def register(self, platform: str, token: str) -> str:
         application = self.applications.get(platform)
