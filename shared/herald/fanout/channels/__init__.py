@@ -21,10 +21,10 @@ load them.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from herald.core.settings import environment
 from herald.fanout.delivery import DeliveryResult, Outcome
 from herald.fanout.jobs import PostSummary, Target
 from herald.members.rules import Member
@@ -136,8 +136,9 @@ class Channels:
 def registered(environ: Mapping[str, str] | None = None, names: Iterable[str] | None = None) -> Channels:
     """The registered channels (or those ``names``), each made by its module's ``channel(environ)``.
 
-    Nothing is read from ``environ`` (default ``os.environ``) until a channel's first push."""
-    env = os.environ if environ is None else environ
+    Nothing is read from ``environ`` (default: the process's, :func:`herald.core.settings.environment`)
+    until a channel's first push."""
+    env = environment(environ)
     chosen = list(REGISTRY) if names is None else list(names)
     return Channels(importlib.import_module(REGISTRY[name]).channel(env) for name in chosen)
 
