@@ -241,3 +241,18 @@ def test_a_join_gives_the_preferences_it_names() -> None:
     assert given.preferences() == {"languages": ["fr"]}
     assert Preferences(**given.preferences()) == Preferences(languages=["fr"])
     assert JoinRequest.model_validate({"web_push": web_push}).preferences() == {}
+
+
+def test_nothing_but_the_settings_base_reads_the_environment() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readers = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("shared", "functions")
+        for path in sorted((root / folder).rglob("*.py"))
+        if path != root / "shared/herald/core/settings.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"os\.environ\b(?!``)|os\.getenv\(|\bgetenv\(", line)
+    ]
+    assert readers == []
