@@ -27,7 +27,7 @@ from herald.content.limits import rejected_names
 from herald.content.models import Community, CommunityProfile, Outcome, Post
 from herald.core.errors import ConcurrentUpdate, RequestRefused
 from herald.ingest.events import SEQUENCER_WIDTH, ObjectEvent
-from herald.ingest.ports import Change, Claim, ImportProgress, KeyRecord, Lookup, PostRef, Waiting
+from herald.ingest.ports import Change, Claim, ImportProgress, KeyRecord, Lookup, PostRef, Promotion, Waiting
 
 BUCKET = "uploads"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -144,7 +144,7 @@ class _Profile:
     members_baseline: int | None = None
     created_year: int | None = None
     post_count: int | None = None
-    updated_at: str | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass
@@ -153,7 +153,7 @@ class _Op:
 
     item: tuple[str, ...]
     check: Callable[[], bool]
-    apply: Callable[[], None]
+    apply: Callable[[], object]
     size: int = 0
 
 
@@ -266,30 +266,27 @@ class MemoryContent:
 
     def _operations(self, change: Change) -> Iterator[_Op]:
         delta: Counter[str] = Counter()
+        # A text whose claim passes to a waiting duplicate is not released as well.
         handed_over = {(p.waiting.post.community, p.waiting.post.content_hash) for p in change.promote}
         if change.outcome is not None:
             yield self._put_outcome(change.outcome, change.expect_sequencer)
         for outcome, expected in change.other_outcomes:
             yield self._put_outcome(outcome, expected)
         for post in change.create_posts:
-            yield self._put_post(post, lambda p=post: (p.community, p.id) not in self.posts_by_id)
+            yield self._put_post(post, expected_version=None)
             yield self._claim(post)
             yield self._put_published(post, change.since)
             delta[post.community] += 1
         for post, expected_version in change.update_posts:
-            yield self._put_post(post, lambda p=post, v=expected_version: self._version(p) == v)
+            yield self._put_post(post, expected_version)
             yield self._claim(post)
             yield self._remember_published(post, change.since)
         for ref in change.delete_posts:
-            yield _Op(
-                ("POST", ref.community, ref.id),
-                lambda r=ref: (r.community, r.id) in self.posts_by_id,
-                lambda r=ref: self.posts_by_id.pop((r.community, r.id)),
-            )
+            yield self._delete_post(ref)
             if (ref.community, ref.content_hash) not in handed_over:
                 seen = change.claims_seen.get((ref.community, ref.content_hash), 0)
                 yield self._release(ref.community, ref.content_hash, ref.id, seen)
-            yield _Op(("PUB", ref.key, ref.id), _always, lambda r=ref: self._forget_published(r.key, r.id))
+            yield self._forget_published(ref)
             delta[ref.community] -= 1
         for community, content_hash, owner in change.release_hashes:
             if (community, content_hash) not in handed_over:
@@ -297,78 +294,32 @@ class MemoryContent:
                 yield self._release(community, content_hash, owner, seen)
         for promotion in change.promote:
             post = promotion.waiting.post
-            yield self._put_post(post, lambda p=post: (p.community, p.id) not in self.posts_by_id)
-            text = (post.community, post.content_hash)
-
-            def passes(t: tuple[str, str] = text, old: str = promotion.previous_owner,
-                       seen: int = promotion.claim_waiting) -> bool:  # fmt: skip
-                claim = self.text_claims.get(t)
-                return claim is not None and claim.owner == old and claim.waiting == seen
-
-            def pass_on(
-                t: tuple[str, str] = text, new: str = post.id, seen: int = promotion.claim_waiting
-            ) -> None:
-                claim = self.text_claims[t]
-                claim.owner, claim.waiting = new, seen - 1
-
-            yield _Op(("HASH", *text), passes, pass_on)
+            yield self._put_post(post, expected_version=None)
+            yield self._pass_claim(promotion)
             yield self._put_published(post, promotion.waiting.sequencer)
-            dup = (post.community, post.content_hash, post.id)
-            yield _Op(("DUP", *dup), lambda d=dup: d in self.held_back, lambda d=dup: self.held_back.pop(d))
-            yield _Op(("WAIT", post.key, post.id), _always, lambda p=post: self._forget_wait(p.key, p.id))
+            yield self._delete_waiting(promotion.waiting.ref, must_exist=True)
+            yield self._delete_waiting_ref(promotion.waiting.ref, must_exist=False)
             delta[post.community] += 1
         for waiting in change.wait:
-            post = waiting.post
             yield self._put_waiting(waiting)
-            yield _Op(
-                ("WAIT", post.key, post.id),
-                lambda p=post: p.id not in self.waiting_refs.get(p.key, {}),
-                lambda w=waiting: self.waiting_refs.setdefault(w.post.key, {}).__setitem__(w.post.id, w.ref),
-            )
-            text = (post.community, post.content_hash)
-
-            def counted(t: tuple[str, str] = text, me: str = post.id) -> bool:
-                claim = self.text_claims.get(t)
-                return claim is not None and claim.owner != me
-
-            def count(t: tuple[str, str] = text) -> None:
-                claim = self.text_claims[t]
-                claim.waiting = (claim.waiting or 0) + 1
-
-            yield _Op(("HASH", *text), counted, count)
+            yield self._put_waiting_ref(waiting.ref)
+            yield self._count_waiting(waiting.ref, +1)
         for waiting in change.refresh_wait:
             yield self._put_waiting(waiting)
         for ref in change.unwait:
-            yield _Op(
-                ("WAIT", ref.key, ref.id),
-                lambda r=ref: r.id in self.waiting_refs.get(r.key, {}),
-                lambda r=ref: self._forget_wait(r.key, r.id),
-            )
-            dup = (ref.community, ref.content_hash, ref.id)
-            yield _Op(("DUP", *dup), _always, lambda d=dup: self.held_back.pop(d, None))
-            text = (ref.community, ref.content_hash)
-
-            def uncount(t: tuple[str, str] = text) -> None:
-                claim = self.text_claims[t]
-                claim.waiting = (claim.waiting or 0) - 1
-
-            yield _Op(("HASH", *text), lambda t=text: t in self.text_claims, uncount)
+            yield self._delete_waiting_ref(ref, must_exist=True)
+            yield self._delete_waiting(ref, must_exist=False)
+            yield self._count_waiting(ref, -1)
         if change.progress is not None:
-            key, progress = change.progress
-            yield _Op(("IMPORT", key), _always, lambda k=key, p=progress: self.progress.__setitem__(k, p))
+            yield self._put_progress(*change.progress)
         if change.clear_progress is not None:
-            key = change.clear_progress
-            yield _Op(("IMPORT", key), _always, lambda k=key: self.progress.pop(k, None))
+            yield self._put_progress(change.clear_progress, None)
         communities = set(delta) | ({change.profile[0]} if change.profile else set())
         for community in sorted(communities):
             profile = change.profile[1] if change.profile and change.profile[0] == community else None
-            count = delta.get(community, 0)
-            if count or profile is not None:
-                yield _Op(
-                    ("PROFILE", community),
-                    _always,
-                    lambda c=community, n=count, p=profile: self._update_community(c, n, p),
-                )
+            added = delta.get(community, 0)
+            if added or profile is not None:
+                yield self._update_community(community, added, profile)
 
     def _put_outcome(self, outcome: Outcome, expected: str | None) -> _Op:
         def guard() -> bool:
@@ -387,17 +338,28 @@ class MemoryContent:
             size=len(stored.model_dump_json()),
         )
 
-    def _put_post(self, post: Post, guard: Callable[[], bool]) -> _Op:
-        return _Op(
-            ("POST", post.community, post.id),
-            guard,
-            lambda: self.posts_by_id.__setitem__((post.community, post.id), post),
-            size=len(post.model_dump_json()),
-        )
+    def _put_post(self, post: Post, expected_version: int | None) -> _Op:
+        """A new post (None: only if there is none) or a new version of one (only over that version)."""
+        where = (post.community, post.id)
 
-    def _version(self, post: Post) -> int | None:
-        stored = self.posts_by_id.get((post.community, post.id))
-        return stored.version if stored is not None else None
+        def guard() -> bool:
+            stored = self.posts_by_id.get(where)
+            if expected_version is None:
+                return stored is None
+            return stored is not None and stored.version == expected_version
+
+        def put() -> None:
+            self.posts_by_id[where] = post
+
+        return _Op(("POST", *where), guard, put, size=len(post.model_dump_json()))
+
+    def _delete_post(self, ref: Post | PostRef) -> _Op:
+        where = (ref.community, ref.id)
+
+        def delete() -> None:
+            del self.posts_by_id[where]
+
+        return _Op(("POST", *where), lambda: where in self.posts_by_id, delete)
 
     def _claim(self, post: Post) -> _Op:
         text = (post.community, post.content_hash)
@@ -426,15 +388,49 @@ class MemoryContent:
 
         return _Op(("HASH", *text), guard, lambda: self.text_claims.pop(text, None))
 
+    def _pass_claim(self, promotion: Promotion) -> _Op:
+        """The text's claim passes from its previous owner to the promoted duplicate, one fewer waiting."""
+        post = promotion.waiting.post
+        text = (post.community, post.content_hash)
+
+        def guard() -> bool:
+            claim = self.text_claims.get(text)
+            return (
+                claim is not None
+                and claim.owner == promotion.previous_owner
+                and claim.waiting == promotion.claim_waiting
+            )
+
+        def pass_on() -> None:
+            claim = self.text_claims[text]
+            claim.owner, claim.waiting = post.id, promotion.claim_waiting - 1
+
+        return _Op(("HASH", *text), guard, pass_on)
+
+    def _count_waiting(self, ref: PostRef, step: int) -> _Op:
+        """One more duplicate waiting for the text (while another post holds it), or one fewer."""
+        text = (ref.community, ref.content_hash)
+
+        def guard() -> bool:
+            claim = self.text_claims.get(text)
+            return claim is not None and (step < 0 or claim.owner != ref.id)
+
+        def count() -> None:
+            claim = self.text_claims[text]
+            claim.waiting = (claim.waiting or 0) + step
+
+        return _Op(("HASH", *text), guard, count)
+
     def _put_published(self, post: Post, since: str | None) -> _Op:
         ref = PostRef(post.community, post.id, post.content_hash, post.key)
-        return _Op(
-            ("PUB", post.key, post.id),
-            _always,
-            lambda: self.published.setdefault(post.key, {}).__setitem__(post.id, (ref, since)),
-        )
+
+        def put() -> None:
+            self.published.setdefault(post.key, {})[post.id] = (ref, since)
+
+        return _Op(("PUB", post.key, post.id), _always, put)
 
     def _remember_published(self, post: Post, since: str | None) -> _Op:
+        """The key's record of an edited post: its ``since`` kept if it has one."""
         ref = PostRef(post.community, post.id, post.content_hash, post.key)
 
         def remember() -> None:
@@ -445,41 +441,80 @@ class MemoryContent:
 
         return _Op(("PUB", post.key, post.id), _always, remember)
 
+    def _forget_published(self, ref: Post | PostRef) -> _Op:
+        def forget() -> None:
+            mine = self.published.get(ref.key, {})
+            mine.pop(ref.id, None)
+            if not mine:
+                self.published.pop(ref.key, None)
+
+        return _Op(("PUB", ref.key, ref.id), _always, forget)
+
     def _put_waiting(self, waiting: Waiting) -> _Op:
         post = waiting.post
         dup = (post.community, post.content_hash, post.id)
-        return _Op(
-            ("DUP", *dup),
-            _always,
-            lambda: self.held_back.__setitem__(dup, waiting),
-            size=len(post.model_dump_json()),
-        )
 
-    def _forget_published(self, key: str, post_id: str) -> None:
-        mine = self.published.get(key, {})
-        mine.pop(post_id, None)
-        if not mine:
-            self.published.pop(key, None)
+        def put() -> None:
+            self.held_back[dup] = waiting
 
-    def _forget_wait(self, key: str, post_id: str) -> None:
-        mine = self.waiting_refs.get(key, {})
-        mine.pop(post_id, None)
-        if not mine:
-            self.waiting_refs.pop(key, None)
+        return _Op(("DUP", *dup), _always, put, size=len(post.model_dump_json()))
 
-    def _update_community(self, community: str, delta: int, profile: CommunityProfile | None) -> None:
-        stored = self.profiles.setdefault(community, _Profile())
-        if profile is None:
-            stored.name = stored.name or community
-            stored.members_baseline = stored.members_baseline or 0
-        else:
-            stored.name = profile.name
-            stored.verified = profile.verified
-            stored.members_baseline = profile.members or 0
-            stored.updated_at = datetime.now(UTC).isoformat()
-            stored.description = profile.description
-            stored.created_year = profile.created_year
-        stored.post_count = (stored.post_count or 0) + delta
+    def _delete_waiting(self, ref: PostRef, *, must_exist: bool) -> _Op:
+        dup = (ref.community, ref.content_hash, ref.id)
+
+        def delete() -> None:
+            self.held_back.pop(dup, None)
+
+        return _Op(("DUP", *dup), (lambda: dup in self.held_back) if must_exist else _always, delete)
+
+    def _put_waiting_ref(self, ref: PostRef) -> _Op:
+        def put() -> None:
+            self.waiting_refs.setdefault(ref.key, {})[ref.id] = ref
+
+        return _Op(("WAIT", ref.key, ref.id), lambda: ref.id not in self.waiting_refs.get(ref.key, {}), put)
+
+    def _delete_waiting_ref(self, ref: PostRef, *, must_exist: bool) -> _Op:
+        def exists() -> bool:
+            return ref.id in self.waiting_refs.get(ref.key, {})
+
+        def delete() -> None:
+            mine = self.waiting_refs.get(ref.key, {})
+            mine.pop(ref.id, None)
+            if not mine:
+                self.waiting_refs.pop(ref.key, None)
+
+        return _Op(("WAIT", ref.key, ref.id), exists if must_exist else _always, delete)
+
+    def _put_progress(self, key: str, progress: ImportProgress | None) -> _Op:
+        """How far an import got (None: its record removed)."""
+
+        def put() -> None:
+            if progress is None:
+                self.progress.pop(key, None)
+            else:
+                self.progress[key] = progress
+
+        return _Op(("IMPORT", key), _always, put)
+
+    def _update_community(self, community: str, delta: int, profile: CommunityProfile | None) -> _Op:
+        """The community's post counter moved by ``delta``, its profile set if given; the item is
+        created on the community's first post, named after its id."""
+
+        def update() -> None:
+            stored = self.profiles.setdefault(community, _Profile())
+            if profile is None:
+                stored.name = stored.name or community
+                stored.members_baseline = stored.members_baseline or 0
+            else:
+                stored.name = profile.name
+                stored.verified = profile.verified
+                stored.members_baseline = profile.members or 0
+                stored.updated_at = datetime.now(UTC)
+                stored.description = profile.description
+                stored.created_year = profile.created_year
+            stored.post_count = (stored.post_count or 0) + delta
+
+        return _Op(("PROFILE", community), _always, update)
 
     # -- for tests ---------------------------------------------------------------------------------
 

@@ -181,10 +181,15 @@ def test_a_change_that_loses_the_race_is_decided_again_on_fresh_reads(rig: Rig) 
     assert rig.texts() == ["The clinic opens at 9."] and rig.post_count() == 1
 
 
-def _export(count: int) -> str:
-    posts = [f"Notice {i}: the clinic of district {i} opens at {i % 12 + 1} o'clock." for i in range(count)]
+def _export_of(texts: list[str]) -> str:
     return (
-        "\n\n".join(posts) + "\nScan QR code to join Community\nSafe Routes\nHelp on the move.\n12K Members\n"
+        "\n\n".join(texts) + "\nScan QR code to join Community\nSafe Routes\nHelp on the move.\n12K Members\n"
+    )
+
+
+def _export(count: int) -> str:
+    return _export_of(
+        [f"Notice {i}: the clinic of district {i} opens at {i % 12 + 1} o'clock." for i in range(count)]
     )
 
 
@@ -245,3 +250,41 @@ def test_the_fake_store_writes_all_of_a_change_or_none_of_it(rig: Rig) -> None:
     with pytest.raises(RequestRefused):
         rig.content.commit(Change(create_posts=[other, other]))
     assert rig.content.items() == items
+
+
+def test_an_original_edited_to_new_text_hands_its_old_text_to_the_duplicate(rig: Rig) -> None:
+    rig.put(A, TEXT)
+    rig.put("posts/demo/b.txt", TEXT)
+    rig.put(A, "Vaccination is free for every child under twelve.")
+    promoted = rig.content.outcome("posts/demo/b.txt")
+    assert promoted is not None and promoted.status is OutcomeStatus.PUBLISHED
+    assert rig.texts() == sorted([TEXT, "Vaccination is free for every child under twelve."])
+    assert rig.post_count() == 2
+
+
+def test_an_export_post_takes_the_place_of_a_deleted_single_post_and_goes_with_the_export(rig: Rig) -> None:
+    key = "exports/demo/page.txt"
+    texts = [f"Notice {i}: the clinic of district {i} opens at nine." for i in range(3)]
+    rig.put(A, texts[0])
+    counts = rig.put(key, _export_of(texts)).outcome.counts
+    assert (counts["published"], counts["duplicates"]) == (2, 1) and rig.post_count() == 3
+    rig.delete(A)
+    outcome = rig.content.outcome(key)
+    assert outcome is not None and len(outcome.post_ids) == 3
+    assert (outcome.counts["published"], outcome.counts["duplicates"]) == (3, 0)
+    assert {p.key for p in rig.content.community_posts("demo")} == {key}
+    assert rig.texts() == sorted(texts) and rig.post_count() == 3
+    rig.delete(key)
+    assert rig.texts() == [] and rig.post_count() == 0
+
+
+def test_a_reupload_of_an_export_removes_the_posts_it_no_longer_holds(rig: Rig) -> None:
+    key = "exports/demo/page.txt"
+    texts = [f"Notice {i}: the clinic of district {i} opens at nine." for i in range(4)]
+    rig.put(key, _export_of(texts))
+    enriched = len(rig.enriched)
+    outcome = rig.put(key, _export_of(texts[1:])).outcome
+    assert outcome.status is OutcomeStatus.UPDATED
+    assert outcome.counts == {"posts": 3, "published": 0, "unchanged": 3, "duplicates": 0, "removed": 1}
+    assert len(rig.enriched) == enriched, "posts already stored are not enriched again"
+    assert rig.texts() == sorted(texts[1:]) and rig.post_count() == 3

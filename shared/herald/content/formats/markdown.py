@@ -82,7 +82,7 @@ def _loader_class() -> type[Any]:
                         f"front matter line {key_node.start_mark.line + 2}",
                         f"the field {bounds.quoted(str(key))} appears more than once",
                     )
-            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+            return super().construct_mapping(node, deep=deep)
 
     return BoundedSafeLoader
 
