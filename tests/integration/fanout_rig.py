@@ -26,14 +26,11 @@ import pytest
 from moto import mock_aws
 
 from herald.members.rules import Device, Member, Preferences, WebPushSubscription
+from tests.faults import Crash
 from tests.integration.conftest import REGION, ROOT, LambdaContext, load_handler
 from tests.members import new_member
 
 COMMUNITY = "harbour"
-
-
-class Crash(BaseException):
-    """What a fault wrapper raises to stand for the process dying (not an ``Exception``: none is caught)."""
 
 
 @dataclass
@@ -45,43 +42,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-class FaultyCalls:
-    """Wraps an object; the ``nth`` call (1-based) of ``method`` raises ``error`` (``after``: once it ran)."""
-
-    def __init__(
-        self,
-        inner: Any,
-        method: str,
-        nth: int | Sequence[int],
-        error: Callable[[], BaseException] = lambda: Crash("injected"),
-        *,
-        after: bool = False,
-    ) -> None:
-        self._inner = inner
-        self._method = method
-        self._nth = {nth} if isinstance(nth, int) else set(nth)
-        self._error = error
-        self._after = after
-        self.calls = 0
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if name != self._method:
-            return attr
-
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            fire = self.calls in self._nth
-            if fire and not self._after:
-                raise self._error()
-            result = attr(*args, **kwargs)
-            if fire:
-                raise self._error()
-            return result
-
-        return wrapped
 
 
 @dataclass

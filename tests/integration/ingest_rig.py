@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tests.faults import Fault
 from tests.integration.conftest import LambdaContext, Stack, sqs_lambda_event
 
 
@@ -64,12 +65,14 @@ def dynamodb_fails_after(transactions: int) -> Iterator[None]:
     from herald.core import aws
 
     client = aws.client("dynamodb")
+    fault = Fault(f"DynamoDB unreachable after {transactions} TransactWriteItems calls")
     seen = 0
 
     def fail(**_: Any) -> None:
         nonlocal seen
         seen += 1
         if seen > transactions:
+            fault.fire()
             raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
 
     handler_id = f"fail-{uuid.uuid4()}"

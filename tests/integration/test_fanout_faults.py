@@ -3,7 +3,8 @@
 Faults are injected at the ports (a wrapper around the queue, the ledger, the push sender or the SQS
 client that raises on its Nth call), never by patching Herald's code. :class:`Crash` is not an
 ``Exception``: nothing in the handler catches it, so the invocation dies as a process would, and the
-event source redelivers (SQS: the message reappears; the stream: the batch is retried).
+event source redelivers (SQS: the message reappears; the stream: the batch is retried). Every wrapper
+is a :class:`tests.faults.Fault`: a test whose fault never fired fails at teardown.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 from herald.fanout.adapters.sqs_jobs import SqsJobQueue
 from herald.members.rules import Member
-from tests.integration.fanout_rig import FaultyCalls, Rig, rig_fixture  # noqa: F401
+from tests.faults import Fault, FaultyCalls
+from tests.integration.fanout_rig import Rig, rig_fixture  # noqa: F401
 
 
 def _everyone_once(rig: Rig, members: list[Member], post_id: str) -> None:
@@ -72,15 +74,17 @@ def test_duplicate_stream_records(rig: Rig) -> None:
     assert rig.stats(post_id) == {"targeted": 8, "sent": 8, "failed": 0, "pruned": 0, "deferred": 0}
 
 
-class Twice:
+class Twice(Fault):
     """A queue that sends every job twice (SQS's at-least-once delivery, made certain)."""
 
     def __init__(self, inner: Any) -> None:
+        super().__init__(f"{type(inner).__name__}.send sending twice")
         self.inner = inner
 
     def send(self, bodies: Any, delay_s: int = 0) -> None:
         self.inner.send(bodies, delay_s)
         self.inner.send(bodies, delay_s)
+        self.fire()
 
 
 def test_duplicate_push_jobs_and_duplicate_planner_jobs(rig: Rig) -> None:
@@ -92,10 +96,11 @@ def test_duplicate_push_jobs_and_duplicate_planner_jobs(rig: Rig) -> None:
     assert rig.stats(post_id) == {"targeted": 30, "sent": 30, "failed": 0, "pruned": 0, "deferred": 0}
 
 
-class PartlyFailingSqs:
+class PartlyFailingSqs(Fault):
     """``SendMessageBatch`` accepting only the first entry of each batch; the rest come back ``Failed``."""
 
     def __init__(self, inner: Any) -> None:
+        super().__init__("SendMessageBatch failing all entries but the first")
         self.inner = inner
         self.failed = 0
 
@@ -106,6 +111,8 @@ class PartlyFailingSqs:
             for e in Entries[1:]
         ]
         self.failed += len(rest)
+        if rest:
+            self.fire()
         response["Failed"] = rest
         return response
 

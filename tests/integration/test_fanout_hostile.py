@@ -18,6 +18,7 @@ import pytest
 from herald.fanout.channels.vapid import b64url_encode
 from herald.fanout.delivery import DeliveryResult
 from herald.members.rules import Member, WebPushSubscription, subscription_id
+from tests.faults import Fault
 from tests.integration.fanout_rig import COMMUNITY, Crash, Rig, rig_fixture  # noqa: F401
 
 
@@ -30,11 +31,12 @@ def _record(rig: Rig, post_id: str, member: Member) -> dict[str, Any]:
     return item
 
 
-class CrashesFor:
+class CrashesFor(Fault):
     """The web sender, dying (as the process would: a timeout, out of memory) on every push to one
     endpoint; other pushes go through."""
 
     def __init__(self, inner: Any, endpoint: str) -> None:
+        super().__init__(f"the web sender dying on every push to {endpoint}")
         self.inner = inner
         self.endpoint = endpoint
         self.crashes = 0
@@ -42,6 +44,7 @@ class CrashesFor:
     def send(self, subscription: Any, payload: bytes, **options: Any) -> DeliveryResult:
         if subscription["endpoint"] == self.endpoint:
             self.crashes += 1
+            self.fire()
             raise Crash("the sender died pushing to this member")
         result: DeliveryResult = self.inner.send(subscription, payload, **options)
         return result

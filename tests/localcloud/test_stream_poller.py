@@ -20,6 +20,7 @@ from moto import mock_aws
 from herald_tools.localcloud.event_sources import DynamoDBStreamPoller
 from herald_tools.localcloud.functions import InvocationResult
 from herald_tools.localcloud.provision import EventSourceSpec
+from tests.faults import Fault
 
 REGION = "us-east-1"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:changes"
@@ -136,19 +137,24 @@ def test_a_cancelled_transaction_does_not_stop_the_poller(aws):
     assert p.pending() is None
 
 
-class ExpiringStreams:
+class ExpiringStreams(Fault):
     """moto's streams client whose iterators, once ``expire()`` is called, answer ExpiredIteratorException.
 
-    That is what DynamoDB Streams answers for an iterator older than 15 minutes.
+    That is what DynamoDB Streams answers for an iterator older than 15 minutes. ``expire()`` ages
+    the iterators handed out so far and the next one (a read that came too late for it: the poller
+    takes a fresh iterator for each read, so an old one alone would never be read).
     """
 
     def __init__(self, client: Any) -> None:
+        super().__init__("GetRecords answering ExpiredIteratorException for the iterators handed out")
         self.client = client
         self.handed_out: set[str] = set()
         self.expired: set[str] = set()
+        self.expire_next = False
 
     def expire(self) -> None:
         self.expired |= self.handed_out
+        self.expire_next = True
 
     def describe_stream(self, **kwargs: Any) -> Any:
         return self.client.describe_stream(**kwargs)
@@ -156,10 +162,14 @@ class ExpiringStreams:
     def get_shard_iterator(self, **kwargs: Any) -> Any:
         response = self.client.get_shard_iterator(**kwargs)
         self.handed_out.add(response["ShardIterator"])
+        if self.expire_next:
+            self.expired.add(response["ShardIterator"])
+            self.expire_next = False
         return response
 
     def get_records(self, ShardIterator: str, **kwargs: Any) -> Any:
         if ShardIterator in self.expired:
+            self.fire()
             raise ClientError(
                 {"Error": {"Code": "ExpiredIteratorException", "Message": "Iterator expired"}}, "GetRecords"
             )
