@@ -175,7 +175,9 @@ def test_the_registered_channels_give_a_members_browser_and_app_targets() -> Non
         {"endpoint": "https://push.example/x", "keys": {"p256dh": p256_point(7), "auth": "A" * 22}}
     )
     arn = "arn:aws:sns:eu-west-1:123456789012:endpoint/GCM/herald/1"
-    both = new_member(COMMUNITY, web_push=web, device=Device(platform="fcm", token="fcm-token-0001"), endpoint_arn=arn)
+    both = new_member(
+        COMMUNITY, web_push=web, device=Device(platform="fcm", token="fcm-token-0001"), endpoint_arn=arn
+    )
     post = _post()
     run = _planning([both], [post], registered({}), shards=1)
     run.planner.on_job(_release(post))
