@@ -9,6 +9,8 @@ waiting out the gate's bound and seeing only itself.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import sys
 import time
@@ -26,6 +28,8 @@ from herald_tools.localcloud.event_sources import SqsPoller
 from herald_tools.localcloud.functions import (
     DEFAULT_CONCURRENCY,
     MAX_RESERVED_CONCURRENCY,
+    LogSink,
+    WorkerPool,
     concurrency_for,
 )
 from herald_tools.localcloud.provision import FunctionSpec
@@ -300,3 +304,48 @@ def test_herald_local_takes_a_concurrency(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["local", "--concurrency", "0"])
     assert exit_info.value.code == 2 and "--concurrency" in capsys.readouterr().err
+
+
+# -- idle environments -------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_an_idle_environment_is_stopped_and_a_busy_one_is_not(tmp_path: Path) -> None:
+    spec = dataclasses.replace(
+        _spec(),
+        code_dir=FIXTURES / "concurrency",
+        handler="app.api_handler",
+        environment={"MARKER_DIR": str(tmp_path), "GATE_WAIT_SECONDS": "120"},  # held until released
+        timeout=180,
+    )
+    pool = WorkerPool(spec, None, logs=LogSink(io.StringIO()), max_size=2, idle_seconds=0.5)
+
+    def call(gate: str, n: int) -> int:
+        result = pool.invoke({"pathParameters": {"name": gate}, "queryStringParameters": {"n": str(n)}})
+        assert result.ok, result.error_message
+        return int(json.loads(result.result["body"])["pid"])
+
+    try:
+        with ThreadPoolExecutor(1) as background:
+            busy = background.submit(call, "hold", 2)  # waits at its gate until released
+            until(lambda: pool.running == 1, "running")
+            idle_pid = call("pass", 1)  # a second environment, idle once it has answered
+            until(lambda: len(pool.workers) == 1, "the idle environment stopped")
+            until(lambda: not _alive(idle_pid), "its process gone")
+            assert pool.running == 1 and pool.stopped_idle == 1  # the busy one still runs
+            (tmp_path / "hold" / "release").write_text("")
+            busy_pid = busy.result(timeout=30)
+        assert busy_pid != idle_pid
+        until(lambda: not pool.workers and not _alive(busy_pid), "the other stopped once idle")
+        assert (pool.cold_starts, pool.invocations, pool.stopped_idle) == (2, 2, 2)  # counted still
+        assert call("again", 1) not in (busy_pid, idle_pid)  # a new environment: a cold start
+        assert pool.cold_starts == 3
+    finally:
+        pool.stop()

@@ -20,7 +20,7 @@ from herald_tools.stack import LOCAL_CREDENTIALS, local_env
 from .apigateway import ApiGateway
 from .cwlogs import CloudWatchShipper
 from .event_sources import DynamoDBStreamPoller, EventSourcePoller, SqsPoller
-from .functions import InvocationResult, LogSink, WorkerPool, concurrency_for
+from .functions import DEFAULT_IDLE_SECONDS, InvocationResult, LogSink, WorkerPool, concurrency_for
 from .provision import Resources, provision, template_has_api_events
 from .pushservice import LocalPushService
 from .server import DEFAULT_HOST, DEFAULT_PORT, MotoServer
@@ -100,6 +100,7 @@ class LocalCloud:
         project_root: str | Path | None = None,
         concurrency: int | None = None,
         api_queue_seconds: float = API_QUEUE_SECONDS,
+        idle_seconds: float | None = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self.template = template if isinstance(template, Template) else Template.load(template)
         if project_root is not None:
@@ -116,6 +117,7 @@ class LocalCloud:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.concurrency = concurrency
         self.api_queue_seconds = api_queue_seconds
+        self.idle_seconds = idle_seconds
         self.only_functions = set(functions) if functions is not None else None
         self.prewarm = prewarm
         self.sqs_wait_seconds = sqs_wait_seconds
@@ -197,6 +199,7 @@ class LocalCloud:
                 logs=self._logs,
                 extra_env=self.extra_env,
                 max_size=concurrency_for(spec, self.concurrency),
+                idle_seconds=self.idle_seconds,
             )
             if worker.max_size == 0:
                 log.warning("%s: ReservedConcurrentExecutions is 0; every invocation is throttled", lid)

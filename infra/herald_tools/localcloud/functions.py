@@ -418,6 +418,9 @@ DEFAULT_CONCURRENCY = 4
 #: each is a Python process of its own (about 90 MB resident for Herald's API function).
 MAX_RESERVED_CONCURRENCY = 8
 THROTTLED = "TooManyRequestsException"
+#: Seconds an environment stays up with nothing to run before it is stopped (Lambda, too, shuts
+#: idle environments down; locally it is soon, so a burst's environments do not outlive it).
+DEFAULT_IDLE_SECONDS = 30.0
 
 
 def concurrency_for(spec: FunctionSpec, override: int | None = None) -> int:
@@ -451,6 +454,8 @@ class WorkerPool:
     ``wait`` bounds the wait for a free one; past it the invocation is throttled
     (``TooManyRequestsException``, nothing runs), as Lambda throttles at a function's reserved
     concurrency. ``max_size`` 0 throttles every invocation (``ReservedConcurrentExecutions: 0``).
+    An environment idle for ``idle_seconds`` is stopped (None: kept until the pool stops), as
+    Lambda shuts down idle environments; the next invocation that needs one starts a new one.
 
     It has the interface of a :class:`FunctionWorker` the event sources use (``name``, ``spec``,
     ``invoke``).
@@ -464,6 +469,7 @@ class WorkerPool:
         logs: LogSink | None = None,
         extra_env: Mapping[str, str] | None = None,
         max_size: int = DEFAULT_CONCURRENCY,
+        idle_seconds: float | None = DEFAULT_IDLE_SECONDS,
     ) -> None:
         if max_size < 0:
             raise ValueError(f"max_size must be at least 0, not {max_size}")
@@ -472,13 +478,20 @@ class WorkerPool:
         self.logs = logs
         self.extra_env = dict(extra_env or {})
         self.max_size = max_size
+        self.idle_seconds = idle_seconds
         self.workers: list[FunctionWorker] = []
-        self._idle: list[FunctionWorker] = []
-        self._available = threading.Condition()
+        self._idle: list[FunctionWorker] = []  # the most recently used last
+        self._idle_since: dict[int, float] = {}  # id(worker) -> when it became idle
+        lock = threading.RLock()
+        self._available = threading.Condition(lock)  # an environment became free, or the pool closed
+        self._reaper_wake = threading.Condition(lock)  # the pool closed
         self._closed = False
         self._starting = False  # a cold start is in progress
+        self._reaper: threading.Thread | None = None
         self.throttles = 0
         self.peak = 0  # the most invocations that ran at once
+        self.stopped_idle = 0  # environments stopped for being idle
+        self._retired = {"cold_starts": 0, "invocations": 0}  # of the environments stopped so
 
     @property
     def name(self) -> str:
@@ -491,11 +504,11 @@ class WorkerPool:
 
     @property
     def cold_starts(self) -> int:
-        return sum(w.cold_starts for w in list(self.workers))
+        return self._retired["cold_starts"] + sum(w.cold_starts for w in list(self.workers))
 
     @property
     def invocations(self) -> int:
-        return sum(w.invocations for w in list(self.workers))
+        return self._retired["invocations"] + sum(w.invocations for w in list(self.workers))
 
     @property
     def pids(self) -> list[int]:
@@ -512,6 +525,7 @@ class WorkerPool:
                     raise RuntimeError(f"{self.spec.name}: the worker pool is stopped")
                 if self._idle:
                     worker = self._idle.pop()
+                    self._idle_since.pop(id(worker), None)
                     break
                 if len(self.workers) < self.max_size and not self._starting:
                     worker = FunctionWorker(
@@ -519,6 +533,11 @@ class WorkerPool:
                     )
                     self.workers.append(worker)
                     self._starting = fresh = True
+                    if self._reaper is None and self.idle_seconds is not None:
+                        self._reaper = threading.Thread(
+                            target=self._reap, name=f"idle-{self.spec.name}", daemon=True
+                        )
+                        self._reaper.start()
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if self.max_size == 0 or (remaining is not None and remaining <= 0):
@@ -545,7 +564,35 @@ class WorkerPool:
     def _release(self, worker: FunctionWorker) -> None:
         with self._available:
             self._idle.append(worker)
+            self._idle_since[id(worker)] = time.monotonic()
             self._available.notify()
+
+    def _reap(self) -> None:
+        """Stop the environments idle for ``idle_seconds``, until the pool is closed."""
+        assert self.idle_seconds is not None
+        limit = self.idle_seconds
+        while True:
+            with self._available:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                # The least recently used come first in the idle list.
+                expired = [w for w in self._idle if now - self._idle_since[id(w)] >= limit]
+                for worker in expired:
+                    self._idle.remove(worker)
+                    del self._idle_since[id(worker)]
+                    self.workers.remove(worker)
+                    self._retired["cold_starts"] += worker.cold_starts
+                    self._retired["invocations"] += worker.invocations
+                    self.stopped_idle += 1
+                if not expired:
+                    # Until the oldest idle one expires (woken at once when the pool closes).
+                    oldest = min((self._idle_since[id(w)] for w in self._idle), default=now)
+                    self._reaper_wake.wait(max(0.05, oldest + limit - now))
+                    continue
+            for worker in expired:
+                with contextlib.suppress(Exception):
+                    worker.stop()
 
     def invoke(
         self, event: Any, timeout: float | None = None, *, wait: float | None = None
@@ -589,6 +636,7 @@ class WorkerPool:
         with self._available:
             self._closed = True
             self._available.notify_all()
+            self._reaper_wake.notify_all()
             workers = list(self.workers)
         for worker in workers:
             with contextlib.suppress(Exception):
@@ -601,6 +649,8 @@ class WorkerPool:
         for worker in list(self.workers):
             with contextlib.suppress(Exception):
                 worker.stop()
+        if self._reaper is not None:
+            self._reaper.join(timeout=10)  # it may be stopping an idle environment
 
     def __repr__(self) -> str:
         return f"WorkerPool({self.name!r}, {len(self.workers)}/{self.max_size} environments)"
