@@ -7,7 +7,9 @@ import heapq
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import cache
+from types import ModuleType
 
 TITLE_MAX = 90
 TITLE_MIN = 20
@@ -90,7 +92,7 @@ def mentions(text: str) -> list[str]:
 
 
 @cache
-def _emoji_module():  # type: ignore[no-untyped-def]
+def _emoji_module() -> ModuleType:
     import emoji
 
     return emoji
@@ -120,7 +122,8 @@ def without_urls(text: str) -> str:
         if start < done:
             continue  # inside a URL already cut
         pieces += (text[done:start], " ")
-        done = _REST_OF_WORD.match(text, start).end()  # type: ignore[union-attr]
+        rest = _REST_OF_WORD.match(text, start)  # \S* matches at every position
+        done = rest.end() if rest else start
     pieces.append(text[done:])
     return "".join(pieces)
 
@@ -148,7 +151,7 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()
 
 
-def _unique(items, *, fold: bool = True) -> list[str]:  # type: ignore[no-untyped-def]
+def _unique(items: Iterable[str], *, fold: bool = True) -> list[str]:
     seen: set[str] = set()
     out: list[str] = []
     for item in items:
