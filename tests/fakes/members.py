@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from herald.core.errors import ConcurrentUpdate, TransientError
 from herald.members.rules import Member, PushNotConfigured
+from tests.faults import Fault
 
 NONE = "None"
 FAILED = "ConditionalCheckFailed"
@@ -34,17 +35,20 @@ FAILED = "ConditionalCheckFailed"
 
 @dataclass
 class Faults:
-    """Errors the next calls of an operation raise, in order (then the calls go through)."""
+    """Errors the next calls of an operation raise, in order (then the calls go through). Each is an
+    armed :class:`tests.faults.Fault`: a test whose programmed error was never raised fails."""
 
-    pending: dict[str, list[BaseException]] = field(default_factory=lambda: defaultdict(list))
+    pending: dict[str, list[tuple[BaseException, Fault]]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, operation: str, *errors: BaseException) -> None:
-        self.pending[operation].extend(errors)
+        self.pending[operation].extend((e, Fault(f"{operation} raising {e!r}")) for e in errors)
 
     def check(self, operation: str) -> None:
         queue = self.pending.get(operation)
         if queue:
-            raise queue.pop(0)
+            error, fault = queue.pop(0)
+            fault.fire()
+            raise error
 
 
 class MemoryMembers:
