@@ -38,6 +38,9 @@ from herald.members.rules import (
 )
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
     from herald.api.adapters.dynamo_feed import DynamoFeed
     from herald.ingest.adapters.dynamo_content import DynamoContentStore
     from herald.members.ports import MemberStore
@@ -183,14 +186,16 @@ class ValidationOut(BaseModel):
     detail: list[ValidationItem]
 
 
-def _answer(description: str, model: type[BaseModel] = ErrorOut) -> dict[str, Any]:
+def _answer(description: str, model: type[BaseModel] = ErrorOut) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-_NOT_FOUND = {404: _answer("unknown community")}
-_INVALID = {422: _answer("a bad parameter or body; `detail[].loc` names the field", ValidationOut)}
-_UNAVAILABLE = {503: _answer("a dependency failed for a moment: try again")}
-_AUTH = {
+_NOT_FOUND: dict[int, OpenAPIResponse] = {404: _answer("unknown community")}
+_INVALID: dict[int, OpenAPIResponse] = {
+    422: _answer("a bad parameter or body; `detail[].loc` names the field", ValidationOut)
+}
+_UNAVAILABLE: dict[int, OpenAPIResponse] = {503: _answer("a dependency failed for a moment: try again")}
+_AUTH: dict[int, OpenAPIResponse] = {
     401: _answer("no bearer token"),
     403: _answer("the token does not open this membership (whether or not it exists)"),
     404: _answer("unknown community, or a membership its token holder already left"),
@@ -338,7 +343,7 @@ def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_len
 )
 def join(
     id: CommunityId, request: JoinRequest, authorization: Authorization = None
-) -> Response[JoinResponse]:
+) -> Response[dict[str, Any]]:
     _community(id)
     result = services().membership.join(id, request, token=bearer_token(authorization))
     body = JoinResponse(member_id=result.member.member_id, token=result.token)
@@ -439,7 +444,9 @@ def build_app(settings: ApiSettings | None = None) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(cors=cors, enable_validation=True)
     app.include_router(router)
     errors.register(app)
-    schemes = {"memberToken": HTTPBearer(description="the token returned when joining")}
+    schemes: dict[str, SecurityScheme] = {
+        "memberToken": HTTPBearer(description="the token returned when joining")
+    }
     app.enable_swagger(path="/docs", title=TITLE, version=VERSION, security_schemes=schemes)
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -477,9 +484,14 @@ def openapi(settings: ApiSettings | None = None) -> dict[str, Any]:
 
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    schemes = {"memberToken": HTTPBearer(description="the token returned when joining")}
+    schemes: dict[str, SecurityScheme] = {
+        "memberToken": HTTPBearer(description="the token returned when joining")
+    }
     app = build_app(settings)
-    return json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION, security_schemes=schemes))
+    document: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(title=TITLE, version=VERSION, security_schemes=schemes)
+    )
+    return document
 
 
 def body_too_large(event: dict[str, Any], limit: int) -> bool:

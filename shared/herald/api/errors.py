@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -55,6 +56,68 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"statusCode": HTTPStatus.UNPROCESSABLE_ENTITY.value, "detail": detail}
 
 
+def _invalid(exc: RequestValidationError) -> Response:
+    return _json(422, validation_body(list(exc.errors())))
+
+
+def _rule(exc: InvalidRequest) -> Response:
+    return _json(422, validation_body([{"loc": exc.loc, "type": exc.kind, "msg": exc.message}]))
+
+
+def _no_community(exc: CommunityNotFound) -> Response:
+    return _json(404, {"error": "community not found", "community": exc.community})
+
+
+def _no_post(exc: PostNotFound) -> Response:
+    return _json(404, {"error": "post not found", "community": exc.community, "post_id": exc.post_id})
+
+
+def _no_token(exc: MissingToken) -> Response:
+    return _json(
+        401,
+        {"error": "a bearer token is required"},
+        {"WWW-Authenticate": 'Bearer realm="herald"'},
+    )
+
+
+def _forbidden(exc: Forbidden) -> Response:
+    return _json(403, {"error": "forbidden"})
+
+
+def _already(exc: AlreadyJoined) -> Response:
+    # Nothing about the member: not its id, not its token, not when it joined.
+    return _json(
+        409,
+        {
+            "error": "this subscription already belongs to a member: a repeat join must present "
+            "the member's token (Authorization: Bearer); without it, subscribe again for a new membership"
+        },
+    )
+
+
+def _gone(exc: MemberGone) -> Response:
+    return _json(404, {"error": "membership not found"})
+
+
+def _transient(exc: TransientError) -> Response:
+    app_logger().warning("a dependency failed", extra={"error": str(exc)})
+    return _json(503, {"error": "temporarily unavailable, try again"}, {"Retry-After": "1"})
+
+
+#: Each error type and its answer (Powertools picks the handler of the nearest type in the error's MRO).
+HANDLERS: tuple[tuple[type[Exception], Callable[[Any], Response]], ...] = (
+    (RequestValidationError, _invalid),
+    (InvalidRequest, _rule),
+    (CommunityNotFound, _no_community),
+    (PostNotFound, _no_post),
+    (MissingToken, _no_token),
+    (Forbidden, _forbidden),
+    (AlreadyJoined, _already),
+    (MemberGone, _gone),
+    (TransientError, _transient),
+)
+
+
 def register(app: APIGatewayRestResolver) -> None:
     @app.not_found
     def _no_route(exc: Exception) -> Response:
@@ -62,53 +125,8 @@ def register(app: APIGatewayRestResolver) -> None:
         # parameters do not take): nothing by that name exists.
         return _json(404, {"error": "not found"})
 
-    @app.exception_handler(RequestValidationError)
-    def _invalid(exc: RequestValidationError) -> Response:
-        return _json(422, validation_body(list(exc.errors())))
-
-    @app.exception_handler(InvalidRequest)
-    def _rule(exc: InvalidRequest) -> Response:
-        return _json(422, validation_body([{"loc": exc.loc, "type": exc.kind, "msg": exc.message}]))
-
-    @app.exception_handler(CommunityNotFound)
-    def _no_community(exc: CommunityNotFound) -> Response:
-        return _json(404, {"error": "community not found", "community": exc.community})
-
-    @app.exception_handler(PostNotFound)
-    def _no_post(exc: PostNotFound) -> Response:
-        return _json(404, {"error": "post not found", "community": exc.community, "post_id": exc.post_id})
-
-    @app.exception_handler(MissingToken)
-    def _no_token(exc: MissingToken) -> Response:
-        return _json(
-            401,
-            {"error": "a bearer token is required"},
-            {"WWW-Authenticate": 'Bearer realm="herald"'},
-        )
-
-    @app.exception_handler(Forbidden)
-    def _forbidden(exc: Forbidden) -> Response:
-        return _json(403, {"error": "forbidden"})
-
-    @app.exception_handler(AlreadyJoined)
-    def _already(exc: AlreadyJoined) -> Response:
-        # Nothing about the member: not its id, not its token, not when it joined.
-        return _json(
-            409,
-            {
-                "error": "this subscription already belongs to a member: a repeat join must present "
-                "the member's token (Authorization: Bearer); without it, subscribe again for a new membership"
-            },
-        )
-
-    @app.exception_handler(MemberGone)
-    def _gone(exc: MemberGone) -> Response:
-        return _json(404, {"error": "membership not found"})
-
-    @app.exception_handler(TransientError)
-    def _transient(exc: TransientError) -> Response:
-        app_logger().warning("a dependency failed", extra={"error": str(exc)})
-        return _json(503, {"error": "temporarily unavailable, try again"}, {"Retry-After": "1"})
+    for kind, handler in HANDLERS:
+        app.exception_handler(kind)(handler)
 
 
 def too_large(limit: int) -> dict[str, Any]:
