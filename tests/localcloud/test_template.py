@@ -125,3 +125,31 @@ def test_the_project_template_loads_and_its_names_resolve():
     env = r.resolve(template.resource_properties("IngestFunction")["Environment"])["Variables"]
     assert env["CONTENT_TABLE"] == "content"
     assert env["UPLOADS_BUCKET"] == "uploads"
+
+
+def test_a_template_is_decoded_without_cfn_lint_in_the_process(tmp_path):
+    """cfn-lint decodes in a child process (it would stay in ``herald local`` for good); the data is
+    the same as cfn-lint's in process, and a template it cannot decode is a TemplateError."""
+    import json
+    import subprocess
+    import sys
+
+    from cfnlint.decode import decode_str
+
+    text = PROJECT_TEMPLATE.read_text(encoding="utf-8")
+    script = (
+        "import json, sys\n"
+        "from herald_tools.localcloud.template import Template\n"
+        f"body = Template.load({str(PROJECT_TEMPLATE)!r}).body\n"
+        "json.dump({'body': body, 'cfnlint': 'cfnlint' in sys.modules}, sys.stdout)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    answer = json.loads(child.stdout)
+    assert answer["cfnlint"] is False
+    in_process, _ = decode_str(text)
+    assert answer["body"] == json.loads(json.dumps(in_process, default=str))
+    assert Template.load(PROJECT_TEMPLATE).body == answer["body"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("Resources:\n  A: [\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match="cannot decode"):
+        Template.load(broken)

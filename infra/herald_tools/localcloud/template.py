@@ -1,6 +1,7 @@
 """Read a SAM/CloudFormation template and resolve its intrinsic functions locally.
 
-The template is decoded with cfn-lint's decoder, which understands the short forms
+The template is decoded with cfn-lint's decoder (in a child process, see :func:`_decoded`), which
+understands the short forms
 (``!Ref``, ``!Sub``, ``!GetAtt`` ...) and turns them into their long forms
 (``{"Ref": ...}``, ``{"Fn::Sub": ...}``, ``{"Fn::GetAtt": [res, attr]}``).  What is
 left is plain data plus a :class:`Resolver` that evaluates intrinsics against the
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,16 +82,42 @@ INTRINSICS = frozenset(
 )
 
 
+#: Decodes the template text on stdin with cfn-lint; prints the plain data (the decoder's node
+#: classes carry line marks; plain data is easier to copy and compare) and the problems found.
+_DECODE = """
+import json, sys
+from cfnlint.decode import decode_str
+template, matches = decode_str(sys.stdin.read())
+json.dump({"template": template, "problems": [str(m) for m in matches or []]}, sys.stdout, default=str)
+"""
+
+
+@functools.lru_cache(maxsize=32)
+def _decoded(text: str) -> str:
+    """The JSON :data:`_DECODE` prints for ``text``, decoded in a child process unless cfn-lint is
+    already imported here: cfn-lint and what it imports (sympy, networkx, the SAM translator, its
+    schemas) take some 60 MB, which a long-lived process such as ``herald local`` would otherwise
+    hold to the end for one decoding at its start."""
+    if "cfnlint" in sys.modules:
+        from cfnlint.decode import decode_str
+
+        template, matches = decode_str(text)
+        return json.dumps({"template": template, "problems": [str(m) for m in matches or []]}, default=str)
+    child = subprocess.run(
+        [sys.executable, "-c", _DECODE], input=text, capture_output=True, text=True, encoding="utf-8"
+    )
+    if child.returncode != 0:
+        raise TemplateError(f"the template decoder failed: {child.stderr.strip()[-2000:]}")
+    return child.stdout
+
+
 def load_template_text(text: str, filename: str = "template.yaml") -> dict[str, Any]:
     """Decode YAML or JSON template text with CloudFormation tags into plain dicts and lists."""
-    from cfnlint.decode import decode_str
-
-    template, matches = decode_str(text)
-    if template is None or matches:
-        details = "; ".join(str(m) for m in matches or [])
-        raise TemplateError(f"cannot decode {filename}: {details}")
-    # The decoder returns its own node classes (with line marks); plain data is easier to copy and compare.
-    return json.loads(json.dumps(template, default=str))
+    decoded = json.loads(_decoded(text))  # a fresh copy each time: callers may change it
+    template, problems = decoded["template"], decoded["problems"]
+    if template is None or problems:
+        raise TemplateError(f"cannot decode {filename}: {'; '.join(problems)}")
+    return template
 
 
 @dataclass
