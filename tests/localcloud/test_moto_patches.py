@@ -595,3 +595,45 @@ def test_shard_iterators_expire_after_15_minutes_instead_of_piling_up(monkeypatc
         _, fresh = poll()
         records = streams.get_records(ShardIterator=fresh)["Records"]
         assert records == []  # the fresh iterator works (after the one record, read by poll)
+
+
+SSM_SCRIPT = """
+import json, sys
+import boto3
+from moto import mock_aws
+from herald_tools.localcloud import moto_patches
+
+moto_patches.install()
+with mock_aws():
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(Name="/herald/local/a", Value="1", Type="String")
+    ssm.put_parameter(Name="/herald/local/b", Value="2", Type="SecureString")
+    found = ssm.get_parameters_by_path(Path="/herald", Recursive=True, WithDecryption=True)
+    answers = {
+        "by_path": sorted((p["Name"], p["Value"]) for p in found["Parameters"]),
+        "ec2_after_parameters": "moto.ec2" in sys.modules,
+    }
+    # A command sent to targets looks up EC2's instances: moto.ec2 is imported then, and answers.
+    command = ssm.send_command(
+        Targets=[{"Key": "tag:role", "Values": ["web"]}], DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["true"]},
+    )["Command"]
+    answers["targets"] = command["Targets"]
+    answers["ec2_after_command"] = "moto.ec2" in sys.modules
+print(json.dumps(answers))
+"""
+
+
+def test_ssm_runs_without_moto_ec2_until_a_command_needs_it():
+    """moto.ssm imports moto.ec2 (about 100 MB of tables) for one lookup; patched, it is imported
+    when SendCommand first looks up instances, not before."""
+    import json
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", SSM_SCRIPT], capture_output=True, text=True, check=True)
+    answers = json.loads(child.stdout.strip().splitlines()[-1])
+    assert answers["by_path"] == [["/herald/local/a", "1"], ["/herald/local/b", "2"]]
+    assert answers["ec2_after_parameters"] is False
+    assert answers["targets"] == [{"Key": "tag:role", "Values": ["web"]}]
+    assert answers["ec2_after_command"] is True

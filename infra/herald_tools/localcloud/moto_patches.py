@@ -37,6 +37,10 @@ upstream as it stands:
   iterator expires 15 minutes after it was handed out, as on DynamoDB Streams; GetRecords with
   an expired (or unknown) iterator answers ``ExpiredIteratorException`` (moto: a 500).
 
+* **SSM imports EC2** (its region, zone, instance-type and image tables, about 100 MB) for one
+  lookup of SendCommand's. Patched: ``moto.ssm.models`` is imported with a stand-in for
+  ``moto.ec2`` that imports the real one when SSM first needs it.
+
 What stays as in moto: a FIFO queue's deduplication still compares each send with the queue's
 messages (Herald's queues are standard ones); a cancelled transaction's undo is not isolated
 from writes other threads make to the same items meanwhile (moto has no isolation either).
@@ -666,6 +670,53 @@ def _get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
     return result
 
 
+# -- SSM without EC2's tables ----------------------------------------------------------------------
+
+
+class DeferredEc2Backends:
+    """Stands for ``moto.ec2.ec2_backends`` in ``moto.ssm.models`` until SSM first needs EC2.
+
+    ``moto.ssm.models`` imports ``moto.ec2`` at its top for one lookup (the instances a SendCommand
+    targets); importing ``moto.ec2`` loads its region, zone, instance-type and image tables, about
+    100 MB held for good by a process that only stores parameters. Upstream this is the import
+    moved into ``Command._get_instance_ids_from_targets``.
+    """
+
+    def __getitem__(self, account_id: str) -> Any:
+        from moto.ec2 import ec2_backends
+
+        return ec2_backends[account_id]
+
+    def __getattr__(self, name: str) -> Any:
+        from moto.ec2 import ec2_backends
+
+        return getattr(ec2_backends, name)
+
+
+def _import_ssm_without_ec2() -> None:
+    """Import ``moto.ssm.models`` with a stand-in for ``moto.ec2`` (nothing to do when either is
+    imported already: then there is nothing to save)."""
+    import importlib
+    import sys
+    import types
+
+    if "moto.ssm.models" in sys.modules or "moto.ec2" in sys.modules:
+        return
+    stand_in = types.ModuleType("moto.ec2")
+    stand_in.ec2_backends = DeferredEc2Backends()  # type: ignore[attr-defined]
+    sys.modules["moto.ec2"] = stand_in
+    try:
+        importlib.import_module("moto.ssm.models")
+    except ImportError:
+        sys.modules.pop("moto.ssm.models", None)  # it needed more of moto.ec2: imported as moto does
+    finally:
+        if sys.modules.get("moto.ec2") is stand_in:
+            del sys.modules["moto.ec2"]
+        moto = sys.modules["moto"]
+        if getattr(moto, "ec2", None) is stand_in:
+            delattr(moto, "ec2")
+
+
 # -- install / uninstall ---------------------------------------------------------------------------
 
 
@@ -723,6 +774,7 @@ def install() -> bool:
     with _lock:
         if _applied:
             return False
+        _import_ssm_without_ec2()
         targets = _targets()
         _index_partitions.clear()
         for owner, name, replacement in _patches():
