@@ -25,6 +25,7 @@ from herald.core.runtime import Lazy
 from herald.fanout.jobs import PlannerJob, ShardJob
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from herald.fanout.service import FanoutPlanner
@@ -36,7 +37,7 @@ metrics = Metrics()
 class PlannerJobRecord(SqsRecordModel):
     """An SQS record of the planner queue: its body is a planner job."""
 
-    body: Json[PlannerJob]  # type: ignore[assignment]
+    body: Json[PlannerJob]
 
 
 queue_processor = BatchProcessor(event_type=EventType.SQS, model=PlannerJobRecord)
@@ -92,7 +93,7 @@ def job_record_handler(record: PlannerJobRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=job_record_handler, processor=queue_processor, context=context
     )

@@ -33,6 +33,7 @@ from herald.core.runtime import Lazy
 from herald.fanout.jobs import PushJob
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from herald.fanout.delivery import ServiceTally
@@ -45,7 +46,7 @@ metrics = Metrics()
 class PushJobRecord(SqsRecordModel):
     """An SQS record of the push job queue: its body is a push job."""
 
-    body: Json[PushJob]  # type: ignore[assignment]
+    body: Json[PushJob]
 
 
 processor = BatchProcessor(event_type=EventType.SQS, model=PushJobRecord)
@@ -138,7 +139,7 @@ def emit_service_metrics(tally: ServiceTally) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def _handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

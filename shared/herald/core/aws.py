@@ -6,9 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from herald.core.errors import ConcurrentUpdate, RequestRefused, TransientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+#: The type of a boto3 client (``mypy_boto3_<service>``'s client class, for the type checker).
+C = TypeVar("C")
 
 #: Error codes that mean "the request may succeed later": retried by SQS, never a rejection.
 TRANSIENT_CODES = frozenset(
@@ -96,9 +102,13 @@ def as_domain_error(exc: Exception, what: str) -> TransientError | RequestRefuse
     return as_transient(exc, what)
 
 
-class LazyClient:
+class LazyClient(Generic[C]):
     """A class attribute that is the instance's boto3 client: the one its constructor was handed
-    (kept in ``_<name>``), else one made on first use, so no client exists at import time."""
+    (kept in ``_<name>``), else one made on first use, so no client exists at import time.
+
+    Typed by its annotation: ``s3: LazyClient[S3Client] = LazyClient("s3")`` reads as an
+    ``S3Client`` on an instance.
+    """
 
     def __init__(self, service: str) -> None:
         self.service = service
@@ -107,16 +117,22 @@ class LazyClient:
     def __set_name__(self, owner: type, name: str) -> None:
         self.slot = f"_{name}"
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> LazyClient[C]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> C: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> LazyClient[C] | C:
         if instance is None:
             return self
-        value = getattr(instance, self.slot, None)
+        value: C | None = getattr(instance, self.slot, None)
         if value is None:
             value = client(self.service)
             setattr(instance, self.slot, value)
         return value
 
-    def __set__(self, instance: Any, value: Any) -> None:
+    def __set__(self, instance: object, value: C) -> None:
         setattr(instance, self.slot, value)
 
 
@@ -131,7 +147,7 @@ class DynamoTable:
         self.table = table_name
         self._ddb = dynamodb
 
-    ddb = LazyClient("dynamodb")
+    ddb: LazyClient[DynamoDBClient] = LazyClient("dynamodb")
 
     def get_item(self, key: dict[str, Any], *, consistent: bool, what: str) -> dict[str, Any] | None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -71,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in differ:
             print(f"{path} differs from its model: run `{COMMAND}` to write it again", file=sys.stderr)
         return 1 if differ else 0
-    for path in write(args.directory):
-        print(path)
+    for written in write(args.directory):
+        print(written)
     return 0
 
 

@@ -93,9 +93,7 @@ def wants(member: Member, post: PostSummary) -> bool:
     return not (prefs.topics and not set(prefs.topics) & set(post.topics))
 
 
-def targets(
-    member: Member, post: PostSummary, now: float, channels: Channels | None = None
-) -> list[Target]:
+def targets(member: Member, post: PostSummary, now: float, channels: Channels | None = None) -> list[Target]:
     """The member's targets for the post: none if their preferences say no, else what each channel
     has for the member (one per subscription: the browser's, the app's), due when quiet hours end.
     ``channels``: the planner's (default: every registered channel)."""

@@ -90,7 +90,8 @@ class MemberCounter(Protocol):
 
 
 class Stored(Protocol):
-    md5: str
+    @property
+    def md5(self) -> str: ...
 
     def matches(self, file: SiteFile) -> bool: ...
 

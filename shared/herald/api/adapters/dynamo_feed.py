@@ -14,16 +14,13 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.content.models import Post
 from herald.core.aws import DynamoTable, as_transient, from_item
 from herald.members.rules import InvalidRequest
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 GSI1 = "gsi1"
 _KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -58,8 +55,6 @@ def decode_cursor(cursor: str, community: str) -> dict[str, Any]:
 
 
 class DynamoFeed(DynamoTable):
-    ddb: DynamoDBClient
-
     def page(
         self,
         community: str,

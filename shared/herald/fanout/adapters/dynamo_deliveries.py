@@ -16,16 +16,13 @@ Every item carries ``expires_at`` (TTL): delivery records 30 days, the rest 180 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.core.aws import DynamoTable, as_transient, error_code, from_item
 from herald.fanout.rules import DeliveryStats, PostSummary, Target
 from herald.fanout.service import Claim, FinalState
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 RECORD_TTL_S = 30 * 24 * 3600
 LEDGER_TTL_S = 180 * 24 * 3600
@@ -48,8 +45,6 @@ def _n(value: float | int) -> dict[str, str]:
 
 
 class DynamoDeliveryLedger(DynamoTable):
-    ddb: DynamoDBClient
-
     # -- the fan-out ledger -----------------------------------------------------------------------
 
     def begin(self, post: PostSummary, now: float) -> str:
@@ -70,7 +65,7 @@ class DynamoDeliveryLedger(DynamoTable):
             )
         except ClientError as exc:
             if error_code(exc) == _FAILED:
-                old = exc.response.get("Item") or self._get(fanout_pk(post.community, post.post_id), "FANOUT")
+                old = _old_item(exc) or self._get(fanout_pk(post.community, post.post_id), "FANOUT")
                 return str((old or {}).get("state", {}).get("S", "planning"))
             raise as_transient(exc, "starting a fan-out") from exc
         except BotoCoreError as exc:
@@ -168,7 +163,7 @@ class DynamoDeliveryLedger(DynamoTable):
         except ClientError as exc:
             if error_code(exc) != _FAILED:
                 raise as_transient(exc, "claiming a delivery") from exc
-            old = exc.response.get("Item")
+            old = _old_item(exc)
             if old is None:
                 key = record_key(post, target)
                 old = self._get(key["pk"]["S"], key["sk"]["S"], consistent=True) or {}
@@ -257,3 +252,9 @@ class DynamoDeliveryLedger(DynamoTable):
             )
         except (ClientError, BotoCoreError) as exc:
             raise as_transient(exc, what) from exc
+
+
+def _old_item(exc: ClientError) -> dict[str, Any] | None:
+    """The item a failed condition saw (``ReturnValuesOnConditionCheckFailure="ALL_OLD"``), if sent."""
+    item = exc.response.get("Item")
+    return item if isinstance(item, dict) else None

@@ -11,13 +11,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.content.limits import SQS_MAX_DELAY_S
 from herald.core.aws import LazyClient, as_transient
 from herald.core.errors import TransientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 MAX_ENTRIES = 10
 #: SendMessageBatch's limit on the sum of the bodies (and of one body).
@@ -57,7 +61,7 @@ class SqsJobQueue:
         self.sleep = sleep
         self.attempts = attempts
 
-    sqs: Any = LazyClient("sqs")  # type: ignore[assignment]
+    sqs: LazyClient[SQSClient] = LazyClient("sqs")
 
     def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
         texts = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
@@ -69,7 +73,9 @@ class SqsJobQueue:
         pending = {str(index): body for index, body in batch}
         last_error = ""
         for attempt in range(self.attempts):
-            entries = [{"Id": i, "MessageBody": body, "DelaySeconds": delay} for i, body in pending.items()]
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {"Id": i, "MessageBody": body, "DelaySeconds": delay} for i, body in pending.items()
+            ]
             try:
                 response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as exc:

@@ -38,7 +38,7 @@ def publish_client() -> Any:
         connect_timeout=PUBLISH_CONNECT_S,
         read_timeout=PUBLISH_READ_S,
     )
-    return boto3.client("sns", config=config)  # type: ignore[call-overload]
+    return boto3.client("sns", config=config)
 
 
 class SnsMobilePusher:

@@ -225,7 +225,7 @@ class _WatchedHTTPConnection(HTTPConnection):
         super().connect()
         _attach(self)  # the cut-off may have fired while the socket did not exist yet
 
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         _attach(self)
         super().request(*args, **kwargs)
 
@@ -236,7 +236,7 @@ class _WatchedHTTPSConnection(HTTPSConnection):
         super().connect()
         _attach(self)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         _attach(self)
         super().request(*args, **kwargs)
 

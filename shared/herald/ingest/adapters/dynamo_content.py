@@ -29,7 +29,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -39,9 +39,6 @@ from herald.content.models import Community, CommunityProfile, Outcome, Post
 from herald.core.aws import DynamoTable, as_domain_error, error_code, from_item, to_item
 from herald.core.errors import ConcurrentUpdate
 from herald.ingest.ports import Change, Claim, ImportProgress, KeyRecord, Lookup, PostRef, Promotion, Waiting
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 GSI1 = "gsi1"
 #: Cancellation reasons that mean another writer got there first: the decision is taken again.
@@ -122,8 +119,6 @@ def outcome_item(outcome: Outcome) -> dict[str, Any]:
 
 
 class DynamoContentStore(DynamoTable):
-    ddb: DynamoDBClient
-
     # -- reads ---------------------------------------------------------------------------------
 
     def outcome(self, key: str) -> Outcome | None:

@@ -20,7 +20,7 @@ class S3ObjectStore:
     def __init__(self, s3: S3Client | None = None) -> None:
         self._s3 = s3
 
-    s3: S3Client = LazyClient("s3")  # type: ignore[assignment]
+    s3: LazyClient[S3Client] = LazyClient("s3")
 
     def read(self, bucket: str, key: str, version_id: str | None, max_bytes: int) -> bytes | None:
         """At most ``max_bytes + 1`` bytes (a ranged GET), so an object too big is never read whole."""

@@ -67,8 +67,6 @@ def _member(item: dict[str, Any]) -> Member:
 
 
 class DynamoMemberStore(DynamoTable):
-    ddb: DynamoDBClient
-
     def __init__(self, table_name: str, shards: int = 32, dynamodb: DynamoDBClient | None = None) -> None:
         super().__init__(table_name, dynamodb)
         self.shards = shards

@@ -10,12 +10,15 @@ Publishing to these endpoints is the fan-out's: :mod:`herald.fanout.channels.sns
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.core.aws import LazyClient, as_transient, error_code
 from herald.members.rules import PushNotConfigured
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
 
 
 class SnsDeviceRegistry:
@@ -24,7 +27,7 @@ class SnsDeviceRegistry:
         self.applications = {k: v for k, v in applications.items() if v}
         self._sns = sns
 
-    sns: Any = LazyClient("sns")
+    sns: LazyClient[SNSClient] = LazyClient("sns")
 
     def register(self, platform: str, token: str) -> str:
         application = self.applications.get(platform)

@@ -14,16 +14,13 @@ marker), which is right, since the edit's own stream record is published.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.content.keys import post_key
 from herald.core.aws import DynamoTable, as_transient, error_code
 from herald.core.errors import TransientError
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 ReleaseState = Literal["released", "already", "gone", "moved"]
 ATTEMPTS = 4
@@ -39,8 +36,6 @@ def _epoch(value: str) -> float | None:
 
 class DynamoReleaseMarker(DynamoTable):
     """Sets a scheduled post's ``released_at`` once, if it is still scheduled for that time."""
-
-    ddb: DynamoDBClient  # the table's client (made on first use by DynamoTable), typed
 
     def release(self, community: str, post_id: str, publish_at: float) -> ReleaseState:
         """``released`` (the marker is set now), ``already`` (set before: a redelivered wake-up),

@@ -52,7 +52,7 @@ class S3SiteStore:
         self._s3 = s3
         self.concurrency = concurrency
 
-    s3: S3Client = LazyClient("s3")  # type: ignore[assignment]
+    s3: LazyClient[S3Client] = LazyClient("s3")
 
     # -- reads -----------------------------------------------------------------------------------
 
