@@ -45,6 +45,7 @@ lint-code: $(STAMP)
 	$(BIN)/ruff check shared functions infra tests
 	$(BIN)/ruff format --check shared functions infra tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 ## bench: measurements written to docs/benchmarks.md
 bench: $(STAMP)
