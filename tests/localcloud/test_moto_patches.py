@@ -637,3 +637,56 @@ def test_ssm_runs_without_moto_ec2_until_a_command_needs_it():
     assert answers["ec2_after_parameters"] is False
     assert answers["targets"] == [{"Key": "tag:role", "Values": ["web"]}]
     assert answers["ec2_after_command"] is True
+
+
+def stream_scenario() -> list[Any]:
+    """Writes of every attribute type (binary nested in a map too), read back from the stream."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    streams = boto3.client("dynamodbstreams", region_name=REGION)
+    arn = make_table(ddb)
+    item = {
+        **key("post"),
+        "text": {"S": "Les inscriptions sont ouvertes — التسجيل مفتوح " * 20},
+        "n": {"N": "12.5"},
+        "blob": {"B": b"\x00\x01binary"},
+        "tags": {"SS": ["a", "b"]},
+        "nums": {"NS": ["1", "2"]},
+        "meta": {"M": {"raw": {"B": b"\xff"}, "ok": {"BOOL": True}, "none": {"NULL": True}}},
+        "list": {"L": [{"S": "x"}, {"N": "3"}, {"M": {"y": {"S": "z"}}}]},
+    }
+    ddb.put_item(TableName="posts", Item=item)
+    ddb.update_item(
+        TableName="posts",
+        Key=key("post"),
+        UpdateExpression="SET n = n + :one REMOVE tags",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    ddb.delete_item(TableName="posts", Key=key("post"))
+    return stream_records(streams, arn)
+
+
+def test_stream_records_read_as_moto_gives_them_and_are_kept_packed():
+    from moto.dynamodb.models.table import StreamRecord
+
+    with moto(patched=False):
+        expected = stream_scenario()
+    with moto(patched=True):
+        got = stream_scenario()
+        (record, *_) = list(StreamRecord.instances_tracked)
+        packed = len(record.__dict__["_packed"])
+        unpacked = deep_size(record.record)
+    assert [r["eventName"] for r in got] == ["INSERT", "MODIFY", "REMOVE"]
+    assert got[1]["dynamodb"]["OldImage"]["meta"] == got[1]["dynamodb"]["NewImage"]["meta"]
+    assert got == expected
+    assert packed * 5 < unpacked  # what a record holds: a fifth or less of moto's dicts
+
+
+def deep_size(value: Any) -> int:
+    import sys
+
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(deep_size(k) + deep_size(v) for k, v in value.items())
+    elif isinstance(value, list):
+        size += sum(deep_size(v) for v in value)
+    return size

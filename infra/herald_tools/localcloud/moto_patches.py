@@ -37,6 +37,9 @@ upstream as it stands:
   iterator expires 15 minutes after it was handed out, as on DynamoDB Streams; GetRecords with
   an expired (or unknown) iterator answers ``ExpiredIteratorException`` (moto: a 500).
 
+* **DynamoDB stream records** hold each write's old and new images as nested dicts, kept for the
+  stream's life (some 10 KB a record for a post). Patched: each record is kept pickled and
+  compressed (a tenth of that) and unpacked when read.
 * **SSM imports EC2** (its region, zone, instance-type and image tables, about 100 MB) for one
   lookup of SendCommand's. Patched: ``moto.ssm.models`` is imported with a stand-in for
   ``moto.ec2`` that imports the real one when SSM first needs it.
@@ -50,9 +53,11 @@ from __future__ import annotations
 
 import collections
 import copy
+import pickle
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -423,6 +428,40 @@ def _update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **
                 _reindex(table, hash_key, range_key)
 
 
+# -- DynamoDB Streams: records kept packed ---------------------------------------------------------
+
+
+def _stream_record_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """moto's ``StreamRecord.__init__``; then the record is kept pickled and compressed."""
+    _original("StreamRecord", "__init__")(self, *args, **kwargs)
+    plain = self.__dict__.pop("_record")
+    self.__dict__["_packed"] = zlib.compress(pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _get_stream_record(self: Any) -> dict[str, Any]:
+    packed = self.__dict__.get("_packed")
+    if packed is None:
+        return self.__dict__["_record"]  # while moto's __init__ builds it
+    return pickle.loads(zlib.decompress(packed))  # a fresh copy each time, as GetRecords serialises it
+
+
+def _set_stream_record(self: Any, value: dict[str, Any]) -> None:
+    self.__dict__.pop("_packed", None)
+    self.__dict__["_record"] = value
+
+
+def _unpack_stream_records() -> None:
+    """Put the live records back in moto's form (``record``, a dict), for moto's own code."""
+    from moto.dynamodb.models.table import StreamRecord
+
+    for record in list(StreamRecord.__dict__.get("instances_tracked") or ()):
+        if "_packed" in record.__dict__ or "_record" in record.__dict__:
+            plain = _get_stream_record(record)
+            record.__dict__.pop("_packed", None)
+            record.__dict__.pop("_record", None)
+            record.__dict__["record"] = plain  # shadowed by the property until it is taken out
+
+
 # -- Model instances tracked weakly ----------------------------------------------------------------
 
 
@@ -723,7 +762,7 @@ def _import_ssm_without_ec2() -> None:
 def _targets() -> dict[str, Any]:
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import StreamShard, Table
+    from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
     from moto.sqs.models import Message, Queue, SQSBackend
 
@@ -732,6 +771,7 @@ def _targets() -> dict[str, Any]:
         "DynamoDBBackend": DynamoDBBackend,
         "Table": Table,
         "StreamShard": StreamShard,
+        "StreamRecord": StreamRecord,
         "DynamoDBStreamsBackend": DynamoDBStreamsBackend,
         "Message": Message,
         "Queue": Queue,
@@ -748,6 +788,8 @@ def _patches() -> list[tuple[str, str, Any]]:
         ("Table", "put_item", _table_put_item),
         ("Table", "delete_item", _table_delete_item),
         ("StreamShard", "add", _stream_add),
+        ("StreamRecord", "__init__", _stream_record_init),
+        ("StreamRecord", "record", property(_get_stream_record, _set_stream_record)),
         ("DynamoDBStreamsBackend", "get_shard_iterator", _get_shard_iterator),
         ("DynamoDBStreamsBackend", "get_records", _get_records),
         ("BaseModel", "__new__", staticmethod(_model_new)),
@@ -778,7 +820,7 @@ def install() -> bool:
         targets = _targets()
         _index_partitions.clear()
         for owner, name, replacement in _patches():
-            raw = vars(targets[owner])[name]
+            raw = vars(targets[owner]).get(name)  # None: an attribute the class lacks (added)
             # The function to call (a staticmethod's); _applied keeps what the class held, to put back.
             _originals[(owner, name)] = raw.__func__ if isinstance(raw, staticmethod) else raw
             _applied.replace(targets[owner], name, replacement)
@@ -788,6 +830,8 @@ def install() -> bool:
 def uninstall() -> None:
     """Put moto's own code back (instances tracked weakly so far stay so until moto's reset)."""
     with _lock:
+        if _applied:
+            _unpack_stream_records()
         _applied.restore()
         _index_partitions.clear()  # moto's own writes would not keep them
 
