@@ -36,23 +36,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from herald.content import limits as bounds
 from herald.content.keys import community_pk, post_key
 from herald.content.models import Community, CommunityProfile, Outcome, Post
-from herald.core.aws import DynamoTable, as_domain_error, error_code, from_item, to_item
-from herald.core.errors import ConcurrentUpdate
+from herald.core.aws import DynamoTable, as_conflict, as_domain_error, from_item, to_item
 from herald.ingest.ports import Change, Claim, ImportProgress, KeyRecord, Lookup, PostRef, Promotion, Waiting
 
 GSI1 = "gsi1"
-#: Cancellation reasons that mean another writer got there first: the decision is taken again.
-_CONFLICT_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 #: TransactWriteItems: at most 100 items and 4 MB; a margin is kept on the size (our estimate
 #: counts the JSON of the items, a little more than DynamoDB's own measure).
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 3_500_000
-
-
-def cancellation_reasons(exc: ClientError) -> tuple[str, ...]:
-    """The reason code of each item of a cancelled transaction, in the order the items were sent
-    (``"None"`` for an item that did not fail), from the error's response, never its message."""
-    return tuple(str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons", []))
 
 
 def hash_key(community: str, content_hash: str) -> dict[str, Any]:
@@ -226,11 +217,10 @@ class DynamoContentStore(DynamoTable):
         try:
             self.ddb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                reasons = cancellation_reasons(exc)
-                if _CONFLICT_REASONS.intersection(reasons):
-                    failed = f"a guard failed: {sorted(set(reasons))}"
-                    raise ConcurrentUpdate(failed, reasons=reasons) from exc
+            # A lost race (another writer got there first) is decided again on fresh reads.
+            conflict = as_conflict(exc, "committing a change")
+            if conflict is not None:
+                raise conflict from exc  # ``reasons``: each item's, in the order sent
             raise as_domain_error(exc, "committing a change") from exc
         except BotoCoreError as exc:
             raise as_domain_error(exc, "committing a change") from exc
