@@ -118,6 +118,33 @@ class TestMarkdown:
         [(loc, message)] = problems(b"---\ntitle: !!python/object/apply:os.system [id]\n---\nbody", "md")
         assert loc == "front matter line 2" and "unsafe or unknown YAML tag" in message
 
+    @pytest.mark.parametrize(
+        ("front_matter", "loc", "message"),
+        [
+            (b"title: !x 1", "front matter line 2", "unsafe or unknown YAML tag !x"),
+            (b"a: 1\nb: !x\n  - 1", "front matter line 3", "unsafe or unknown YAML tag !x"),
+            (
+                b"title: !!python/object/apply:os.system [id]",
+                "front matter line 2",
+                "unsafe or unknown YAML tag tag:yaml.org,2002:python/object/apply:os.system",
+            ),
+            # A tag's %0A decodes to a line break: shown escaped. A quote in it is shown as is.
+            (b"title: !a%0Ab x", "front matter line 2", "unsafe or unknown YAML tag !a\\nb"),
+            (
+                b"title: !<tag:x.org,2000:it's> 1",
+                "front matter line 2",
+                "unsafe or unknown YAML tag tag:x.org,2000:it's",
+            ),
+        ],
+    )
+    def test_unknown_tag_is_named_from_the_node(self, front_matter: bytes, loc: str, message: str) -> None:
+        assert problems(b"---\n" + front_matter + b"\n---\nbody", "md") == [(loc, message)]
+
+    def test_a_known_tag_on_the_wrong_node_is_not_an_unknown_tag(self) -> None:
+        [(loc, message)] = problems(b"---\ntitle: !!int {a: 1}\n---\nbody", "md")
+        assert loc == "front matter line 2" and message.startswith("not valid YAML:")
+        assert "tag" not in message
+
     def test_alias_bomb(self) -> None:
         bomb = (
             b"---\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"

@@ -35,7 +35,8 @@ FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*
 
 @cache
 def _loader_class() -> type[Any]:
-    """PyYAML's safe loader, without aliases (no billion laughs) and with bounded nesting.
+    """PyYAML's safe loader, without aliases (no billion laughs), with bounded nesting, refusing a
+    duplicate key and any tag it has no constructor for (each as InvalidUpload, from the node).
 
     Made on first use, so what only renders or enriches posts never imports PyYAML.
     """
@@ -84,6 +85,18 @@ def _loader_class() -> type[Any]:
                     )
             return super().construct_mapping(node, deep=deep)
 
+        def construct_undefined(self, node: Any) -> Any:
+            """A tag the safe loader has no constructor for (``!!python/object``, ``!x``): refused,
+            named from the node itself (escaped as ``repr`` escapes it: a ``%0A`` in a tag is a
+            line break), at the node's line."""
+            raise InvalidUpload.one(
+                f"front matter line {node.start_mark.line + 2}",
+                f"unsafe or unknown YAML tag {repr(node.tag)[1:-1]}",
+            )
+
+    # PyYAML's table of constructors holds SafeConstructor's own function for an unknown tag, so
+    # the override is registered on this class (its own copy of the table).
+    BoundedSafeLoader.add_constructor(None, BoundedSafeLoader.construct_undefined)
     return BoundedSafeLoader
 
 
@@ -97,13 +110,6 @@ def load_front_matter(source: str, *, max_depth: int) -> dict[str, Any]:
         document = loader.get_single_data()
     except InvalidUpload:
         raise
-    except yaml.constructor.ConstructorError as exc:
-        mark = exc.problem_mark
-        line = f"front matter line {mark.line + 2}" if mark else "front matter"
-        if not exc.problem or "tag" not in exc.problem:
-            raise InvalidUpload.one(line, f"not valid YAML: {exc.problem or exc}") from None
-        tag = exc.problem.split("tag", 1)[1].strip(" '")
-        raise InvalidUpload.one(line, f"unsafe or unknown YAML tag {tag}".strip()) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"front matter line {mark.line + 2}" if mark else "front matter"
