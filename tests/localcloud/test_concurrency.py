@@ -349,3 +349,41 @@ def test_an_idle_environment_is_stopped_and_a_busy_one_is_not(tmp_path: Path) ->
         assert pool.cold_starts == 3
     finally:
         pool.stop()
+
+
+def test_an_invocation_waits_for_a_busy_environment_before_another_starts(tmp_path: Path) -> None:
+    spec = dataclasses.replace(
+        _spec(),
+        code_dir=FIXTURES / "concurrency",
+        handler="app.api_handler",
+        environment={"MARKER_DIR": str(tmp_path), "GATE_WAIT_SECONDS": "120"},
+        timeout=180,
+    )
+
+    def call(pool: WorkerPool, gate: str, n: int) -> int:
+        result = pool.invoke({"pathParameters": {"name": gate}, "queryStringParameters": {"n": str(n)}})
+        assert result.ok, result.error_message
+        return int(json.loads(result.result["body"])["pid"])
+
+    patient = WorkerPool(spec, None, logs=LogSink(io.StringIO()), max_size=4, scale_out_seconds=600)
+    eager = WorkerPool(spec, None, logs=LogSink(io.StringIO()), max_size=4, scale_out_seconds=0.2)
+    try:
+        with ThreadPoolExecutor(2) as background:
+            # Within scale_out_seconds the second invocation waits for the busy environment.
+            first = background.submit(call, patient, "patient", 2)
+            until(lambda: patient.running == 1, "running")
+            second = background.submit(call, patient, "after", 1)
+            until(lambda: patient.waiting == 1, "the second waiting")
+            (tmp_path / "patient" / "release").write_text("")
+            assert first.result(timeout=60) == second.result(timeout=60)
+            assert len(patient.workers) == 1 and patient.cold_starts == 1
+            # Past it, another environment starts while the first is still busy.
+            held = background.submit(call, eager, "eager", 2)
+            until(lambda: eager.running == 1, "running")
+            other = call(eager, "other", 1)
+            assert len(eager.workers) == 2 and eager.running == 1
+            (tmp_path / "eager" / "release").write_text("")
+            assert held.result(timeout=60) != other
+    finally:
+        patient.stop()
+        eager.stop()

@@ -20,7 +20,14 @@ from herald_tools.stack import LOCAL_CREDENTIALS, local_env
 from .apigateway import ApiGateway
 from .cwlogs import CloudWatchShipper
 from .event_sources import DynamoDBStreamPoller, EventSourcePoller, SqsPoller
-from .functions import DEFAULT_IDLE_SECONDS, InvocationResult, LogSink, WorkerPool, concurrency_for
+from .functions import (
+    DEFAULT_IDLE_SECONDS,
+    DEFAULT_SCALE_OUT_SECONDS,
+    InvocationResult,
+    LogSink,
+    WorkerPool,
+    concurrency_for,
+)
 from .provision import Resources, provision, template_has_api_events
 from .pushservice import LocalPushService
 from .server import DEFAULT_HOST, DEFAULT_PORT, MotoServer
@@ -101,6 +108,7 @@ class LocalCloud:
         concurrency: int | None = None,
         api_queue_seconds: float = API_QUEUE_SECONDS,
         idle_seconds: float | None = DEFAULT_IDLE_SECONDS,
+        scale_out_seconds: float = DEFAULT_SCALE_OUT_SECONDS,
     ) -> None:
         self.template = template if isinstance(template, Template) else Template.load(template)
         if project_root is not None:
@@ -118,6 +126,7 @@ class LocalCloud:
         self.concurrency = concurrency
         self.api_queue_seconds = api_queue_seconds
         self.idle_seconds = idle_seconds
+        self.scale_out_seconds = scale_out_seconds
         self.only_functions = set(functions) if functions is not None else None
         self.prewarm = prewarm
         self.sqs_wait_seconds = sqs_wait_seconds
@@ -200,6 +209,7 @@ class LocalCloud:
                 extra_env=self.extra_env,
                 max_size=concurrency_for(spec, self.concurrency),
                 idle_seconds=self.idle_seconds,
+                scale_out_seconds=self.scale_out_seconds,
             )
             if worker.max_size == 0:
                 log.warning("%s: ReservedConcurrentExecutions is 0; every invocation is throttled", lid)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import queue
 import subprocess
@@ -421,6 +422,9 @@ THROTTLED = "TooManyRequestsException"
 #: Seconds an environment stays up with nothing to run before it is stopped (Lambda, too, shuts
 #: idle environments down; locally it is soon, so a burst's environments do not outlive it).
 DEFAULT_IDLE_SECONDS = 30.0
+#: Seconds an invocation that finds every environment busy waits for one to be free before another
+#: starts (about what a cold start takes here: short invocations share the environments there are).
+DEFAULT_SCALE_OUT_SECONDS = 1.0
 
 
 def concurrency_for(spec: FunctionSpec, override: int | None = None) -> int:
@@ -456,6 +460,9 @@ class WorkerPool:
     concurrency. ``max_size`` 0 throttles every invocation (``ReservedConcurrentExecutions: 0``).
     An environment idle for ``idle_seconds`` is stopped (None: kept until the pool stops), as
     Lambda shuts down idle environments; the next invocation that needs one starts a new one.
+    An invocation that finds every environment busy waits up to ``scale_out_seconds`` for one to
+    be free before it starts another (Lambda starts one at once; here each costs a cold start of
+    about that long and 80 to 200 MB, so a stream of short invocations shares fewer of them).
 
     It has the interface of a :class:`FunctionWorker` the event sources use (``name``, ``spec``,
     ``invoke``).
@@ -470,6 +477,7 @@ class WorkerPool:
         extra_env: Mapping[str, str] | None = None,
         max_size: int = DEFAULT_CONCURRENCY,
         idle_seconds: float | None = DEFAULT_IDLE_SECONDS,
+        scale_out_seconds: float = DEFAULT_SCALE_OUT_SECONDS,
     ) -> None:
         if max_size < 0:
             raise ValueError(f"max_size must be at least 0, not {max_size}")
@@ -479,6 +487,7 @@ class WorkerPool:
         self.extra_env = dict(extra_env or {})
         self.max_size = max_size
         self.idle_seconds = idle_seconds
+        self.scale_out_seconds = scale_out_seconds
         self.workers: list[FunctionWorker] = []
         self._idle: list[FunctionWorker] = []  # the most recently used last
         self._idle_since: dict[int, float] = {}  # id(worker) -> when it became idle
@@ -489,6 +498,7 @@ class WorkerPool:
         self._starting = False  # a cold start is in progress
         self._reaper: threading.Thread | None = None
         self.throttles = 0
+        self.waiting = 0  # invocations waiting for an environment
         self.peak = 0  # the most invocations that ran at once
         self.stopped_idle = 0  # environments stopped for being idle
         self._retired = {"cold_starts": 0, "invocations": 0}  # of the environments stopped so
@@ -517,7 +527,9 @@ class WorkerPool:
 
     def _acquire(self, wait: float | None) -> tuple[FunctionWorker | None, bool]:
         """(an environment, whether it is new and must start), or (None, False): throttled."""
-        deadline = None if wait is None else time.monotonic() + wait
+        arrived = time.monotonic()
+        deadline = None if wait is None else arrived + wait
+        scale_out_at = arrived + self.scale_out_seconds  # if none is free by then, start another
         fresh = False
         with self._available:
             while True:
@@ -527,7 +539,9 @@ class WorkerPool:
                     worker = self._idle.pop()
                     self._idle_since.pop(id(worker), None)
                     break
-                if len(self.workers) < self.max_size and not self._starting:
+                now = time.monotonic()
+                may_start = len(self.workers) < self.max_size and not self._starting
+                if may_start and (not self.workers or now >= scale_out_at):
                     worker = FunctionWorker(
                         self.spec, self.endpoint_url, logs=self.logs, extra_env=self.extra_env
                     )
@@ -539,11 +553,17 @@ class WorkerPool:
                         )
                         self._reaper.start()
                     break
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = None if deadline is None else deadline - now
                 if self.max_size == 0 or (remaining is not None and remaining <= 0):
                     self.throttles += 1
                     return None, False
-                self._available.wait(remaining)
+                if may_start:  # wake up to start one, unless one is free before
+                    remaining = min(scale_out_at - now, remaining if remaining is not None else math.inf)
+                self.waiting += 1
+                try:
+                    self._available.wait(remaining)
+                finally:
+                    self.waiting -= 1
             self.peak = max(self.peak, len(self.workers) - len(self._idle))
             return worker, fresh
 
