@@ -4,7 +4,9 @@ directory, the post source, and a channel.
 The ledger keeps the DynamoDB ledger's rules (``herald.fanout.adapters.dynamo_deliveries``): a claim
 succeeds from nothing, ``deferred``, ``retry`` or an expired lease and counts an attempt; ``sent``,
 ``pruned`` and ``failed`` are final; a live lease is ``busy``. The queue keeps what was sent as the
-JSON an SQS message would carry. Thread-safe where the sender's threads reach them.
+JSON an SQS message would carry (a body sent as text, as it is; one sent as values, as
+:class:`herald.fanout.adapters.sqs_jobs.SqsJobQueue` writes it). Thread-safe where the sender's
+threads reach them.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ class MemoryQueue:
         self.sent: list[tuple[dict[str, Any], int]] = []
         self._lock = threading.Lock()
 
-    def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
-        texts = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
+    def send(self, bodies: Sequence[Mapping[str, Any] | str], delay_s: int = 0) -> None:
+        texts = [
+            b if isinstance(b, str) else json.dumps(b, ensure_ascii=False, separators=(",", ":"))
+            for b in bodies
+        ]
         with self._lock:
             self.sent += [(json.loads(t), int(delay_s)) for t in texts]
 
@@ -140,7 +145,7 @@ class MemoryLedger:
         return self.stats[(post.community, post.post_id)].counters()
 
 
-class MemoryMembers:
+class MemoryDirectory:
     """A :class:`herald.fanout.service.MemberDirectory`: members by community and shard, paged by
     member id as the members table's shard index is."""
 

@@ -91,6 +91,115 @@ def test_the_planner_jobs_are_the_json_they_always_were() -> None:
     assert parsed == [ReleaseJob(post=POST), PostJob(post=POST), ShardJob(post=POST, shard=3, after="m9")]
 
 
+def _jobs() -> list[PushJob | ReleaseJob | PostJob | ShardJob]:
+    return [
+        PushJob(
+            job_id="j1",
+            post=POST,
+            targets=(
+                Target(member_id="m1", channel="web", subscription="s1", web_push=WEB),
+                Target(member_id="m2", channel="fcm", subscription="s2", address=ARN),
+            ),
+            attempt=2,
+            not_before=1767229200.0,
+            deferred_recorded=True,
+        ),
+        PushJob(
+            job_id="j2",
+            post=PostSummary("c", "p", "", "", "u"),
+            targets=(Target(member_id="m", channel="apns", subscription="s", address="a"),),
+        ),
+        ReleaseJob(post=POST),
+        PostJob(post=POST),
+        ShardJob(post=POST, shard=3, after="m9"),
+        ShardJob(post=POST, shard=0),
+    ]
+
+
+def test_a_job_written_as_text_is_the_json_of_its_values_byte_for_byte() -> None:
+    for job in _jobs():
+        assert job.as_json() == _wire(job.as_dict())
+    # Every character json.dumps escapes (and some it does not), in a title, a member id, an address.
+    odd = "".join(chr(c) for c in range(0x20)) + '"\\/\x7f\u2028\u2029\ufeff🚢 é ✓ </script>'
+    post = PostSummary("c", odd, odd, odd, "u", topics=(odd,), started_at=1767225601.123456)
+    job = PushJob(
+        job_id=odd,
+        post=post,
+        targets=(Target(member_id=odd, channel="web", subscription=odd, web_push={"endpoint": odd}),),
+        not_before=1767225601.000001,
+    )
+    assert job.as_json() == _wire(job.as_dict())
+    assert PushJob.model_validate_json(job.as_json()) == job
+
+
+@pytest.mark.parametrize("value", [1e-05, 5e-05, 1e-9, -2e-7, 1e16, 1e22, 0.0, -0.0, 1e-4, float("inf")])
+def test_a_float_pydantic_writes_otherwise_is_written_as_json_dumps_writes_it(value: float) -> None:
+    post = PostSummary("c", "p", "t", "e", "u", publish_at=value, started_at=value)
+    for job in (
+        PushJob(
+            job_id="j",
+            post=post,
+            targets=(Target(member_id="m", channel="fcm", subscription="s", address="a"),),
+            not_before=value,
+        ),
+        PushJob(
+            job_id="j",
+            post=PostSummary("c", "p", "t", "e", "u"),
+            targets=(Target(member_id="m", channel="fcm", subscription="s", address="a"),),
+            not_before=value,
+        ),
+        ShardJob(post=post, shard=1),
+    ):
+        assert job.as_json() == _wire(job.as_dict())
+
+
+def test_a_trusted_target_is_the_validated_one() -> None:
+    for trusted, validated in (
+        (
+            Target.trusted("m1", "web", "s1", web_push=WEB, not_before=1767229200.0),
+            Target(member_id="m1", channel="web", subscription="s1", web_push=WEB, not_before=1767229200.0),
+        ),
+        (
+            Target.trusted("m2", "fcm", "s2", address=ARN),
+            Target(member_id="m2", channel="fcm", subscription="s2", address=ARN),
+        ),
+    ):
+        assert trusted == validated and repr(trusted) == repr(validated)
+        assert trusted.as_json() == validated.as_json() == _wire(validated.as_dict())
+        assert trusted.model_copy(update={"not_before": 5.0}) == validated.model_copy(
+            update={"not_before": 5.0}
+        )
+        assert Target.model_validate(trusted.as_dict()) == validated.model_copy(update={"not_before": None})
+        with pytest.raises(ValueError):
+            trusted.member_id = "other"  # type: ignore[misc]  # frozen, as a validated target is
+    job = PushJob(job_id="j", post=POST, targets=(Target.trusted("m1", "web", "s1", web_push=WEB),))
+    assert job.as_json() == _wire(job.as_dict())
+    assert job == PushJob(
+        job_id="j",
+        post=POST,
+        targets=(Target(member_id="m1", channel="web", subscription="s1", web_push=WEB),),
+    )
+
+
+class _Sqs:
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.bodies += [entry["MessageBody"] for entry in Entries]
+        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
+
+
+def test_the_sqs_queue_sends_a_body_given_as_text_as_it_is() -> None:
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+
+    sqs = _Sqs()
+    queue = SqsJobQueue("https://sqs/push", sqs)
+    jobs = _jobs()
+    queue.send([j.as_json() for j in jobs] + [j.as_dict() for j in jobs])
+    assert sqs.bodies == [_wire(j.as_dict()) for j in jobs] * 2
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -20,7 +20,7 @@ from herald.fanout.jobs import PostSummary, PushJob, Target
 from herald.fanout.rules import pack
 from herald.fanout.service import FanoutPlanner, PushDelivery, release_job, summary_of
 from herald.members.rules import Device, Member, Preferences, WebPushSubscription
-from tests.fakes.fanout import FakeChannel, MemoryLedger, MemoryMembers, MemoryPosts, MemoryQueue
+from tests.fakes.fanout import FakeChannel, MemoryDirectory, MemoryLedger, MemoryPosts, MemoryQueue
 from tests.members import new_member, p256_point
 
 COMMUNITY = "harbour"
@@ -70,7 +70,7 @@ def _post(post_id: str = "0123456789abcdef0123", **fields: object) -> Post:
 class Planning:
     planner: FanoutPlanner
     ledger: MemoryLedger
-    members: MemoryMembers
+    members: MemoryDirectory
     planner_queue: MemoryQueue
     push_queue: MemoryQueue
 
@@ -88,7 +88,7 @@ class Planning:
 
 
 def _planning(members: list[Member], posts: list[Post], channels: Channels, **options: int) -> Planning:
-    ledger, directory = MemoryLedger(), MemoryMembers(members)
+    ledger, directory = MemoryLedger(), MemoryDirectory(members)
     planner_queue, push_queue = MemoryQueue(), MemoryQueue()
     planner = FanoutPlanner(
         ledger=ledger,
@@ -210,7 +210,7 @@ class Sending:
     delivery: PushDelivery
     channel: FakeChannel
     ledger: MemoryLedger
-    members: MemoryMembers
+    members: MemoryDirectory
     queue: MemoryQueue
     clock: Clock
 
@@ -220,7 +220,7 @@ class Sending:
 
 def _sending(answers: dict[str, list[DeliveryResult]] | None = None, threads: int = 1, n: int = 0) -> Sending:
     channel, ledger, queue, clock = FakeChannel(answers or {}), MemoryLedger(), MemoryQueue(), Clock()
-    members = MemoryMembers(
+    members = MemoryDirectory(
         _member(i).model_copy(update={"member_id": f"m{i}", "subscriptions": [f"fake:m{i}"]})
         for i in range(n)
     )

@@ -45,8 +45,8 @@ class _MemoryQueue:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
 
-    def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
-        self.bodies += [dict(b) for b in bodies]
+    def send(self, bodies: Sequence[Mapping[str, Any] | str], delay_s: int = 0) -> None:
+        self.bodies += [json.loads(b) if isinstance(b, str) else dict(b) for b in bodies]
 
 
 class _MemoryLedger:

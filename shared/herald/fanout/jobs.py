@@ -12,10 +12,18 @@ The JSON on the wire is the one Herald has always sent (a job in flight when a n
 deployed is read by it): a push job's members keep their one-letter keys (``m``, ``c``, ``s``, ``w``,
 ``a``, field aliases here), optional keys are left out as before. Each model's JSON Schema is in
 ``docs/contracts/`` (:mod:`herald.fanout.contracts` writes it). Pure: pydantic only.
+
+**Validated at the edges.** A job is validated where it comes in: read from its queue (the handlers'
+``BatchProcessor(model=...)``), or built from a caller's values. What the planner builds from members
+it has read (validated) already is not validated again: a channel makes a member's targets with
+:meth:`Target.trusted`, and a job goes on the queue as the JSON text pydantic writes in one pass
+(:meth:`_Message.as_json`, the same bytes as ``json.dumps`` of :meth:`_Message.as_dict`).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -50,6 +58,15 @@ def _false(value: Any) -> bool:
     return value is False
 
 
+def _same_in_json(value: float | None) -> bool:
+    """Whether pydantic writes the value as ``json.dumps`` does: None, 0, or finite and at least 1e-4."""
+    return value is None or value == 0 or 1e-4 <= abs(value) < math.inf
+
+
+#: The instance slots pydantic's ``model_construct`` fills (:meth:`Target.trusted` fills them as it does).
+_MODEL_SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+
+
 class _Message(BaseModel):
     """A message of a fan-out queue: validated when read, written by its aliases."""
 
@@ -60,6 +77,22 @@ class _Message(BaseModel):
     def as_dict(self) -> dict[str, Any]:
         """The message as JSON-ready values (what a :class:`herald.fanout.service.JobQueue` sends)."""
         return self.model_dump(mode="json")
+
+    def as_json(self) -> str:
+        """The message's body on the queue: ``json.dumps(self.as_dict(), ensure_ascii=False,
+        separators=(",", ":"))``, byte for byte, written by pydantic in one pass (no dict between).
+
+        pydantic writes every value as ``json.dumps`` does but a float below 1e-4 (``1e-05`` is
+        ``0.00001`` to it) and inf or nan (``null``); a message carrying one is written by
+        ``json.dumps`` (Herald's floats are epoch seconds: never, in practice)."""
+        if all(_same_in_json(value) for value in self._floats()):
+            return self.model_dump_json()
+        return json.dumps(self.as_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    def _floats(self) -> tuple[float | None, ...]:
+        """The message's floats (what :meth:`as_json` looks at)."""
+        post = getattr(self, "post", None)
+        return () if post is None else (post.publish_at, post.started_at)
 
 
 class Target(_Message):
@@ -92,6 +125,38 @@ class Target(_Message):
     )
     not_before: SkipJsonSchema[float | None] = Field(default=None, exclude=True)
 
+    @classmethod
+    def trusted(
+        cls,
+        member_id: str,
+        channel: str,
+        subscription: str,
+        *,
+        web_push: dict[str, Any] | None = None,
+        address: str | None = None,
+        not_before: float | None = None,
+    ) -> Target:
+        """A target from values Herald has validated already (a member as read from its table, a
+        channel's own kind): not validated again. The instance ``model_construct`` makes, without
+        its per-field alias lookups, which take longer than validating (about 4.8 µs a target
+        against 1.8 µs; this, 0.5 µs). The planner makes one per member and channel."""
+        values: dict[str, Any] = {
+            "member_id": member_id,
+            "channel": channel,
+            "subscription": subscription,
+            "web_push": web_push,
+            "address": address,
+            "not_before": not_before,
+        }
+        if BaseModel.__slots__ != _MODEL_SLOTS:  # another pydantic: its own way
+            return cls.model_construct(**values)
+        target = object.__new__(cls)
+        object.__setattr__(target, "__dict__", values)
+        object.__setattr__(target, "__pydantic_fields_set__", set(values))
+        object.__setattr__(target, "__pydantic_extra__", None)
+        object.__setattr__(target, "__pydantic_private__", None)
+        return target
+
 
 class PushJob(_Message):
     """One message of the push job queue: a post and up to ``members_per_job`` targets, due at
@@ -115,6 +180,9 @@ class PushJob(_Message):
             moved = tuple(t.model_copy(update={"not_before": when}) for t in self.targets)
             object.__setattr__(self, "targets", moved)
         return self
+
+    def _floats(self) -> tuple[float | None, ...]:
+        return (*super()._floats(), self.not_before)
 
     @classmethod
     def from_dict(cls, data: Any) -> PushJob:

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeAlias
 
 from herald.content.models import Post
 from herald.fanout.channels import Channels, registered
@@ -68,11 +68,17 @@ from herald.members.rules import Member
 # ----------------------------------------------------------------------------- ports
 
 
+#: One message for a :class:`JobQueue`: its JSON values, or its body ready as JSON text (a job's
+#: ``as_json()``, sent as it is).
+Body: TypeAlias = Mapping[str, Any] | str
+
+
 class JobQueue(Protocol):
     """An SQS queue of JSON jobs."""
 
-    def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
-        """Send every body (in batches); raise TransientError if any could not be sent."""
+    def send(self, bodies: Sequence[Body], delay_s: int = 0) -> None:
+        """Send every body (in batches; a mapping written as compact JSON, a string as it is);
+        raise TransientError if any could not be sent."""
         ...
 
 
@@ -233,7 +239,7 @@ class FanoutPlanner:
         found = [t for m in members for t in targets(m, post, now, self.channels)]
         jobs = pack(post, found, members_per_job=self.members_per_job, origin=(shard, after))
         if jobs:
-            self.push_queue.send([j.as_dict() for j in jobs])
+            self.push_queue.send([j.as_json() for j in jobs])
         if last is not None:
             self.planner_queue.send([shard_job(post, shard, last)])
         self.ledger.mark_page(post, shard, after, now)
@@ -325,7 +331,7 @@ class PushDelivery:
                 again = job.model_copy(
                     update={"job_id": job_id(job.post, job.job_id, "rest", attempted), "targets": rest}
                 )
-                self.push_queue.send([again.as_dict()])
+                self.push_queue.send([again.as_json()])
                 report.continued = len(rest)
             for target, (kind, delay) in zip(job.targets, outcomes, strict=True):
                 if kind == "skip":
@@ -343,7 +349,7 @@ class PushDelivery:
                     origin=(job.job_id, "retry", delay),
                     attempt=attempt,
                 )
-                self.push_queue.send([j.as_dict() for j in jobs], delay)
+                self.push_queue.send([j.as_json() for j in jobs], delay)
                 report.requeued += len(group)
         finally:
             if report.stats.counters():
@@ -358,7 +364,7 @@ class PushDelivery:
             report.stats.deferred += created
             report.stats.targeted += created
         again = job.model_copy(update={"deferred_recorded": True})
-        self.push_queue.send([again.as_dict()], delay_for(job.not_before, now, self.max_delay_s))
+        self.push_queue.send([again.as_json()], delay_for(job.not_before, now, self.max_delay_s))
         report.deferred_until = job.not_before
         if report.stats.counters():
             self.ledger.add_stats(job.post, report.stats, now)
@@ -441,6 +447,7 @@ class PushDelivery:
 
 
 __all__ = [
+    "Body",
     "Claim",
     "DeliveryLedger",
     "FanoutPlanner",

@@ -1,8 +1,9 @@
 """JSON jobs on an SQS queue, sent with ``SendMessageBatch``: 10 messages and 256 KiB at most per call.
 
-Every batch's ``Failed`` entries are sent again (with back-off) until none is left or the attempts
-run out; then :class:`TransientError` is raised, so the caller's own message is retried by SQS and
-nothing is lost (a job sent twice is harmless: deliveries are claimed per member).
+A body is a job's JSON values (written as compact JSON) or its text ready (a job's ``as_json()``,
+sent as it is). Every batch's ``Failed`` entries are sent again (with back-off) until none is left or
+the attempts run out; then :class:`TransientError` is raised, so the caller's own message is retried
+by SQS and nothing is lost (a job sent twice is harmless: deliveries are claimed per member).
 Implements :class:`herald.fanout.service.JobQueue`.
 """
 
@@ -63,8 +64,11 @@ class SqsJobQueue:
 
     sqs: LazyClient[SQSClient] = LazyClient("sqs")
 
-    def send(self, bodies: Sequence[Mapping[str, Any]], delay_s: int = 0) -> None:
-        texts = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
+    def send(self, bodies: Sequence[Mapping[str, Any] | str], delay_s: int = 0) -> None:
+        texts = [
+            b if isinstance(b, str) else json.dumps(b, ensure_ascii=False, separators=(",", ":"))
+            for b in bodies
+        ]
         delay = max(0, min(SQS_MAX_DELAY_S, int(delay_s)))
         for batch in _batches(texts):
             self._send_batch(batch, delay)

@@ -128,11 +128,12 @@ class MobileChannel:
     def targets(self, member: Member, post: PostSummary, not_before: float | None) -> list[Target]:
         if member.device is None or not member.endpoint_arn:
             return []
+        # The member was validated as it was read: its target is not validated again.
         return [
-            Target(
-                member_id=member.member_id,
-                channel=member.device.platform,
-                subscription=subscription_id(device=member.device),
+            Target.trusted(
+                member.member_id,
+                member.device.platform,
+                subscription_id(device=member.device),
                 address=member.endpoint_arn,
                 not_before=not_before,
             )

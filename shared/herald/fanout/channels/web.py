@@ -66,11 +66,12 @@ class WebPushChannel:
     def targets(self, member: Member, post: PostSummary, not_before: float | None) -> list[Target]:
         if member.web_push is None:
             return []
+        # The member was validated as it was read: its target is not validated again.
         return [
-            Target(
-                member_id=member.member_id,
-                channel=KIND,
-                subscription=subscription_id(web_push=member.web_push),
+            Target.trusted(
+                member.member_id,
+                KIND,
+                subscription_id(web_push=member.web_push),
                 web_push=member.web_push.model_dump(mode="json"),
                 not_before=not_before,
             )
