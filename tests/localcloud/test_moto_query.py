@@ -166,7 +166,9 @@ def write(ddb: Any, rng: random.Random) -> Any:
             ddb.put_item(TableName=table, Item=item)
         elif kind == "update":  # moves the item to another index partition, or creates it
             ddb.update_item(
-                TableName=table,
+                TableName=f"arn:aws:dynamodb:{REGION}:123456789012:table/{table}"
+                if rng.random() < 0.3
+                else table,
                 Key=item_key(item),
                 UpdateExpression="SET gpk = :g, gsk = :s ADD hits :one",
                 ExpressionAttributeValues={

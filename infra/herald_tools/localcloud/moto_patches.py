@@ -418,7 +418,10 @@ def _update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **
     try:
         return _original("DynamoDBBackend", "update_item")(self, table_name, key, *args, **kwargs)
     finally:
-        table = self.tables.get(table_name)
+        try:
+            table = self.get_table(table_name)  # by name or ARN
+        except Exception:
+            table = None  # moto answered that error already
         if table is not None and _index_partitions.get(table):
             try:
                 hash_key, range_key = self.get_keys_value(table, key)
