@@ -7,12 +7,18 @@
   the per-1,000 figure of the largest run is extrapolated to 222,000 members.
 * **Sender calls** are counted the same way while the push jobs of ``sender_members`` members are
   sent (Web Push to a :class:`LocalPushService` on loopback, the ledger on moto).
+* **Planner CPU per 1,000 members** (:func:`run_planner_cpu`): one page of 1,000 web members through
+  ``FanoutPlanner`` (preferences, targets, packing, the jobs' JSON written and batched by
+  ``SqsJobQueue`` for a client that answers at once), the members in memory as the members table's
+  page gives them (read and validated already); ``cpu_ms`` is the thread's own CPU time, the median
+  of ``rounds`` pages.
 * **Pushes/s per core**: :func:`herald_tools.bench.webpush.run_webpush_bench` (the encryption floor,
   ``WebPushSender.send``, ``pywebpush.webpush()``) in the same process, and the whole sender
   (``PushDelivery.handle``: claim, push, mark) with the ledger and the queue in memory, so that its
   CPU time is Herald's and not moto's; ``cpu_us`` is the sending thread's own CPU time.
 
     python -m herald_tools.bench.fanout [--quick]
+    python -m herald_tools.bench.fanout --planner-cpu   # that part alone (a few seconds)
 """
 
 from __future__ import annotations
@@ -104,6 +110,111 @@ def _members(n: int, shards: int, push: Any, offset: int = 0) -> list[Member]:
             )
         )
     return members
+
+
+def _web_members(n: int, shards: int) -> list[Member]:
+    """``n`` members with a browser subscription of FCM's shape (an endpoint of about 190 characters),
+    without a push service: the planner never pushes."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    point = ec.derive_private_key(0x5EED, ec.SECP256R1()).public_key()
+    p256dh = b64(point.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    members = []
+    for i in range(n):
+        web = WebPushSubscription.model_validate(
+            {
+                "endpoint": f"https://fcm.googleapis.com/fcm/send/{i:040x}:APA91b{'x' * 100}",
+                "keys": {"p256dh": p256dh, "auth": b64(i.to_bytes(16, "big"))},
+            }
+        )
+        members.append(
+            Member(
+                community=COMMUNITY,
+                member_id=f"{i:032x}",
+                shard=i % shards,
+                token_hash="0" * 64,
+                subscriptions=[subscription_id(web_push=web)],
+                web_push=web,
+                joined_at=now,
+                updated_at=now,
+            )
+        )
+    return members
+
+
+class _PageLedger:
+    """The ledger's page marks, for pages planned again and again (for the CPU measurement only)."""
+
+    def page_done(self, post: PostSummary, shard: int, after: str | None) -> bool:
+        return False
+
+    def mark_page(self, post: PostSummary, shard: int, after: str | None, now: float) -> None:
+        pass
+
+
+class _OnePage:
+    """A members directory of one page (the shard's members, as the members table gives them)."""
+
+    def __init__(self, members: list[Member]) -> None:
+        self.members = members
+
+    def members_page(
+        self, community: str, shard: int, after: str | None, limit: int
+    ) -> tuple[list[Member], str | None]:
+        return self.members[:limit], None
+
+
+class _AcceptingSqs:
+    """``SendMessageBatch`` that takes every entry at once (the bodies kept)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.bodies += [entry["MessageBody"] for entry in Entries]
+        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
+
+
+def run_planner_cpu(members: int = 1_000, rounds: int = 30) -> dict[str, Any]:
+    """The planner's CPU for one page of ``members`` web members (see the module's docstring)."""
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+
+    sqs = _AcceptingSqs()
+    planner = FanoutPlanner(
+        ledger=_PageLedger(),  # type: ignore[arg-type]
+        members=_OnePage(_web_members(members, 1)),  # type: ignore[arg-type]
+        planner_queue=SqsJobQueue("https://sqs.local/planner", sqs),
+        push_queue=SqsJobQueue("https://sqs.local/push", sqs),
+        content=None,  # type: ignore[arg-type]
+        site_url="https://herald.example",
+        shards=1,
+        page_size=members,
+        clock=lambda: 1767225700.0,
+    )
+    post = _post()
+    for _ in range(3):  # warm: the channels' imports, pydantic's first serialisations
+        planner._page(post, 0, None)
+    samples = []
+    for _ in range(rounds):
+        sqs.bodies.clear()
+        cpu = time.thread_time()
+        result = planner._page(post, 0, None)
+        samples.append(time.thread_time() - cpu)
+    return {
+        "members": members,
+        "push_jobs": result.jobs,
+        "bytes": sum(len(b.encode("utf-8")) for b in sqs.bodies),
+        "cpu_ms_per_1000": round(statistics.median(samples) / members * 1e6, 2),
+        "cpu_ms_per_1000_min": round(min(samples) / members * 1e6, 2),
+        "rounds": rounds,
+    }
 
 
 def _write_members(ddb: Any, table: str, members: Sequence[Member]) -> None:
@@ -289,6 +400,7 @@ def run_fanout_bench(
             "per_core_per_s": round(1 / cpu_s, 1),
         }
     results["webpush"] = run_webpush_bench(pushes)
+    results["planner_cpu"] = run_planner_cpu()
     planner_runs = results["planner"]
     results["planner_linear"] = [r["calls_per_1000"] for r in planner_runs]
     first, last = planner_runs[0], planner_runs[-1]
@@ -329,6 +441,17 @@ def render(r: dict[str, Any]) -> list[str]:
         f"222,000 members take about **{r['planner_calls_at_target']:,} planner calls** (extrapolated "
         "linearly from these runs, not measured at 222,000).",
         "",
+    ]
+    if "planner_cpu" in r:
+        c = r["planner_cpu"]
+        out += [
+            f"Planner CPU: **{c['cpu_ms_per_1000']} ms per 1,000 web members** (one page of "
+            f"{c['members']:,} members already read, to {c['push_jobs']} push jobs of "
+            f"{c['bytes']:,} bytes written and batched for SQS; the thread's CPU time, median of "
+            f"{c['rounds']} pages; reading the page from DynamoDB not included).",
+            "",
+        ]
+    out += [
         f"Sender: {s['members']:,} members' push jobs sent to the local push service "
         f"({s['pushes_received']:,} pushes received): {s['calls']:,} AWS calls, **{s['calls_per_1000']} per "
         f"1,000 members** ({ops}); 222,000 members: about {r['sender_calls_at_target']:,} calls.",
@@ -362,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--planner-cpu" in args:
+        print(json.dumps(run_planner_cpu(), indent=2))
+        return 0
     results = run_fanout_bench((2_000, 4_000), 300, 200) if "--quick" in args else run_fanout_bench()
     print("\n".join(render(results)))
     print(json.dumps(results, indent=2, default=str), file=sys.stderr)
