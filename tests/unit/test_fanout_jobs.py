@@ -181,6 +181,17 @@ def test_a_trusted_target_is_the_validated_one() -> None:
     )
 
 
+def test_a_trusted_target_under_another_pydantic_is_model_constructs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from herald.fanout import jobs
+
+    monkeypatch.setattr(jobs, "_MODEL_SLOTS", ("__dict__",))  # not pydantic's: its own way, then
+    trusted = Target.trusted("m1", "web", "s1", web_push=WEB, not_before=1767229200.0)
+    assert trusted == Target(
+        member_id="m1", channel="web", subscription="s1", web_push=WEB, not_before=1767229200.0
+    )
+    assert trusted.as_json() == '{"m":"m1","c":"web","s":"s1","w":' + _wire(WEB) + "}"
+
+
 class _Sqs:
     def __init__(self) -> None:
         self.bodies: list[str] = []
