@@ -84,7 +84,8 @@ class _Message(BaseModel):
 
         pydantic writes every value as ``json.dumps`` does but a float below 1e-4 (``1e-05`` is
         ``0.00001`` to it) and inf or nan (``null``); a message carrying one is written by
-        ``json.dumps`` (Herald's floats are epoch seconds: never, in practice)."""
+        ``json.dumps`` (Herald's floats are epoch seconds: never, in practice; a member's ``w`` holds
+        its subscription's strings)."""
         if all(_same_in_json(value) for value in self._floats()):
             return self.model_dump_json()
         return json.dumps(self.as_dict(), ensure_ascii=False, separators=(",", ":"))
