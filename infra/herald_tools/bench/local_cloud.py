@@ -43,9 +43,8 @@ SINGLES_COMMUNITY = "bench-posts"
 EXPORT_KEY = f"exports/{STORED_COMMUNITY}/page.txt"
 #: Posts per export of the posts stored first: each one is stored within the function's time.
 STORE_CHUNK = 500
-#: The one function the throughput measurement runs (the site and the fan-out are measured by
-#: ``herald local`` under load: with them, 5,000 posts stored first keep the publisher busy for
-#: most of an hour, see docs/benchmarks.md).
+#: The one function the throughput measurement runs: what it measures is the cost of an upload as
+#: data grows (the site and the fan-out are measured by ``herald local`` under load).
 INGEST = "IngestFunction"
 BEGIN = "<!-- bench:local_cloud:begin (rewritten by `python -m herald_tools.bench --only local_cloud`) -->"
 END = "<!-- bench:local_cloud:end -->"
