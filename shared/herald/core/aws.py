@@ -143,7 +143,7 @@ class DynamoTable:
     #: BatchGetItem takes at most 100 keys a call.
     BATCH_GET = 100
 
-    def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
+    def __init__(self, table_name: str, dynamodb: DynamoDBClient | None = None) -> None:
         self.table = table_name
         self._ddb = dynamodb
 

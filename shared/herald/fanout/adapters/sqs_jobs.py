@@ -50,7 +50,7 @@ class SqsJobQueue:
     def __init__(
         self,
         queue_url: str,
-        sqs: Any | None = None,
+        sqs: SQSClient | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = ATTEMPTS,

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from herald.core.aws import as_transient, client
 from herald.fanout.channels.vapid import VapidError, load_vapid_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ssm import SSMClient
 
 #: JSON keys a Secrets Manager secret may keep the private key under (a secret is often a JSON object).
 _JSON_KEYS = ("private_key", "privateKey", "vapid_private_key")
@@ -40,7 +44,9 @@ class VapidKeySource:
     the old public key must subscribe again (docs/push.md).
     """
 
-    def __init__(self, name: str, *, ssm: Any | None = None, secretsmanager: Any | None = None) -> None:
+    def __init__(
+        self, name: str, *, ssm: SSMClient | None = None, secretsmanager: SecretsManagerClient | None = None
+    ) -> None:
         if not name:
             raise ValueError("the VAPID key's parameter or secret name is empty")
         self.name = name
@@ -63,13 +69,13 @@ class VapidKeySource:
     def _fetch(self) -> str:
         try:
             if self.from_secrets_manager:
-                sm = self._secretsmanager if self._secretsmanager is not None else client("secretsmanager")
-                response = sm.get_secret_value(SecretId=self.name)
-                if "SecretString" in response:
-                    return str(response["SecretString"])
-                return bytes(response["SecretBinary"]).decode("utf-8")
-            ssm = self._ssm if self._ssm is not None else client("ssm")
-            response = ssm.get_parameter(Name=self.name, WithDecryption=True)
-            return str(response["Parameter"]["Value"])
+                sm: SecretsManagerClient = self._secretsmanager or client("secretsmanager")
+                secret = sm.get_secret_value(SecretId=self.name)
+                if "SecretString" in secret:
+                    return str(secret["SecretString"])
+                return bytes(secret["SecretBinary"]).decode("utf-8")
+            ssm: SSMClient = self._ssm or client("ssm")
+            parameter = ssm.get_parameter(Name=self.name, WithDecryption=True)
+            return str(parameter["Parameter"]["Value"])
         except (ClientError, BotoCoreError) as exc:
             raise as_transient(exc, "reading the VAPID key") from exc

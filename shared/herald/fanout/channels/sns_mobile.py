@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,6 +17,10 @@ from herald.core.aws import error_code
 from herald.core.runtime import Lazy
 from herald.fanout.channels.mobile import MobileChannel, mobile_attributes, mobile_message
 from herald.fanout.delivery import DeliveryResult, Outcome, network_failure, sns_result
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
 #: Publish's client: connect 2 s, read 5 s, two attempts (standard retries, the first back-off under
 #: 1 s). A Publish to a platform endpoint answers in milliseconds; one that does not is a ``retry``.
@@ -28,7 +32,7 @@ PUBLISH_BOUND_S = PUBLISH_ATTEMPTS * (PUBLISH_CONNECT_S + PUBLISH_READ_S) + 1.0
 
 
 @cache
-def publish_client() -> Any:
+def publish_client() -> SNSClient:
     """The SNS client of mobile pushes (made on first use, once per container)."""
     import boto3
     from botocore.config import Config
@@ -48,11 +52,11 @@ class SnsMobilePusher:
     collapse id (:mod:`herald.fanout.channels.mobile`): a repeat replaces the notification shown.
     """
 
-    def __init__(self, sns: Any | None = None) -> None:
+    def __init__(self, sns: SNSClient | None = None) -> None:
         self._sns = sns
 
     @property
-    def sns(self) -> Any:
+    def sns(self) -> SNSClient:
         if self._sns is None:
             self._sns = publish_client()
         return self._sns
@@ -70,7 +74,10 @@ class SnsMobilePusher:
                 TargetArn=endpoint_arn,
                 Message=message,
                 MessageStructure="json",
-                MessageAttributes=mobile_attributes(platform, post.post_id),
+                # mobile_attributes gives SNS's shape (DataType, StringValue) in plain dicts.
+                MessageAttributes=cast(
+                    "dict[str, MessageAttributeValueTypeDef]", mobile_attributes(platform, post.post_id)
+                ),
             )
         except ClientError as exc:
             response = getattr(exc, "response", None) or {}

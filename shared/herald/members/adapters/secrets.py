@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.core.aws import as_transient, client
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
 class SecretValue:
@@ -17,7 +20,7 @@ class SecretValue:
     see docs/members.md).
     """
 
-    def __init__(self, secret_id: str, secretsmanager: Any | None = None) -> None:
+    def __init__(self, secret_id: str, secretsmanager: SecretsManagerClient | None = None) -> None:
         self.secret_id = secret_id
         self._client = secretsmanager
         self._value: bytes | None = None
@@ -31,7 +34,7 @@ class SecretValue:
         return self._value
 
     def _fetch(self) -> bytes:
-        sm = self._client if self._client is not None else client("secretsmanager")
+        sm: SecretsManagerClient = self._client or client("secretsmanager")
         try:
             response = sm.get_secret_value(SecretId=self.secret_id)
         except (ClientError, BotoCoreError) as exc:

@@ -10,7 +10,7 @@ Publishing to these endpoints is the fan-out's: :mod:`herald.fanout.channels.sns
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class SnsDeviceRegistry:
-    def __init__(self, applications: Mapping[str, str | None], sns: Any | None = None) -> None:
+    def __init__(self, applications: Mapping[str, str | None], sns: SNSClient | None = None) -> None:
         """``applications``: platform (``fcm``, ``apns``) -> platform application ARN (empty: none)."""
         self.applications = {k: v for k, v in applications.items() if v}
         self._sns = sns
