@@ -12,6 +12,14 @@ labelled test set the restriction changes nothing; see ``docs/language-detection
 without an ISO 639-1 code are normalised (Moroccan and Egyptian Arabic -> ``ar``); a post the model
 finds to have no language (``zxx``) gets ``None``.
 
+The model is py3langid's, already restricted to :data:`LANGUAGES`: the arrays that
+``set_languages`` would compute, saved as ``data/langid_*.npy`` by
+``python -m herald.enrichment.language_model`` and memory-mapped here (``np.load(mmap_mode="r")``),
+so a process neither decompresses py3langid's packaged model nor holds its other columns, and the
+pages of the tables are the page cache's, shared by every process that maps them. The answers are
+py3langid's own (its ``LanguageIdentifier`` classifies; ``tests/unit/test_language_model.py``
+compares them with py3langid restricted at run time, and the files with what the build derives).
+
 py3langid and numpy are imported on the first call, not at import, and the identifier is kept for
 the life of the process. ``python -m herald.enrichment.language FILE.jsonl`` measures accuracy on a
 labelled file (one ``{"lang": ..., "text": ...}`` per line).
@@ -22,7 +30,9 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 MIN_WORDS = 2
@@ -38,6 +48,14 @@ LANGUAGES: tuple[str, ...] = (
     "ln", "mg", "yo", "ig", "fa", "ps", "ku", "ur", "hi", "bn", "ne", "my", "km", "th", "vi", "id",
     "ms", "tl", "zh", "uz", "tg", "ky", "it", "de", "el", "ro", "pl", "ht", "zxx",
 )  # fmt: skip
+
+#: The restricted model, each array in ``MODEL_DIR/langid_<name>.npy``: ``ptc``, ``pc`` and ``classes`` are
+#: py3langid's ``nb_ptc``, ``nb_pc`` and ``nb_classes`` after ``set_languages(LANGUAGES)``; ``output``
+#: is its ``tk_output`` (the feature a state emits, or -1); ``chunks``, ``rows`` and ``states`` are
+#: its transition table ``tk_nextmove`` split as :func:`visit_counts` reads it.
+MODEL_ARRAYS: tuple[str, ...] = ("ptc", "pc", "classes", "chunks", "rows", "states", "output")
+MODEL_DIR = Path(__file__).with_name("data")
+REGENERATE = "python -m herald.enrichment.language_model"
 
 #: py3langid labels that are varieties of an ISO 639-1 language, or that mean "no language".
 _NORMALISE: dict[str, str | None] = {"ary": "ar", "arz": "ar", "uzs": "uz", "sdh": "ku", "zxx": None}
@@ -84,16 +102,68 @@ def strip_noise(text: str) -> str:
     return _SPACES.sub(" ", _HASH.sub("", _without_links(text))).strip()
 
 
+def model_file(name: str) -> Path:
+    """Where the restricted model's array ``name`` (one of :data:`MODEL_ARRAYS`) is saved."""
+    return MODEL_DIR / f"langid_{name}.npy"
+
+
+def visit_counts(chunks: Any, rows: Any, states: Any, output: Any, text: bytes) -> Counter[int] | None:
+    """Feature counts of ``text``: py3langid's automaton walk, over the split transition table.
+
+    The next state after byte ``b`` in ``state`` is ``chunks[rows[states[state] + (b >> 4)] + (b & 15)]``:
+    py3langid's 256-entry row of ``state`` cut in sixteen pieces of sixteen, each piece kept once.
+    """
+    state = 0
+    indexes: list[int] = []
+    append = indexes.append
+    for letter in text:
+        state = chunks[rows[states[state] + (letter >> 4)] + (letter & 15)]
+        feature = output[state]
+        if feature >= 0:
+            append(feature)
+    return Counter(indexes) if indexes else None
+
+
+def load_identifier() -> Any:
+    """py3langid's ``LanguageIdentifier`` over the memory-mapped arrays of ``data/langid_*.npy``.
+
+    The arrays are read-only views of the files (memoryviews for the automaton, which is walked byte
+    by byte), so loading costs a few page faults, not a decompression. Scoring is py3langid's own;
+    only the walk reads the split table (:func:`visit_counts`), and finds the same features.
+    """
+    import numpy as np
+    from py3langid.langid import RAW_FLOOR, LanguageIdentifier
+
+    arrays = {
+        name: np.asarray(np.load(model_file(name), mmap_mode="r", allow_pickle=False))
+        for name in MODEL_ARRAYS
+    }
+    classes = [str(label) for label in arrays["classes"].tolist()]
+    if set(classes) != set(LANGUAGES):
+        raise RuntimeError(
+            f"{model_file('classes')} differs from LANGUAGES by {sorted(set(classes) ^ set(LANGUAGES))}; "
+            f"regenerate it: {REGENERATE}"
+        )
+    chunks, rows, states, output = (arrays[name].data for name in ("chunks", "rows", "states", "output"))
+
+    class _MappedIdentifier(LanguageIdentifier):
+        __slots__ = ()
+
+        def _raw_score(self, text: bytes) -> Any:
+            visits = visit_counts(chunks, rows, states, output, text)
+            if visits:
+                return self._sparse_score(visits, self.nb_ptc)
+            return np.full(len(self.nb_classes), 0.0 if self._norm_probs else RAW_FLOOR, dtype=np.float32)
+
+    return _MappedIdentifier(arrays["ptc"], arrays["pc"], classes, (), output, norm_probs=True, tk_row=())
+
+
 def _get_identifier() -> Any:
     global _identifier
     if _identifier is None:
         with _lock:
             if _identifier is None:
-                from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-                identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-                identifier.set_languages(list(LANGUAGES))
-                _identifier = identifier
+                _identifier = load_identifier()
     return _identifier
 
 

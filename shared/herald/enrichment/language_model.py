@@ -1,0 +1,160 @@
+"""Build, check and time the restricted language model that :mod:`herald.enrichment.language` maps.
+
+``python -m herald.enrichment.language_model`` loads py3langid's packaged model
+(``py3langid/data/model.npz.xz``), restricts it to :data:`~herald.enrichment.language.LANGUAGES`
+with py3langid's own ``set_languages`` and saves the arrays a ``LanguageIdentifier`` then uses, each
+uncompressed (``np.save``) as ``shared/herald/enrichment/data/langid_<name>.npy``. Run it again after
+changing ``LANGUAGES`` or upgrading py3langid; ``--check`` exits 1 when the files differ from what it
+would write. ``--measure [RUNS]`` times the first detection and reads the resident memory after it,
+each in a fresh process, with py3langid's packaged model restricted at run time ("packaged") and with
+these files ("mapped"), and prints the medians.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from herald.enrichment.language import LANGUAGES, MODEL_ARRAYS, REGENERATE, model_file
+
+_PIECE = 16  # entries of a transition row per piece (see derive)
+
+
+def packaged_identifier() -> Any:
+    """py3langid's identifier from its packaged model, restricted to ``LANGUAGES`` at run time."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(LANGUAGES))
+    return identifier
+
+
+def derive() -> dict[str, Any]:
+    """The arrays of :data:`~herald.enrichment.language.MODEL_ARRAYS`, from py3langid's packaged model.
+
+    ``ptc``, ``pc``, ``classes`` and ``output`` are py3langid's, restricted. The transition table
+    (one 256-entry row of next states per distinct row, ``tk_row`` giving each state's row) is cut
+    in pieces of sixteen entries and each distinct piece kept once, in sorted order: ``chunks`` holds
+    the pieces end to end, ``rows`` the offset in ``chunks`` of each row's sixteen pieces, ``states``
+    the offset in ``rows`` of each state's row.
+    """
+    import numpy as np
+
+    identifier = packaged_identifier()
+    table = np.array(identifier.tk_nextmove).reshape(-1, _PIECE)
+    pieces, piece_of = np.unique(table, axis=0, return_inverse=True)
+    offsets = {
+        "chunks": pieces.ravel(),
+        "rows": piece_of.ravel() * _PIECE,
+        "states": np.array(identifier.tk_row, dtype=np.int64) * (256 // _PIECE),
+    }
+    for name, values in offsets.items():
+        if values.max(initial=0) >= 1 << 32:
+            raise ValueError(f"{name} no longer fits 32 bits")
+    return {
+        "ptc": np.ascontiguousarray(identifier.nb_ptc),
+        "pc": np.ascontiguousarray(identifier.nb_pc),
+        "classes": np.array(identifier.nb_classes),
+        **{name: values.astype(np.uint32) for name, values in offsets.items()},
+        "output": np.array(identifier.tk_output, dtype=np.int32),
+    }
+
+
+def encode(arrays: dict[str, Any]) -> dict[str, bytes]:
+    """Each array as the bytes of its ``.npy`` file."""
+    import numpy as np
+
+    files = {}
+    for name in MODEL_ARRAYS:
+        buffer = io.BytesIO()
+        np.save(buffer, arrays[name], allow_pickle=False)
+        files[name] = buffer.getvalue()
+    return files
+
+
+def stale() -> list[str]:
+    """Names of the arrays whose files differ from what :func:`derive` gives now (or are missing)."""
+    wanted = encode(derive())
+    return [n for n in MODEL_ARRAYS if not model_file(n).is_file() or model_file(n).read_bytes() != wanted[n]]
+
+
+def write() -> list[Path]:
+    """Derive the arrays and save them under ``data/``; returns the paths written."""
+    paths = []
+    for name, content in encode(derive()).items():
+        path = model_file(name)
+        path.write_bytes(content)
+        paths.append(path)
+    return paths
+
+
+_SAMPLE = "La distribution de vivres commence demain matin au bloc C, apportez votre carte"
+
+_CHILD = """
+import sys, time
+start = time.perf_counter()
+import herald.enrichment.language as language
+if sys.argv[1] == "packaged":
+    from herald.enrichment.language_model import packaged_identifier
+    language._identifier = packaged_identifier()
+guess = language.detect(sys.argv[2])
+elapsed = time.perf_counter() - start
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(elapsed, int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0]), guess.code)
+"""
+
+
+def measure(runs: int = 5) -> dict[str, dict[str, float]]:
+    """Medians over ``runs`` fresh processes per variant (alternating): first ``detect`` in seconds
+    (imports included), then resident and peak resident memory in MiB, read right after it."""
+    samples: dict[str, list[tuple[float, int, int]]] = {"packaged": [], "mapped": []}
+    for _ in range(runs):
+        for variant, rows in samples.items():
+            done = subprocess.run(
+                [sys.executable, "-c", _CHILD, variant, _SAMPLE], capture_output=True, text=True, check=True
+            )
+            seconds, rss, hwm, code = done.stdout.split()
+            if code != "fr":
+                raise RuntimeError(f"{variant}: detected {code}")
+            rows.append((float(seconds), int(rss), int(hwm)))
+    return {
+        variant: {
+            "first_detect_s": statistics.median(s for s, _, _ in rows),
+            "rss_mib": statistics.median(r for _, r, _ in rows) / 1024,
+            "peak_rss_mib": statistics.median(h for _, _, h in rows) / 1024,
+        }
+        for variant, rows in samples.items()
+    }
+
+
+def _main(argv: list[str]) -> int:
+    if argv[:1] == ["--check"]:
+        names = stale()
+        for name in names:
+            print(f"{model_file(name)} is out of date; regenerate: {REGENERATE}", file=sys.stderr)
+        return 1 if names else 0
+    if argv[:1] == ["--measure"]:
+        runs = int(argv[1]) if len(argv) > 1 else 5
+        for variant, medians in measure(runs).items():
+            print(
+                f"{variant}: first detect {medians['first_detect_s'] * 1000:.0f} ms, "
+                f"RSS {medians['rss_mib']:.1f} MiB (peak {medians['peak_rss_mib']:.1f} MiB), "
+                f"median of {runs} processes"
+            )
+        return 0
+    if argv:
+        print(
+            "usage: python -m herald.enrichment.language_model [--check | --measure [RUNS]]", file=sys.stderr
+        )
+        return 2
+    for path in write():
+        print(f"{path} ({path.stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
