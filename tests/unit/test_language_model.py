@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from herald.enrichment import language
 from herald.enrichment.language import LANGUAGES, MODEL_ARRAYS, REGENERATE, load_identifier, model_file
-from herald.enrichment.language_model import derive, encode, packaged_identifier
+from herald.enrichment.language_model import derive, encode, measure, packaged_identifier
 
 POSTS = Path(__file__).resolve().parents[1] / "data" / "language_posts.jsonl"
 TEXTS = [json.loads(line)["text"] for line in POSTS.read_text("utf-8").splitlines() if line.strip()]
@@ -117,3 +117,18 @@ def test_detection_maps_the_files() -> None:
     assert done.stdout.startswith("LanguageGuess(code='fr'")
     for name in ("ptc", "chunks", "rows", "states", "output"):
         assert str(model_file(name)) in done.stdout, name
+
+
+def test_the_check_command_finds_the_files_up_to_date() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "herald.enrichment.language_model", "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_measure_compares_the_packaged_and_the_mapped_model() -> None:
+    medians = measure(1)
+    assert set(medians) == {"packaged", "mapped"}
+    # The packaged model's tables alone are more than 60 MiB (ptc and the transition table).
+    assert medians["mapped"]["anon_mib"] + 40 < medians["packaged"]["anon_mib"]
+    assert all(m["first_detect_s"] > 0 and m["rss_mib"] >= m["anon_mib"] for m in medians.values())

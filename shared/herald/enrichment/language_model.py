@@ -104,29 +104,29 @@ if sys.argv[1] == "packaged":
 guess = language.detect(sys.argv[2])
 elapsed = time.perf_counter() - start
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-print(elapsed, int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0]), guess.code)
+kib = [int(status[k].split()[0]) for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile")]
+print(elapsed, *kib, guess.code)
 """
 
 
 def measure(runs: int = 5) -> dict[str, dict[str, float]]:
-    """Medians over ``runs`` fresh processes per variant (alternating): first ``detect`` in seconds
-    (imports included), then resident and peak resident memory in MiB, read right after it."""
-    samples: dict[str, list[tuple[float, int, int]]] = {"packaged": [], "mapped": []}
+    """Medians over ``runs`` fresh processes per variant (alternating): the first ``detect`` in seconds
+    (imports included), then, read right after it, in MiB: the resident memory, its peak, and its
+    private (anonymous) and file-backed parts (the mapped files are page cache, shared)."""
+    samples: dict[str, list[list[float]]] = {"packaged": [], "mapped": []}
     for _ in range(runs):
         for variant, rows in samples.items():
             done = subprocess.run(
                 [sys.executable, "-c", _CHILD, variant, _SAMPLE], capture_output=True, text=True, check=True
             )
-            seconds, rss, hwm, code = done.stdout.split()
+            *values, code = done.stdout.split()
             if code != "fr":
                 raise RuntimeError(f"{variant}: detected {code}")
-            rows.append((float(seconds), int(rss), int(hwm)))
+            rows.append([float(v) for v in values])
+    keys = ("first_detect_s", "rss_mib", "peak_rss_mib", "anon_mib", "file_mib")
+    scale = (1.0, 1024, 1024, 1024, 1024)
     return {
-        variant: {
-            "first_detect_s": statistics.median(s for s, _, _ in rows),
-            "rss_mib": statistics.median(r for _, r, _ in rows) / 1024,
-            "peak_rss_mib": statistics.median(h for _, _, h in rows) / 1024,
-        }
+        variant: {k: statistics.median(row[i] for row in rows) / scale[i] for i, k in enumerate(keys)}
         for variant, rows in samples.items()
     }
 
@@ -142,7 +142,8 @@ def _main(argv: list[str]) -> int:
         for variant, medians in measure(runs).items():
             print(
                 f"{variant}: first detect {medians['first_detect_s'] * 1000:.0f} ms, "
-                f"RSS {medians['rss_mib']:.1f} MiB (peak {medians['peak_rss_mib']:.1f} MiB), "
+                f"RSS {medians['rss_mib']:.1f} MiB (peak {medians['peak_rss_mib']:.1f}; "
+                f"anonymous {medians['anon_mib']:.1f}, file-backed {medians['file_mib']:.1f}), "
                 f"median of {runs} processes"
             )
         return 0
