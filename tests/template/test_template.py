@@ -17,6 +17,9 @@ from cfnlint.api import ManualArgs, lint
 from cfnlint.decode import decode_str
 from cfnlint.template import Template
 
+from herald_tools.localcloud.template import Resolver
+from herald_tools.localcloud.template import Template as LocalTemplate
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 LINT_REGIONS = ["us-east-1", "eu-west-1"]
@@ -330,6 +333,16 @@ def test_every_stateful_resource_survives_stack_deletion_and_replacement(expande
             assert "RetentionInDays" in _props(res), f"{lid} keeps its logs forever"
             name = _sub_string(_props(res).get("LogGroupName")) or ""
             assert not name or name.startswith("/aws/lambda/${"), f"{lid} has a fixed name: {name}"
+
+
+def test_every_table_is_protected_from_deletion_in_prod(raw: dict[str, Any]) -> None:
+    tables = _resources(raw, "AWS::DynamoDB::Table")
+    assert set(tables) >= {"ContentTable", "MembersTable", "DeliveriesTable"}
+    template = LocalTemplate(path=TEMPLATE_PATH, body=raw)
+    for stage, protected in (("prod", True), ("dev", False)):
+        resolver = Resolver(template, template.parameter_values({"Stage": stage}))
+        for lid, table in tables.items():
+            assert resolver.resolve(_props(table).get("DeletionProtectionEnabled")) is protected, (lid, stage)
 
 
 def test_every_log_group_has_retention(expanded: dict[str, Any]) -> None:
