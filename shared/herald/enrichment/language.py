@@ -13,12 +13,13 @@ without an ISO 639-1 code are normalised (Moroccan and Egyptian Arabic -> ``ar``
 finds to have no language (``zxx``) gets ``None``.
 
 The model is py3langid's, already restricted to :data:`LANGUAGES`: the arrays that
-``set_languages`` would compute, saved as ``data/langid_*.npy`` by
-``python -m herald.enrichment.language_model`` and memory-mapped here (``np.load(mmap_mode="r")``),
-so a process neither decompresses py3langid's packaged model nor holds its other columns, and the
-pages of the tables are the page cache's, shared by every process that maps them. The answers are
-py3langid's own (its ``LanguageIdentifier`` classifies; ``tests/unit/test_language_model.py``
-compares them with py3langid restricted at run time, and the files with what the build derives).
+``set_languages`` would compute (its transition table split in pieces kept once, see
+:func:`visit_counts`), saved as ``data/langid_*.npy`` by ``python -m herald.enrichment.language_model``
+and memory-mapped here (``np.load(mmap_mode="r")``), so a process neither decompresses py3langid's
+packaged model nor holds its other columns, and the pages of the tables are the page cache's, shared
+by every process that maps them. The answers are py3langid's own (its ``LanguageIdentifier``
+scores; ``tests/unit/test_language_model.py`` compares them with py3langid restricted at run time,
+and the files with what the build derives).
 
 py3langid and numpy are imported on the first call, not at import, and the identifier is kept for
 the life of the process. ``python -m herald.enrichment.language FILE.jsonl`` measures accuracy on a
@@ -49,10 +50,11 @@ LANGUAGES: tuple[str, ...] = (
     "ms", "tl", "zh", "uz", "tg", "ky", "it", "de", "el", "ro", "pl", "ht", "zxx",
 )  # fmt: skip
 
-#: The restricted model, each array in ``MODEL_DIR/langid_<name>.npy``: ``ptc``, ``pc`` and ``classes`` are
-#: py3langid's ``nb_ptc``, ``nb_pc`` and ``nb_classes`` after ``set_languages(LANGUAGES)``; ``output``
-#: is its ``tk_output`` (the feature a state emits, or -1); ``chunks``, ``rows`` and ``states`` are
-#: its transition table ``tk_nextmove`` split as :func:`visit_counts` reads it.
+#: The restricted model, each array in ``MODEL_DIR/langid_<name>.npy``: ``ptc``, ``pc`` and
+#: ``classes`` are py3langid's ``nb_ptc``, ``nb_pc`` and ``nb_classes`` after
+#: ``set_languages(LANGUAGES)``; ``output`` is its ``tk_output`` (the feature a state emits, or -1);
+#: ``chunks``, ``rows`` and ``states`` are its transition table ``tk_nextmove`` split as
+#: :func:`visit_counts` reads it.
 MODEL_ARRAYS: tuple[str, ...] = ("ptc", "pc", "classes", "chunks", "rows", "states", "output")
 MODEL_DIR = Path(__file__).with_name("data")
 REGENERATE = "python -m herald.enrichment.language_model"
