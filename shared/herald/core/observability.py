@@ -3,7 +3,7 @@ and identifiers that are safe to log.
 
 Powertools' ``Tracer`` imports the X-Ray SDK (about 290 ms of cold start) even when tracing is
 disabled, so the functions ask for it only when the stack turns tracing on (``HERALD_TRACING=active``,
-set by template.yaml with ``Tracing: Active``).
+set by template.yaml with ``Tracing: Active``). HeraldLayer carries the SDK (shared/requirements.txt).
 """
 
 from __future__ import annotations
