@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 from cfnlint.decode import decode_str
@@ -297,3 +299,27 @@ def test_other_stacks_name_global_resources_by_their_label(expanded: Template) -
     for lid in ("SiteOriginAccessControl", "SiteIndexFunction", "SiteResponseHeadersPolicy", "ApiRateLimits"):
         assert got[lid].startswith("herald-dev-") and got[lid].endswith(stack.uuid), (lid, got[lid])
     assert got["HeraldLayer"] == "herald-feature-login-shared"
+
+
+def test_a_stack_of_another_name_provisions_and_its_uploads_reach_ingest() -> None:
+    """The uuid-named uploads bucket still notifies the ingest queue (the local cloud on moto, playing a
+    stack other than herald-dev: its stack id's uuid is all zeros)."""
+    import boto3
+    from moto import mock_aws
+
+    from herald_tools.localcloud.provision import provision
+
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        res = provision(TEMPLATE_PATH, session, stack_name="herald-alice")
+        assert res.uploads_bucket == res.outputs["UploadsBucketName"]
+        assert res.uploads_bucket == "herald-dev-uploads-00000000-0000-0000-0000-000000000000"
+        session.client("s3").put_object(Bucket=res.uploads_bucket, Key="posts/demo/a.md", Body=b"hello")
+        sqs = session.client("sqs")
+        received = sqs.receive_message(
+            QueueUrl=res.ingest_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        )
+        # S3 sends a test event when the notification is set; the upload's event follows it.
+        bodies = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+        keys = [unquote_plus(r["s3"]["object"]["key"]) for body in bodies for r in body.get("Records", [])]
+        assert keys == ["posts/demo/a.md"]
