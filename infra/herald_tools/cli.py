@@ -662,6 +662,68 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command ended by SIGPIPE, as `seq 9 | head -1`
+EXIT_AWS = 1  # AWS refused or could not be reached: the command line may be right, the world is not
+
+#: What each command was doing when AWS answered with an error, for the one line that says so.
+#: ``local`` and ``demo`` are not here: they talk only to the moto they start themselves, so an
+#: error from it is Herald's own bug and keeps its traceback.
+AWS_ACTIONS: dict[str, Callable[[argparse.Namespace], str]] = {
+    "invoke": lambda a: f"cannot invoke {a.function}",
+    "report": lambda a: "cannot read what Herald holds",
+    "status": lambda a: "cannot read the queues, outcomes and alarms",
+    "outcome": lambda a: f"cannot read the outcome of {a.key}",
+    "rejected": lambda a: "cannot list the rejected uploads",
+    "redrive": lambda a: f"cannot redrive {a.queue}",
+    "reprocess": lambda a: f"cannot reprocess {a.prefix}",
+    "vapid-keys": lambda a: f"cannot store the private key as the SSM parameter {a.put}",
+}
+
+#: Errors with a sentence of their own, by command and AWS error code.
+AWS_EXPLAINED: dict[tuple[str, str], Callable[[argparse.Namespace], str]] = {
+    ("vapid-keys", "ParameterAlreadyExists"): lambda a: (
+        f"the SSM parameter {a.put} already exists (ParameterAlreadyExists); pass --overwrite to replace it"
+    ),
+}
+
+
+def aws_error(exc: BaseException) -> tuple[str, str, str] | None:
+    """``(code, message, hint)`` of an error AWS answered with, or botocore raised before or instead
+    of an answer (no credentials, no region, no connection); None for any other exception."""
+    if not any(cls.__module__.startswith("botocore.") for cls in type(exc).__mro__):
+        return None  # not botocore's: botocore need not even be imported
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return str(error.get("Code") or "ClientError"), str(error.get("Message") or exc), ""
+    if isinstance(exc, NoCredentialsError):
+        hint = "pass --profile, set AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        return "NoCredentialsError", "no AWS credentials found", hint
+    if isinstance(exc, NoRegionError):
+        return "NoRegionError", "no AWS region", "pass --region or set AWS_REGION"
+    if isinstance(exc, BotoCoreError):
+        return type(exc).__name__, str(exc), ""
+    return None
+
+
+def aws_error_line(args: argparse.Namespace, exc: BaseException) -> str | None:
+    """The one line ``herald`` ends with when ``exc`` is AWS's (or botocore's) error; None when it is
+    anything else (Herald's own bug, which keeps its traceback) or the command is not in
+    :data:`AWS_ACTIONS`."""
+    from herald.core.errors import TransientError
+
+    if isinstance(exc, TransientError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # Herald's stores wrap AWS's errors so; RequestRefused, a bug, they do not
+    found = aws_error(exc)
+    action = AWS_ACTIONS.get(args.command)
+    if found is None or action is None:
+        return None
+    code, message, hint = found
+    explained = AWS_EXPLAINED.get((args.command, code))
+    if explained is not None:
+        return f"herald {args.command}: {explained(args)}"
+    line = f"herald {args.command}: {action(args)}: {message.rstrip('.')} ({code})"
+    return f"{line}; {hint}" if hint else line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -675,6 +737,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        line = aws_error_line(args, exc)
+        if line is None:
+            raise
+        _print_err(line)
+        return EXIT_AWS
 
 
 if __name__ == "__main__":
