@@ -10,6 +10,7 @@ Two measurements, each against a reference taken in the same run:
   moto's in-process mock, the handler driven as Lambda drives it) with the same posts stored. Done
   for each size in ``stored_sizes`` (100 and 5,000): the local cloud's throughput at the largest
   over the smallest shows whether the cost per upload grows with what is stored (goal: within 1.5x).
+  ``--publisher`` runs every function instead (the site and the fan-out as well).
 * **``herald local`` under a real load.** A ``herald local`` process (the CLI, as a user starts it)
   gets an export of ``export_posts`` posts and ``singles`` single posts at once; measured: the time
   until every upload has its outcome, the time until every queue is empty, and the peak memory of
@@ -17,7 +18,7 @@ Two measurements, each against a reference taken in the same run:
   processes, sampled from /proc every 0.2 s; goal: under 1.5 GB).
 
     python -m herald_tools.bench.local_cloud [--stored 100 5000] [--singles 100]
-                                             [--export-posts 3000] [--local-singles 500]
+                                             [--export-posts 3000] [--local-singles 500] [--publisher]
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ SINGLES_COMMUNITY = "bench-posts"
 EXPORT_KEY = f"exports/{STORED_COMMUNITY}/page.txt"
 #: Posts per export of the posts stored first: each one is stored within the function's time.
 STORE_CHUNK = 500
-#: The one function the throughput measurement runs: what it measures is the cost of an upload as
-#: data grows (the site and the fan-out are measured by ``herald local`` under load).
+#: The one function the throughput measurement runs by default: what it measures is the cost of an
+#: upload as data grows (the site and the fan-out are measured by ``herald local`` under load).
+#: ``--publisher`` runs every function: the publisher reads a community's whole feed per stream
+#: batch, so 5,000 posts stored first take the local cloud most of an hour to publish (see
+#: docs/local-cloud.md).
 INGEST = "IngestFunction"
 BEGIN = "<!-- bench:local_cloud:begin (rewritten by `python -m herald_tools.bench --only local_cloud`) -->"
 END = "<!-- bench:local_cloud:end -->"
@@ -256,16 +260,21 @@ def _in_process(stored_texts: list[str], singles: list[bytes]) -> dict[str, Any]
     }
 
 
-def _through_local_cloud(stored_texts: list[str], singles: list[bytes], timeout: float) -> dict[str, Any]:
-    """A LocalCloud in this process running the ingest function (moto's server, its environments,
-    its queue's event source): the exports stored and settled, then the singles at once."""
+def _through_local_cloud(
+    stored_texts: list[str], singles: list[bytes], timeout: float, functions: Sequence[str] | None = (INGEST,)
+) -> dict[str, Any]:
+    """A LocalCloud in this process running ``functions`` (None: every one) with moto's server, their
+    environments and event sources: the exports stored and settled, then the singles at once."""
     from herald_tools.localcloud import LocalCloud
 
     root = repo_root()
     with (
         tempfile.TemporaryDirectory() as tmp,
         LocalCloud(
-            root / "template.yaml", project_root=root, logs=Path(tmp) / "functions.log", functions=[INGEST]
+            root / "template.yaml",
+            project_root=root,
+            logs=Path(tmp) / "functions.log",
+            functions=None if functions is None else list(functions),
         ) as cloud,
     ):
         cloud.start(port=0, api_port=0, site_port=0)
@@ -302,15 +311,18 @@ def stored_throughput(
     stored_sizes: Sequence[int] = (100, 5000),
     singles: int = 100,
     timeout: float = 1800.0,
+    *,
+    publisher: bool = False,
 ) -> dict[str, Any]:
-    """Ingest throughput of ``singles`` posts with each of ``stored_sizes`` posts already stored."""
+    """Ingest throughput of ``singles`` posts with each of ``stored_sizes`` posts already stored;
+    the local cloud runs the ingest function alone, or every function with ``publisher``."""
     if len(texts) < max(stored_sizes) or len(bodies) < singles:
         raise ValueError("not enough posts in the corpus")
     rows = []
     for stored in stored_sizes:
         stored_texts = list(texts[-stored:])  # the singles are the first bodies: no text in both
         posts = list(bodies[:singles])
-        local = _through_local_cloud(stored_texts, posts, timeout)
+        local = _through_local_cloud(stored_texts, posts, timeout, None if publisher else (INGEST,))
         handler = _in_process(stored_texts, posts)
         rows.append(
             {
@@ -323,6 +335,7 @@ def stored_throughput(
     smallest, largest = rows[0], rows[-1]
     return {
         "singles": singles,
+        "functions": "all" if publisher else "ingest",
         "rows": rows,
         # Throughput with the fewest posts stored over throughput with the most: 1.0 is flat.
         "local_slowdown": round(smallest["local"]["posts_per_s"] / largest["local"]["posts_per_s"], 2),
@@ -426,6 +439,13 @@ def under_load(
 # -- report ----------------------------------------------------------------------------------------
 
 
+def _ran(stored: dict[str, Any]) -> str:
+    """What the throughput measurement's local cloud ran, for the block's prose."""
+    if stored.get("functions") == "all":
+        return "every function in its environments, the event sources: the site and the fan-out too"
+    return "the ingest function in its environments and its queue's event source"
+
+
 def render(result: dict[str, Any]) -> list[str]:
     """The local cloud's block of docs/benchmarks.md."""
     out = ["### The local cloud at a community's sizes", ""]
@@ -435,7 +455,7 @@ def render(result: dict[str, Any]) -> list[str]:
             f"{r['singles']} single posts uploaded at once, with posts already stored (exports of "
             f"{STORE_CHUNK} posts, ingested and settled first; the posts the table then held are counted): "
             "time until every upload has its outcome, and posts per second, through the local cloud (moto's "
-            "server, the ingest function in its environments and its queue's event source; *settled*: until "
+            f"server, {_ran(r)}; *settled*: until "
             "nothing is queued or running) and through the ingest handler in process on moto's mock (the "
             "same posts).",
             "",
@@ -516,6 +536,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--export-posts", type=int, default=3000)
     parser.add_argument("--local-singles", type=int, default=500)
     parser.add_argument("--only", choices=("stored", "herald_local"))
+    parser.add_argument(
+        "--publisher",
+        action="store_true",
+        help="the throughput measurement runs every function (the publisher, the fan-out), not ingest alone",
+    )
     parser.add_argument("--doc", type=Path, help="write the block into this page (e.g. docs/benchmarks.md)")
     args = parser.parse_args(argv)
 
@@ -534,7 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     if args.only in (None, "stored"):
         say(f"{args.singles} single posts with {args.stored} posts stored")
-        results["stored"] = stored_throughput(texts, bodies, args.stored, args.singles)
+        results["stored"] = stored_throughput(
+            texts, bodies, args.stored, args.singles, publisher=args.publisher
+        )
         print(json.dumps(results["stored"]), file=sys.stderr, flush=True)
     if args.only in (None, "herald_local"):
         say(f"herald local: an export of {args.export_posts} posts and {args.local_singles} single posts")
