@@ -27,8 +27,10 @@ LAMBDA_TRACED = {
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HERALD_", "POWERTOOLS_"))}
-    env.pop("PYTEST_ADDOPTS", None)
+    """This environment without AWS, Herald, Powertools or pytest settings (an xdist worker's
+    included: the child is a pytest run of its own), with ``extra``."""
+    prefixes = ("AWS_", "HERALD_", "POWERTOOLS_", "PYTEST_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return {**env, **extra}
 
 
