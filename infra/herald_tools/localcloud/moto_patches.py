@@ -21,10 +21,10 @@ upstream as it stands:
   moto's own loop still sorts, pages, filters and projects them.
 * **DynamoDB answers**: moto's JSON serializer walks every attribute of every item it answers
   (Query, Scan, GetItem, BatchGetItem, a write's old or new values, a stream record's images)
-  through the AttributeValue shape, a picker with alias lookups per member: about as much as the
-  Query itself per item (a page of a 5,000-post feed, seconds). Patched: a map of AttributeValues
-  in moto's own JSON form is written in one pass (blobs base64-encoded, as moto's walk does), to
-  the same bytes; anything else in it goes moto's way.
+  through the AttributeValue shape, a picker with alias lookups per member: more than the Query
+  itself cost per item (reading a 5,000-post feed: 15.7 s in the in-process mock, 6.5 s patched).
+  Patched: a map of AttributeValues in moto's own JSON form is written in one pass (blobs
+  base64-encoded, as moto's walk does), to the same bytes; anything else in it goes moto's way.
 * **Model instances** (every DynamoDB item, stream record, shard iterator and SQS message moto ever
   creates, copies included: each query result, each received message) are kept in a list per
   class for moto's dashboard, for good. Patched for the DynamoDB, DynamoDB Streams and SQS models:
