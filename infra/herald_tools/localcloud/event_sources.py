@@ -14,6 +14,10 @@ shorten the wait before a failed message reappears, so retries and the DLQ arriv
 invokes the function with Lambda's DynamoDB event; a failed batch is retried (halved with
 ``BisectBatchOnFunctionError``, from the lowest failed record with ``batchItemFailures``) until it
 succeeds or ``MaximumRetryAttempts`` is exhausted, then skipped with an on-failure record.
+
+Both apply the mapping's ``FilterCriteria`` (:mod:`.event_filters`) before batching, as Lambda
+does: a message the filters drop is deleted from its queue, a stream record they drop is counted
+as processed (the checkpoint moves past it), and neither reaches the function.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .event_filters import RecordFilter, sqs_filter_view
 from .functions import InvocationResult
 from .provision import EventSourceSpec, FunctionSpec
 from .template import REGION
@@ -61,6 +66,7 @@ class EventSourcePoller:
         self.failures = 0
         self.last_error: str | None = None
         self.on_batch: Callable[[], None] | None = None  # called after each batch is settled
+        self.filtered = 0  # records dropped by the mapping's FilterCriteria
 
     def _settled(self) -> None:
         if self.on_batch is not None:
@@ -216,8 +222,7 @@ class SqsPoller(EventSourcePoller):
         self._in_flight = 0  # batches received and not yet settled
         self._threads: set[threading.Thread] = set()
         self.peak = 0  # the most batches in flight at once
-        if source.filter_criteria:
-            log.warning("%s: FilterCriteria are not applied locally", self.name)
+        self.filter = RecordFilter(source.filter_criteria)
 
     @property
     def busy(self) -> bool:
@@ -301,7 +306,18 @@ class SqsPoller(EventSourcePoller):
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _process(self, messages: list[dict[str, Any]]) -> None:
-        event = {"Records": [sqs_record(m, self.queue_arn) for m in messages]}
+        records = [sqs_record(m, self.queue_arn) for m in messages]
+        if self.filter:  # messages the filters drop are deleted, as Lambda does
+            keep = [self.filter.passes(sqs_filter_view(r)) for r in records]
+            dropped = [m for m, k in zip(messages, keep, strict=True) if not k]
+            self._delete(dropped)
+            with self._counts:
+                self.filtered += len(dropped)
+            messages = [m for m, k in zip(messages, keep, strict=True) if k]
+            records = [r for r, k in zip(records, keep, strict=True) if k]
+            if not messages:
+                return
+        event = {"Records": records}
         result = self.worker.invoke(event)
         with self._counts:
             self.batches += 1
@@ -313,11 +329,7 @@ class SqsPoller(EventSourcePoller):
             self.last_error = f"{result.error_type}: {result.error_message}"
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
-        for chunk in _chunks(done, 10):
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
-            )
+        self._delete(done)
         if retry and self.retry_visibility_timeout is not None:
             for chunk in _chunks(retry, 10):
                 self.sqs.change_message_visibility_batch(
@@ -331,6 +343,13 @@ class SqsPoller(EventSourcePoller):
                         for i, m in enumerate(chunk)
                     ],
                 )
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        for chunk in _chunks(messages, 10):
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
 
     def pending(self) -> str | None:
         if self.busy:
@@ -436,8 +455,7 @@ class DynamoDBStreamPoller(EventSourcePoller):
         self._initialised = False
         self._lock = threading.Lock()
         self.skipped = 0  # records given up on after their retries
-        if source.filter_criteria:
-            log.warning("%s: FilterCriteria are not applied locally", self.name)
+        self.filter = RecordFilter(source.filter_criteria)
 
     def _shards(self) -> list[str]:
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
@@ -453,7 +471,10 @@ class DynamoDBStreamPoller(EventSourcePoller):
 
     def _read(self, shard: str, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` records after the shard's checkpoint, from a fresh iterator."""
-        position = self._positions.get(shard)
+        return self._read_at(shard, self._positions.get(shard), limit)
+
+    def _read_at(self, shard: str, position: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` records after ``position`` (None: the shard's start), from a fresh iterator."""
         if position is None:
             return self._get_records(shard, {"ShardIteratorType": "TRIM_HORIZON"}, limit)
         sequence, event_id = position
@@ -501,31 +522,63 @@ class DynamoDBStreamPoller(EventSourcePoller):
             if self._stop.is_set():
                 break
             try:
-                records = self._read(shard, self.source.batch_size)
+                records, last, read = self._gather(shard)
             except Exception as exc:  # a bad read of one shard must not hold up the others
                 self.last_error = repr(exc)
                 log.warning(
                     "%s: reading %s failed (next poll reads from the checkpoint): %s", self.name, shard, exc
                 )
                 continue
-            if not records:
+            if last is None:
+                continue
+            if not records:  # every record read was filtered out: the checkpoint moves past them
+                self._checkpoint(shard, last)
+                processed += read
                 continue
             self._busy.set()
             try:
-                self._deliver(shard, records)
+                if self._deliver(shard, records):
+                    self._checkpoint(shard, last)  # past the filtered records after the last kept
             finally:
                 self._busy.clear()
                 self._settled()
-            processed += len(records)
+            processed += read
         if not processed:
             self._stop.wait(0.2)  # streams have no long poll
         return processed
 
+    def _gather(self, shard: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
+        """A batch from the shard's checkpoint: (the records the filters keep, the last record
+        read, how many were read).
+
+        As on Lambda, filtering comes before batching: records are read on past the ones the
+        filters drop until the batch holds ``BatchSize`` records or the shard has no more.
+        """
+        size = self.source.batch_size
+        if not self.filter:
+            records = self._read(shard, size)
+            return records, (records[-1] if records else None), len(records)
+        kept: list[dict[str, Any]] = []
+        last: dict[str, Any] | None = None
+        read = 0
+        position = self._positions.get(shard)
+        while len(kept) < size:
+            records = self._read_at(shard, position, size - len(kept))
+            if not records:
+                break
+            read += len(records)
+            last = records[-1]
+            position = _sequence(last), str(last.get("eventID"))
+            kept.extend(r for r in records if self.filter.passes(dynamodb_record(r, self.stream_arn)))
+        self.filtered += read - len(kept)
+        return kept, last, read
+
     def _checkpoint(self, shard: str, record: dict[str, Any]) -> None:
         self._positions[shard] = _sequence(record), str(record.get("eventID"))
 
-    def _deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
-        """Invoke until every record is done with (succeeded or skipped), or the poller stops.
+    def _deliver(self, shard: str, records: list[dict[str, Any]]) -> bool:
+        """Invoke until every record is done with (succeeded or skipped), or the poller stops;
+        whether every record was done with.
 
         Each part of the batch carries how many times its records have failed; a part that fails
         once more than ``MaximumRetryAttempts`` is skipped. Stopping leaves the checkpoint where
@@ -554,6 +607,7 @@ class DynamoDBStreamPoller(EventSourcePoller):
             else:
                 parts.insert(0, (rest, failures))
             self._stop.wait(self.retry_delay)
+        return not parts
 
     def _invoke(self, part: list[dict[str, Any]]) -> tuple[int | None, InvocationResult, bool]:
         """(index of the first record to retry or None, the result, whether the whole part failed)."""
