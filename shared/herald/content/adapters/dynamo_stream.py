@@ -14,8 +14,8 @@ anything else                     any        None: outcomes, claims, waiting dup
                                              a key's ``PUB#``/``WAIT#``/``IMPORT`` items
 ================================  =========  ==========================================
 
-On AWS the publisher's FilterCriteria let only the first two kinds through; the local cloud
-applies none, so the others are ignored here, explicitly.
+The publisher's FilterCriteria let only the first two kinds through (on AWS and in the local
+cloud); the others are ignored here too, explicitly, for any caller without them.
 
 Images are decoded with Powertools' deserializer: numbers stay ``Decimal`` (exact, to DynamoDB's
 38 digits) until the model converts them, so an integer of any size stays exact and a fraction in
