@@ -9,6 +9,13 @@ as ``previous``), or the whole site when the profile appeared or its name or des
 (:meth:`SiteRenderer.render_community`), and uploads to ``<community>/…`` only the files whose bytes
 or headers differ from what the bucket holds. Pages of deleted posts are removed.
 
+**Only the newest pages are read.** The profile's ``post_count`` (written with the posts) places the
+archive pages, and one Query of the feed index, newest first, reads every pinned and scheduled post
+and the due posts of the newest archive pages (:meth:`SitePublisher._window`); the render then
+rewrites only those pages (``render_changes(..., offset=…)``). A batch that could move posts between
+older pages (a delete, a changed post ranked before them, a count that disagrees) reads every post,
+so a batch's reads grow with what it changes, not with what the community holds.
+
 Everything is decided from the table as it is now, not from the changes' new versions, so a
 duplicated, retried or late record publishes the same bytes again and writes nothing. The changed
 posts themselves are read from the table with a consistent read (the feed index may lag behind).
