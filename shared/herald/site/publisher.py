@@ -9,6 +9,13 @@ as ``previous``), or the whole site when the profile appeared or its name or des
 (:meth:`SiteRenderer.render_community`), and uploads to ``<community>/…`` only the files whose bytes
 or headers differ from what the bucket holds. Pages of deleted posts are removed.
 
+**Only the newest pages are read.** The profile's ``post_count`` (written with the posts) places the
+archive pages, and one Query of the feed index, newest first, reads every pinned and scheduled post
+and the due posts of the newest archive pages (:meth:`SitePublisher._window`); the render then
+rewrites only those pages (``render_changes(..., offset=…)``). A batch that could move posts between
+older pages (a delete, a changed post ranked before them, a count that disagrees) reads every post,
+so a batch's reads grow with what it changes, not with what the community holds.
+
 Everything is decided from the table as it is now, not from the changes' new versions, so a
 duplicated, retried or late record publishes the same bytes again and writes nothing. The changed
 posts themselves are read from the table with a consistent read (the feed index may lag behind).
@@ -31,7 +38,7 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
@@ -52,7 +59,15 @@ from herald.content.models import Community, Post, PostSource
 from herald.core.settings import Settings
 from herald.fanout.rules import MAX_DELAY_S, delay_for
 from herald.fanout.service import JobQueue, release_job, summary_of
-from herald.site.render import CommunityView, SiteFile, SiteRenderer
+from herald.site.render import (
+    FEED_SIZE,
+    PAGE_SIZE,
+    CommunityView,
+    OutsideWindow,
+    SiteFile,
+    SiteRenderer,
+    published_at,
+)
 
 #: Files that link to the others: written last, so they never point at a page not yet uploaded.
 LIVE_FILES = frozenset({"index.html", "join/index.html", "feed.atom", "feed.json"})
@@ -75,6 +90,11 @@ class ContentReader(Protocol):
 
     def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]:
         """The posts among ``post_ids`` that exist, read consistently."""
+        ...
+
+    def newest_posts(self, community: str, page: int) -> Iterator[Post]:
+        """The community's posts in the feed index's order (pinned first, then newest first), read
+        lazily about ``page`` at a time."""
         ...
 
 
@@ -249,6 +269,9 @@ class SitePublisher:
         schedule: JobQueue | None = None,
         fanout: JobQueue | None = None,
         marker: ReleaseMarker | None = None,
+        window: bool = True,
+        page_size: int = PAGE_SIZE,
+        feed_size: int = FEED_SIZE,
     ) -> None:
         self.content = content
         self.members = members
@@ -261,6 +284,10 @@ class SitePublisher:
         self.schedule = schedule
         self.fanout = fanout
         self.marker = marker
+        #: Read only the newest archive pages when a batch's changes allow (:meth:`_window`).
+        self.window = window
+        self.page_size = page_size
+        self.feed_size = feed_size
 
     # -- entry points ------------------------------------------------------------------------------
 
@@ -269,29 +296,54 @@ class SitePublisher:
         fan-out of the posts that appear now and queue the wake-ups of those that wait."""
         community = changes.community
         now = self.clock().astimezone(UTC)
-        view, stored, renderer = self._read(community, list(changes.before))
-        posts = [p for p in stored.values() if is_due(p, now)]
-        if changes.full:
-            files = list(renderer.render_community(view, posts).values())
-            publication = self._sync(community, "full", files, [], full=True)
-        else:
-            due = {p.id: p for p in posts}
-            previous: dict[str, Post] = {}
-            deleted: set[str] = set()
-            for pid, version in changes.before.items():
-                old = _readable(version)
-                was_visible = self._was_visible(changes, pid, now)
-                if was_visible and old is not None:
-                    previous[pid] = old
-                if pid not in due and (was_visible or isinstance(version, Unreadable)):
-                    deleted.add(pid)  # gone, or no longer due (an old version we cannot read: delete too)
-            changed = {pid for pid in changes.before if pid in due}
-            site = renderer.render_changes(view, posts, changed, deleted, previous=previous)
-            files = [*site.writes, *renderer.assets(view)]
-            publication = self._sync(community, "incremental", files, site.deletes, full=False)
+        view, renderer = self._profile(community)
+        fresh = self.content.posts(community, list(changes.before)) if changes.before else {}
+        held = None if changes.full or not self.window else self._window(community, view, changes, fresh, now)
+        if held is not None:
+            try:
+                stored, offset = held
+                publication = self._publish_changes(changes, view, renderer, stored, now, offset)
+            except OutsideWindow as exc:
+                log.info("publishing %s from every post: %s", community, exc)
+                held = None
+        if held is None:
+            stored = self._all_posts(community, changes, fresh)
+            if changes.full:
+                posts = [p for p in stored.values() if is_due(p, now)]
+                files = list(renderer.render_community(view, posts).values())
+                publication = self._sync(community, "full", files, [], full=True)
+            else:
+                publication = self._publish_changes(changes, view, renderer, stored, now, 0)
         # Only now that the pages and feeds are written: fan-outs, then wake-ups.
         self._announce(publication, changes, stored, now)
         return publication
+
+    def _publish_changes(
+        self,
+        changes: CommunityChanges,
+        view: CommunityView,
+        renderer: SiteRenderer,
+        stored: Mapping[str, Post],
+        now: datetime,
+        offset: int,
+    ) -> Publication:
+        """Render and upload what ``changes`` changed, from ``stored``: every post, or with
+        ``offset`` only the newest (raises :class:`OutsideWindow` if they do not suffice)."""
+        posts = [p for p in stored.values() if is_due(p, now)]
+        due = {p.id: p for p in posts}
+        previous: dict[str, Post] = {}
+        deleted: set[str] = set()
+        for pid, version in changes.before.items():
+            old = _readable(version)
+            was_visible = self._was_visible(changes, pid, now)
+            if was_visible and old is not None:
+                previous[pid] = old
+            if pid not in due and (was_visible or isinstance(version, Unreadable)):
+                deleted.add(pid)  # gone, or no longer due (an old version we cannot read: delete too)
+        changed = {pid for pid in changes.before if pid in due}
+        site = renderer.render_changes(view, posts, changed, deleted, previous=previous, offset=offset)
+        files = [*site.writes, *renderer.assets(view)]
+        return self._sync(changes.community, "incremental", files, site.deletes, full=False)
 
     def publish_all(self, community: str) -> Publication:
         """Render the whole site of ``community`` and make the bucket hold exactly it."""
@@ -364,33 +416,102 @@ class SitePublisher:
             delay = delay_for(post.publish_at.timestamp(), now.timestamp(), self.settings.max_delay_seconds)
             self.schedule.send([wakeup_job(post)], delay)
 
-    def _read(
-        self, community: str, fresh: Sequence[str]
-    ) -> tuple[CommunityView, dict[str, Post], SiteRenderer]:
-        """The community's view, every post it has (due or not) by id, and its renderer; the posts
-        in ``fresh`` are read from the table itself, since the feed index they are listed by is
-        eventually consistent and may not have a post the stream just announced."""
+    def _profile(self, community: str) -> tuple[CommunityView, SiteRenderer]:
+        """The community's view (its post count is the profile's ``post_count``) and its renderer."""
         stored = self.content.community(community) or Community(id=community, name=community)
         members = stored.members
         if self.members is not None:
             members = member_count(stored.members_baseline, self.members.count(community))
         view = CommunityView.from_community(stored, join_url=self.settings.join_url(community))
         view = view.model_copy(update={"members": members})
-        posts = {p.id: p for p in self.content.community_posts(community)}
-        if fresh:
-            current = self.content.posts(community, fresh)
-            for pid in fresh:
-                if pid in current:
-                    posts[pid] = current[pid]
-                else:
-                    posts.pop(pid, None)
         renderer = SiteRenderer(
             self.settings.base_url(community),
             api_url=self.settings.api_url,
             locale=self.settings.site_locale,
+            page_size=self.page_size,
+            feed_size=self.feed_size,
             demo_subscription=self.demo_subscription(community) if self.demo_subscription else None,
         )
-        return view, posts, renderer
+        return view, renderer
+
+    def _all_posts(
+        self, community: str, changes: CommunityChanges, fresh: Mapping[str, Post]
+    ) -> dict[str, Post]:
+        """Every post the community has (due or not) by id; the changed posts as read from the table
+        itself, since the feed index they are listed by is eventually consistent and may not have a
+        post the stream just announced."""
+        posts = {p.id: p for p in self.content.community_posts(community)}
+        for pid in changes.before:
+            if pid in fresh:
+                posts[pid] = fresh[pid]
+            else:
+                posts.pop(pid, None)
+        return posts
+
+    def _window(
+        self,
+        community: str,
+        view: CommunityView,
+        changes: CommunityChanges,
+        fresh: Mapping[str, Post],
+        now: datetime,
+    ) -> tuple[dict[str, Post], int] | None:
+        """The newest posts only, and how many full archive pages precede them: every pinned post,
+        every scheduled one, and the unpinned due posts of the newest archive pages (the newest and
+        the one before, more if the feeds need them), from one Query of the feed index newest first.
+        The profile's ``post_count`` (written with the posts) tells where the pages begin. None when
+        the batch may move posts between older pages (a post deleted, or one changed there), or when
+        what was read disagrees with the count: the caller reads every post.
+        """
+        if any(pid not in fresh or isinstance(v, Unreadable) for pid, v in changes.before.items()):
+            return None  # a post deleted, or an old version unknown: its place is not known
+        size = self.page_size
+        total = view.posts
+        page = _held(total, size, self.feed_size)[0] + 1
+        read: dict[str, Post] = {}
+        above = {pid for pid, p in fresh.items() if p.pinned or not is_due(p, now)}  # not on the pages
+        cutoff: datetime | None = None
+        listed_pages = 0  # unpinned due posts read
+        complete = True
+        for listed in self.content.newest_posts(community, page):
+            post = fresh.get(listed.id, listed) if listed.id in changes.before else listed
+            if post.pinned != listed.pinned or published_at(post) != published_at(listed):
+                return None  # the index lags behind an edit of the post's place
+            on_pages = not post.pinned and is_due(post, now)
+            if cutoff is not None and on_pages and _millisecond(post) < cutoff:
+                complete = False  # the index orders by the millisecond: every post of cutoff's is read
+                break
+            read[post.id] = post
+            if not on_pages:
+                above.add(post.id)
+                continue
+            listed_pages += 1
+            if cutoff is None and listed_pages >= _held(total - len(above), size, self.feed_size)[0]:
+                cutoff = _millisecond(post)
+        if complete and cutoff is None:
+            # The whole partition was read: what the full read would have.
+            posts = {**read, **{pid: p for pid, p in fresh.items()}}
+            return posts, 0
+        pages = [p for p in read.values() if not p.pinned and is_due(p, now)]
+        boundary = min(_key(p) for p in pages)
+        extra = {pid: p for pid, p in fresh.items() if pid not in read}
+        for post in extra.values():
+            if not post.pinned and is_due(post, now):
+                if _key(post) < boundary:
+                    return None  # a changed post older than the pages held
+                pages.append(post)
+        unpinned = total - len(above)
+        hold, offset = _held(unpinned, size, self.feed_size)
+        if unpinned < len(pages) or len(pages) < hold:
+            return None  # the count disagrees with what was read
+        pages.sort(key=_key)
+        kept = pages[len(pages) - hold :]
+        kept_ids = {p.id for p in kept}
+        if any(pid not in kept_ids and pid not in above for pid in fresh):
+            return None  # a changed post older than the pages held
+        posts = {pid: p for pid, p in {**read, **extra}.items() if pid in above}
+        posts.update((p.id, p) for p in kept)
+        return posts, offset
 
     def _sync(
         self, community: str, mode: str, files: list[SiteFile], deletes: Sequence[str], *, full: bool
@@ -424,6 +545,33 @@ class SitePublisher:
 
 def _same(stored: Stored | None, file: SiteFile) -> bool:
     return stored is not None and stored.matches(file)
+
+
+def _key(post: Post) -> tuple[datetime, str]:
+    """A post's place in publication order (as :class:`herald.site.render.Layout` ranks them)."""
+    return published_at(post), post.id
+
+
+def _millisecond(post: Post) -> datetime:
+    """A post's time as the feed index orders it: to the millisecond."""
+    at = published_at(post)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def _held(unpinned: int, page_size: int, feed_size: int) -> tuple[int, int]:
+    """How many of ``unpinned`` posts (the newest) a windowed read holds, and how many full archive
+    pages precede them: the newest page (``unpinned - (pages - 1) * page_size`` posts, since pages
+    fill from the oldest) and the one before, and more pages while they hold fewer than the feeds
+    show."""
+    pages = -(-unpinned // page_size)
+    if pages <= 2:
+        return unpinned, 0
+    first = pages - 1
+    newest = unpinned - (pages - 1) * page_size
+    while first > 1 and newest + (pages - first) * page_size < feed_size:
+        first -= 1
+    offset = first - 1
+    return unpinned - offset * page_size, offset
 
 
 def _schedule_changed(version: PostVersion | None, post: Post) -> bool:

@@ -246,31 +246,48 @@ def ordered(posts: Iterable[Post]) -> list[Post]:
     return sorted(posts, key=lambda p: (p.pinned, *_chrono_key(p)), reverse=True)
 
 
+class OutsideWindow(Exception):
+    """A change would rewrite an archive page before the posts a windowed :class:`Layout` holds (a
+    post moved, deleted or added before them): the caller renders again from every post."""
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """Which post goes on which page."""
+    """Which post goes on which page.
+
+    A windowed layout holds only the newest archive pages: ``offset`` full pages precede its
+    ``buckets`` (page ``offset + 1`` is its first), so it is built from the unpinned posts ranked
+    after ``offset * page_size`` in publication order, and from every pinned post.
+    """
 
     pinned: tuple[Post, ...]  # newest first
-    buckets: tuple[tuple[Post, ...], ...]  # archive pages 1..n, each oldest first
+    buckets: tuple[tuple[Post, ...], ...]  # archive pages offset+1..n, each oldest first
+    offset: int = 0  # full archive pages before the first bucket, not held
 
     @classmethod
-    def of(cls, posts: Iterable[Post], page_size: int = PAGE_SIZE) -> Layout:
+    def of(cls, posts: Iterable[Post], page_size: int = PAGE_SIZE, offset: int = 0) -> Layout:
         unique = {p.id: p for p in posts}.values()
         pinned = tuple(sorted((p for p in unique if p.pinned), key=_chrono_key, reverse=True))
         chrono = sorted((p for p in unique if not p.pinned), key=_chrono_key)
         buckets = tuple(tuple(chrono[i : i + page_size]) for i in range(0, len(chrono), page_size))
-        return cls(pinned, buckets)
+        return cls(pinned, buckets, offset)
 
     @property
     def pages(self) -> int:
-        return len(self.buckets)
+        return self.offset + len(self.buckets)
+
+    def bucket(self, page: int) -> tuple[Post, ...]:
+        """The posts of archive page ``page`` (1-based; a held page), oldest first."""
+        if page <= self.offset:
+            raise OutsideWindow(f"archive page {page} is before the {self.offset} pages not held")
+        return self.buckets[page - 1 - self.offset]
 
     def index_buckets(self, page_size: int = PAGE_SIZE) -> list[int]:
         """Archive pages (1-based) the community page shows: the newest, and the one before if short."""
-        if not self.buckets:
+        if not self.pages:
             return []
         shown = [self.pages]
-        if len(self.buckets[-1]) < page_size and self.pages > 1:
+        if len(self.bucket(self.pages)) < page_size and self.pages > 1:
             shown.append(self.pages - 1)
         return shown
 
@@ -281,11 +298,13 @@ class Layout:
             out.extend(reversed(bucket))
             if len(out) >= count:
                 break
+        if len(out) < count and self.offset:
+            raise OutsideWindow(f"the {count} newest posts are not all held")
         merged = sorted([*self.pinned, *out], key=_chrono_key, reverse=True)
         return merged[:count]
 
     def page_signature(self, page: int) -> tuple[tuple[str, int, str], ...]:
-        return tuple((p.id, p.version, p.content_hash) for p in self.buckets[page - 1])
+        return tuple((p.id, p.version, p.content_hash) for p in self.bucket(page))
 
 
 # ----------------------------------------------------------------------------- templates
@@ -421,6 +440,7 @@ class SiteRenderer:
         deleted_post_ids: Iterable[str] = (),
         *,
         previous: Mapping[str, Post] | None = None,
+        offset: int = 0,
     ) -> SiteChanges:
         """What a change of some posts rewrites: those posts' pages, the community page, the join
         page, the feeds, and only the archive pages whose posts or links changed.
@@ -430,12 +450,19 @@ class SiteRenderer:
         from it is taken as new. Without ``previous`` at all, any change that could move posts between
         archive pages (a delete, an edit of an older post) rewrites every archive page, which is
         always correct. A change of the community's name or join link needs :meth:`render_community`.
+
+        With ``offset``, ``posts`` are only the newest: every pinned post and the unpinned ones ranked
+        after ``offset * page_size`` (archive pages ``offset + 1`` on, held whole). Raises
+        :class:`OutsideWindow` when the change would rewrite a page before them (a delete, a post
+        added, moved or edited before them, the newest pages too few for the feeds).
         """
         current = list({p.id: p for p in posts}.values())
         by_id = {p.id: p for p in current}
         changed = {pid for pid in changed_post_ids if pid in by_id}
         deleted = {pid for pid in deleted_post_ids if pid not in by_id}
-        layout = Layout.of(current, self.page_size)
+        layout = Layout.of(current, self.page_size, offset)
+        if offset and deleted:
+            raise OutsideWindow("a deleted post's place is not known in the pages held")
         views = _Views(self)
         writes = list(self._live_files(community, layout, views))
         writes.extend(self._post_file(community, views.get(by_id[pid])) for pid in sorted(changed))
@@ -465,29 +492,47 @@ class SiteRenderer:
         """The archive pages to rewrite, and how many archive pages there were (at most) before."""
         if not changed and not deleted:
             return [], layout.pages
-        every = list(range(1, layout.pages + 1))
-        unpinned = sum(len(bucket) for bucket in layout.buckets)
+        first = layout.offset + 1
+        every = list(range(first, layout.pages + 1))
+        unpinned = layout.offset * self.page_size + sum(len(bucket) for bucket in layout.buckets)
         bound = -(-(unpinned + len(changed) + len(deleted)) // self.page_size)
         if previous is None:
             # Without the old versions only a first version is known not to have moved: an edit may
             # have changed a post's date or pin, and a deleted post's place is unknown.
             by_id = {p.id: p for p in current}
             if deleted or any(by_id[pid].version > 1 for pid in changed):
-                return every, bound
+                return self._every(layout, every, bound)
             previous = {}
         if any(pid not in previous for pid in deleted):
-            return every, bound
+            return self._every(layout, every, bound)
         before = [previous.get(p.id, p) for p in current if p.id not in changed or p.id in previous]
         before += [previous[pid] for pid in deleted]
-        old = Layout.of(before, self.page_size)
+        if layout.offset:
+            # The pages not held are the same before only if no old version was ranked among them.
+            held = [p for bucket in layout.buckets for p in bucket]
+            boundary = _chrono_key(held[0]) if held else None
+            for pid in changed:
+                old_post = previous.get(pid)
+                outside = boundary is None or (old_post is not None and _chrono_key(old_post) < boundary)
+                if old_post is not None and not old_post.pinned and outside:
+                    raise OutsideWindow(f"post {pid} was ranked before the pages held")
+        old = Layout.of(before, self.page_size, layout.offset)
         pages: list[int] = []
-        for page in range(1, layout.pages + 1):
+        for page in range(first, layout.pages + 1):
             moved = page > old.pages or layout.page_signature(page) != old.page_signature(page)
-            touched = any(p.id in changed for p in layout.buckets[page - 1])
+            touched = any(p.id in changed for p in layout.bucket(page))
             links = old.pages != layout.pages and page in (old.pages, layout.pages)
             if moved or touched or links:
                 pages.append(page)
+        if layout.offset and old.pages <= layout.offset and old.pages != layout.pages:
+            raise OutsideWindow(f"archive page {old.pages} links to a page that is new")
         return pages, old.pages
+
+    @staticmethod
+    def _every(layout: Layout, every: list[int], bound: int) -> tuple[list[int], int]:
+        if layout.offset:
+            raise OutsideWindow("the change may have moved posts between pages not held")
+        return every, bound
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -518,7 +563,7 @@ class SiteRenderer:
         shown = layout.index_buckets(self.page_size)
         posts = [views.get(p) for p in layout.pinned]
         for page in shown:
-            posts.extend(views.get(p) for p in reversed(layout.buckets[page - 1]))
+            posts.extend(views.get(p) for p in reversed(layout.bucket(page)))
         older = min(shown) - 1 if shown and min(shown) > 1 else None
         return self._page(
             "index.html",
@@ -534,7 +579,7 @@ class SiteRenderer:
         )
 
     def _archive_page(self, community: CommunityView, layout: Layout, page: int, views: _Views) -> SiteFile:
-        posts = [views.get(p) for p in reversed(layout.buckets[page - 1])]
+        posts = [views.get(p) for p in reversed(layout.bucket(page))]
         newer = (
             self._dir(f"page/{page + 1}/")
             if page < layout.pages

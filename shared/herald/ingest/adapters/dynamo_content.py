@@ -199,6 +199,20 @@ class DynamoContentStore(DynamoTable):
         for item in self._query_gsi(f"FEED#{community}", newest_first=True):
             yield Post.model_validate(item)
 
+    def newest_posts(self, community: str, page: int) -> Iterator[Post]:
+        """The community's posts in the feed index's order, newest first: the pinned ones, then the
+        others (those still scheduled first). Read lazily, ``page`` items per Query: a reader that
+        stops early pays only for the pages it took."""
+        params = {
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": f"FEED#{community}"}},
+            "ScanIndexForward": False,
+            "Limit": max(1, page),
+        }
+        for item in self.query_items(params, what=f"listing the newest of FEED#{community}"):
+            yield Post.model_validate(from_item(item))
+
     def outcomes(self) -> Iterable[Outcome]:
         for item in self._query_gsi("OUTCOMES", newest_first=True):
             yield Outcome.model_validate(item)
