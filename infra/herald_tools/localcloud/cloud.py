@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -142,6 +144,7 @@ class LocalCloud:
         self._logs: LogSink | None = None
         self._activity = threading.Condition()
         self._activity_count = 0
+        self._status: ThreadingHTTPServer | None = None
         self._session = boto3.Session(**LOCAL_CREDENTIALS, region_name=REGION)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -192,6 +195,7 @@ class LocalCloud:
             if self.site is not None:
                 self.site.configure(self._resources.ref(SITE_BUCKET), self.client("s3"))
                 self.site.start()
+            self._start_status()
         except BaseException:
             self.stop()
             raise
@@ -285,6 +289,10 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop the API Gateway, the pollers, the workers and the server."""
+        status, self._status = self._status, None
+        if status is not None:
+            status.shutdown()
+            status.server_close()
         site, self.site = self.site, None
         if site is not None:
             site.stop()
@@ -394,6 +402,7 @@ class LocalCloud:
         info["push_service_url"] = self.push_service.origin if self.push_service else None
         info["vapid_public_key"] = self.vapid_public_key
         info["outputs"] = dict(r.outputs)
+        info["status_url"] = self.status_url
         return info
 
     # -- synchronisation --------------------------------------------------------------------------
@@ -407,6 +416,33 @@ class LocalCloud:
             if reason:
                 reasons.append(reason)
         return reasons
+
+    @property
+    def status_url(self) -> str | None:
+        """``GET`` it for ``{"busy": [...]}``: :meth:`busy` from outside the process (``[]``: idle)."""
+        if self._status is None:
+            return None
+        host, port = self._status.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def _start_status(self) -> None:
+        cloud = self
+
+        class Status(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = json.dumps({"busy": cloud.busy()}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._status = ThreadingHTTPServer((self.host, 0), Status)
+        self._status.daemon_threads = True
+        threading.Thread(target=self._status.serve_forever, name="local-cloud-status", daemon=True).start()
 
     def _note_activity(self) -> None:
         with self._activity:
