@@ -56,3 +56,25 @@ def test_stopping_closes_the_status_endpoint(tmp_path):
     assert cloud.status_url is None
     with pytest.raises(OSError):
         urllib.request.urlopen(url, timeout=5)
+
+
+def test_the_benchs_settled_wait_follows_the_status(cloud):
+    from herald_tools.bench.local_cloud import wait_until_idle
+
+    cloud.wait_until_idle(timeout=20)
+    queue = cloud.outputs["WorkQueueUrl"]
+    cloud.client("sqs").send_message(QueueUrl=queue, MessageBody=f"sleep:1.5-{uuid.uuid4().hex[:8]}")
+    seconds = wait_until_idle(cloud.status_url, timeout=30, quiet_s=0.5)
+    assert seconds >= 1.0  # busy while the function sleeps 1.5 s on the message
+    assert status(cloud) == []
+
+
+def test_the_benchs_settled_wait_times_out_naming_what_is_busy(cloud):
+    from herald_tools.bench.local_cloud import wait_until_idle
+
+    cloud.wait_until_idle(timeout=20)
+    queue = cloud.outputs["WorkQueueUrl"]
+    cloud.client("sqs").send_message(QueueUrl=queue, MessageBody=f"sleep:3-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(TimeoutError, match=r"WorkQueue|invocation|batch"):
+        wait_until_idle(cloud.status_url, timeout=1.0, quiet_s=0.5)
+    cloud.wait_until_idle(timeout=20)

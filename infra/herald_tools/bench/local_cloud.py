@@ -13,7 +13,8 @@ Two measurements, each against a reference taken in the same run:
   ``--publisher`` runs every function instead (the site and the fan-out as well).
 * **``herald local`` under a real load.** A ``herald local`` process (the CLI, as a user starts it)
   gets an export of ``export_posts`` posts and ``singles`` single posts at once; measured: the time
-  until every upload has its outcome, the time until every queue is empty, and the peak memory of
+  until every upload has its outcome, the time until it settles (its status: nothing queued,
+  running or unread on the content stream), and the peak memory of
   the whole process tree (``herald local`` and its function workers; resident set summed over the
   processes, sampled from /proc every 0.2 s; goal: under 1.5 GB).
 
@@ -156,27 +157,22 @@ def wait_for_outcomes(ddb: Any, table: str, keys: Sequence[str], timeout: float)
     return time.perf_counter() - started
 
 
-def wait_for_empty_queues(sqs: Any, timeout: float, quiet_s: float = 5.0) -> float:
-    """Seconds until every queue is empty (nothing visible, in flight or delayed) and stays so for
-    ``quiet_s`` seconds (longer than a stream poller's batching window: the content stream's records
-    become queue messages through a function)."""
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    urls = sqs.list_queues().get("QueueUrls", [])  # the template's queues: made at start, not after
+def wait_until_idle(status_url: str, timeout: float, quiet_s: float = 5.0) -> float:
+    """Seconds until ``herald local`` reports nothing going on (its status endpoint, which answers
+    :meth:`herald_tools.localcloud.LocalCloud.busy`: running invocations, queued, in-flight or
+    delayed messages, the content stream's unread records) and stays so for ``quiet_s`` seconds."""
+    import urllib.request
+
     started = time.perf_counter()
     quiet_since: float | None = None
+    reasons: list[str] = []
     while True:
         now = time.perf_counter()
         if now - started > timeout:
-            raise TimeoutError(f"queues still busy after {timeout:.0f} s")
-        busy = 0
-        for url in urls:
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-            busy += sum(int(v) for v in attrs.values())
-        if busy:
+            raise TimeoutError(f"herald local still busy after {timeout:.0f} s: " + "; ".join(reasons))
+        with urllib.request.urlopen(status_url, timeout=30) as response:
+            reasons = json.loads(response.read())["busy"]
+        if reasons:
             quiet_since = None
         elif quiet_since is None:
             quiet_since = now
@@ -407,7 +403,7 @@ def under_load(
     with tempfile.TemporaryDirectory() as tmp, herald_local(Path(tmp) / "functions.log") as (process, info):
         session = boto3.Session(region_name=info["region"], **info["credentials"])
         endpoint = info["endpoint_url"]
-        s3, ddb, sqs = (session.client(s, endpoint_url=endpoint) for s in ("s3", "dynamodb", "sqs"))
+        s3, ddb = (session.client(s, endpoint_url=endpoint) for s in ("s3", "dynamodb"))
         bucket, table = info["uploads_bucket"], info["content_table"]
         idle = tree_memory(process.pid)
         keys = [EXPORT_KEY, *_single_keys(singles)]
@@ -418,7 +414,7 @@ def under_load(
                 s3.put_object(Bucket=bucket, Key=key, Body=body)
             uploaded_s = time.perf_counter() - started
             outcomes_s = wait_for_outcomes(ddb, table, keys, timeout) + uploaded_s
-            settled_s = wait_for_empty_queues(sqs, timeout) + outcomes_s
+            settled_s = wait_until_idle(info["status_url"], timeout) + outcomes_s
         stored = posts_stored(ddb, table)
         export = outcome_of(ddb, table, EXPORT_KEY)
     return {
@@ -484,7 +480,7 @@ def render(result: dict[str, Any]) -> list[str]:
             f"`herald local` (the CLI in a process of its own) given an export of {r['export_posts']:,} "
             f"posts and {r['singles']} single posts at once:",
             "",
-            "| uploads sent | every outcome | queues empty | posts stored "
+            "| uploads sent | every outcome | settled | posts stored "
             "| peak memory, process tree (RSS / PSS) | processes | idle RSS |",
             "|---:|---:|---:|---:|---:|---:|---:|",
             f"| {r['uploaded_s']} s | {r['outcomes_s']} s | {r['settled_s']} s | {r['posts_stored']:,} "
