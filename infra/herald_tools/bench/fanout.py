@@ -97,19 +97,22 @@ def _members(n: int, shards: int, push: Any, offset: int = 0) -> list[Member]:
     members = []
     for i in range(offset, offset + n):
         web = WebPushSubscription.model_validate(push.new_subscription())
-        members.append(
-            Member(
-                community=COMMUNITY,
-                member_id=f"{i:032x}",
-                shard=i % shards,
-                token_hash="0" * 64,
-                subscriptions=[subscription_id(web_push=web)],
-                web_push=web,
-                joined_at=now,
-                updated_at=now,
-            )
-        )
+        members.append(_web_member(i, shards, web, now))
     return members
+
+
+def _web_member(i: int, shards: int, web: WebPushSubscription, now: datetime) -> Member:
+    """Member number ``i`` of the bench's community, with the browser subscription ``web``."""
+    return Member(
+        community=COMMUNITY,
+        member_id=f"{i:032x}",
+        shard=i % shards,
+        token_hash="0" * 64,
+        subscriptions=[subscription_id(web_push=web)],
+        web_push=web,
+        joined_at=now,
+        updated_at=now,
+    )
 
 
 def _web_members(n: int, shards: int) -> list[Member]:
@@ -134,18 +137,7 @@ def _web_members(n: int, shards: int) -> list[Member]:
                 "keys": {"p256dh": p256dh, "auth": b64(i.to_bytes(16, "big"))},
             }
         )
-        members.append(
-            Member(
-                community=COMMUNITY,
-                member_id=f"{i:032x}",
-                shard=i % shards,
-                token_hash="0" * 64,
-                subscriptions=[subscription_id(web_push=web)],
-                web_push=web,
-                joined_at=now,
-                updated_at=now,
-            )
-        )
+        members.append(_web_member(i, shards, web, now))
     return members
 
 
