@@ -3,14 +3,15 @@
 Two measurements, each against a reference taken in the same run:
 
 * **Throughput with data stored.** ``singles`` single posts are uploaded at once to a local cloud
-  (:class:`herald_tools.localcloud.LocalCloud` in this process: moto's server, the ingest function
-  in its environments, its queue's event source) that already stores ``stored`` posts (exports of
-  500, ingested first), and the time until every upload has its outcome gives posts per second. The
-  same posts go through the ingest handler in process (:class:`herald_tools.bench.aws_calls.BenchCloud`,
-  moto's in-process mock, the handler driven as Lambda drives it) with the same posts stored. Done
+  (:class:`herald_tools.localcloud.LocalCloud` in this process: moto's server, every function in
+  its environments, the event sources: the site and the fan-out run) that already stores
+  ``stored`` posts (exports of 500, ingested first), and the time until every upload has its
+  outcome gives posts per second. The same posts go through the ingest handler in process
+  (:class:`herald_tools.bench.aws_calls.BenchCloud`, moto's in-process mock, the handler driven as
+  Lambda drives it) with the same posts stored. Done
   for each size in ``stored_sizes`` (100 and 5,000): the local cloud's throughput at the largest
   over the smallest shows whether the cost per upload grows with what is stored (goal: within 1.5x).
-  ``--publisher`` runs every function instead (the site and the fan-out as well).
+  ``--ingest-only`` runs the ingest function alone (its queue's event source, no site, no fan-out).
 * **``herald local`` under a real load.** A ``herald local`` process (the CLI, as a user starts it)
   gets an export of ``export_posts`` posts and ``singles`` single posts at once; measured: the time
   until every upload has its outcome, the time until it settles (its status: nothing queued,
@@ -19,7 +20,7 @@ Two measurements, each against a reference taken in the same run:
   processes, sampled from /proc every 0.2 s; goal: under 1.5 GB).
 
     python -m herald_tools.bench.local_cloud [--stored 100 5000] [--singles 100]
-                                             [--export-posts 3000] [--local-singles 500] [--publisher]
+                                             [--export-posts 3000] [--local-singles 500] [--ingest-only]
 """
 
 from __future__ import annotations
@@ -45,11 +46,9 @@ SINGLES_COMMUNITY = "bench-posts"
 EXPORT_KEY = f"exports/{STORED_COMMUNITY}/page.txt"
 #: Posts per export of the posts stored first: each one is stored within the function's time.
 STORE_CHUNK = 500
-#: The one function the throughput measurement runs by default: what it measures is the cost of an
-#: upload as data grows (the site and the fan-out are measured by ``herald local`` under load).
-#: ``--publisher`` runs every function: the publisher reads a community's whole feed per stream
-#: batch, so 5,000 posts stored first take the local cloud most of an hour to publish (see
-#: docs/local-cloud.md).
+#: The one function the throughput measurement runs with ``--ingest-only``. By default it runs every
+#: function: the publisher reads only the newest archive pages of a batch of new posts, so what the
+#: site costs a batch no longer grows with what is stored (see docs/local-cloud.md).
 INGEST = "IngestFunction"
 BEGIN = "<!-- bench:local_cloud:begin (rewritten by `python -m herald_tools.bench --only local_cloud`) -->"
 END = "<!-- bench:local_cloud:end -->"
@@ -308,10 +307,10 @@ def stored_throughput(
     singles: int = 100,
     timeout: float = 1800.0,
     *,
-    publisher: bool = False,
+    publisher: bool = True,
 ) -> dict[str, Any]:
     """Ingest throughput of ``singles`` posts with each of ``stored_sizes`` posts already stored;
-    the local cloud runs the ingest function alone, or every function with ``publisher``."""
+    the local cloud runs every function, or the ingest function alone without ``publisher``."""
     if len(texts) < max(stored_sizes) or len(bodies) < singles:
         raise ValueError("not enough posts in the corpus")
     rows = []
@@ -452,7 +451,8 @@ def render(result: dict[str, Any]) -> list[str]:
             f"{STORE_CHUNK} posts, ingested and settled first; the posts the table then held are counted): "
             "time until every upload has its outcome, and posts per second, through the local cloud (moto's "
             f"server, {_ran(r)}; *settled*: until "
-            "nothing is queued or running) and through the ingest handler in process on moto's mock (the "
+            "nothing is queued, running or unread on the content stream) and "
+            "through the ingest handler in process on moto's mock (the "
             "same posts).",
             "",
             "| posts stored (counted) | local cloud: s | posts/s | settled, s | in-process handler: s "
@@ -509,10 +509,13 @@ def measure(
     export_posts: int = 3000,
     local_singles: int = 500,
     progress: Any = None,
+    publisher: bool = True,
 ) -> dict[str, Any]:
     say = progress or (lambda message: None)
     say(f"local cloud: {singles} single posts with {', '.join(f'{s:,}' for s in stored_sizes)} posts stored")
-    result: dict[str, Any] = {"stored": stored_throughput(texts, bodies, stored_sizes, singles)}
+    result: dict[str, Any] = {
+        "stored": stored_throughput(texts, bodies, stored_sizes, singles, publisher=publisher)
+    }
     say(
         f"local cloud: herald local with an export of {export_posts:,} posts and {local_singles} single posts"
     )
@@ -533,9 +536,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--local-singles", type=int, default=500)
     parser.add_argument("--only", choices=("stored", "herald_local"))
     parser.add_argument(
+        "--ingest-only",
+        dest="publisher",
+        action="store_false",
+        help="the throughput measurement runs the ingest function alone (no site, no fan-out)",
+    )
+    parser.add_argument(
         "--publisher",
+        dest="publisher",
         action="store_true",
-        help="the throughput measurement runs every function (the publisher, the fan-out), not ingest alone",
+        help="every function (the publisher, the fan-out) runs: the default",
     )
     parser.add_argument("--doc", type=Path, help="write the block into this page (e.g. docs/benchmarks.md)")
     args = parser.parse_args(argv)
