@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
-from herald.core.observability import function_metrics, traced
+from herald.core.observability import traced
 from herald.core.runtime import Lazy
 from herald.fanout.jobs import PlannerJob, ShardJob
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from herald.fanout.service import FanoutPlanner
 
 logger = Logger()
-metrics = function_metrics()
+metrics = Metrics()
 
 
 class PlannerJobRecord(SqsRecordModel):

@@ -10,11 +10,11 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from herald.core.observability import function_metrics, traced
+from herald.core.observability import traced
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from herald.ingest.service import IngestService
 
 logger = Logger()
-metrics = function_metrics()
+metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 _METRIC_NAMES = {

@@ -9,20 +9,12 @@ set by template.yaml with ``Tracing: Active``). HeraldLayer carries the SDK (sha
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from herald.core.settings import Settings
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools import Metrics
-
 Handler = TypeVar("Handler", bound=Callable[..., Any])
-
-#: What Powertools says, once per invocation, when a handler published no metric of its own (a
-#: batch with nothing to count is normal: an S3 test event, a stream batch of records it skips).
-_EMPTY_METRICS = "No application metrics to publish"
 
 
 class TracingSettings(Settings):
@@ -49,12 +41,3 @@ def hashed(identifier: str | None) -> str | None:
     if identifier is None:
         return None
     return "h:" + hashlib.sha256(identifier.encode()).hexdigest()[:16]
-
-
-def function_metrics() -> Metrics:
-    """The function's Powertools ``Metrics``, without the warning Powertools logs for every
-    invocation that published no metric (noise in every log group, not a fault)."""
-    from aws_lambda_powertools import Metrics
-
-    warnings.filterwarnings("ignore", message=_EMPTY_METRICS, category=UserWarning)
-    return Metrics()
