@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -48,6 +48,11 @@ def notifying_post(change: ContentChange, site_url: str) -> PostSummary | None:
         return None
     if not post.community or not post.id:
         return None
+    return replace(summary_of(post, site_url), correlation_id=post.correlation_id or None)
+
+
+def summary_of(post: Post, site_url: str) -> PostSummary:
+    """What a fan-out needs of ``post`` (a time without a zone is UTC); no correlation id."""
     publish_at = post.publish_at
     if publish_at is not None and publish_at.tzinfo is None:
         publish_at = publish_at.replace(tzinfo=UTC)
@@ -60,7 +65,6 @@ def notifying_post(change: ContentChange, site_url: str) -> PostSummary | None:
         language=post.language or None,
         topics=tuple(post.topics),
         publish_at=publish_at.timestamp() if publish_at is not None else None,
-        correlation_id=post.correlation_id or None,
     )
 
 

@@ -59,8 +59,8 @@ from herald.fanout.rules import (
     job_id,
     pack,
     post_job,
-    post_url,
     shard_job,
+    summary_of,
     targets,
 )
 from herald.members.rules import Member
@@ -244,19 +244,6 @@ class FanoutPlanner:
             self.planner_queue.send([shard_job(post, shard, last)])
         self.ledger.mark_page(post, shard, after, now)
         return PlanResult("page", jobs=len(jobs), targets=len(found), members=len(members))
-
-
-def summary_of(post: Post, site_url: str) -> PostSummary:
-    return PostSummary(
-        community=post.community,
-        post_id=post.id,
-        title=post.title,
-        excerpt=post.excerpt,
-        url=post_url(site_url, post.community, post.id),
-        language=post.language,
-        topics=tuple(post.topics),
-        publish_at=post.publish_at.timestamp() if post.publish_at else None,
-    )
 
 
 def release_job(post: PostSummary) -> dict[str, Any]:
