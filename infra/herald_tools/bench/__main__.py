@@ -6,7 +6,8 @@
 
 On 2 cores, going by the runs recorded in docs/benchmarks.md: throughput, imports, aws_calls,
 site, members and fanout about 5 minutes together, worstcase about 2, hostile_push 41 s,
-local_joins 28 s, local_cloud 7 to 20 minutes.
+local_joins 28 s, local_cloud 7 to 20 minutes, fanout_scale (one post to 100,000 members) about
+10 minutes with a lease per push job (a claim and a mark per member: about 30).
 """
 
 from __future__ import annotations
@@ -188,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=None, help="default: docs/benchmarks.md of the checkout")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--fanout-members", type=int, default=None, help="fanout_scale's community (100,000; --quick 2,000)"
+    )
     args = parser.parse_args(argv)
 
     sizes: dict[str, Any] = {"posts": args.posts, "repeat": args.repeat}
@@ -213,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "local_join_count": 60,
             "local_join_clients": 8,
         }
+    if args.fanout_members:
+        sizes["fanout_scale_members"] = args.fanout_members
     command = "python -m herald_tools.bench" + (" " + " ".join(argv) if argv else "")
     if argv is None:
         given = " ".join(sys.argv[1:])
