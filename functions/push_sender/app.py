@@ -1,20 +1,22 @@
 """Push sender: push jobs (a post and up to 100 members) to Web Push and to SNS mobile push.
 
 One sender for every channel (:mod:`herald.fanout.channels`): a job's members carry ``c`` = ``web``,
-``fcm`` or ``apns``, and each goes to the registered channel of that kind. Each member is claimed in
-the deliveries table before its push and marked after it (herald.fanout.service), so a redelivered,
-duplicated or retried job never pushes a post to a member twice. Each channel's sender (Web Push: its
-VAPID signer, its token cache and its connection pool) is made on its first push and lives as long as
-the container. Each record's body is parsed into a :class:`herald.fanout.jobs.PushJob` by Powertools'
-batch processor; a body that is not one fails that record alone (a partial batch failure).
+``fcm`` or ``apns``, and each goes to the registered channel of that kind. The job is claimed in the
+deliveries table (one lease per job) and its progress written every ``checkpoint_every`` members
+(herald.fanout.service), so a redelivered, duplicated or retried job never pushes a post to a member
+twice; a sender that dies repeats at most one window, each repeat replaced on the device. Each
+channel's sender (Web Push: its VAPID signer, its token cache and its connection pool) is made on its
+first push and lives as long as the container. Each record's body is parsed into a
+:class:`herald.fanout.jobs.PushJob` by Powertools' batch processor; a body that is not one fails that
+record alone (a partial batch failure).
 
 Metrics per push service (``PushServiceAttempts``, ``PushServiceFailures`` with the dimension
 ``push_service``: ``fcm``, ``mozilla``, ``apple``, ``windows``, ``other``, ``sns``) let the alarm judge
 push services, not endpoints: whatever a stranger's own endpoint answers lands under ``other``.
 
-Each job is sent within the invocation's time: before claiming a member the sender looks at the
-context's remaining time, and with less than one push's bound plus a margin left (``reserve_s``) it
-sends the unclaimed members on as a continuation job instead of running into the function's timeout.
+Each job is sent within the invocation's time: before each member the sender looks at the context's
+remaining time, and with less than one push's bound plus a margin left (``reserve_s``) it releases
+the job and sends it on as a continuation instead of running into the function's timeout.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class PushJobRecord(SqsRecordModel):
 
 processor = BatchProcessor(event_type=EventType.SQS, model=PushJobRecord)
 
-#: Seconds kept in hand beyond the slowest single push: its mark, the job's statistics ``ADD``, the
+#: Seconds kept in hand beyond the slowest single push: the job's checkpoint and statistics ``ADD``, the
 #: retry and continuation sends (each a DynamoDB or SQS call with its own retries), and the batch's end.
 RESERVE_MARGIN_S = 10.0
 
@@ -77,6 +79,7 @@ def default_delivery() -> PushDelivery:
         lease_s=settings.delivery_lease_seconds,
         max_delay_s=settings.max_delay_seconds,
         threads=settings.sender_threads,
+        checkpoint_every=settings.push_checkpoint_every,
         ttl_s=settings.push_ttl_seconds,
         # The slowest one push of any channel (Web Push's deadline, the SNS client's bounds).
         reserve_s=channels.bound_s + RESERVE_MARGIN_S,
@@ -122,6 +125,9 @@ def record_handler(record: PushJobRecord, lambda_context: LambdaContext | None =
             "requeued": report.requeued,
             "continued": report.continued,
             "deferred_until": report.deferred_until,
+            "checkpoints": report.checkpoints,
+            "lease_lost": report.lost,
+            "failures": [{"member": m, "channel": c, "detail": d} for m, c, d in report.failures],
         },
     )
     logger.remove_keys(["post_id", "community", "job"])

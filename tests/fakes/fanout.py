@@ -1,9 +1,10 @@
 """In-memory fakes of every fan-out port: the job queues, the deliveries ledger, the members
 directory, the post source, and a channel.
 
-The ledger keeps the DynamoDB ledger's rules (``herald.fanout.adapters.dynamo_deliveries``): a claim
-succeeds from nothing, ``deferred``, ``retry`` or an expired lease and counts an attempt; ``sent``,
-``pruned`` and ``failed`` are final; a live lease is ``busy``. The queue keeps what was sent as the
+The ledger keeps the DynamoDB ledger's rules (``herald.fanout.adapters.dynamo_deliveries``): a job's
+claim succeeds from nothing, ``released``, ``deferred`` or an expired lease, with a new token, and
+counts an attempt; ``done`` is final; a live lease is ``busy``; a checkpoint needs the claim's token.
+The queue keeps what was sent as the
 JSON an SQS message would carry (a body sent as text, as it is; one sent as values, as
 :class:`herald.fanout.adapters.sqs_jobs.SqsJobQueue` writes it). Thread-safe where the sender's
 threads reach them.
@@ -11,6 +12,7 @@ threads reach them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import defaultdict
@@ -22,7 +24,7 @@ from herald.content.models import Post
 from herald.fanout.delivery import DeliveryResult, Outcome
 from herald.fanout.jobs import PostSummary, Target
 from herald.fanout.rules import DeliveryStats
-from herald.fanout.service import Claim, FinalState
+from herald.fanout.service import CheckpointState, JobLease
 from herald.members.rules import Member
 
 
@@ -51,19 +53,17 @@ class MemoryQueue:
         return [delay for _, delay in self.sent]
 
 
-def _record_key(post: PostSummary, target: Target) -> tuple[str, str, str, str]:
-    return (post.community, post.post_id, target.member_id, target.channel)
-
-
 @dataclass
 class MemoryLedger:
     """A :class:`herald.fanout.service.DeliveryLedger` in dicts."""
 
     fanouts: dict[tuple[str, str], str] = field(default_factory=dict)
     pages: set[tuple[str, str, int, str]] = field(default_factory=set)
-    records: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     stats: dict[tuple[str, str], DeliveryStats] = field(default_factory=lambda: defaultdict(DeliveryStats))
     claims: int = 0
+    writes: int = 0  # claims, checkpoints, deferrals and statistics: what the table would be written
+    _tokens: itertools.count = field(default_factory=itertools.count, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def begin(self, post: PostSummary, now: float) -> str:
@@ -82,64 +82,87 @@ class MemoryLedger:
     def mark_page(self, post: PostSummary, shard: int, after: str | None, now: float) -> None:
         self.pages.add((post.community, post.post_id, shard, after or "^"))
 
-    def defer(self, post: PostSummary, found: Sequence[Target], now: float) -> int:
-        created = 0
+    def defer_job(self, post: PostSummary, job_id: str, size: int, now: float) -> bool:
         with self._lock:
-            for target in found:
-                key = _record_key(post, target)
-                if key not in self.records:
-                    self.records[key] = {"state": "deferred", "attempts": 0, "not_before": target.not_before}
-                    created += 1
-        return created
+            self.writes += 1
+            key = (post.community, post.post_id, job_id)
+            if key in self.jobs:
+                return False
+            self.jobs[key] = {"state": "deferred", "attempts": 0, "deferred": True, "done": frozenset()}
+            return True
 
-    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
+    def claim_job(self, post: PostSummary, job_id: str, size: int, now: float, lease_s: float) -> JobLease:
         with self._lock:
             self.claims += 1
-            key = _record_key(post, target)
-            old = self.records.get(key)
+            self.writes += 1
+            key = (post.community, post.post_id, job_id)
+            old = self.jobs.get(key)
             state = None if old is None else old["state"]
-            claimable = (
-                old is None
-                or state in ("deferred", "retry")
-                or (state == "sending" and old["lease_until"] < now)
-            )
-            if not claimable:
-                assert old is not None
-                return Claim("busy", old["lease_until"]) if state == "sending" else Claim("done")
+            if old is not None and not (
+                state in ("released", "deferred") or (state == "sending" and old["lease_until"] < now)
+            ):
+                return JobLease("busy", until=old["lease_until"]) if state == "sending" else JobLease("done")
+            token = f"t{next(self._tokens)}"
             attempts = (0 if old is None else old["attempts"]) + 1
-            self.records[key] = {
-                **(old or {}),
+            self.jobs[key] = {
+                **(old or {"done": frozenset(), "counted": DeliveryStats()}),
                 "state": "sending",
+                "token": token,
                 "lease_until": now + lease_s,
-                "job_attempt": attempt,
                 "attempts": attempts,
             }
-            return Claim("again" if old else "new", attempt=attempts)
+            counted = DeliveryStats()
+            counted.add((old or {}).get("counted") or DeliveryStats())
+            return JobLease(
+                "again" if old else "new",
+                token=token,
+                done=frozenset((old or {}).get("done", ())),
+                counted=counted,
+                attempts=attempts,
+                deferred=bool((old or {}).get("deferred")),
+            )
 
-    def finish(self, post: PostSummary, target: Target, state: FinalState, now: float, detail: str) -> None:
+    def checkpoint(
+        self,
+        post: PostSummary,
+        job_id: str,
+        lease: JobLease,
+        done: frozenset[int],
+        counted: DeliveryStats,
+        now: float,
+        *,
+        size: int,
+        state: CheckpointState,
+        lease_s: float,
+        failures: Sequence[tuple[str, str, str]] = (),
+    ) -> bool:
         with self._lock:
-            record = self.records[_record_key(post, target)]
-            record.pop("lease_until", None)
-            record.update(state=state, detail=detail)
-
-    def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
-        with self._lock:
-            record = self.records[_record_key(post, target)]
-            record.pop("lease_until", None)
-            record["state"] = "retry"
+            self.writes += 1
+            job = self.jobs[(post.community, post.post_id, job_id)]
+            if job["token"] != lease.token or job["state"] != "sending":
+                return False
+            kept = DeliveryStats()
+            kept.add(counted)
+            job.update(state=state, done=frozenset(done), counted=kept)
+            if failures:
+                job["failures"] = list(failures)
+            if state == "sending":
+                job["lease_until"] = now + lease_s
+                job["attempts"] = 1
+            else:
+                job.pop("lease_until", None)
+                job["attempts"] = 0
+            return True
 
     def add_stats(self, post: PostSummary, stats: DeliveryStats, now: float) -> None:
         with self._lock:
+            self.writes += 1
             self.stats[(post.community, post.post_id)].add(stats)
 
     # -- for the tests ----------------------------------------------------------------------------
 
-    def state(self, post: PostSummary, member_id: str, channel: str) -> str | None:
-        record = self.records.get((post.community, post.post_id, member_id, channel))
-        return None if record is None else str(record["state"])
-
-    def record(self, post: PostSummary, member_id: str, channel: str) -> dict[str, Any] | None:
-        return self.records.get((post.community, post.post_id, member_id, channel))
+    def job(self, post: PostSummary, job_id: str) -> dict[str, Any] | None:
+        return self.jobs.get((post.community, post.post_id, job_id))
 
     def stats_of(self, post: PostSummary) -> dict[str, int]:
         return self.stats[(post.community, post.post_id)].counters()
@@ -241,6 +264,10 @@ class FakeChannel:
         with self._lock:
             self.pruned.append((community, target.member_id, target.subscription))
         return bool(members.prune_subscription(community, target.member_id, target.subscription))
+
+    @property
+    def pushes(self) -> int:
+        return len(self.sent)
 
     def pushes_to(self, member_id: str) -> int:
         return sum(1 for m, _, _ in self.sent if m == member_id)

@@ -22,13 +22,15 @@ from tests.faults import Fault
 from tests.integration.fanout_rig import COMMUNITY, Crash, Rig, rig_fixture  # noqa: F401
 
 
-def _record(rig: Rig, post_id: str, member: Member) -> dict[str, Any]:
-    item: dict[str, Any] = rig.ddb.get_item(
-        TableName=rig.env["DELIVERIES_TABLE"],
-        Key={"pk": {"S": f"D#{COMMUNITY}#{post_id}#{member.member_id}"}, "sk": {"S": "web"}},
-        ConsistentRead=True,
-    )["Item"]
-    return item
+def _failures(rig: Rig, post_id: str) -> dict[str, str]:
+    """Why members failed or were pruned, by member id, as the post's push jobs' items say (the
+    deliveries table keeps one item per job, not a record per member)."""
+    found: dict[str, str] = {}
+    for item in rig.ddb.scan(TableName=rig.env["DELIVERIES_TABLE"], ConsistentRead=True)["Items"]:
+        if item["pk"]["S"].startswith(f"J#{COMMUNITY}#{post_id}#"):
+            for entry in item.get("failures", {}).get("L", []):
+                found[entry["M"]["member"]["S"]] = entry["M"]["detail"]["S"]
+    return found
 
 
 class CrashesFor(Fault):
@@ -50,7 +52,9 @@ class CrashesFor(Fault):
         return result
 
 
-def test_a_member_whose_push_kills_the_sender_every_time_ends_failed(rig: Rig) -> None:
+def test_a_member_whose_push_kills_the_sender_every_time_ends_failed(
+    rig: Rig,
+) -> None:
     members = [rig.join() for _ in range(4)]
     doomed = members[1]
     assert doomed.web_push is not None
@@ -68,10 +72,10 @@ def test_a_member_whose_push_kills_the_sender_every_time_ends_failed(rig: Rig) -
         rig.drain()
         rig.clock.advance(61)
     rig.drain()
-    record = _record(rig, post_id, doomed)
-    assert record["state"]["S"] == "failed"
-    assert "gave up after 3 attempts" in record["detail"]["S"]
-    assert crashing[0].crashes == 3  # max_attempts, then no more pushes
+    assert _failures(rig, post_id) == {doomed.member_id: "gave up: 3 claims of its job died pushing it"}
+    # max_attempts claims pushing it alone (after the job's progress), one more if it first died among
+    # members of its job pushed before it; then no more pushes.
+    assert 3 <= crashing[0].crashes <= 4
     assert rig.queued("PUSH_JOB_QUEUE_URL") == 0
     others = [m for m in members if m is not doomed]
     assert all(rig.received_by(m) == [post_id] for m in others)
@@ -79,7 +83,9 @@ def test_a_member_whose_push_kills_the_sender_every_time_ends_failed(rig: Rig) -
     assert stats is not None and (stats["sent"], stats["failed"]) == (3, 1)
 
 
-def test_a_stored_subscription_whose_keys_do_not_encrypt_is_pruned_and_the_job_goes_on(rig: Rig) -> None:
+def test_a_stored_subscription_whose_keys_do_not_encrypt_is_pruned_and_the_job_goes_on(
+    rig: Rig,
+) -> None:
     members = [rig.join() for _ in range(5)]
     broken = members[2]
     # 65 bytes that look like an uncompressed point (0x04 ...) but are not on P-256: what a member
@@ -94,9 +100,7 @@ def test_a_stored_subscription_whose_keys_do_not_encrypt_is_pruned_and_the_job_g
     )
     post_id = rig.post("p", "Vaccination day at the clinic on Tuesday.")
     rig.drain()
-    record = _record(rig, post_id, broken)
-    assert record["state"]["S"] == "pruned"
-    assert "do not encrypt" in record["detail"]["S"]
+    assert "do not encrypt" in _failures(rig, post_id)[broken.member_id]
     # The subscription is gone; it was the member's only one, so the member is no longer counted.
     assert rig.members().member(COMMUNITY, broken.member_id) is None
     assert all(rig.received_by(m) == [post_id] for m in members if m is not broken)
@@ -138,9 +142,9 @@ def test_an_endpoint_that_resolves_to_the_metadata_address_at_send_time_is_prune
     post_id = rig.post("p", "The bakery gives out bread at six.")
     rig.drain()
     assert asked  # the sender resolved the host at send time ...
-    record = _record(rig, post_id, member)
-    assert record["state"]["S"] == "pruned"  # ... and refused the address: no request, no retry
-    assert "169.254.169.254" in record["detail"]["S"]
+    # ... and refused the address: no request, no retry, the subscription pruned.
+    assert "169.254.169.254" in _failures(rig, post_id)[member.member_id]
+    assert rig.stats(post_id) == {"targeted": 2, "sent": 1, "failed": 0, "pruned": 1, "deferred": 0}
     # Its only subscription pruned, the member is no longer counted.
     assert rig.members().member(COMMUNITY, member.member_id) is None
     assert rig.received_by(ok) == [post_id]

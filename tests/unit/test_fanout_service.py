@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from herald.content.models import Post
 from herald.fanout.channels import Channels, registered
 from herald.fanout.delivery import DeliveryResult, Outcome, RetryPolicy
 from herald.fanout.jobs import PostSummary, PushJob, Target
-from herald.fanout.rules import pack
+from herald.fanout.rules import DeliveryStats, done_bits, done_from_bits, pack
 from herald.fanout.service import FanoutPlanner, PushDelivery, release_job, summary_of
 from herald.members.rules import Device, Member, Preferences, WebPushSubscription
 from tests.fakes.fanout import FakeChannel, MemoryDirectory, MemoryLedger, MemoryPosts, MemoryQueue
@@ -237,6 +239,15 @@ def _sending(answers: dict[str, list[DeliveryResult]] | None = None, threads: in
     return Sending(delivery, channel, ledger, members, queue, clock)
 
 
+def _key(job_id: str = "j") -> tuple[str, str, str]:
+    summary = _summary()
+    return (summary.community, summary.post_id, job_id)
+
+
+class Crash(BaseException):
+    """Not an ``Exception``: the sender dies as a process would, nothing catches it."""
+
+
 @pytest.mark.parametrize("threads", [1, 4])
 def test_a_job_delivered_twice_pushes_each_member_once(threads: int) -> None:
     run = _sending(threads=threads)
@@ -246,13 +257,24 @@ def test_a_job_delivered_twice_pushes_each_member_once(threads: int) -> None:
     assert [run.channel.pushes_to(f"m{i}") for i in range(12)] == [1] * 12
     assert first.stats.counters() == {"targeted": 12, "sent": 12} and again.skipped == 12
     assert run.ledger.stats_of(_summary()) == {"targeted": 12, "sent": 12}
-    assert run.channel.messages == 2  # the message made once per job, not per member
+    assert run.channel.messages == 1  # the message made once per job, not per member; none for a job done
     assert {m for _, _, m in run.channel.sent} == {f"{_summary().post_id}: {_summary().title}"}
     assert first.services.rows() == [("fake", 12, 0)]
     assert run.queue.take() == []
+    job_item = run.ledger.job(_summary(), "j")
+    assert job_item is not None and job_item["state"] == "done" and job_item["done"] == frozenset(range(12))
 
 
-def test_a_retry_goes_back_on_the_queue_as_the_next_attempt_and_is_sent() -> None:
+@pytest.mark.parametrize(("members", "writes"), [(1, 3), (50, 3), (100, 4), (120, 5)])
+def test_a_job_is_written_once_per_window_not_per_member(members: int, writes: int) -> None:
+    run = _sending(threads=4)
+    run.delivery.handle(_job(members))
+    # The claim, a checkpoint after each window of 50 but the last, the last, the statistics.
+    assert run.ledger.writes == writes and run.channel.pushes == members
+    assert run.ledger.writes / members <= 0.06 or members < 100
+
+
+def test_a_retry_goes_back_on_the_queue_as_a_job_of_its_own_and_is_sent() -> None:
     later = DeliveryResult(Outcome.RETRY, status=429, retry_after_s=30.0)
     run = _sending({"m1": [later]})
     report = run.delivery.handle(_job(3))
@@ -260,51 +282,131 @@ def test_a_retry_goes_back_on_the_queue_as_the_next_attempt_and_is_sent() -> Non
     assert run.queue.delays() == [30]  # the push service's Retry-After
     [retry] = run.requeued()
     assert [t.member_id for t in retry.targets] == ["m1"] and retry.attempt == 2 and retry.not_before is None
-    assert run.ledger.state(_summary(), "m1", "fake") == "retry"
+    assert retry.job_id != "j"
     run.delivery.handle(retry)
-    assert run.ledger.state(_summary(), "m1", "fake") == "sent" and run.channel.pushes_to("m1") == 2
+    run.delivery.handle(retry)  # redelivered: done
+    assert run.channel.pushes_to("m1") == 2 and run.channel.pushes_to("m0") == 1
     assert run.ledger.stats_of(_summary()) == {"targeted": 3, "sent": 3, "retried": 1}
 
 
 def test_retries_end_failed_after_the_policys_attempts() -> None:
-    run = _sending({"m0": [DeliveryResult(Outcome.RETRY, status=503)] * 5})
+    run = _sending({"m0": [DeliveryResult(Outcome.RETRY, status=503, detail="busy")] * 5})
     jobs = [_job(1)]
+    reports = []
     while jobs:
-        for job in jobs:
-            run.delivery.handle(job)
+        reports += [run.delivery.handle(job) for job in jobs]
         jobs = run.requeued()
     assert run.channel.pushes_to("m0") == 3  # RetryPolicy(max_attempts=3)
-    record = run.ledger.record(_summary(), "m0", "fake")
-    assert record is not None and record["state"] == "failed" and record["attempts"] == 3
+    assert reports[-1].failures == [("m0", "fake", "failed: busy")]
     assert run.ledger.stats_of(_summary()) == {"targeted": 1, "failed": 1, "retried": 2}
 
 
-def test_a_claim_past_the_attempts_that_never_finished_fails_without_a_push() -> None:
-    run = _sending()
-    summary = _summary()
-    key = (summary.community, summary.post_id, "m0", "fake")
-    # Three claims whose senders died before their mark: the lease has run out.
-    run.ledger.records[key] = {"state": "sending", "lease_until": run.clock.now - 1, "attempts": 3}
-    report = run.delivery.handle(_job(1))
-    assert run.channel.sent == [] and report.stats.failed == 1
-    assert run.ledger.record(summary, "m0", "fake") == {
-        "state": "failed",
-        "attempts": 4,
-        "job_attempt": 1,
-        "detail": "gave up after 3 attempts that did not finish",
+def test_a_claim_after_one_that_died_pushes_one_member_at_a_time() -> None:
+    run = _sending(threads=4)
+    run.ledger.jobs[_key()] = {
+        "state": "sending",
+        "token": "dead",
+        "lease_until": run.clock.now - 1,
+        "attempts": 1,
+        "done": frozenset({0}),
+        "counted": DeliveryStats(sent=1),
     }
+    report = run.delivery.handle(_job(5))
+    assert [m for m, _, _ in run.channel.sent] == ["m1", "m2", "m3", "m4"] and report.skipped == 1
+    assert report.checkpoints == 4  # after each member, the last the job's end
+    assert run.ledger.stats_of(_summary()) == {"targeted": 5, "sent": 5}
 
 
-def test_a_member_another_sender_holds_goes_back_until_its_lease_ends() -> None:
+def test_the_member_whose_push_kills_the_sender_is_given_up_alone() -> None:
     run = _sending()
-    summary = _summary()
-    key = (summary.community, summary.post_id, "m0", "fake")
-    run.ledger.records[key] = {"state": "sending", "lease_until": run.clock.now + 40, "attempts": 1}
+    # Three claims since the job's last progress (after m0) died on m1: RetryPolicy(max_attempts=3).
+    run.ledger.jobs[_key()] = {
+        "state": "sending",
+        "token": "dead",
+        "lease_until": run.clock.now - 1,
+        "attempts": 3,
+        "done": frozenset({0}),
+        "counted": DeliveryStats(sent=1),
+    }
+    report = run.delivery.handle(_job(3))
+    assert [m for m, _, _ in run.channel.sent] == ["m2"] and report.stats.failed == 1
+    assert report.failures == [("m1", "fake", "gave up: 3 claims of its job died pushing it")]
+    assert run.ledger.stats_of(_summary()) == {"targeted": 3, "sent": 2, "failed": 1}
+    assert run.ledger.job(_summary(), "j")["state"] == "done"  # type: ignore[index]
+
+
+def test_a_job_another_sender_holds_goes_back_until_its_lease_ends() -> None:
+    run = _sending()
+    run.ledger.jobs[_key()] = {
+        "state": "sending",
+        "token": "other",
+        "lease_until": run.clock.now + 40,
+        "attempts": 1,
+        "done": frozenset(),
+        "counted": DeliveryStats(),
+    }
     report = run.delivery.handle(_job(2))
-    assert report.requeued == 1 and run.channel.pushes_to("m0") == 0
+    assert report.requeued == 2 and run.channel.pushes == 0
     assert run.queue.delays() == [41]
     [back] = run.requeued()
-    assert [t.member_id for t in back.targets] == ["m0"] and back.attempt == 1  # still the same attempt
+    assert back.job_id == "j" and back.attempt == 1 and len(back.targets) == 2  # the same job
+
+
+def test_a_sender_that_dies_mid_job_repeats_at_most_one_window_and_misses_nobody() -> None:
+    run = _sending()
+    job = _job(100)
+    crash_after = 73  # the 74th push dies: the window of 50..99 is not checkpointed
+    real_send = run.channel.send
+
+    def send(target: Target, post: PostSummary, message: object) -> DeliveryResult:
+        if run.channel.pushes >= crash_after:
+            raise Crash
+        return real_send(target, post, message)
+
+    run.channel.send = send  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        run.delivery.handle(job)
+    run.channel.send = real_send  # type: ignore[method-assign]
+    run.clock.now += 61  # the lease ends; SQS delivers the job again
+    again = run.delivery.handle(job)
+    pushes = [run.channel.pushes_to(f"m{i}") for i in range(100)]
+    assert min(pushes) == 1  # nobody missed
+    repeats = sum(p - 1 for p in pushes)
+    assert 0 < repeats <= run.delivery.checkpoint_every and again.skipped == 50
+    assert run.ledger.stats_of(_summary()) == {"targeted": 100, "sent": 100}
+
+
+def test_a_sender_whose_lease_was_taken_over_stops_at_its_next_checkpoint() -> None:
+    run = _sending()
+    job = _job(120)
+    real_send = run.channel.send
+
+    def send(target: Target, post: PostSummary, message: object) -> DeliveryResult:
+        if run.channel.pushes == 10:  # slow: its lease ends, another claim takes the job
+            run.clock.now += 61
+            assert run.ledger.claim_job(_summary(), "j", 120, run.clock.now, 60.0).kind == "again"
+        return real_send(target, post, message)
+
+    run.channel.send = send  # type: ignore[method-assign]
+    report = run.delivery.handle(job)
+    assert report.lost and run.channel.pushes == 50  # the first window, then nothing more
+    assert run.ledger.stats_of(_summary()) == {}
+
+
+def test_an_exception_pushing_one_member_is_that_members_retry() -> None:
+    run = _sending()
+    real_send = run.channel.send
+
+    def send(target: Target, post: PostSummary, message: object) -> DeliveryResult:
+        if target.member_id == "m1" and post.post_id:
+            raise RuntimeError("the channel broke")
+        return real_send(target, post, message)
+
+    run.channel.send = send  # type: ignore[method-assign]
+    report = run.delivery.handle(_job(3))
+    assert report.stats.counters() == {"targeted": 3, "sent": 2, "retried": 1}
+    [retry] = run.requeued()
+    assert [t.member_id for t in retry.targets] == ["m1"]
 
 
 def test_a_gone_subscription_is_pruned_and_the_member_removed() -> None:
@@ -312,12 +414,7 @@ def test_a_gone_subscription_is_pruned_and_the_member_removed() -> None:
     run = _sending({"m1": [gone]}, n=3)
     report = run.delivery.handle(_job(3))
     assert report.stats.counters() == {"targeted": 3, "sent": 2, "pruned": 1}
-    assert run.ledger.record(_summary(), "m1", "fake") == {
-        "state": "pruned",
-        "attempts": 1,
-        "job_attempt": 1,
-        "detail": "unsubscribed",
-    }
+    assert report.failures == [("m1", "fake", "unsubscribed")]
     assert run.channel.pruned == [(COMMUNITY, "m1", "fake:m1")]
     assert run.members.pruned == [(COMMUNITY, "m1", "fake:m1")]
     assert (COMMUNITY, "m1") not in run.members.members and (COMMUNITY, "m0") in run.members.members
@@ -328,33 +425,26 @@ def test_a_refused_push_is_failed_and_counted_as_an_auth_failure() -> None:
     run = _sending({"m0": [DeliveryResult(Outcome.AUTH_FAILURE, status=403, detail="bad key")]})
     report = run.delivery.handle(_job(2))
     assert report.stats.counters() == {"targeted": 2, "sent": 1, "failed": 1, "auth_failures": 1}
-    record = run.ledger.record(_summary(), "m0", "fake")
-    assert record is not None and record["detail"] == "auth_failure: bad key"
+    assert report.failures == [("m0", "fake", "auth_failure: bad key")]
     assert report.services.auth_failures == {"fake": 1} and run.members.pruned == []
 
 
-def test_a_job_past_its_deadline_sends_its_unclaimed_members_on() -> None:
+def test_a_job_past_its_deadline_is_released_and_continued_where_it_stopped() -> None:
     run = _sending()
-    left = iter([100.0, 100.0])  # then no time: below the sender's reserve of 25 s
+    left = iter([100.0] * 4)  # the job, its lease, then two members; then no time left
 
     def remaining() -> float:
-        return next(left, 10.0)
+        return next(left, 10.0)  # below the sender's reserve of 25 s
 
-    report = run.delivery.handle(_job(5, attempt=2), remaining)
+    report = run.delivery.handle(_job(5), remaining)
     assert [m for m, _, _ in run.channel.sent] == ["m0", "m1"] and report.continued == 3
-    assert [run.ledger.state(_summary(), f"m{i}", "fake") for i in range(5)] == [
-        "sent",
-        "sent",
-        None,
-        None,
-        None,
-    ]
+    job_item = run.ledger.job(_summary(), "j")
+    assert job_item is not None and job_item["state"] == "released" and job_item["done"] == {0, 1}
     assert run.queue.delays() == [0]
     [rest] = run.requeued()
-    assert (
-        [t.member_id for t in rest.targets] == ["m2", "m3", "m4"] and rest.attempt == 2 and rest.job_id != "j"
-    )
-    run.delivery.handle(rest)
+    assert rest.job_id == "j" and len(rest.targets) == 5  # the same job: its next claim starts after m1
+    continued = run.delivery.handle(rest)
+    assert continued.skipped == 2
     assert [run.channel.pushes_to(f"m{i}") for i in range(5)] == [1] * 5
     assert run.ledger.stats_of(_summary()) == {"targeted": 5, "sent": 5}
 
@@ -374,11 +464,14 @@ def test_a_job_due_after_quiet_hours_is_deferred_once_then_sent() -> None:
     assert run.queue.delays() == [900]  # the longest SQS delay: the rest is another hop
     [waiting] = run.requeued()
     assert waiting.deferred_recorded and waiting.not_before == due
+    run.delivery.handle(job)  # the first message again: the deferral is recorded, not counted again
+    run.queue.take()
     run.clock.now += 900
     run.delivery.handle(waiting)  # not due yet: waits on, the deferral not counted again
     [waiting] = run.requeued()
     run.clock.now = due
     run.delivery.handle(waiting)
+    run.delivery.handle(job)  # and the first message once more, after the time: done
     assert [run.channel.pushes_to(f"m{i}") for i in range(2)] == [1, 1]
     assert run.ledger.stats_of(_summary()) == {"targeted": 2, "sent": 2, "deferred": 2}
 
@@ -389,6 +482,17 @@ def test_a_target_no_channel_sends_fails_alone() -> None:
     job = _job(1).model_copy(update={"targets": (*_job(1).targets, stray)})
     report = run.delivery.handle(job)
     assert report.stats.counters() == {"targeted": 2, "sent": 1, "failed": 1}
-    record = run.ledger.record(_summary(), "x", "pigeon")
-    assert record is not None and record["detail"] == "failed: no channel sends 'pigeon'"
+    assert report.failures == [("x", "pigeon", "failed: no channel sends 'pigeon'")]
     assert report.services.rows() == [("fake", 1, 0), ("other", 1, 1)]
+
+
+@given(
+    st.integers(min_value=0, max_value=700).flatmap(
+        lambda n: st.tuples(st.just(n), st.sets(st.integers(0, max(0, n - 1))))
+    )
+)
+def test_done_bits_round_trip(case: tuple[int, set[int]]) -> None:
+    size, done = case
+    done = {i for i in done if i < size}
+    bits = done_bits(done, size)
+    assert len(bits) == (size + 7) // 8 and done_from_bits(bits, size) == done

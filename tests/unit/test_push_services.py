@@ -25,8 +25,9 @@ from herald.fanout.delivery import (
     ServiceTally,
     push_service,
 )
-from herald.fanout.rules import DeliveryStats, PostSummary, PushJob, Target
-from herald.fanout.service import Claim, PushDelivery
+from herald.fanout.rules import PostSummary, PushJob, Target
+from herald.fanout.service import PushDelivery
+from tests.fakes.fanout import MemoryLedger
 from tests.integration.conftest import load_handler
 
 P256DH = "BOrKq5bPmSnNNtE3MPCr-ER-bG0RADQzbzUFvwhyLQ5uOxSTvm1MB25r4P3wgmo54v0uj-y3pUw4qiWkE9M6ge4"
@@ -50,25 +51,6 @@ AUTH = "AAAAAAAAAAAAAAAAAAAAAA"
 )
 def test_push_service_of_an_endpoint(endpoint: str, service: str) -> None:
     assert push_service(endpoint) == service
-
-
-class Ledger:
-    """Every claim new; marks recorded."""
-
-    def __init__(self) -> None:
-        self.final: dict[str, str] = {}
-
-    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
-        return Claim("new")
-
-    def finish(self, post: PostSummary, target: Target, state: str, now: float, detail: str) -> None:
-        self.final[target.member_id] = state
-
-    def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
-        self.final[target.member_id] = "retry"
-
-    def add_stats(self, post: PostSummary, stats: DeliveryStats, now: float) -> None:
-        pass
 
 
 class Queue:
@@ -112,7 +94,7 @@ def _job(endpoints: Sequence[str]) -> PushJob:
 
 def _delivery(answers: Answers) -> PushDelivery:
     return PushDelivery(
-        ledger=Ledger(),  # type: ignore[arg-type]
+        ledger=MemoryLedger(),
         members=Members(),  # type: ignore[arg-type]
         push_queue=Queue(),
         channels=Channels([WebPushChannel(lambda: answers)]),

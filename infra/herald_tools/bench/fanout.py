@@ -35,7 +35,7 @@ from herald.fanout.channels import Channels
 from herald.fanout.channels.web import WebPushChannel
 from herald.fanout.delivery import RetryPolicy
 from herald.fanout.rules import DeliveryStats, PostSummary, PushJob, Target
-from herald.fanout.service import Claim, FanoutPlanner, PushDelivery
+from herald.fanout.service import FanoutPlanner, JobLease, PushDelivery
 from herald.members.endpoints import EndpointPolicy
 from herald.members.rules import Member, WebPushSubscription, subscription_id
 from herald_tools.bench.aws_calls import BASE_ENV, CallCounter, patched_env, repo_root
@@ -56,29 +56,35 @@ class _MemoryQueue:
 
 
 class _MemoryLedger:
-    """The ledger's conditional writes, in a dict (for the CPU measurement only)."""
+    """The ledger's job leases and checkpoints, in a dict (for the CPU measurement only)."""
 
     def __init__(self) -> None:
-        self.records: dict[tuple[str, str], str] = {}
+        self.jobs: dict[str, str] = {}
 
-    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
-        key = (target.member_id, target.channel)
-        if key in self.records:
-            return Claim("done")
-        self.records[key] = "sending"
-        return Claim("new")
+    def claim_job(self, post: PostSummary, job_id: str, size: int, now: float, lease_s: float) -> JobLease:
+        if self.jobs.get(job_id) == "done":
+            return JobLease("done")
+        self.jobs[job_id] = "sending"
+        return JobLease("new", token="t")
 
-    def finish(self, post: PostSummary, target: Target, state: str, now: float, detail: str) -> None:
-        self.records[(target.member_id, target.channel)] = state
-
-    def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
-        self.records[(target.member_id, target.channel)] = "retry"
+    def checkpoint(
+        self,
+        post: PostSummary,
+        job_id: str,
+        lease: JobLease,
+        done: frozenset[int],
+        counted: DeliveryStats,
+        now: float,
+        **_: Any,
+    ) -> bool:
+        self.jobs[job_id] = "done" if len(done) else "sending"
+        return True
 
     def add_stats(self, post: PostSummary, stats: DeliveryStats, now: float) -> None:
         pass
 
-    def defer(self, post: PostSummary, found: Sequence[Target], now: float) -> int:
-        return 0
+    def defer_job(self, post: PostSummary, job_id: str, size: int, now: float) -> bool:
+        return False
 
 
 def _post() -> PostSummary:

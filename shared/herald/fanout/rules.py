@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 #: The longest delay an SQS message can carry (seconds): a wait beyond it is made in hops.
 MAX_DELAY_S = SQS_MAX_DELAY_S
 MEMBERS_PER_JOB = 100
+#: The sender writes its progress through a push job every this many members (see
+#: :class:`herald.fanout.service.PushDelivery`): a sender that dies repeats at most this many pushes.
+CHECKPOINT_EVERY = 50
 # ----------------------------------------------------------------------------- the stream record
 
 
@@ -166,6 +169,29 @@ def shard_job(post: PostSummary, shard: int, after: str | None = None) -> dict[s
     """The planner's message for one page of one shard (``after``: the last member id of the page
     before; :class:`herald.fanout.jobs.ShardJob`)."""
     return ShardJob(post=post, shard=shard, after=after).as_dict()
+
+
+def done_bits(done: Iterable[int], size: int) -> bytes:
+    """The members of a job that are done (their indexes in the job) as a bitmap: bit ``i % 8`` of byte
+    ``i // 8`` is member ``i``; ``ceil(size / 8)`` bytes (13 for a job of 100)."""
+    bits = bytearray((size + 7) // 8)
+    for i in done:
+        if not 0 <= i < size:
+            raise ValueError(f"member {i} is not in a job of {size}")
+        bits[i >> 3] |= 1 << (i & 7)
+    return bytes(bits)
+
+
+def done_from_bits(bits: bytes, size: int) -> frozenset[int]:
+    """The indexes :func:`done_bits` wrote (bits past ``size`` ignored)."""
+    return frozenset(i for i in range(min(size, len(bits) * 8)) if bits[i >> 3] & (1 << (i & 7)))
+
+
+def targets_digest(found: Iterable[Target]) -> str:
+    """A short digest of the targets (member, channel, subscription): part of a retry job's id, so
+    the same members retried from the same window get the same job, and other members another."""
+    text = "\x00".join(f"{t.member_id}\x01{t.channel}\x01{t.subscription}" for t in found)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------- statistics

@@ -6,31 +6,45 @@ them through ports (queues, the deliveries ledger, the members directory, the ch
 SNS. Neither the planner nor the sender knows a channel by name: a target goes to the channel of its
 kind (:class:`herald.fanout.channels.Channels`).
 
-**Once per member.** Before a push, the sender *claims* the (post, member, channel) delivery record
-with a conditional write: it becomes ``sending`` with a lease, and only from nothing, ``deferred``,
-``retry`` or an expired lease. After the push it is marked ``sent`` (or ``pruned``, ``failed``), a
-final state no claim leaves. So a duplicated stream record, a planner that pages a shard twice, a
-redelivered or duplicated job, a retried batch: each finds the record claimed or final and pushes
-nothing. A member whose record another sender holds (a live lease) is put back on the queue to be
-looked at when the lease ends. Only a sender that dies between its push and the mark can cause a
-second push, after the lease: the ``Topic`` header (the post id) collapses the two at the push
-service, the notification's ``tag`` on the device.
+**Once per member, one lease per job.** A push job (a post and up to ``members_per_job`` targets) has
+one record in the deliveries table, not one per member. The sender *claims* the job with a conditional
+write (a lease with a fresh token, only from nothing, ``released``, ``deferred`` or an expired lease),
+pushes its members in windows of ``checkpoint_every`` and after each window writes which members are
+done (a bitmap, conditional on its token), then the job's statistics in one ``ADD``. So a duplicated
+or redelivered job, a planner that pages a shard twice (the same members give the same job id), a
+retried batch: each finds the job ``done``, or its finished members in the bitmap, and pushes nothing
+again. A job another sender holds (a live lease) goes back on the queue until the lease ends. A
+continuation that carries the same id picks up where the bitmap says.
 
-**Always an end.** Every claim counts an attempt in the record itself, however the attempt ends (an
-answer, an exception, a sender that dies or times out), and a claim past the retry policy's
-``max_attempts`` marks the record ``failed`` without pushing: a subscription that keeps failing ends
-``failed`` (or ``pruned``), whatever makes it fail, and is never sent round the queue for ever.
+**The bound on repeats.** Only a sender that dies (or loses its lease) between a push and the next
+checkpoint causes a second push: at most ``checkpoint_every`` members of the window it was in, after
+the lease. Every repeat is invisible to the person: the Web Push ``Topic`` header and the notification
+``tag`` (the post id) replace a notification still pending or shown, the service worker does not show a
+post again that it showed already, and mobile pushes carry the post's collapse id. A member's retry
+goes on the queue (as a job of its own) before the checkpoint that counts it done, so a crash never
+loses a member: at worst it repeats one.
+
+**Always an end.** Each claim of a job counts an attempt; progress (a checkpoint) sets the count to
+this claim's, a clean end (the job done, or released for a continuation) to none. A claim that finds
+an earlier one died pushes one member at a time, with a checkpoint after each, so a member whose push
+kills the sender is the first not done; once ``max_attempts`` claims died on it, it is marked
+``failed`` unpushed and the job goes on. A member whose push keeps failing is retried in jobs of its
+own until the policy gives up. An exception while pushing one member is that member's failed attempt
+(retried), never the job's.
 
 **Within the invocation's time.** Before it claims a member, the sender looks at the time the
-invocation has left; below ``reserve_s`` (the longest one push may take, plus its mark and the job's
-last writes) it claims no more. The members it did not claim go back on the queue as a continuation
-job (the same post, the same attempt, only those members); the ones in flight finish and are marked.
-So a job of slow push services never runs into the function's timeout: no lease is left to expire,
-no member is pushed twice, none is lost.
+invocation has left; below ``reserve_s`` (the longest one push may take, plus the job's last writes)
+it pushes no more: it writes its checkpoint, releases the job and sends the job on again as a
+continuation (the same id: the next sender starts after the bitmap). So a job of slow push services
+never runs into the function's timeout; no member is pushed twice, none is lost.
+
+**Writes.** A job of 100 members costs its claim, one checkpoint per window and one ``ADD`` of
+statistics: 4 writes, 0.04 per push with the defaults (a member on the retry path adds its own job's).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,8 +53,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeAlias
 
 from herald.content.models import Post
+from herald.core.errors import TransientError
 from herald.fanout.channels import Channels, registered
-from herald.fanout.delivery import Outcome, RetryPolicy, ServiceTally
+from herald.fanout.delivery import Outcome, RetryPolicy, ServiceTally, network_failure
 from herald.fanout.jobs import (
     PlannerJob,
     PostJob,
@@ -52,6 +67,7 @@ from herald.fanout.jobs import (
     planner_jobs,
 )
 from herald.fanout.rules import (
+    CHECKPOINT_EVERY,
     MAX_DELAY_S,
     MEMBERS_PER_JOB,
     DeliveryStats,
@@ -62,6 +78,7 @@ from herald.fanout.rules import (
     shard_job,
     summary_of,
     targets,
+    targets_digest,
 )
 from herald.members.rules import Member
 
@@ -82,27 +99,37 @@ class JobQueue(Protocol):
         ...
 
 
-ClaimKind = Literal["new", "again", "done", "busy"]
+LeaseKind = Literal["new", "again", "done", "busy"]
 
 
 @dataclass(frozen=True)
-class Claim:
-    """``new``: the first record for this target (claimed); ``again``: claimed from deferred, retry or an
-    expired lease; ``done``: final already (sent, pruned, failed): push nothing; ``busy``: another
-    sender holds a live lease until ``until``. ``attempt``: the claims of this record so far, this
-    one included (the record counts them, not the job: a job redelivered after a crash is the same
-    job, its member's next attempt)."""
+class JobLease:
+    """A claim of a push job. ``new``: the job's first record (claimed); ``again``: claimed from
+    ``released``, ``deferred`` or an expired lease; ``done``: finished already: push nothing;
+    ``busy``: another sender holds a live lease until ``until``.
 
-    kind: ClaimKind
+    ``token``: this claim's, which every checkpoint must carry (a sender whose lease ran out and was
+    taken over writes nothing more). ``done``: the indexes of the job's members finished before;
+    ``counted``: their statistics, kept in the job until it ends; ``attempts``: claims since the last
+    clean end, this one included; ``deferred``: the job waited for quiet hours (counted then)."""
+
+    kind: LeaseKind
+    token: str = ""
     until: float | None = None
-    attempt: int = 1
+    done: frozenset[int] = frozenset()
+    counted: DeliveryStats = field(default_factory=DeliveryStats)
+    attempts: int = 1
+    deferred: bool = False
 
 
-FinalState = Literal["sent", "pruned", "failed"]
+#: ``sending``: a window is done, more follow (the lease stays); ``released``: the invocation ends
+#: before the job does (a continuation follows; the lease ends now); ``done``: every member is done.
+CheckpointState = Literal["sending", "released", "done"]
 
 
 class DeliveryLedger(Protocol):
-    """The fan-out ledger, the per-(post, member, channel) delivery records and per-post statistics."""
+    """The fan-out ledger: per post its start and planned pages, per push job its lease and progress,
+    per post the delivery statistics."""
 
     def begin(self, post: PostSummary, now: float) -> str:
         """Record that the post's fan-out starts: ``new`` the first time, else the state found
@@ -115,20 +142,31 @@ class DeliveryLedger(Protocol):
 
     def mark_page(self, post: PostSummary, shard: int, after: str | None, now: float) -> None: ...
 
-    def defer(self, post: PostSummary, found: Sequence[Target], now: float) -> int:
-        """Create ``deferred`` records for targets that have none; how many were created."""
+    def defer_job(self, post: PostSummary, job_id: str, size: int, now: float) -> bool:
+        """Record that the job waits for quiet hours to end: True the first time (then count it)."""
         ...
 
-    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
-        """Claim the record (``attempt``: the job's, for the record's log) and count the attempt."""
+    def claim_job(self, post: PostSummary, job_id: str, size: int, now: float, lease_s: float) -> JobLease:
+        """Claim the job for ``lease_s`` seconds and count the attempt (see :class:`JobLease`)."""
         ...
 
-    def finish(
-        self, post: PostSummary, target: Target, state: FinalState, now: float, detail: str
-    ) -> None: ...
-
-    def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
-        """The attempt will be retried: the record becomes ``retry`` (claimable again)."""
+    def checkpoint(
+        self,
+        post: PostSummary,
+        job_id: str,
+        lease: JobLease,
+        done: frozenset[int],
+        counted: DeliveryStats,
+        now: float,
+        *,
+        size: int,
+        state: CheckpointState,
+        lease_s: float,
+        failures: Sequence[tuple[str, str, str]] = (),
+    ) -> bool:
+        """Write the job's progress (``done``, its statistics so far, why members failed: member id,
+        channel, detail) under ``lease``'s token, the lease renewed for ``lease_s`` while ``sending``:
+        False if another claim holds the job now."""
         ...
 
     def add_stats(self, post: PostSummary, stats: DeliveryStats, now: float) -> None:
@@ -257,24 +295,40 @@ def release_job(post: PostSummary) -> dict[str, Any]:
 
 @dataclass
 class JobReport:
-    """What one push job came to (the stats item gets ``stats`` in one ``ADD``)."""
+    """What one invocation made of a push job (its own counts: the metrics'); the job's statistics
+    go to the post's stats item in one ``ADD`` when the job is done."""
 
     stats: DeliveryStats = field(default_factory=DeliveryStats)
     services: ServiceTally = field(default_factory=ServiceTally)
-    skipped: int = 0
-    requeued: int = 0
-    continued: int = 0  # members not claimed for want of time, sent on in a continuation job
+    skipped: int = 0  # members done before (a repeated job, or the part a crashed sender finished)
+    requeued: int = 0  # members sent back: retries, or the whole job when another sender holds it
+    continued: int = 0  # members not pushed for want of time, left to the continuation
     deferred_until: float | None = None
+    checkpoints: int = 0
+    lost: bool = False  # the lease was taken over: another sender finishes the job
+    #: Why members failed or were pruned (member id, channel, detail): the first ``FAILURES_KEPT``,
+    #: for the job's log line (the job keeps counts, not a record per member).
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+#: One member's end in a window: ``sent``, ``pruned``, ``failed``, ``auth_failure``, ``retry`` (with its
+#: delay), or ``later`` (not pushed: the invocation's time is up); and a detail for the log.
+_End: TypeAlias = tuple[str, float | None, str]
+
+#: How many members' failure details a job's report keeps.
+FAILURES_KEPT = 10
 
 
 @dataclass
 class PushDelivery:
-    """Sends one push job: claim, push, mark; prunes dead subscriptions; re-enqueues retries and deferrals.
+    """Sends one push job: claims its lease, pushes in checkpointed windows, prunes dead
+    subscriptions, re-enqueues retries, deferrals and the continuation (see the module's docstring).
 
-    ``reserve_s``: the seconds of the invocation kept back when claiming a member (see ``handle``):
-    at least the longest one push may take (the Web Push deadline, the SNS client's bounds), plus its
-    mark, the job's statistics and the continuation. It must be well below the function's timeout.
+    ``reserve_s``: the seconds of the invocation kept back when starting a member (see ``handle``):
+    at least the longest one push may take (the Web Push deadline, the SNS client's bounds), plus the
+    job's last writes. It must be well below the function's timeout. ``lease_s``: how long a claim
+    holds the job at most (see ``_lease_s``); template.yaml sets it above the function's timeout.
     """
 
     ledger: DeliveryLedger
@@ -288,74 +342,199 @@ class PushDelivery:
     threads: int = 8
     ttl_s: int = 86400
     reserve_s: float = 25.0
+    checkpoint_every: int = CHECKPOINT_EVERY
+    lease_margin_s: float = 5.0
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def handle(self, job: PushJob, remaining: Callable[[], float] | None = None) -> JobReport:
         """Send the job. ``remaining``: the seconds the invocation has left (Lambda's context); once
-        fewer than ``reserve_s`` are left no member is claimed any more, and the unclaimed ones are
-        sent on as one continuation job before this one ends (None: no limit)."""
+        fewer than ``reserve_s`` are left no member is started any more, and the job is released and
+        sent on as a continuation before this invocation ends (None: no limit)."""
         report = JobReport()
         now = self.clock()
         if job.not_before is not None and job.not_before > now:
             return self._wait(job, now, report)
+        size = len(job.targets)
+        if self._out_of_time(remaining):
+            # No time for even one member: the job goes on whole, unclaimed (nothing written).
+            self.push_queue.send([job.as_json()])
+            report.continued = size
+            return report
+        lease = self.ledger.claim_job(job.post, job.job_id, size, now, self._lease_s(remaining))
+        if lease.kind == "done":
+            report.skipped = size
+            return report
+        if lease.kind == "busy":
+            wait = (lease.until or now) - now
+            self.push_queue.send([job.as_json()], int(min(float(self.max_delay_s), max(1.0, wait + 1.0))))
+            report.requeued = size
+            return report
+        done = set(lease.done)
+        report.skipped = len(done)
+        counted = DeliveryStats()
+        counted.add(lease.counted)
+        todo = [i for i in range(size) if i not in done]
+        # A claim after one that died (``attempts`` counts the claims since the job's last progress)
+        # pushes one member at a time and writes its progress after each: the member whose push kills
+        # the sender is then the first one not done, and is given up alone after ``max_attempts``.
+        isolate = lease.attempts >= 2
+        if isolate and todo and lease.attempts - 1 >= self.policy.max_attempts:
+            suspect = todo.pop(0)
+            done.add(suspect)
+            report.stats.failed += 1
+            counted.failed += 1
+            target = job.targets[suspect]
+            why = f"gave up: {lease.attempts - 1} claims of its job died pushing it"
+            report.failures.append((target.member_id, target.channel, why))
+            if todo and not self._checkpoint(job, lease, done, counted, report, "sending", remaining):
+                return report
         # Each channel's message for the post, made once for the job (the Web Push notification).
-        messages = self.channels.messages(job.post, job.targets)
-        retries: dict[tuple[int, int], list[Target]] = {}
-        try:
-            if self.threads > 1 and len(job.targets) > 1:
-                pool = self._executor()
-                outcomes = list(
-                    pool.map(lambda t: self._counted(job, t, messages, report, remaining), job.targets)
-                )
-            else:
-                outcomes = [self._counted(job, t, messages, report, remaining) for t in job.targets]
-            rest = tuple(t for t, (kind, _) in zip(job.targets, outcomes, strict=True) if kind == "later")
-            if rest:
-                # Unclaimed, so no record to release and no attempt counted: the same job, the rest
-                # of its members, due now. Sent before this job ends: if the send fails the job fails
-                # and comes back whole (its finished members are final, so skipped).
-                attempted = len(job.targets) - len(rest)
-                again = job.model_copy(
-                    update={"job_id": job_id(job.post, job.job_id, "rest", attempted), "targets": rest}
-                )
-                self.push_queue.send([again.as_json()])
-                report.continued = len(rest)
-            for target, (kind, delay) in zip(job.targets, outcomes, strict=True):
-                if kind == "skip":
-                    report.skipped += 1
-                elif kind in ("retry", "busy"):
-                    # A retry is the next attempt; a member another sender holds keeps its attempt.
-                    attempt = job.attempt + 1 if kind == "retry" else job.attempt
-                    retries.setdefault((int(delay or 0), attempt), []).append(target)
-            # Retries and members another sender holds go back on the queue before this job is done.
-            for (delay, attempt), group in sorted(retries.items()):
-                jobs = pack(
-                    job.post,
-                    [t.model_copy(update={"not_before": None}) for t in group],
-                    members_per_job=MEMBERS_PER_JOB,
-                    origin=(job.job_id, "retry", delay),
-                    attempt=attempt,
-                )
-                self.push_queue.send([j.as_json() for j in jobs], delay)
-                report.requeued += len(group)
-        finally:
-            if report.stats.counters():
-                self.ledger.add_stats(job.post, report.stats, self.clock())
+        messages = self.channels.messages(job.post, job.targets) if todo else {}
+        step = 1 if isolate else max(1, self.checkpoint_every)
+        for seq, start in enumerate(range(0, len(todo), step)):
+            window = todo[start : start + step]
+            ends = self._window(job, window, messages, report, remaining, threads=1 if isolate else None)
+            window_stats = DeliveryStats()
+            retries: dict[int, list[Target]] = {}
+            later: list[int] = []
+            for i, (kind, delay, detail) in zip(window, ends, strict=True):
+                if kind == "later":
+                    later.append(i)
+                    continue
+                done.add(i)
+                if kind in ("failed", "auth_failure", "pruned") and len(report.failures) < FAILURES_KEPT:
+                    target = job.targets[i]
+                    report.failures.append((target.member_id, target.channel, detail))
+                if kind == "retry":
+                    window_stats.retried += 1
+                    retries.setdefault(int(delay or 0), []).append(job.targets[i])
+                elif kind in ("sent", "pruned", "failed"):
+                    setattr(window_stats, kind, getattr(window_stats, kind) + 1)
+                elif kind == "auth_failure":
+                    window_stats.failed += 1
+                    window_stats.auth_failures += 1
+            # A retry is queued before the checkpoint that counts its member done: never lost.
+            self._retry(job, seq, retries, report)
+            report.stats.add(window_stats)
+            counted.add(window_stats)
+            if later or (start + step < len(todo) and self._out_of_time(remaining)):
+                left = size - len(done)
+                if not self._checkpoint(job, lease, done, counted, report, "released", remaining):
+                    return report
+                # The same job again: its next claim starts after the members done.
+                self.push_queue.send([job.as_json()])
+                report.continued = left
+                return report
+            more = start + step < len(todo)
+            if more and not self._checkpoint(job, lease, done, counted, report, "sending", remaining):
+                return report
+        self._end(job, lease, done, counted, report, remaining)
         return report
+
+    def _end(
+        self,
+        job: PushJob,
+        lease: JobLease,
+        done: set[int],
+        counted: DeliveryStats,
+        report: JobReport,
+        remaining: Callable[[], float] | None,
+    ) -> None:
+        """The job's last checkpoint, then its statistics (a first attempt's members are targeted
+        here, unless its deferral counted them)."""
+        if not self._checkpoint(job, lease, done, counted, report, "done", remaining):
+            return
+        totals = DeliveryStats()
+        totals.add(counted)
+        if job.attempt == 1 and not job.deferred_recorded and not lease.deferred:
+            totals.targeted += len(job.targets)
+            report.stats.targeted += len(job.targets)
+        if totals.counters():
+            self.ledger.add_stats(job.post, totals, self.clock())
+
+    def _checkpoint(
+        self,
+        job: PushJob,
+        lease: JobLease,
+        done: set[int],
+        counted: DeliveryStats,
+        report: JobReport,
+        state: CheckpointState,
+        remaining: Callable[[], float] | None,
+    ) -> bool:
+        ok = self.ledger.checkpoint(
+            job.post,
+            job.job_id,
+            lease,
+            frozenset(done),
+            counted,
+            self.clock(),
+            size=len(job.targets),
+            state=state,
+            lease_s=self._lease_s(remaining),
+            failures=report.failures,
+        )
+        report.checkpoints += 1
+        report.lost = not ok
+        return ok
+
+    def _retry(self, job: PushJob, seq: int, retries: Mapping[int, list[Target]], report: JobReport) -> None:
+        """The window's members to try again, as jobs of their own (the next attempt), by delay. The
+        id is the job's, the window's and the members': the same members from the same window (a
+        window pushed again after a crash) give the same job."""
+        for delay, group in sorted(retries.items()):
+            again = [t.model_copy(update={"not_before": None}) for t in group]
+            jobs = pack(
+                job.post,
+                again,
+                members_per_job=MEMBERS_PER_JOB,
+                origin=(job.job_id, "retry", seq, targets_digest(again)),
+                attempt=job.attempt + 1,
+            )
+            self.push_queue.send([j.as_json() for j in jobs], delay)
+            report.requeued += len(group)
 
     def _wait(self, job: PushJob, now: float, report: JobReport) -> JobReport:
         """Quiet hours: record the deferral once (counted), then wait on in hops of at most 15 minutes."""
         assert job.not_before is not None
-        if not job.deferred_recorded:
-            created = self.ledger.defer(job.post, job.targets, now)
-            report.stats.deferred += created
-            report.stats.targeted += created
+        if not job.deferred_recorded and self.ledger.defer_job(job.post, job.job_id, len(job.targets), now):
+            report.stats.deferred += len(job.targets)
+            report.stats.targeted += len(job.targets)
         again = job.model_copy(update={"deferred_recorded": True})
         self.push_queue.send([again.as_json()], delay_for(job.not_before, now, self.max_delay_s))
         report.deferred_until = job.not_before
         if report.stats.counters():
             self.ledger.add_stats(job.post, report.stats, now)
         return report
+
+    def _window(
+        self,
+        job: PushJob,
+        window: Sequence[int],
+        messages: Mapping[str, Any],
+        report: JobReport,
+        remaining: Callable[[], float] | None,
+        threads: int | None = None,
+    ) -> list[_End]:
+        """Push the window's members (in the pool's threads when there are several)."""
+        if (threads or self.threads) > 1 and len(window) > 1:
+            pool = self._executor()
+            return list(
+                pool.map(lambda i: self._counted(job, job.targets[i], messages, report, remaining), window)
+            )
+        return [self._counted(job, job.targets[i], messages, report, remaining) for i in window]
+
+    def _out_of_time(self, remaining: Callable[[], float] | None) -> bool:
+        return remaining is not None and remaining() < self.reserve_s
+
+    def _lease_s(self, remaining: Callable[[], float] | None) -> float:
+        """How long a claim (or a checkpoint's renewal) holds the job: ``lease_s``, or less when the
+        invocation ends sooner (its time left plus ``lease_margin_s``: a job whose sender died is
+        taken up again soon after). With ``lease_s`` at least the function's timeout a live sender
+        never loses its job."""
+        if remaining is None:
+            return self.lease_s
+        return min(self.lease_s, max(1.0, remaining()) + self.lease_margin_s)
 
     def _counted(
         self,
@@ -364,68 +543,38 @@ class PushDelivery:
         messages: Mapping[str, Any],
         report: JobReport,
         remaining: Callable[[], float] | None = None,
-    ) -> tuple[str, float | None]:
-        """``_one``, its counts added to the job's as soon as the member is done, or fails (so a job
-        that fails half-way still counts the members it claimed and served); ``later``, unclaimed,
-        when the invocation has less than ``reserve_s`` left (looked at just before the claim, so a
-        member is either claimed with time for its push or left whole to the continuation)."""
-        if remaining is not None and remaining() < self.reserve_s:
-            return "later", None
-        stats = DeliveryStats()
+    ) -> _End:
+        """One member pushed, its push service tallied; ``later`` when the invocation has less than
+        ``reserve_s`` left (looked at just before the push, so a member is pushed with time for it or
+        left whole to the continuation)."""
+        if self._out_of_time(remaining):
+            return "later", None, ""
         services = ServiceTally()
         try:
-            return self._one(job, target, messages, stats, services)
+            return self._one(job, target, messages, services)
         finally:
             with report.lock:
-                report.stats.add(stats)
                 report.services.merge(services)
 
-    def _one(
-        self,
-        job: PushJob,
-        target: Target,
-        messages: Mapping[str, Any],
-        stats: DeliveryStats,
-        services: ServiceTally,
-    ) -> tuple[str, float | None]:
-        now = self.clock()
-        claim = self.ledger.claim(job.post, target, job.attempt, now, self.lease_s)
-        if claim.kind == "done":
-            return "skip", None
-        if claim.kind == "busy":
-            wait = (claim.until or now) - now
-            return "busy", min(float(self.max_delay_s), max(1.0, wait + 1.0))
-        if claim.kind == "new":
-            stats.targeted += 1
-        if claim.attempt > self.policy.max_attempts:
-            # Earlier attempts ended without a mark (the sender died, timed out, or raised): the
-            # record still counted them. Give up rather than try for ever.
-            detail = f"gave up after {claim.attempt - 1} attempts that did not finish"
-            self.ledger.finish(job.post, target, "failed", now, detail)
-            stats.failed += 1
-            return "failed", None
-        result = self.channels.send(target, job.post, messages)
+    def _one(self, job: PushJob, target: Target, messages: Mapping[str, Any], services: ServiceTally) -> _End:
+        try:
+            result = self.channels.send(target, job.post, messages)
+        except Exception as exc:
+            result = network_failure(f"{type(exc).__name__}: {exc}"[:300])
         services.add(self.channels.service(target), result.outcome)
-        decision = self.policy.decide(result, claim.attempt)
-        done = self.clock()
+        decision = self.policy.decide(result, job.attempt)
         if decision.retry:
-            self.ledger.release(job.post, target, job.attempt, done)
-            stats.retried += 1
-            return "retry", min(float(self.max_delay_s), decision.delay_s or 0.0)
+            return "retry", min(float(self.max_delay_s), decision.delay_s or 0.0), result.detail
         if decision.outcome is Outcome.SENT:
-            self.ledger.finish(job.post, target, "sent", done, "")
-            stats.sent += 1
-            return "sent", None
+            return "sent", None, ""
         if decision.outcome is Outcome.PRUNE:
-            self.ledger.finish(job.post, target, "pruned", done, result.detail)
-            self.channels.prune(job.post.community, target, self.members)
-            stats.pruned += 1
-            return "pruned", None
-        self.ledger.finish(job.post, target, "failed", done, f"{decision.outcome}: {result.detail}"[:300])
-        stats.failed += 1
+            # A prune that fails leaves the subscription until a later post finds it gone again.
+            with contextlib.suppress(TransientError):
+                self.channels.prune(job.post.community, target, self.members)
+            return "pruned", None, result.detail
         if decision.outcome is Outcome.AUTH_FAILURE:
-            stats.auth_failures += 1
-        return "failed", None
+            return "auth_failure", None, f"auth_failure: {result.detail}"[:300]
+        return "failed", None, f"{decision.outcome}: {result.detail}"[:300]
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -435,9 +584,10 @@ class PushDelivery:
 
 __all__ = [
     "Body",
-    "Claim",
+    "CheckpointState",
     "DeliveryLedger",
     "FanoutPlanner",
+    "JobLease",
     "JobQueue",
     "JobReport",
     "MemberDirectory",

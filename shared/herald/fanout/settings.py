@@ -6,6 +6,7 @@ from pydantic import Field
 
 from herald.content.limits import SQS_MAX_DELAY_S
 from herald.core.settings import Settings
+from herald.fanout.rules import CHECKPOINT_EVERY
 from herald.members.endpoints import EndpointSettings
 
 
@@ -36,5 +37,7 @@ class SenderSettings(EndpointSettings):
     delivery_lease_seconds: float = Field(default=60.0, gt=0, le=900)
     max_push_attempts: int = Field(default=5, ge=1, le=20)
     push_ttl_seconds: int = Field(default=86400, ge=0, le=2419200)
-    sender_threads: int = Field(default=8, ge=1, le=64)
+    sender_threads: int = Field(default=8, ge=1, le=256)
+    #: Members pushed between two checkpoints of a job: the most a sender that dies repeats.
+    push_checkpoint_every: int = Field(default=CHECKPOINT_EVERY, ge=1, le=500)
     max_delay_seconds: int = Field(default=SQS_MAX_DELAY_S, ge=0, le=SQS_MAX_DELAY_S)

@@ -6,23 +6,30 @@ item                   pk                                           sk
 fan-out ledger         ``F#<community>#<post_id>``                  ``FANOUT``
 statistics             ``F#<community>#<post_id>``                  ``STATS``
 planned page           ``F#<community>#<post_id>``                  ``PAGE#<shard>#<after>``
-delivery record        ``D#<community>#<post_id>#<member_id>``      ``web`` / ``fcm`` / ``apns``
+push job               ``J#<community>#<post_id>#<job_id>``         ``JOB``
 =====================  ===========================================  =========================
 
-Every item carries ``expires_at`` (TTL): delivery records 30 days, the rest 180 days. Implements
+A push job's item is its lease and its progress (:class:`herald.fanout.service.JobLease`): ``state``
+(``sending``, ``released``, ``deferred``, ``done``), the claim's ``token`` and ``lease_until``,
+``attempts`` (claims since the job's last progress), ``done`` (a bitmap of the members finished,
+:func:`herald.fanout.rules.done_bits`), the job's statistics so far (``n_sent``, ``n_failed``, ...)
+and, when members failed or were pruned, why (``failures``: member, channel, detail; at most 10).
+Its key holds the job id, so one post's jobs spread over the table's partitions. Every item carries
+``expires_at`` (TTL): push jobs 30 days, the rest 180 days. Implements
 :class:`herald.fanout.service.DeliveryLedger`.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.core.aws import DynamoTable, as_transient, error_code, from_item
-from herald.fanout.rules import DeliveryStats, PostSummary, Target
-from herald.fanout.service import Claim, FinalState
+from herald.fanout.rules import DeliveryStats, PostSummary, done_bits, done_from_bits
+from herald.fanout.service import CheckpointState, JobLease
 
 RECORD_TTL_S = 30 * 24 * 3600
 LEDGER_TTL_S = 180 * 24 * 3600
@@ -33,11 +40,12 @@ def fanout_pk(community: str, post_id: str) -> str:
     return f"F#{community}#{post_id}"
 
 
-def record_key(post: PostSummary, target: Target) -> dict[str, Any]:
-    return {
-        "pk": {"S": f"D#{post.community}#{post.post_id}#{target.member_id}"},
-        "sk": {"S": target.channel},
-    }
+def job_key(post: PostSummary, job_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"J#{post.community}#{post.post_id}#{job_id}"}, "sk": {"S": "JOB"}}
+
+
+#: The statistics a push job keeps until it ends (``n_<name>`` on its item).
+_COUNTED = ("sent", "failed", "pruned", "retried", "auth_failures")
 
 
 def _n(value: float | int) -> dict[str, str]:
@@ -103,55 +111,61 @@ class DynamoDeliveryLedger(DynamoTable):
         except (ClientError, BotoCoreError) as exc:
             raise as_transient(exc, "recording a planned page") from exc
 
-    # -- delivery records -------------------------------------------------------------------------
+    # -- push jobs --------------------------------------------------------------------------------
 
-    def defer(self, post: PostSummary, found: Sequence[Target], now: float) -> int:
-        created = 0
-        for target in found:
-            try:
-                self.ddb.put_item(
-                    TableName=self.table,
-                    Item={
-                        **record_key(post, target),
-                        "state": {"S": "deferred"},
-                        "attempts": _n(0),
-                        "not_before": _n(target.not_before or now),
-                        "updated_at": _n(now),
-                        "expires_at": _n(now + RECORD_TTL_S),
-                    },
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-                created += 1
-            except ClientError as exc:
-                if error_code(exc) != _FAILED:
-                    raise as_transient(exc, "recording a deferral") from exc
-            except BotoCoreError as exc:
-                raise as_transient(exc, "recording a deferral") from exc
-        return created
+    def defer_job(self, post: PostSummary, job_id: str, size: int, now: float) -> bool:
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={
+                    **job_key(post, job_id),
+                    "state": {"S": "deferred"},
+                    "attempts": _n(0),
+                    "size": _n(size),
+                    "deferred": {"BOOL": True},
+                    "updated_at": _n(now),
+                    "expires_at": _n(now + RECORD_TTL_S),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if error_code(exc) == _FAILED:
+                return False
+            raise as_transient(exc, "recording a deferral") from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, "recording a deferral") from exc
+        return True
 
-    def claim(self, post: PostSummary, target: Target, attempt: int, now: float, lease_s: float) -> Claim:
-        """Claim the record and count the attempt in it (``attempts``: claims so far, this one
-        included); ``attempt`` is the job's, kept as ``job_attempt`` for the record's reader."""
+    def claim_job(self, post: PostSummary, job_id: str, size: int, now: float, lease_s: float) -> JobLease:
+        token = secrets.token_hex(8)
         try:
             response = self.ddb.update_item(
                 TableName=self.table,
-                Key=record_key(post, target),
+                Key=job_key(post, job_id),
                 UpdateExpression=(
-                    "SET #s = :sending, lease_until = :lease, job_attempt = :a, "
-                    "attempts = if_not_exists(attempts, :zero) + :one, "
-                    "updated_at = :now, expires_at = :exp"
+                    "SET #s = :sending, #tok = :tok, #lease = :lease, #size = :size, "
+                    "#att = if_not_exists(#att, :zero) + :one, #up = :now, #exp = :exp"
                 ),
                 ConditionExpression=(
-                    "attribute_not_exists(pk) OR #s IN (:deferred, :retry) "
-                    "OR (#s = :sending AND lease_until < :now)"
+                    "attribute_not_exists(pk) OR #s IN (:released, :deferred) "
+                    "OR (#s = :sending AND #lease < :now)"
                 ),
-                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeNames={
+                    "#s": "state",
+                    "#tok": "token",
+                    "#lease": "lease_until",
+                    "#size": "size",
+                    "#att": "attempts",
+                    "#up": "updated_at",
+                    "#exp": "expires_at",
+                },
                 ExpressionAttributeValues={
                     ":sending": {"S": "sending"},
+                    ":released": {"S": "released"},
                     ":deferred": {"S": "deferred"},
-                    ":retry": {"S": "retry"},
+                    ":tok": {"S": token},
                     ":lease": {"N": f"{now + lease_s:.3f}"},
-                    ":a": _n(attempt),
+                    ":size": _n(size),
                     ":zero": _n(0),
                     ":one": _n(1),
                     ":now": {"N": f"{now:.3f}"},
@@ -162,41 +176,103 @@ class DynamoDeliveryLedger(DynamoTable):
             )
         except ClientError as exc:
             if error_code(exc) != _FAILED:
-                raise as_transient(exc, "claiming a delivery") from exc
+                raise as_transient(exc, "claiming a push job") from exc
             old = _old_item(exc)
             if old is None:
-                key = record_key(post, target)
+                key = job_key(post, job_id)
                 old = self._get(key["pk"]["S"], key["sk"]["S"], consistent=True) or {}
-            state = old.get("state", {}).get("S")
-            if state == "sending":
-                return Claim("busy", float(old.get("lease_until", {}).get("N", now)))
-            return Claim("done")
+            if old.get("state", {}).get("S") == "sending":
+                return JobLease("busy", until=float(old.get("lease_until", {}).get("N", now)))
+            return JobLease("done")
         except BotoCoreError as exc:
-            raise as_transient(exc, "claiming a delivery") from exc
+            raise as_transient(exc, "claiming a push job") from exc
         old = response.get("Attributes") or {}
-        attempts = int(old.get("attempts", {}).get("N", "0")) + 1
-        return Claim("again" if old else "new", attempt=attempts)
-
-    def finish(self, post: PostSummary, target: Target, state: FinalState, now: float, detail: str) -> None:
-        values: dict[str, Any] = {":s": {"S": state}, ":t": _n(now)}
-        expression = "SET #s = :s, updated_at = :t REMOVE lease_until"
-        if detail:
-            values[":d"] = {"S": detail[:300]}
-            expression = "SET #s = :s, updated_at = :t, detail = :d REMOVE lease_until"
-        self._update(record_key(post, target), expression, values, "recording a delivery")
-
-    def release(self, post: PostSummary, target: Target, attempt: int, now: float) -> None:
-        # The record keeps its count of attempts; the next claim adds one.
-        self._update(
-            record_key(post, target),
-            "SET #s = :s, updated_at = :t REMOVE lease_until",
-            {":s": {"S": "retry"}, ":t": _n(now)},
-            "recording a retry",
+        bits = old.get("done", {}).get("B", b"")
+        counted = DeliveryStats()
+        for name in _COUNTED:
+            setattr(counted, name, int(old.get(f"n_{name}", {}).get("N", "0")))
+        return JobLease(
+            "again" if old else "new",
+            token=token,
+            done=done_from_bits(bits, size),
+            counted=counted,
+            attempts=int(old.get("attempts", {}).get("N", "0")) + 1,
+            deferred=bool(old.get("deferred", {}).get("BOOL", False)),
         )
 
-    def record(self, post: PostSummary, target: Target) -> dict[str, Any] | None:
-        """A delivery record as plain values (for reports and tests)."""
-        key = record_key(post, target)
+    def checkpoint(
+        self,
+        post: PostSummary,
+        job_id: str,
+        lease: JobLease,
+        done: frozenset[int],
+        counted: DeliveryStats,
+        now: float,
+        *,
+        size: int,
+        state: CheckpointState,
+        lease_s: float,
+        failures: Sequence[tuple[str, str, str]] = (),
+    ) -> bool:
+        names = {
+            "#s": "state",
+            "#tok": "token",
+            "#done": "done",
+            "#up": "updated_at",
+            "#lease": "lease_until",
+        }
+        values: dict[str, Any] = {
+            ":state": {"S": state},
+            ":sending": {"S": "sending"},
+            ":tok": {"S": lease.token},
+            ":done": {"B": done_bits(done, size)},
+            ":now": _n(now),
+        }
+        sets = ["#s = :state", "#done = :done", "#up = :now"]
+        if failures:
+            names["#why"] = "failures"
+            values[":why"] = {
+                "L": [
+                    {"M": {"member": {"S": m}, "channel": {"S": c}, "detail": {"S": d[:300]}}}
+                    for m, c, d in failures
+                ]
+            }
+            sets.append("#why = :why")
+        for name in _COUNTED:
+            names[f"#n_{name}"] = f"n_{name}"
+            values[f":n_{name}"] = _n(getattr(counted, name))
+            sets.append(f"#n_{name} = :n_{name}")
+        names["#att"] = "attempts"
+        if state == "sending":
+            # Progress: of the claims since, only this one (if it dies, the next claim knows).
+            values[":lease"] = {"N": f"{now + lease_s:.3f}"}
+            values[":one"] = _n(1)
+            sets += ["#lease = :lease", "#att = :one"]
+            expression = "SET " + ", ".join(sets)
+        else:
+            values[":zero"] = _n(0)
+            sets.append("#att = :zero")  # a clean end: the count of unfinished claims starts again
+            expression = "SET " + ", ".join(sets) + " REMOVE #lease"
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=job_key(post, job_id),
+                UpdateExpression=expression,
+                ConditionExpression="#tok = :tok AND #s = :sending",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == _FAILED:
+                return False
+            raise as_transient(exc, "recording a push job's progress") from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, "recording a push job's progress") from exc
+        return True
+
+    def job(self, post: PostSummary, job_id: str) -> dict[str, Any] | None:
+        """A push job's item as plain values (for reports and tests)."""
+        key = job_key(post, job_id)
         item = self._get(key["pk"]["S"], key["sk"]["S"], consistent=True)
         if item is None:
             return None
