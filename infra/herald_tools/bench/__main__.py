@@ -34,6 +34,7 @@ PARTS = (
     "site",
     "members",
     "fanout",
+    "fanout_scale",
     "worstcase",
     "hostile_push",
     "local_cloud",
@@ -42,7 +43,7 @@ PARTS = (
 #: Parts that write a block of their own in docs/benchmarks.md instead of the numbers section, so
 #: that running one of them alone does not wipe the others' numbers. Each is a module of this
 #: package with ``render(result)`` and ``update_doc(path, block, run_line)``.
-OWN_BLOCK = ("worstcase", "hostile_push", "local_cloud", "local_joins")
+OWN_BLOCK = ("worstcase", "hostile_push", "local_cloud", "local_joins", "fanout_scale")
 
 
 def _cpu_model() -> str:
@@ -80,6 +81,7 @@ def run(
     export_posts: int = 200,
     site_posts: int = 10_000,
     fanout_sizes: Sequence[int] = (5_000, 10_000, 20_000),
+    fanout_scale_members: int = 100_000,
     member_joins: int = 300,
     worstcase_sizes: Sequence[int] = (32 * 1024, 64 * 1024),
     hostile_deadline_s: float | None = None,
@@ -134,6 +136,13 @@ def run(
 
         say("fanout: planner and sender calls per 1,000 members on moto, pushes/s per core")
         results["fanout"] = run_fanout_bench(fanout_sizes)
+    if "fanout_scale" in parts:
+        from herald_tools.bench.fanout_scale import run_fanout_scale
+
+        say(f"fanout_scale: one post to {fanout_scale_members:,} members end to end, a loopback push service")
+        results["fanout_scale"] = run_fanout_scale(
+            fanout_scale_members, baseline_pushes=min(2000, fanout_scale_members), progress=say
+        )
     if "worstcase" in parts:
         from herald_tools.bench import worstcase
 
@@ -194,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "site_posts": 300,
             "member_joins": 20,
             "fanout_sizes": (1_000, 2_000),
+            "fanout_scale_members": 2_000,
             "worstcase_sizes": (4 * 1024, 8 * 1024),
             "hostile_deadline_s": 1.0,
             "local_stored": (10, 100),
