@@ -2,9 +2,17 @@
 
 * a ``release`` job (sent by the publisher once the post's page, the community page and the feeds
   are written, so a push never points at a page that is not there yet): the fan-out is recorded
-  once in the deliveries ledger and one planner job per member shard is queued;
+  once in the deliveries ledger and planned from the community's member count per shard; shards
+  counted 0 are skipped (an empty community: no page read, no job), a small community's shards
+  have their first pages read in parallel and planned into push jobs right there, a larger one's
+  get one ``shard`` job each (:class:`herald.fanout.service.FanoutPlanner`);
 * a ``shard`` job pages one shard (``PLANNER_PAGE_SIZE`` members), packs the members the post is for
-  into push jobs (``MEMBERS_PER_JOB`` each) and queues the next page of the shard.
+  into push jobs (``MEMBERS_PER_JOB`` each) and queues the next page of the shard, as the start
+  does for a first page that has more after it.
+
+Metrics: ``FanOutsStarted`` per fan-out started; ``FanOutMembersPaged`` and ``PushJobsQueued`` for
+every start and every shard page (the members read and the push jobs queued by it); ``ShardJobsQueued``
+for the planner jobs a start or a page queued (the shards of a larger community, a next page).
 
 Each record's body is parsed into its job (:mod:`herald.fanout.jobs`) by Powertools' batch processor;
 a body that is not a planner job fails that record alone (a partial batch failure), like any fault.
@@ -77,9 +85,11 @@ def job_record_handler(record: PlannerJobRecord) -> None:
     result = planner().on_job(job)
     if job.kind in ("release", "post") and result.what == "planned":
         metrics.add_metric(name="FanOutsStarted", unit=MetricUnit.Count, value=1)
-    if result.what == "page":
+    if result.what in ("planned", "page"):
         metrics.add_metric(name="FanOutMembersPaged", unit=MetricUnit.Count, value=result.members)
         metrics.add_metric(name="PushJobsQueued", unit=MetricUnit.Count, value=result.jobs)
+        if result.planner_jobs:
+            metrics.add_metric(name="ShardJobsQueued", unit=MetricUnit.Count, value=result.planner_jobs)
     logger.info(
         f"planner job: {result.what}",
         extra={
@@ -87,6 +97,9 @@ def job_record_handler(record: PlannerJobRecord) -> None:
             "shard": job.shard if isinstance(job, ShardJob) else None,
             "jobs": result.jobs,
             "targets": result.targets,
+            "members": result.members,
+            "shards_paged": result.shards,
+            "planner_jobs": result.planner_jobs,
         },
     )
 

@@ -170,18 +170,33 @@ class MemoryLedger:
 
 class MemoryDirectory:
     """A :class:`herald.fanout.service.MemberDirectory`: members by community and shard, paged by
-    member id as the members table's shard index is."""
+    member id as the members table's shard index is, and counted per shard as its counters are
+    (``counts=False``: a directory that cannot say, its ``shard_counts`` None)."""
 
-    def __init__(self, members: Iterable[Member] = ()) -> None:
+    def __init__(self, members: Iterable[Member] = (), *, counts: bool = True) -> None:
         self.members: dict[tuple[str, str], Member] = {(m.community, m.member_id): m for m in members}
         self.pages: list[tuple[str, int, str | None]] = []
+        self.counted: list[str] = []
         self.pruned: list[tuple[str, str, str]] = []
+        self.counts = counts
         self._lock = threading.Lock()
+
+    def shard_counts(self, community: str) -> dict[int, int] | None:
+        with self._lock:
+            self.counted.append(community)
+            if not self.counts:
+                return None
+            counts: dict[int, int] = defaultdict(int)
+            for (c, _), member in self.members.items():
+                if c == community:
+                    counts[member.shard] += 1
+            return dict(counts)
 
     def members_page(
         self, community: str, shard: int, after: str | None, limit: int
     ) -> tuple[list[Member], str | None]:
-        self.pages.append((community, shard, after))
+        with self._lock:
+            self.pages.append((community, shard, after))
         shard_members = sorted(
             (m for (c, _), m in self.members.items() if c == community and m.shard == shard),
             key=lambda m: m.member_id,

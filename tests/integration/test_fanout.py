@@ -4,9 +4,11 @@ jobs, both with the event JSON Lambda sends, pushing to a loopback push service 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from herald.members.rules import subscription_id
+from tests.integration.conftest import REGION
 from tests.integration.fanout_rig import COMMUNITY, Rig, by_member, rig_fixture  # noqa: F401
 
 EXPORT = (
@@ -239,3 +241,73 @@ def test_the_api_shows_a_posts_delivery_statistics(rig: Rig, monkeypatch: Any) -
         assert delivery() == {"targeted": 3, "sent": 2, "failed": 0, "pruned": 1, "deferred": 0}
     finally:
         api_app.configure(None)
+
+
+def _counted_planner(rig: Rig, **options: Any) -> tuple[Counter[str], list[dict[str, Any]]]:
+    """The planner on clients of its own, every AWS call counted by operation (a botocore hook; the
+    post's one read from the content table aside), and every job it queues on the planner queue."""
+    import boto3
+
+    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
+
+    calls: Counter[str] = Counter()
+    ddb, sqs = boto3.client("dynamodb", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    for client in (ddb, sqs):
+        client.meta.events.register("before-call", lambda model, **_: calls.update([model.name]))
+    queued: list[dict[str, Any]] = []
+
+    class Recorded(SqsJobQueue):
+        def send(self, bodies: Any, delay_s: int = 0) -> None:
+            super().send(bodies, delay_s)
+            queued.extend(json.loads(b) if isinstance(b, str) else dict(b) for b in bodies)
+
+    env = rig.env
+    ports = {
+        "ledger": DynamoDeliveryLedger(env["DELIVERIES_TABLE"], ddb),
+        "members": DynamoMemberStore(env["MEMBERS_TABLE"], int(env["MEMBER_COUNTER_SHARDS"]), ddb),
+        "planner_queue": Recorded(env["PLANNER_QUEUE_URL"], sqs),
+        "push_queue": SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], sqs),
+    }
+    rig.use_planner(lambda name, _port: ports[name], **options)
+    return calls, queued
+
+
+def test_planner_a_post_to_an_empty_community_costs_three_calls_and_no_job(rig: Rig) -> None:
+    elsewhere = [rig.join(community="other", shard=s) for s in range(0, 32, 3)]
+    calls, queued = _counted_planner(rig)
+    rig.post("p", "The library opens late on Thursday.")
+    rig.drain()
+    # Begun, the shard counts read (one BatchGetItem for the 32 counters), recorded planned.
+    assert calls == {"PutItem": 1, "BatchGetItem": 1, "UpdateItem": 1}
+    assert queued == [] and rig.invocations.get("PUSH_JOB_QUEUE_URL", 0) == 0
+    assert all(rig.received_by(m) == [] for m in elsewhere)
+
+
+def test_planner_ten_members_are_planned_in_the_release_itself(rig: Rig) -> None:
+    members = [rig.join(shard=s) for s in (0, 0, 3, 7, 7, 7, 12, 20, 25, 31)]
+    calls, queued = _counted_planner(rig)
+    post_id = rig.post("p", "The library opens late on Thursday.")
+    rig.drain()
+    # One Query per shard with members (7 of 32), their push jobs in one SendMessageBatch, no shard job.
+    assert calls == {"PutItem": 1, "BatchGetItem": 1, "Query": 7, "SendMessageBatch": 1, "UpdateItem": 1}
+    assert queued == []
+    assert all(rig.received_by(m) == [post_id] for m in members) and rig.push.duplicates() == {}
+    assert rig.stats(post_id) == {"targeted": 10, "sent": 10, "failed": 0, "pruned": 0, "deferred": 0}
+
+
+def test_planner_a_larger_community_gets_a_shard_job_per_shard_with_members(rig: Rig) -> None:
+    members = [rig.join(shard=s) for s in (2, 9, 9, 9, 30)]
+    calls, queued = _counted_planner(rig, small_community=4, page_size=2)
+    post_id = rig.post("p", "The library opens late on Thursday.")
+    rig.drain()
+    # The start queued the three shards' first pages; shard 9's first page queued its second.
+    assert [(j["shard"], j["after"] is None) for j in queued] == [
+        (2, True),
+        (9, True),
+        (30, True),
+        (9, False),
+    ]
+    assert calls["Query"] == 4 and calls["BatchGetItem"] == 1
+    assert all(rig.received_by(m) == [post_id] for m in members) and rig.push.duplicates() == {}

@@ -56,9 +56,27 @@ def test_planner_crashes_after_queueing_the_next_page_before_recording_its_own(r
     _everyone_once(rig, members, post_id)
 
 
-def test_the_stream_handler_crashes_after_the_ledger_before_the_shard_jobs(rig: Rig) -> None:
+@pytest.mark.parametrize(
+    ("port", "method", "after"),
+    [
+        ("push_queue", "send", False),  # begun in the ledger, no push job queued
+        ("push_queue", "send", True),  # the first pages' push jobs queued, not the next pages' jobs
+        ("planner_queue", "send", False),  # the same, on the shard jobs of a larger community
+        ("ledger", "planned", False),  # everything queued, not recorded
+    ],
+)
+def test_the_stream_handler_crashes_after_the_ledger_before_the_shard_jobs(
+    rig: Rig, port: str, method: str, after: bool
+) -> None:
+    """The start dies after the ledger's ``planning`` (the release redelivered plans it again): the
+    first pages planned in the start (two a shard, so each shard has a next page), or, with
+    ``small_community=0``, the shard jobs of a larger community."""
     members = _members(rig, 5, shards=3)
-    rig.use_planner(lambda name, port: FaultyCalls(port, "send", nth=1) if name == "planner_queue" else port)
+    rig.use_planner(
+        lambda name, p: FaultyCalls(p, method, nth=1, after=after) if name == port else p,
+        page_size=2,
+        **({"small_community": 0} if port == "planner_queue" else {}),
+    )
     post_id = rig.post("p", "Registration for the language class is open.")
     rig.drain()
     _everyone_once(rig, members, post_id)

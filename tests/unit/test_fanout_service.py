@@ -147,21 +147,27 @@ def test_a_fanout_pages_every_shard_and_plans_each_member_once() -> None:
         t.channel == "fake" and t.subscription == f"fake:{t.member_id}" for j in jobs for t in j.targets
     )
     assert run.ledger.fanouts == {(COMMUNITY, post.id): "planned"}
-    assert len(run.ledger.pages) == sum(len(p) for p in pages_per_shard.values())
+    # The first pages are the start's (guarded by the ledger's ``planned``); each later page is
+    # marked by its shard job.
+    assert len(run.ledger.pages) == sum(len(p) - 1 for p in pages_per_shard.values())
+    assert what.count("page") == len(run.ledger.pages)
 
 
 def test_a_release_sent_twice_and_a_page_planned_twice_plan_nothing_more() -> None:
     members = [_member(i, 2) for i in range(6)]
     post = _post()
-    run = _planning(members, [post], Channels([FakeChannel()]), shards=2, page_size=10)
+    run = _planning(members, [post], Channels([FakeChannel()]), shards=2, page_size=2)
     release = _release(post)
     assert run.planner.on_job(release).what == "planned"
+    queued = len(run.push_queue.sent)
     assert run.planner.on_job(release).what == "duplicate"
+    assert len(run.push_queue.sent) == queued  # the second release planned nothing
     shard_jobs = run.planner_queue.take()
-    assert len(shard_jobs) == 2  # the second release queued none
+    assert len(shard_jobs) == 2  # each shard's second page, from the first release only
     for body in shard_jobs:
         assert run.planner.on_job(body).what == "page"
         assert run.planner.on_job(body).what == "duplicate"  # a redelivered page job
+    assert run.planner_queue.take() == []  # the second pages were the last
     assert sorted(run.planned_targets()) == sorted(m.member_id for m in members)
 
 

@@ -216,13 +216,23 @@ def run_planner_cpu(members: int = 1_000, rounds: int = 30) -> dict[str, Any]:
 
 
 def _write_members(ddb: Any, table: str, members: Sequence[Member]) -> None:
-    from herald.members.adapters.dynamo_members import member_item
+    """The members' items and their shards' counters, as joins leave them (in batches, not one
+    transaction a join): the planner reads the counters to skip the shards without members."""
+    from herald.members.adapters.dynamo_members import member_item, shard_key
 
     for start in range(0, len(members), 25):
         requests = [{"PutRequest": {"Item": member_item(m)}} for m in members[start : start + 25]]
         pending: dict[str, Any] = {table: requests}
         while pending:
             pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    for (community, shard), n in sorted(Counter((m.community, m.shard) for m in members).items()):
+        ddb.update_item(
+            TableName=table,
+            Key=shard_key(community, shard),
+            UpdateExpression="ADD #n :d SET #c = :c, #s = :s",
+            ExpressionAttributeNames={"#n": "n", "#c": "community", "#s": "shard"},
+            ExpressionAttributeValues={":d": {"N": str(n)}, ":c": {"S": community}, ":s": {"N": str(shard)}},
+        )
 
 
 def _by_operation(calls: Counter[tuple[str, str]]) -> dict[str, int]:

@@ -1,5 +1,11 @@
 """The fan-out: plan a new post's pushes shard by shard, and send each member one push per channel, once.
 
+**Planning follows the members.** The start reads the community's member count per shard and pages
+only the shards that have members: a post to an empty community costs a few calls and no planner
+job; a small community is planned in the start itself (the shards' first pages read in parallel);
+a larger one gets one planner job per shard that has members, each paging on (see
+:class:`FanoutPlanner`).
+
 The rules are in :mod:`herald.fanout.rules`, the jobs in :mod:`herald.fanout.jobs`; this module applies
 them through ports (queues, the deliveries ledger, the members directory, the channels, a clock), which
 ``herald.fanout.adapters`` implement on SQS and DynamoDB and ``herald.fanout.channels`` on Web Push and
@@ -181,6 +187,12 @@ class MemberDirectory(Protocol):
         """Up to ``limit`` members of the shard after member id ``after``, and the last id (None: the end)."""
         ...
 
+    def shard_counts(self, community: str) -> Mapping[int, int] | None:
+        """How many members each shard of the community has, read consistently (a shard left out:
+        0), or None when the directory cannot say. A shard counted 0 has no member to page: every
+        join and leave changes the member and its shard's count together."""
+        ...
+
     def prune_subscription(self, community: str, member_id: str, subscription: str) -> bool:
         """Remove a dead subscription from the member and release its claim; the member stays."""
         ...
@@ -195,19 +207,50 @@ class PostSource(Protocol):
 
 @dataclass
 class PlanResult:
-    what: str  # duplicate, planned, scheduled, page, dropped
+    """What one planner job came to. ``what``: duplicate, planned, scheduled, page, dropped; ``jobs``:
+    the push jobs queued, for ``targets`` targets of ``members`` members paged over ``shards`` shard
+    pages; ``planner_jobs``: the jobs queued on the planner queue (a shard's next page, a post's wait)."""
+
+    what: str
     jobs: int = 0
     targets: int = 0
     members: int = 0
+    shards: int = 0
+    planner_jobs: int = 0
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One shard page planned: its push jobs' bodies and counts, and the last member id (None: the end)."""
+
+    shard: int
+    bodies: list[str]
+    targets: int
+    members: int
+    last: str | None
 
 
 @dataclass
 class FanoutPlanner:
-    """From a published post to push jobs: one planner job per shard, one page per job.
+    """From a published post to push jobs, at a cost that follows the members, not the shards.
 
     A fan-out starts with a ``release`` job, which the publisher sends once the post's page, the
     community page and the feeds are written (:mod:`herald.site.publisher`), so no push ever points
     at a page that does not exist yet. Scheduled posts wait for their time on the publisher's side.
+
+    The start reads the community's shard counts (one consistent read of the counters) and skips
+    every shard counted 0. A small community (at most ``small_community`` members) is planned by the
+    start itself: the first page of each shard left, read in parallel (``threads``), its push jobs
+    queued before the fan-out is recorded ``planned``; a larger one gets one planner job per shard
+    left (``shard``), run by as many planner invocations at once. Either way a shard page with more
+    after it queues the job of its next page, so a page costs one read and its jobs whoever plans it.
+
+    **The same pages, the same jobs.** A page's push jobs are named by the post, the shard and the
+    member before the page (``pack``'s ``origin``), whether the start planned it or a shard job did.
+    So a start that died before recording ``planned`` (the ledger still ``planning``) plans its pages
+    again into jobs of the same ids, as a shard job redelivered before it marked its page does, and
+    the sender knows them; the ``planned`` state and each shard job's page mark keep a page from
+    being planned again once it is done.
     """
 
     ledger: DeliveryLedger
@@ -223,6 +266,11 @@ class FanoutPlanner:
     clock: Callable[[], float] = time.time
     #: Whose targets a member has (every registered channel; the planner never pushes).
     channels: Channels = field(default_factory=registered)
+    #: The most members the start plans itself (by the shard counts); a larger community gets shard jobs.
+    small_community: int = 5000
+    #: The shard pages the start reads at once.
+    threads: int = 8
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def on_job(self, job: PlannerJob | Mapping[str, Any]) -> PlanResult:
         """One planner job (a model, or its JSON values: validated here)."""
@@ -235,18 +283,38 @@ class FanoutPlanner:
         return self._due(job.post)
 
     def start(self, post: PostSummary) -> PlanResult:
-        """Record the post's fan-out once in the ledger, then queue one job per member shard.
+        """Record the post's fan-out once in the ledger, then plan it: the shards counted 0 skipped,
+        a small community's pages planned here, a larger one's shards queued as shard jobs.
 
         A repeated start (a release sent twice, a redelivered job) finds the ledger item ``planned``
-        and does nothing; one found ``planning`` (a start that died before queueing the shard jobs)
-        queues them again (a shard paged twice is harmless: deliveries are claimed per member)."""
+        and does nothing; one found ``planning`` (a start that died before it was done) plans again:
+        the same pages give push jobs of the same ids, and the same shard jobs."""
         now = self.clock()
         if self.ledger.begin(post, now) == "planned":
             return PlanResult("duplicate")
         post = replace(post, started_at=now)
-        self.planner_queue.send([shard_job(post, s) for s in range(self.shards)])
+        counts = self.members.shard_counts(post.community)
+        shards = [s for s in range(self.shards) if counts is None or counts.get(s, 0) != 0]
+        if counts is not None and sum(max(0, counts.get(s, 0)) for s in shards) > self.small_community:
+            self.planner_queue.send([shard_job(post, s) for s in shards])
+            self.ledger.planned(post, now)
+            return PlanResult("planned", planner_jobs=len(shards))
+        pages = self._first_pages(post, shards, now)
+        bodies = [body for page in pages for body in page.bodies]
+        if bodies:
+            self.push_queue.send(bodies)
+        following = [shard_job(post, p.shard, p.last) for p in pages if p.last is not None]
+        if following:
+            self.planner_queue.send(following)
         self.ledger.planned(post, now)
-        return PlanResult("planned", jobs=self.shards)
+        return PlanResult(
+            "planned",
+            jobs=len(bodies),
+            targets=sum(p.targets for p in pages),
+            members=sum(p.members for p in pages),
+            shards=len(pages),
+            planner_jobs=len(following),
+        )
 
     def _release(self, post: PostSummary) -> PlanResult:
         """The publisher has written the post's page: fan out with what the post says now."""
@@ -266,22 +334,43 @@ class FanoutPlanner:
         fresh = summary_of(current, self.site_url)
         if fresh.publish_at is not None and fresh.publish_at > now:
             self.planner_queue.send([post_job(fresh)], delay_for(fresh.publish_at, now, self.max_delay_s))
-            return PlanResult("scheduled", jobs=1)
+            return PlanResult("scheduled", planner_jobs=1)
         return self.start(fresh)
 
     def _page(self, post: PostSummary, shard: int, after: str | None) -> PlanResult:
+        """A shard job: one page planned, the next page's job queued, then the page marked done."""
         if self.ledger.page_done(post, shard, after):
             return PlanResult("duplicate")
         now = self.clock()
+        page = self._plan_page(post, shard, after, now)
+        if page.bodies:
+            self.push_queue.send(page.bodies)
+        if page.last is not None:
+            self.planner_queue.send([shard_job(post, shard, page.last)])
+        self.ledger.mark_page(post, shard, after, now)
+        return PlanResult(
+            "page",
+            jobs=len(page.bodies),
+            targets=page.targets,
+            members=page.members,
+            shards=1,
+            planner_jobs=int(page.last is not None),
+        )
+
+    def _plan_page(self, post: PostSummary, shard: int, after: str | None, now: float) -> _Page:
+        """The page's members to push jobs (as their JSON bodies), named by ``(shard, after)``."""
         members, last = self.members.members_page(post.community, shard, after, self.page_size)
         found = [t for m in members for t in targets(m, post, now, self.channels)]
         jobs = pack(post, found, members_per_job=self.members_per_job, origin=(shard, after))
-        if jobs:
-            self.push_queue.send([j.as_json() for j in jobs])
-        if last is not None:
-            self.planner_queue.send([shard_job(post, shard, last)])
-        self.ledger.mark_page(post, shard, after, now)
-        return PlanResult("page", jobs=len(jobs), targets=len(found), members=len(members))
+        return _Page(shard, [j.as_json() for j in jobs], len(found), len(members), last)
+
+    def _first_pages(self, post: PostSummary, shards: Sequence[int], now: float) -> list[_Page]:
+        """The first page of each shard, planned in parallel (boto3's clients are thread-safe)."""
+        if self.threads <= 1 or len(shards) <= 1:
+            return [self._plan_page(post, s, None, now) for s in shards]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="planner")
+        return list(self._pool.map(lambda s: self._plan_page(post, s, None, now), shards))
 
 
 def release_job(post: PostSummary) -> dict[str, Any]:

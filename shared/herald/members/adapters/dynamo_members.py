@@ -90,6 +90,16 @@ class DynamoMemberStore(DynamoTable):
         items = self._batch_get(keys, consistent=False)
         return sum(int(item.get("n", {}).get("N", "0")) for item in items)
 
+    def shard_counts(self, community: str) -> dict[int, int]:
+        """Each shard's member count (a shard without a counter item: 0), read consistently in one
+        ``BatchGetItem``: a join or a leave writes its member and its shard's count in one
+        transaction, so a shard counted 0 has no member (:class:`herald.fanout.service.MemberDirectory`)."""
+        keys = [shard_key(community, s) for s in range(self.shards)]
+        counts = dict.fromkeys(range(self.shards), 0)
+        for item in self._batch_get(keys, consistent=True):
+            counts[int(item["pk"]["S"].rsplit("#", 1)[1])] = int(item.get("n", {}).get("N", "0"))
+        return counts
+
     def members(self, community: str, shard: int) -> Iterator[Member]:
         params = {
             "IndexName": GSI1,
