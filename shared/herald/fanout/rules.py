@@ -150,7 +150,9 @@ def pack(
             chunk = tuple(group[start : start + members_per_job])
             jobs.append(
                 PushJob(
-                    job_id=job_id(post, *origin, not_before, start, attempt),
+                    # The members are part of the id: a page planned again after members joined or
+                    # left gives other jobs, never a job id whose bitmap means other members.
+                    job_id=job_id(post, *origin, not_before, start, attempt, targets_digest(chunk)),
                     post=post,
                     targets=chunk,
                     attempt=attempt,
