@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import http_ece
 import pytest
-import urllib3
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -36,7 +35,17 @@ from herald.fanout.channels.vapid import (
     private_key_pem,
     verify_jwt,
 )
-from herald.fanout.channels.webpush import WebPushSender, encrypt, push_topic
+from herald.fanout.channels.webpush import (
+    MAX_RESPONSE_BYTES,
+    Answer,
+    ConnectFailed,
+    Destination,
+    NoAnswer,
+    Timeout,
+    WebPushSender,
+    encrypt,
+    push_topic,
+)
 from herald.fanout.delivery import Outcome
 from herald.members.rules import WebPushSubscription
 
@@ -361,68 +370,45 @@ def test_key_source_turns_aws_errors_into_transient_errors() -> None:
 # ----------------------------------------------------------------------------- the sender (no sockets)
 
 
-@dataclass
-class FakeResponse:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    data: bytes = b""
-    released: bool = False
-    closed: bool = False
-    read_sizes: list[int] = field(default_factory=list)
+class FakeTransport:
+    """Stands in for PushConnections: records each request (the checked address it goes to, the TLS
+    name, the target, headers, body, deadline and read limit) and answers what it is told."""
 
-    def read(self, amt: int, decode_content: bool = True) -> bytes:
-        assert decode_content is False  # a compressed answer stays compressed (no gzip bomb)
-        self.read_sizes.append(amt)
-        return self.data[:amt]
-
-    def release_conn(self) -> None:
-        self.released = True
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeHttp:
-    """Stands in for urllib3.PoolManager: records the pool asked for and the requests, answers what
-    it is told."""
-
-    def __init__(self, *responses: FakeResponse | Exception) -> None:
-        self.responses = list(responses)
+    def __init__(self, *answers: Answer | Exception) -> None:
+        self.answers = list(answers)
         self.requests: list[dict[str, Any]] = []
+        self.closed = False
 
-    def connection_from_host(
-        self, host: str, port: int, scheme: str, pool_kwargs: dict[str, Any] | None = None
-    ) -> FakePool:
-        return FakePool(self, host, port, scheme, dict(pool_kwargs or {}))
-
-    def clear(self) -> None:
-        pass
-
-
-@dataclass
-class FakePool:
-    http: FakeHttp
-    host: str
-    port: int
-    scheme: str
-    pool_kwargs: dict[str, Any]
-
-    def urlopen(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
-        self.http.requests.append(
+    def post(
+        self,
+        address: str,
+        where: Destination,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        deadline: float,
+        limit: int,
+    ) -> Answer:
+        self.requests.append(
             {
-                "method": method,
-                "url": url,
-                "address": self.host,
-                "port": self.port,
-                "scheme": self.scheme,
-                "pool_kwargs": self.pool_kwargs,
-                **kwargs,
+                "address": address,
+                "port": where.port,
+                "scheme": where.scheme,
+                "tls_name": where.host,
+                "target": where.target,
+                "headers": dict(headers),
+                "body": body,
+                "deadline": deadline,
+                "limit": limit,
             }
         )
-        answer = self.http.responses.pop(0) if self.http.responses else FakeResponse(201)
+        answer = self.answers.pop(0) if self.answers else Answer(201, {}, b"")
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    def close(self) -> None:
+        self.closed = True
 
 
 PUBLIC_ADDRESS = "93.184.215.14"
@@ -450,24 +436,24 @@ class Browser:
         return bytes(http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth, version="aes128gcm"))
 
 
-def _sender(http: FakeHttp, clock: Clock | None = None, **options: Any) -> WebPushSender:
+def _sender(http: FakeTransport, clock: Clock | None = None, **options: Any) -> WebPushSender:
     clock = clock or Clock()
     options.setdefault("resolve", public_resolver)
     signer = VapidSigner(generate_vapid_key(), SUBJECT, clock=clock)
-    return WebPushSender(signer, http=http, clock=clock, **options)  # type: ignore[arg-type]
+    return WebPushSender(signer, transport=http, clock=clock, **options)
 
 
 def test_sender_encrypts_for_the_subscriber_and_sets_the_headers() -> None:
-    http, browser = FakeHttp(), Browser()
+    http, browser = FakeTransport(), Browser()
     sender = _sender(http)
     payload = encode(_note("مرحبا بكم 👋"))
     result = sender.send(browser.subscription, payload, topic="0123456789abcdef0123", urgency="high")
     assert result.outcome is Outcome.SENT and result.status == 201
     (request,) = http.requests
-    assert request["method"] == "POST" and request["url"] == "/wp/abc"
+    assert request["target"] == "/wp/abc"
     # To the address the check resolved, naming the host in TLS and in Host.
     assert (request["scheme"], request["address"], request["port"]) == ("https", PUBLIC_ADDRESS, 443)
-    assert request["pool_kwargs"] == {"server_hostname": "push.example", "assert_hostname": "push.example"}
+    assert request["tls_name"] == "push.example"
     assert request["headers"]["Host"] == "push.example"
     headers = request["headers"]
     assert headers["TTL"] == "86400" and headers["Urgency"] == "high"
@@ -475,14 +461,13 @@ def test_sender_encrypts_for_the_subscriber_and_sets_the_headers() -> None:
     assert headers["Content-Encoding"] == "aes128gcm"
     assert headers["Content-Type"] == "application/octet-stream"
     assert headers["Authorization"] == sender.signer.header_for(browser.subscription["endpoint"])
-    assert request["retries"] is False and request["timeout"].connect_timeout == 3.0
-    assert request["timeout"].read_timeout == 10.0
-    assert request["preload_content"] is False and request["redirect"] is False
+    assert sender.timeout == Timeout(connect=3.0, read=10.0)
+    assert request["limit"] == MAX_RESPONSE_BYTES
     assert browser.decrypt(request["body"]) == payload
 
 
 def test_each_message_has_a_new_ephemeral_key_and_salt() -> None:
-    http, browser = FakeHttp(), Browser()
+    http, browser = FakeTransport(), Browser()
     sender = _sender(http)
     for _ in range(3):
         sender.send(browser.subscription, b"same", topic=None)
@@ -494,7 +479,7 @@ def test_each_message_has_a_new_ephemeral_key_and_salt() -> None:
 
 
 def test_sender_accepts_the_domain_subscription_model() -> None:
-    http, browser = FakeHttp(), Browser()
+    http, browser = FakeTransport(), Browser()
     subscription = WebPushSubscription.model_validate(browser.subscription)
     assert _sender(http).send(subscription, b"{}", topic="p1", ttl=60).ok
     assert http.requests[0]["headers"]["TTL"] == "60"
@@ -502,11 +487,11 @@ def test_sender_accepts_the_domain_subscription_model() -> None:
 
 def test_sender_reports_status_and_retry_after_dates() -> None:
     clock = Clock(1740830400.0)  # 2025-03-01 12:00:00 UTC
-    http = FakeHttp(
-        FakeResponse(429, {"Retry-After": "Sat, 01 Mar 2025 12:00:30 GMT"}, b"slow down"),
-        FakeResponse(410, {}, b'{"errno": 106}'),
-        FakeResponse(413),
-        urllib3.exceptions.ConnectTimeoutError("timed out"),
+    http = FakeTransport(
+        Answer(429, {"retry-after": "Sat, 01 Mar 2025 12:00:30 GMT"}, b"slow down"),
+        Answer(410, {}, b'{"errno": 106}'),
+        Answer(413, {}, b""),
+        ConnectFailed("TimeoutError: timed out"),
     )
     sender, browser = _sender(http, clock), Browser()
     first = sender.send(browser.subscription, b"x", topic="p")
@@ -522,12 +507,12 @@ def test_sender_reports_status_and_retry_after_dates() -> None:
     assert (
         timeout.outcome is Outcome.RETRY
         and timeout.status is None
-        and "ConnectTimeoutError" in timeout.detail
+        and "TimeoutError: timed out" in timeout.detail
     )
 
 
 def test_sender_refuses_oversized_payloads_and_bad_urgency() -> None:
-    sender, browser = _sender(FakeHttp()), Browser()
+    sender, browser = _sender(FakeTransport()), Browser()
     with pytest.raises(PayloadTooLarge):
         sender.send(browser.subscription, b"x" * 3994, topic=None)
     with pytest.raises(ValueError, match="urgency"):
@@ -574,7 +559,7 @@ class Resolver:
 def test_an_endpoint_resolving_to_a_private_address_at_send_time_is_pruned_unsent(
     address: str, why: str
 ) -> None:
-    http, browser = FakeHttp(), Browser()
+    http, browser = FakeTransport(), Browser()
     result = _sender(http, resolve=Resolver([address])).send(browser.subscription, b"{}", topic="p")
     assert result.outcome is Outcome.PRUNE and address in result.detail and why in result.detail
     assert http.requests == []
@@ -583,7 +568,7 @@ def test_an_endpoint_resolving_to_a_private_address_at_send_time_is_pruned_unsen
 def test_the_connection_goes_to_the_address_that_was_checked() -> None:
     """Resolved once, checked, connected to: a second lookup that would answer the metadata address
     (a rebinding between check and connect) never happens."""
-    http, browser = FakeHttp(), Browser()
+    http, browser = FakeTransport(), Browser()
     resolver = Resolver([PUBLIC_ADDRESS], ["169.254.169.254"])
     assert _sender(http, resolve=resolver).send(browser.subscription, b"{}", topic="p").ok
     assert resolver.calls == [("push.example", 443)]
@@ -591,7 +576,7 @@ def test_the_connection_goes_to_the_address_that_was_checked() -> None:
 
 
 def test_checked_addresses_are_kept_a_minute_then_checked_again() -> None:
-    http, browser = FakeHttp(), Browser()
+    http, browser = FakeTransport(), Browser()
     now = [100.0]
     resolver = Resolver([PUBLIC_ADDRESS], ["169.254.169.254"])
     sender = _sender(http, resolve=resolver, monotonic=lambda: now[0], resolve_ttl_s=60.0)
@@ -605,7 +590,7 @@ def test_checked_addresses_are_kept_a_minute_then_checked_again() -> None:
 
 
 def test_an_endpoint_that_does_not_resolve_is_retried() -> None:
-    http, browser = FakeHttp(), Browser()
+    http, browser = FakeTransport(), Browser()
     resolver = Resolver(OSError(-2, "Name or service not known"))
     result = _sender(http, resolve=resolver).send(browser.subscription, b"{}", topic="p")
     assert result.outcome is Outcome.RETRY and "does not resolve" in result.detail
@@ -618,36 +603,97 @@ def test_plain_http_and_ip_literals_are_refused_by_default() -> None:
         "https://93.184.215.14/wp/abc",
         "https://push.example:8443/x",
     ):
-        http, browser = FakeHttp(), Browser(endpoint)
+        http, browser = FakeTransport(), Browser(endpoint)
         result = _sender(http).send(browser.subscription, b"{}", topic="p")
         assert result.outcome is Outcome.PRUNE and result.detail.startswith("endpoint refused"), endpoint
         assert http.requests == []
 
 
 def test_ipv4_addresses_are_tried_first_then_the_next_on_a_refused_connection() -> None:
-    refused = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
-    http, browser = FakeHttp(refused), Browser()
+    refused = ConnectFailed("ConnectionRefusedError: [Errno 111] Connection refused")
+    http, browser = FakeTransport(refused), Browser()
     resolver = Resolver(["2606:4700:4700::1111", PUBLIC_ADDRESS, "93.184.215.15"])
     assert _sender(http, resolve=resolver).send(browser.subscription, b"{}", topic="p").ok
     assert [r["address"] for r in http.requests] == [PUBLIC_ADDRESS, "93.184.215.15"]
 
 
 def test_a_subscription_whose_keys_do_not_encrypt_is_pruned_unsent() -> None:
-    http, browser = FakeHttp(), Browser()
+    http, browser = FakeTransport(), Browser()
     browser.subscription["keys"]["p256dh"] = b64url_encode(b"\x04" + b"\x01" * 64)  # not on P-256
     result = _sender(http).send(browser.subscription, b"{}", topic="p")
     assert result.outcome is Outcome.PRUNE and "do not encrypt" in result.detail
     assert http.requests == []
 
 
-def test_an_answer_over_the_bound_is_cut_and_its_connection_closed() -> None:
-    big = FakeResponse(400, {}, b"\x00<b>" * 20_000)
-    small = FakeResponse(201)
-    http, browser = FakeHttp(big, small), Browser()
+def test_an_answer_over_the_bound_is_cut_and_named() -> None:
+    """The transport reads at most one byte past the bound (``limit``); the sender keeps the bound,
+    names the cut and makes the detail printable. Closing that connection: test_webpush_http.py."""
+    http, browser = FakeTransport(Answer(400, {}, (b"\x00<b>" * 20_000)[:1001])), Browser()
     sender = _sender(http, max_response_bytes=1000)
     result = sender.send(browser.subscription, b"{}", topic="p")
     assert (result.outcome, result.status, result.response_bytes) == (Outcome.FAILED, 400, 1000)
     assert "cut off: more than 1,000 bytes" in result.detail and "\x00" not in result.detail
-    assert big.read_sizes == [1001] and big.closed and big.released  # not handed back half-read
+    assert http.requests[0]["limit"] == 1000
     assert sender.send(browser.subscription, b"{}", topic="p").ok
-    assert small.released and not small.closed  # a whole answer: the connection is kept
+
+
+def test_the_deadline_is_the_senders_from_the_start_of_the_request() -> None:
+    http, browser = FakeTransport(NoAnswer("deadline", cut=True)), Browser()
+    now = [500.0]
+    sender = _sender(http, deadline_s=2.5, monotonic=lambda: now[0])
+    result = sender.send(browser.subscription, b"{}", topic="p")
+    assert http.requests[0]["deadline"] == 502.5
+    assert (result.outcome, result.status) == (Outcome.RETRY, None)
+    assert result.detail == "no answer within the 2.5 s deadline: cut off"
+
+
+def test_an_answer_broken_off_keeps_its_status_and_says_so() -> None:
+    for problem, words in (
+        ("deadline", "cut off at the 15 s deadline after 3 bytes"),
+        ("IncompleteRead", "broken off after 3 bytes (IncompleteRead)"),
+    ):
+        http, browser = FakeTransport(Answer(503, {"retry-after": "7"}, b"slo", problem)), Browser()
+        result = _sender(http).send(browser.subscription, b"{}", topic="p")
+        assert (result.outcome, result.status, result.retry_after_s) == (Outcome.RETRY, 503, 7.0)
+        assert result.detail == f"answer {words}; slo" and result.response_bytes == 3
+
+
+def test_one_check_per_push_service_host_for_many_endpoints() -> None:
+    """A fan-out's endpoints share a few push service hosts: the host is resolved and checked once
+    per ``resolve_ttl_s``, each endpoint keeps its own path and query."""
+    http = FakeTransport()
+    resolver = Resolver([PUBLIC_ADDRESS])
+    sender = _sender(http, resolve=resolver)
+    for path in ("/wp/a", "/wp/b?token=1", "/wp/c#ignored"):
+        assert sender.send(Browser(f"https://push.example{path}").subscription, b"{}", topic="p").ok
+    assert resolver.calls == [("push.example", 443)]
+    assert [r["target"] for r in http.requests] == ["/wp/a", "/wp/b?token=1", "/wp/c"]
+    assert {r["address"] for r in http.requests} == {PUBLIC_ADDRESS}
+
+
+def test_a_refused_host_stays_refused_and_odd_urls_are_judged_each_time() -> None:
+    http = FakeTransport()
+    resolver = Resolver(["169.254.169.254"])
+    sender = _sender(http, resolve=resolver)
+    for path in ("/a", "/b"):
+        refused = sender.send(Browser(f"https://evil.example{path}").subscription, b"{}", topic="p")
+        assert refused.outcome is Outcome.PRUNE and "link-local" in refused.detail
+    assert resolver.calls == [("evil.example", 443)]
+    # A URL the policy refuses for its own text names that, whatever the host's verdict.
+    spaced = sender.send(Browser("https://push.example/wp/a b").subscription, b"{}", topic="p")
+    assert spaced.outcome is Outcome.PRUNE and "spaces or control characters" in spaced.detail
+    accented = sender.send(Browser("https://push.example/wp/é").subscription, b"{}", topic="p")
+    assert accented.outcome is Outcome.PRUNE and "must be ASCII" in accented.detail
+    assert http.requests == []
+
+
+def test_base64url_decoding_takes_both_alphabets_with_or_without_padding() -> None:
+    data = bytes(range(256))
+    url = b64url_encode(data)
+    standard = url.replace("-", "+").replace("_", "/")
+    for text in (url, url + "==", standard, f"  {standard}=\n"):
+        assert b64url_decode(text) == data
+    with pytest.raises(VapidError):
+        b64url_decode("a")  # one character is never a whole byte
+    with pytest.raises(VapidError):
+        b64url_decode("ééé")
