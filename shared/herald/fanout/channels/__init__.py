@@ -13,7 +13,7 @@ channel by name.
   channel and its message; :mod:`~herald.fanout.channels.sns_mobile`: the bounded ``Publish``, and the
   channel's factory.
 
-Importing a channel module loads nothing heavy: each makes its sender (``cryptography``, ``urllib3``,
+Importing a channel module loads nothing heavy: each makes its sender (``cryptography``, its HTTP client,
 ``botocore``, the VAPID key) on its first push, so the planner, which only asks for targets, does not
 load them.
 """
