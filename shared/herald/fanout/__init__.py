@@ -1,1 +1,1 @@
-"""Push fan-out: the planner, the sender, delivery records and retries, and the push channels."""
+"""Push fan-out: the planner, the sender, push jobs with their leases and retries, and the push channels."""

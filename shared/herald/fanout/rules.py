@@ -201,7 +201,7 @@ def targets_digest(found: Iterable[Target]) -> str:
 
 @dataclass
 class DeliveryStats:
-    """Per post: members targeted (a first delivery record), sent, failed, pruned, deferred (quiet hours)."""
+    """Per post: members targeted (of its first push jobs), sent, failed, pruned, deferred (quiet hours)."""
 
     targeted: int = 0
     sent: int = 0

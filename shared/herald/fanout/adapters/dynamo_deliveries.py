@@ -1,4 +1,4 @@
-"""The deliveries table: fan-out ledger, per-(post, member, channel) delivery records, per-post statistics.
+"""The deliveries table: fan-out ledger, push jobs (a lease and the progress of each), per-post statistics.
 
 =====================  ===========================================  =========================
 item                   pk                                           sk
