@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from herald.fanout.channels import Channels
 from herald.fanout.channels.web import WebPushChannel
@@ -184,3 +186,34 @@ def test_the_handler_emits_attempts_and_failures_per_push_service(
     for *_, (directive,) in emitted.values():
         assert directive["Namespace"] == "Herald"
         assert sorted(directive["Dimensions"][0]) == ["push_service", "service"]
+
+
+_SCHEMES = st.sampled_from(["https://", "http://", "HTTPS://", "", "//", "https:/", "ftp://", "a+b://"])
+_HOSTS = st.sampled_from(
+    [
+        "fcm.googleapis.com",
+        "FCM.googleapis.com.",
+        "wns2-par02p.notify.windows.com",
+        "web.push.apple.com",
+        "evilfcm.googleapis.com",
+        "fcm.googleapis.com.evil.example",
+        "[::1]",
+        "[::1",
+        "u:p@fcm.googleapis.com",
+        "fcm.googleapis.com:443",
+        "",
+        "not a url",
+    ]
+)
+_TAILS = st.sampled_from(["", "/", "/wp/abc", "?q=1", "#f", "/a?b#c", ":80/x", "@evil.example/x"])
+
+
+@settings(max_examples=500)
+@given(_SCHEMES, _HOSTS, _TAILS, st.text(max_size=5))
+def test_the_push_service_kept_per_authority_is_the_one_the_whole_url_gives(
+    scheme: str, host: str, tail: str, junk: str
+) -> None:
+    from herald.fanout.delivery import _service_of_url
+
+    for url in (scheme + host + tail, scheme + host + junk + tail, junk + scheme + host + tail):
+        assert push_service(url) == _service_of_url(url), url

@@ -19,6 +19,7 @@ Every attempt, Web Push (an HTTP status from the push service, RFC 8030) or mobi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random as _random
 import re
 from collections.abc import Callable, Iterable
@@ -210,12 +211,29 @@ def push_service(endpoint: str) -> str:
 
     A label of low cardinality for metrics: a host is known when it is one of the services' hosts
     or a subdomain of it (``wns2-par02p.notify.windows.com``); ``fcm.googleapis.com.evil.example``
-    and ``evilfcm.googleapis.com`` are ``other``.
+    and ``evilfcm.googleapis.com`` are ``other``. Asked once per push: the answer is kept per
+    authority (the part of the URL between ``//`` and the path), which is all it depends on.
     """
+    found = _AUTHORITY.match(endpoint)
+    if found is None:
+        return _service_of_url(endpoint)
+    return _service_of_authority(found.group(1))
+
+
+#: A URL's scheme and authority (``scheme://authority``), the authority ending where urlsplit ends it.
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _service_of_authority(authority: str) -> str:
+    return _service_of_url("//" + authority)
+
+
+def _service_of_url(url: str) -> str:
     from urllib.parse import urlsplit
 
     try:
-        host = (urlsplit(endpoint).hostname or "").rstrip(".").lower()
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
     except ValueError:
         return OTHER_SERVICE
     for suffix, name in KNOWN_PUSH_SERVICES:
