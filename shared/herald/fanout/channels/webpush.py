@@ -1,9 +1,11 @@
 """Sending a Web Push message (RFC 8030), encrypted with aes128gcm (RFC 8291), signed with VAPID (RFC 8292).
 
 Each message gets a new ephemeral ECDH key and a random salt; the body is one record of at most
-4,096 bytes. The request goes out on a keep-alive connection of the sender's own small HTTP/1.1
-client (:class:`PushConnections`: one POST, one status and a bounded answer are all a push needs),
-so a fan-out to a push service opens a handful of TLS connections, not one per subscriber.
+4,096 bytes. The request goes out on a keep-alive connection of the sender's own socket layer
+(:class:`PushConnections`: the checked address, TLS, the deadline, the bounded reads), with ``h11``
+writing the request and framing the answer (status line, headers, sized, chunked or until-close
+bodies, interim answers, whether the connection may be used again), so a fan-out to a push
+service opens a handful of TLS connections, not one per subscriber.
 
 A push endpoint is a URL a stranger handed in, so the sender trusts nothing about the other end:
 
@@ -41,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+import h11
 import http_ece
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -90,6 +93,7 @@ RECORD_SIZE = 4096
 RESOLVE_TTL_S = 60.0
 _RESOLVED_MAX = 1024
 _POOLS_MAX = 256
+_TEMPLATES_MAX = 64  # header sets whose h11 validation is kept (per PushConnections)
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -258,162 +262,40 @@ class _BadAnswer(Exception):
     pass
 
 
-_END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
-_LINE = re.compile(r"\r?\n")
+#: At most this much is asked of the socket per read.
+_RECV_BYTES = 65536
+_IDENTITY = ("Accept-Encoding", "identity")
+_END = h11.EndOfMessage()  # h11's events are immutable: one for every request
 
 
-class _Reader:
-    """Reads one connection's answer, each read given what is left of the deadline (at most the read
-    timeout): a service that trickles is cut off at the deadline, not a read timeout later."""
+def _receive(
+    sock: socket.socket, deadline: float, read_timeout: float, clock: Callable[[], float], size: int
+) -> bytes:
+    """What has come (waiting for it), at most ``size`` bytes; ``b""`` when the other end has closed.
+    The read is given what is left of the deadline (at most the read timeout): a service that
+    trickles is cut off at the deadline, not a read timeout later."""
+    remaining = deadline - clock()
+    if remaining <= 0:
+        raise _Deadline
+    bounded_by_deadline = remaining <= read_timeout
+    sock.settimeout(remaining if bounded_by_deadline else read_timeout)
+    try:
+        return sock.recv(size)
+    except TimeoutError:
+        if bounded_by_deadline:
+            raise _Deadline from None
+        raise _ReadTimeout from None
 
-    __slots__ = ("buf", "clock", "deadline", "read_timeout", "sock")
 
-    def __init__(self, sock: socket.socket, deadline: float, read_timeout: float, clock: Callable[[], float]):
+class _Link:
+    """One connection: its socket and the h11 state machine that frames its requests and answers,
+    kept with it in the pool and started on its next cycle after each whole exchange."""
+
+    __slots__ = ("http", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.deadline = deadline
-        self.read_timeout = read_timeout
-        self.clock = clock
-        self.buf = bytearray()
-
-    def fill(self) -> bool:
-        """Reads what has come (waiting for it); False when the other end has closed."""
-        remaining = self.deadline - self.clock()
-        if remaining <= 0:
-            raise _Deadline
-        bounded_by_deadline = remaining <= self.read_timeout
-        self.sock.settimeout(remaining if bounded_by_deadline else self.read_timeout)
-        try:
-            chunk = self.sock.recv(65536)
-        except TimeoutError:
-            if bounded_by_deadline:
-                raise _Deadline from None
-            raise _ReadTimeout from None
-        if not chunk:
-            return False
-        self.buf += chunk
-        return True
-
-    def line(self, limit: int = 4096) -> bytes:
-        while (end := self.buf.find(b"\n")) < 0:
-            if len(self.buf) > limit:
-                raise _BadAnswer("a chunk line over 4 KiB")
-            if not self.fill():
-                raise _BadAnswer("IncompleteRead")
-        line = bytes(self.buf[:end]).rstrip(b"\r")
-        del self.buf[: end + 1]
-        return line
-
-    def head(self) -> tuple[str, int, dict[str, str]]:
-        """HTTP version, status and headers of the final answer (interim 1xx answers skipped)."""
-        while True:
-            searched = 0
-            while (match := _END_OF_HEAD.search(self.buf, max(0, searched - 3))) is None:
-                searched = len(self.buf)
-                if searched > MAX_HEAD_BYTES:
-                    raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
-                if not self.fill():
-                    detail = "the push service closed the connection"
-                    raise _BadAnswer(f"RemoteDisconnected: {detail}" + (" mid-answer" if self.buf else ""))
-            if match.start() > MAX_HEAD_BYTES:
-                raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
-            text = bytes(self.buf[: match.start()]).decode("latin-1")
-            del self.buf[: match.end()]
-            status_line, *lines = _LINE.split(text)
-            version, _, rest = status_line.partition(" ")
-            code = rest[:3]
-            if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-                raise _BadAnswer(f"BadStatusLine: {status_line[:60]!r}")
-            status = int(code)
-            if 100 <= status < 200 and status != 101:
-                continue  # 100 Continue and the like: the answer follows
-            headers: dict[str, str] = {}
-            last = ""
-            for line in lines:
-                if line[:1] in (" ", "\t") and last:
-                    headers[last] = f"{headers[last]} {line.strip()}"
-                    continue
-                name, colon, value = line.partition(":")
-                if not colon:
-                    continue
-                last = name.strip().lower()
-                value = value.strip()
-                headers[last] = f"{headers[last]}, {value}" if last in headers else value
-            return version, status, headers
-
-    def body(self, status: int, headers: Mapping[str, str], limit: int) -> tuple[bytes, str, bool]:
-        """(at most ``limit + 1`` bytes of the body, the problem, whether the connection can be reused)."""
-        if status < 200:  # 101: the connection is no longer HTTP
-            return b"", "", False
-        if status in (204, 304):
-            return b"", "", not self.buf
-        coding = headers.get("transfer-encoding")
-        if coding is not None:
-            if coding.rsplit(",", 1)[-1].strip().lower() == "chunked":
-                return self._chunked(limit)
-            return self._until_close(limit)
-        length = headers.get("content-length")
-        if length is None:
-            return self._until_close(limit)
-        values = {v.strip() for v in length.split(",")}
-        if len(values) != 1 or not (size := values.pop()).isdigit():
-            return b"", f"InvalidHeader: Content-Length {length[:40]!r}", False
-        return self._sized(int(size), limit)
-
-    def _sized(self, size: int, limit: int) -> tuple[bytes, str, bool]:
-        want = min(size, limit + 1)
-        problem = ""
-        try:
-            while len(self.buf) < want:
-                if not self.fill():
-                    problem = "IncompleteRead"
-                    break
-        except _Deadline:
-            problem = "deadline"
-        except (_ReadTimeout, OSError) as exc:
-            problem = "ReadTimeout" if isinstance(exc, _ReadTimeout) else type(exc).__name__
-        data = bytes(self.buf[:want])
-        return data, problem, not problem and want == size and len(self.buf) == size
-
-    def _until_close(self, limit: int) -> tuple[bytes, str, bool]:
-        problem = ""
-        try:
-            while len(self.buf) <= limit and self.fill():
-                pass
-        except _Deadline:
-            problem = "deadline"
-        except (_ReadTimeout, OSError) as exc:
-            problem = "ReadTimeout" if isinstance(exc, _ReadTimeout) else type(exc).__name__
-        return bytes(self.buf[: limit + 1]), problem, False
-
-    def _chunked(self, limit: int) -> tuple[bytes, str, bool]:
-        data = bytearray()
-        try:
-            while True:
-                size_text = self.line().split(b";", 1)[0].strip()
-                try:
-                    size = int(size_text, 16)
-                except ValueError:
-                    return bytes(data), "InvalidChunkLength", False
-                if size == 0:
-                    while self.line():  # trailers, up to the empty line
-                        pass
-                    return bytes(data), "", not self.buf
-                need = min(size, limit + 1 - len(data))
-                while len(self.buf) < need:
-                    if not self.fill():
-                        return bytes(data + self.buf), "IncompleteRead", False
-                data += self.buf[:need]
-                del self.buf[:need]
-                if len(data) > limit:
-                    return bytes(data), "", False
-                if self.line():  # the CRLF after the chunk's data
-                    return bytes(data), "InvalidChunk", False
-        except _Deadline:
-            return bytes(data), "deadline", False
-        except _BadAnswer as exc:
-            return bytes(data), str(exc).split(":", 1)[0], False
-        except (_ReadTimeout, OSError) as exc:
-            return bytes(data), "ReadTimeout" if isinstance(exc, _ReadTimeout) else type(exc).__name__, False
+        self.http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
 
 
 def _idle_and_clean(sock: socket.socket) -> bool:
@@ -436,12 +318,15 @@ def _close(sock: socket.socket) -> None:
 class PushConnections:
     """Keep-alive HTTP/1.1 connections to checked addresses; thread-safe, one per sender.
 
+    Herald opens and reads the sockets (each operation bounded by the request's deadline); ``h11``
+    (one ``h11.Connection`` per socket, kept with it) writes each request and frames each answer.
     A connection is pooled under (scheme, address, port, TLS name): it is only ever reused for the
     address it was opened to. Up to ``max_per_host`` idle connections are kept per key; a burst
-    beyond that opens more, which are closed when done. A connection whose answer was not read to
-    its end (over the limit, cut off, broken) is closed, never pooled. ``tls`` is the
-    ``ssl.SSLContext`` for https (default: ``ssl.create_default_context()``, made on first use:
-    the system's CAs, the host name checked).
+    beyond that opens more, which are closed when done. A connection is closed, never pooled,
+    when its answer was not read to its end (over the limit, cut off, broken), when h11 does not
+    have both sides ``DONE`` after it (``Connection: close``, HTTP/1.0, a body read until close)
+    or when bytes came after its end. ``tls`` is the ``ssl.SSLContext`` for https (default:
+    ``ssl.create_default_context()``, made on first use: the system's CAs, the host name checked).
     """
 
     def __init__(
@@ -456,7 +341,8 @@ class PushConnections:
         self.timeout = timeout
         self.clock = clock
         self._tls = tls
-        self._idle: dict[tuple[str, str, int, str], list[socket.socket]] = {}
+        self._idle: dict[tuple[str, str, int, str], list[_Link]] = {}
+        self._templates: dict[tuple[tuple[str, str], ...], h11.Request] = {}
         self._lock = threading.Lock()
         self._closed = False
         self.opened = 0  # connections opened: pooling's effect, for tests and benches
@@ -471,29 +357,25 @@ class PushConnections:
         deadline: float,
         limit: int,
     ) -> Answer:
-        lines = [f"POST {where.target} HTTP/1.1\r\n"]
-        for name, value in headers.items():
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-                raise ValueError(f"header {name[:40]!r} would break the request")
-            lines.append(f"{name}: {value}\r\n")
-        lines.append("Accept-Encoding: identity\r\n\r\n")
-        request = "".join(lines).encode("latin-1") + body
+        request = self._request(where.target, headers)
         key = (where.scheme, address, where.port, where.host)
-        sock = self._take(key)
-        if sock is None:
-            sock = self._connect(address, where, deadline)
-        reader = _Reader(sock, deadline, self.timeout.read, self.clock)
+        link = self._take(key)
+        if link is None:
+            link = _Link(self._connect(address, where, deadline))
+        sock, http = link.sock, link.http
         try:
+            wire = (http.send(request) or b"") + (http.send(h11.Data(data=body)) or b"")
+            wire += http.send(_END) or b""
             remaining = deadline - self.clock()
             if remaining <= 0:
                 raise _Deadline
             sock.settimeout(min(remaining, self.timeout.read))
             try:
-                sock.sendall(request)
+                sock.sendall(wire)
             except TimeoutError:
                 raise (_Deadline if remaining <= self.timeout.read else _ReadTimeout) from None
-            version, status, answer_headers = reader.head()
-            data, problem, reusable = reader.body(status, answer_headers, limit)
+            response = self._head(sock, http, deadline)
+            data, problem = self._body(sock, http, deadline, limit)
         except _Deadline:
             _close(sock)
             raise NoAnswer("deadline", cut=True) from None
@@ -511,38 +393,132 @@ class PushConnections:
         except BaseException:
             _close(sock)
             raise
-        connection = answer_headers.get("connection", "").lower()
-        keep = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
-        if reusable and keep and len(data) <= limit:
-            self._give(key, sock)
+        # Pooled only after a whole exchange that both sides may follow with another (h11 says
+        # MUST_CLOSE for Connection: close, HTTP/1.0 and bodies read until close), nothing unread.
+        if (
+            not problem
+            and len(data) <= limit
+            and http.our_state is h11.DONE
+            and http.their_state is h11.DONE
+            and not http.trailing_data[0]
+        ):
+            http.start_next_cycle()
+            self._give(key, link)
         else:
             _close(sock)
-        return Answer(status, answer_headers, data, problem)
+        answer_headers: dict[str, str] = {}
+        for raw_name, raw_value in response.headers.raw_items():
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            answer_headers[name] = f"{answer_headers[name]}, {value}" if name in answer_headers else value
+        return Answer(response.status_code, answer_headers, data, problem)
 
-    def _take(self, key: tuple[str, str, int, str]) -> socket.socket | None:
+    def _request(self, target: str, headers: Mapping[str, str]) -> h11.Request:
+        """The request's head. A fan-out sends the same headers many times (one push service host,
+        one VAPID header, one topic, one body length): h11 validates each set once, and later
+        requests with that set take its validated headers."""
+        fields = tuple(headers.items())
+        template = self._templates.get(fields)
+        if template is None:
+            try:
+                template = h11.Request(method=b"POST", target=target, headers=[*fields, _IDENTITY])
+            except h11.LocalProtocolError as exc:
+                raise ValueError(f"the request cannot be written: {exc}") from None
+            if len(self._templates) >= _TEMPLATES_MAX:
+                self._templates.clear()
+            self._templates[fields] = template
+            return template
+        try:
+            return h11.Request(method=b"POST", target=target, headers=template.headers)
+        except h11.LocalProtocolError as exc:
+            raise ValueError(f"the request cannot be written: {exc}") from None
+
+    def _head(self, sock: socket.socket, http: h11.Connection, deadline: float) -> h11.Response:
+        """The final answer's status and headers (interim 1xx answers skipped). All the heads of one
+        answer together are read up to ``MAX_HEAD_BYTES``: h11 refuses an incomplete one beyond
+        that, and no more is read for them."""
+        fed = 0
+        closed = False
+        event: Any = h11.NEED_DATA  # a cycle starts with nothing buffered (else it was not pooled)
+        while True:
+            if event is h11.NEED_DATA:
+                if fed > MAX_HEAD_BYTES:
+                    raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
+                size = min(_RECV_BYTES, MAX_HEAD_BYTES + 1 - fed)
+                chunk = _receive(sock, deadline, self.timeout.read, self.clock, size)
+                fed += len(chunk)
+                closed = not chunk
+                http.receive_data(chunk)
+            elif type(event) is h11.Response:
+                return event
+            elif type(event) is not h11.InformationalResponse:  # 100 Continue and the like: skipped
+                raise _BadAnswer(f"RemoteProtocolError: {type(event).__name__} instead of an answer")
+            try:
+                event = http.next_event()
+            except h11.RemoteProtocolError as exc:
+                if closed:
+                    detail = "the push service closed the connection" + (" mid-answer" if fed else "")
+                    raise _BadAnswer(f"RemoteDisconnected: {detail}") from None
+                if exc.error_status_hint == 431:
+                    raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes") from None
+                raise _BadAnswer(f"RemoteProtocolError: {exc}"[:200]) from None
+
+    def _body(
+        self, sock: socket.socket, http: h11.Connection, deadline: float, limit: int
+    ) -> tuple[bytes, str]:
+        """(at most ``limit + 1`` bytes of the body as sent, why it ended early or ``""``): once more
+        than ``limit`` bytes have come, nothing more is read."""
+        data = bytearray()
+        closed = False
+        problem = ""
+        try:
+            while len(data) <= limit:
+                event = http.next_event()
+                if event is h11.NEED_DATA:
+                    chunk = _receive(sock, deadline, self.timeout.read, self.clock, _RECV_BYTES)
+                    closed = not chunk
+                    http.receive_data(chunk)
+                elif type(event) is h11.Data:
+                    data += event.data
+                elif type(event) is h11.EndOfMessage:
+                    break
+                else:
+                    problem = type(event).__name__
+                    break
+        except _Deadline:
+            problem = "deadline"
+        except _ReadTimeout:
+            problem = "ReadTimeout"
+        except h11.RemoteProtocolError as exc:
+            # The connection closed before the body's end (its length, the last chunk): IncompleteRead.
+            problem = "IncompleteRead" if closed else f"RemoteProtocolError: {exc}"[:200]
+        except OSError as exc:
+            problem = type(exc).__name__
+        return bytes(data[: limit + 1]), problem
+
+    def _take(self, key: tuple[str, str, int, str]) -> _Link | None:
         while True:
             with self._lock:
                 idle = self._idle.get(key)
                 if not idle:
                     return None
-                sock = idle.pop()
-            if _idle_and_clean(sock):
-                return sock
-            _close(sock)
+                link = idle.pop()
+            if _idle_and_clean(link.sock):
+                return link
+            _close(link.sock)
 
-    def _give(self, key: tuple[str, str, int, str], sock: socket.socket) -> None:
+    def _give(self, key: tuple[str, str, int, str], link: _Link) -> None:
         with self._lock:
             if not self._closed:
                 idle = self._idle.get(key)
                 if idle is None:
                     if len(self._idle) >= _POOLS_MAX:
                         for old in self._idle.pop(next(iter(self._idle))):
-                            _close(old)
+                            _close(old.sock)
                     idle = self._idle[key] = []
                 if len(idle) < self.max_per_host:
-                    idle.append(sock)
+                    idle.append(link)
                     return
-        _close(sock)
+        _close(link.sock)
 
     def _context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -593,9 +569,9 @@ class PushConnections:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, {}
-        for socks in idle.values():
-            for sock in socks:
-                _close(sock)
+        for links in idle.values():
+            for link in links:
+                _close(link.sock)
 
 
 # ----------------------------------------------------------------------------- the sender
