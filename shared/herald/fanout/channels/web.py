@@ -95,7 +95,9 @@ class WebPushChannel:
 
 def sender_from_env(environ: Mapping[str, str]) -> WebPushSender:
     """The sender of a container: the VAPID key read once (SSM), the subject and TTL from the settings,
-    the same endpoint policy as at join (checked again on the addresses resolved at each push)."""
+    the same endpoint policy as at join (checked again on the addresses resolved at each push), and
+    as many keep-alive connections per push service as the sender's threads push at once (most
+    members of a community share one push service: fewer would open a TLS connection per push)."""
     from herald.fanout.adapters.vapid_keys import VapidKeySource
     from herald.fanout.channels.vapid import VapidSigner
     from herald.fanout.channels.webpush import WebPushSender
@@ -107,6 +109,7 @@ def sender_from_env(environ: Mapping[str, str]) -> WebPushSender:
         VapidSigner(key(), settings.vapid_subject),
         ttl=settings.push_ttl_seconds,
         policy=settings.endpoint_policy,
+        max_connections_per_host=settings.sender_threads,
     )
 
 
