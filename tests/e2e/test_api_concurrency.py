@@ -39,7 +39,12 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
     os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    local = LocalCloud(ROOT / "template.yaml", project_root=ROOT, functions=["ApiFunction"], concurrency=8)
+    local = LocalCloud(
+        ROOT / "template.yaml",
+        project_root=ROOT,
+        functions=["ApiFunction", "MemberCounterFunction"],
+        concurrency=8,
+    )
     with local.start(port=0, api_port=0) as running:
         yield running
 
@@ -118,6 +123,7 @@ def test_concurrent_joins_and_leaves_count_exactly(cloud: LocalCloud) -> None:
     assert set(joins) <= {200, 201} and 25 <= joins[201] <= 30, joins
 
     truth = BASELINE + 150 + 30 - 40
+    cloud.wait_until_idle()  # the member counter has read the stream: the burst is settled
     status, community = call(cloud, "GET", f"/communities/{COMMUNITY}")
     assert status == 200 and community["members"] == truth
     store = DynamoMemberStore(cloud.resources.ref("MembersTable"), dynamodb=cloud.client("dynamodb"))

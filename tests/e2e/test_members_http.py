@@ -74,6 +74,8 @@ def subscription(n: int) -> dict[str, Any]:
 
 
 def members(cloud: LocalCloud, locale: str = "en") -> tuple[int, str]:
+    """The community's member count once the member counter has read the stream."""
+    cloud.wait_until_idle()
     status, body = call(cloud, "GET", "/communities/cedar", headers={"Accept-Language": locale})
     assert status == 200, body
     return body["members"], body["members_display"]

@@ -18,6 +18,7 @@ from herald.content.models import CommunityProfile, Post
 from herald.ingest.ports import Change
 from tests.integration.api_events import response_headers, response_json
 from tests.integration.conftest import Api
+from tests.member_counts import settle_api
 
 COMMUNITY = "safe-routes"
 
@@ -82,6 +83,12 @@ def seed(api: Api, posts: list[Post] | None = None, baseline: int = 222_000) -> 
     store.commit(Change(profile=(COMMUNITY, profile)))
     for start in range(0, len(posts or []), 10):
         store.commit(Change(create_posts=(posts or [])[start : start + 10]))
+
+
+def settled_members(api: Api) -> int:
+    """The community's member count once the counter has read the stream (a burst settled)."""
+    settle_api(api)
+    return int(response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"])
 
 
 def join(
@@ -262,7 +269,7 @@ def test_join_repeat_and_leave_keep_the_count_exact(api: Api) -> None:
     assert stored.preferences.languages == ["en", "ar"]
 
     second = response_json(join(api, {"web_push": web_push(2)}))
-    assert response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"] == 222_002
+    assert settled_members(api) == 222_002
 
     left = api.call(
         "DELETE", f"/communities/{COMMUNITY}/members/{member['member_id']}", headers=bearer(member["token"])
@@ -273,12 +280,12 @@ def test_join_repeat_and_leave_keep_the_count_exact(api: Api) -> None:
         "DELETE", f"/communities/{COMMUNITY}/members/{member['member_id']}", headers=bearer(member["token"])
     )
     assert again["statusCode"] == 204
-    assert response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"] == 222_001
+    assert settled_members(api) == 222_001
     assert api.members().member(COMMUNITY, member["member_id"]) is None
     # After leaving, the same subscription joins as a new member.
     back = join(api, {"web_push": web_push(1)})
     assert back["statusCode"] == 201 and response_json(back)["member_id"] != member["member_id"]
-    assert response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"] == 222_002
+    assert settled_members(api) == 222_002
     assert second["member_id"] != member["member_id"]
 
 
@@ -299,7 +306,7 @@ def test_tokens_401_403_without_revealing_membership(api: Api) -> None:
         )
         assert wrong["statusCode"] == nobody["statusCode"] == weird["statusCode"] == 403
         assert response_json(wrong) == response_json(nobody) == response_json(weird) == {"error": "forbidden"}
-    assert response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"] == 222_001
+    assert settled_members(api) == 222_001
 
 
 def test_preferences(api: Api) -> None:
@@ -431,7 +438,7 @@ def test_device_join_registers_an_sns_platform_endpoint(api: Api, monkeypatch: p
     assert join(api, {"web_push": web_push(9)}, token=member["token"])["statusCode"] == 200
     assert join(api, {"web_push": web_push(9)})["statusCode"] == 200  # the same keys: its own retry
     assert join(api, {"device": {"platform": "fcm", "token": token}})["statusCode"] == 409  # no token
-    assert response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"] == 222_001
+    assert settled_members(api) == 222_001
     monkeypatch.setenv("APNS_PLATFORM_APPLICATION_ARN", "")
     api_app.configure(None)
     apns = join(api, {"device": {"platform": "apns", "token": "ab" * 32}})
@@ -479,7 +486,13 @@ def test_simulated_members_through_the_handler(api: Api) -> None:
     from herald_tools.members_sim import simulate_members
 
     seed(api)
-    result = simulate_members(api.handler.handler, COMMUNITY, 30, random.Random(5))
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if event["httpMethod"] == "GET":  # the count is read once the joins and leaves are counted
+            settle_api(api)
+        return api.handler.handler(event, context)
+
+    result = simulate_members(handler, COMMUNITY, 30, random.Random(5))
     assert result["joined"] == 30 and result["left"] == 3
     assert result["members"] == result["expected_members"] == 222_000 + 27
     assert set(result["statuses"]) <= {200, 201}
@@ -499,4 +512,4 @@ def test_an_id_no_upload_can_create_is_an_unknown_community(api: Api) -> None:
             response = api.call(method, path, body=body)
             assert response["statusCode"] == 404, (method, path, response)
             assert response_json(response) == {"error": "community not found", "community": community}
-    assert response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"] == 222_000
+    assert settled_members(api) == 222_000

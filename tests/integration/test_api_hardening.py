@@ -12,6 +12,7 @@ import pytest
 from tests.integration.api_events import response_json, rest_event
 from tests.integration.conftest import Api, LambdaContext
 from tests.integration.test_api import AUTH, COMMUNITY, bearer, join, p256_point, post, seed, web_push
+from tests.member_counts import settle_api
 
 #: Lambda's limit on a synchronous invocation's response (the proxy response, as JSON).
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
@@ -19,6 +20,8 @@ MEMBERS = f"/communities/{COMMUNITY}/members"
 
 
 def members(api: Api) -> int:
+    """The member count once the counter has read the stream."""
+    settle_api(api)
     return int(response_json(api.call("GET", f"/communities/{COMMUNITY}"))["members"])
 
 

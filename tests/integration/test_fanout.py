@@ -10,6 +10,7 @@ from typing import Any
 from herald.members.rules import subscription_id
 from tests.integration.conftest import REGION
 from tests.integration.fanout_rig import COMMUNITY, Rig, by_member, rig_fixture  # noqa: F401
+from tests.member_counts import StreamCounter
 
 EXPORT = (
     "Clinic open on Saturday from 9.\n\n"
@@ -153,6 +154,7 @@ def test_gone_subscriptions_are_pruned_and_dead_members_uncounted(rig: Rig) -> N
     for member in (gone, missing, device):
         assert store.member(COMMUNITY, member.member_id) is None
         assert store.claims(COMMUNITY, member.subscriptions) == {}
+    settle(rig)
     assert store.count(COMMUNITY) == 1
     # A second post goes to the one subscription left.
     second = rig.post("q", "The food bank is open late on Thursday.")
@@ -274,24 +276,36 @@ def _counted_planner(rig: Rig, **options: Any) -> tuple[Counter[str], list[dict[
     return calls, queued
 
 
-def test_planner_a_post_to_an_empty_community_costs_three_calls_and_no_job(rig: Rig) -> None:
+def settle(rig: Rig) -> None:
+    """Let the member counter read the members table's stream: the counts are exact after it."""
+    StreamCounter(
+        rig.ddb, rig.streams, rig.env["MEMBERS_TABLE"], int(rig.env["MEMBER_COUNTER_SHARDS"])
+    ).settle()
+
+
+def test_planner_a_post_to_an_empty_community_costs_no_page_and_no_job(rig: Rig) -> None:
     elsewhere = [rig.join(community="other", shard=s) for s in range(0, 32, 3)]
+    settle(rig)
     calls, queued = _counted_planner(rig)
     rig.post("p", "The library opens late on Thursday.")
     rig.drain()
-    # Begun, the shard counts read (one BatchGetItem for the 32 counters), recorded planned.
-    assert calls == {"PutItem": 1, "BatchGetItem": 1, "UpdateItem": 1}
+    # Begun, the shard counts read (one BatchGetItem for the 32 counters), each shard counted 0
+    # looked at (a Query of one item: the counts come from the stream, a member may be on its way),
+    # recorded planned.
+    assert calls == {"PutItem": 1, "BatchGetItem": 1, "Query": 32, "UpdateItem": 1}
     assert queued == [] and rig.invocations.get("PUSH_JOB_QUEUE_URL", 0) == 0
     assert all(rig.received_by(m) == [] for m in elsewhere)
 
 
 def test_planner_ten_members_are_planned_in_the_release_itself(rig: Rig) -> None:
     members = [rig.join(shard=s) for s in (0, 0, 3, 7, 7, 7, 12, 20, 25, 31)]
+    settle(rig)
     calls, queued = _counted_planner(rig)
     post_id = rig.post("p", "The library opens late on Thursday.")
     rig.drain()
-    # One Query per shard with members (7 of 32), their push jobs in one SendMessageBatch, no shard job.
-    assert calls == {"PutItem": 1, "BatchGetItem": 1, "Query": 7, "SendMessageBatch": 1, "UpdateItem": 1}
+    # One Query of one item per shard counted 0 (25), one page per shard with members (7 of 32),
+    # their push jobs in one SendMessageBatch, no shard job.
+    assert calls == {"PutItem": 1, "BatchGetItem": 1, "Query": 32, "SendMessageBatch": 1, "UpdateItem": 1}
     assert queued == []
     assert all(rig.received_by(m) == [post_id] for m in members) and rig.push.duplicates() == {}
     assert rig.stats(post_id) == {"targeted": 10, "sent": 10, "failed": 0, "pruned": 0, "deferred": 0}
@@ -299,6 +313,7 @@ def test_planner_ten_members_are_planned_in_the_release_itself(rig: Rig) -> None
 
 def test_planner_a_larger_community_gets_a_shard_job_per_shard_with_members(rig: Rig) -> None:
     members = [rig.join(shard=s) for s in (2, 9, 9, 9, 30)]
+    settle(rig)
     calls, queued = _counted_planner(rig, small_community=4, page_size=2)
     post_id = rig.post("p", "The library opens late on Thursday.")
     rig.drain()
@@ -309,5 +324,5 @@ def test_planner_a_larger_community_gets_a_shard_job_per_shard_with_members(rig:
         (30, True),
         (9, False),
     ]
-    assert calls["Query"] == 4 and calls["BatchGetItem"] == 1
+    assert calls["Query"] == 29 + 4 and calls["BatchGetItem"] == 1  # 29 shards counted 0 looked at
     assert all(rig.received_by(m) == [post_id] for m in members) and rig.push.duplicates() == {}

@@ -1,10 +1,16 @@
-"""Joins through the API handler on in-process moto: joins per second and DynamoDB writes per join.
+"""Joins and leaves through the API handler on in-process moto, and the member counter behind them.
 
-The template's resources are provisioned inside ``mock_aws``; each join is an API Gateway REST
-proxy event handed to ``herald.api.app.handle``. A ``before-call`` hook on the handler's DynamoDB
-client counts the calls and the items each writes. Against: the least a correct join needs (one
-transaction of 3 items: member, subscription claim, counter shard) and, for speed, a bare
+The template's resources are provisioned inside ``mock_aws``; each join or leave is an API Gateway
+REST proxy event handed to ``herald.api.app.handle``. A ``before-call`` hook on the handler's
+DynamoDB client counts the calls, the items each writes and their write units (1 per KB of an item
+written outside a transaction, 2 inside one; the member's ``gsi1`` entry 1 more). Against: the
+least a correct join needs (its subscription claim and its member, conditional: 2 items, 3 write
+units with the index), the least a leave needs (the same deleted) and, for speed, a bare
 ``put_item`` per join on the same moto in the same run.
+
+Then the member counter function (``functions/member_counter``) reads the members table's stream
+as its event source in template.yaml gives it (the local cloud's poller, in process): its write
+units per 1,000 joins, and the count at the end against the members in the table.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import Any
 from herald_tools.bench.aws_calls import BASE_ENV, patched_env, repo_root
 
 COMMUNITY = "bench-community"
-LEAST_ITEMS_PER_JOIN = 3  # member, claim, shard: one TransactWriteItems
+LEAST_ITEMS_PER_JOIN = 2  # claim and member, two conditional writes
+LEAST_WRITE_UNITS_PER_JOIN = 3  # the two items < 1 KB, and the member's gsi1 entry
+LEAST_ITEMS_PER_LEAVE = 2  # the member and its claim, deleted
 _WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
@@ -75,6 +83,116 @@ def _event(body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
     }
 
 
+def _units(item: dict[str, Any]) -> int:
+    """Write units of an item written outside a transaction: 1 per KB (the wire JSON as its size)."""
+    return max(1, -(-len(json.dumps(item)) // 1024))
+
+
+def _write_units(name: str, params: dict[str, Any]) -> int:
+    """Write units of one write request on the members table, its gsi1 entry included."""
+    if name == "TransactWriteItems":
+        total = 0
+        for entry in params.get("TransactItems", []):
+            [(_kind, body)] = entry.items()
+            item = body.get("Item") or body.get("Key") or {}
+            total += 2 * _units(item) + (1 if str(item.get("pk", {}).get("S", "")).startswith("M#") else 0)
+        return total
+    item = params.get("Item") or params.get("Key") or {}
+    member = str(item.get("pk", {}).get("S", "")).startswith("M#")
+    return _units(item) + (1 if member else 0)
+
+
+def _leave_event(member_id: str, token: str) -> dict[str, Any]:
+    event = _event({})
+    path = f"/communities/{COMMUNITY}/members/{member_id}"
+    event.update(
+        resource="/communities/{id}/members/{member_id}",
+        path=path,
+        httpMethod="DELETE",
+        body=None,
+        pathParameters={"id": COMMUNITY, "member_id": member_id},
+    )
+    event["headers"] = {"Authorization": f"Bearer {token}"}
+    event["multiValueHeaders"] = {"Authorization": [f"Bearer {token}"]}
+    event["requestContext"] = {**event["requestContext"], "resourcePath": event["resource"], "path": path}
+    event["requestContext"]["httpMethod"] = "DELETE"
+    return event
+
+
+def _count_from_stream(root: Path, ddb: Any, table: str, shards: int) -> dict[str, Any]:
+    """The member counter over the stream so far, as template.yaml's event source runs it."""
+    import importlib.util
+    import sys
+    import uuid
+
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
+    from herald_tools.localcloud.event_sources import DynamoDBStreamPoller
+    from herald_tools.localcloud.functions import InvocationResult
+    from herald_tools.localcloud.provision import EventSourceSpec
+    from herald_tools.localcloud.template import load_template_text
+
+    spec = importlib.util.spec_from_file_location(
+        "herald_function_member_counter", root / "functions" / "member_counter" / "app.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    units: Counter[str] = Counter()
+
+    def count(model: Any, params: dict[str, Any], **_: Any) -> None:
+        units["calls:" + model.name] += 1
+        if model.name in _WRITE_OPS:
+            units["write_units"] += _write_units(model.name, params)
+
+    import boto3
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.meta.events.register("before-parameter-build.dynamodb", count)
+    module.configure(lambda: DynamoMemberStore(table, shards, dynamodb=client))
+    raw = load_template_text((root / "template.yaml").read_text())
+    events = raw["Resources"]["MemberCounterFunction"]["Properties"]["Events"]
+    [props] = [e["Properties"] for e in events.values() if e["Type"] == "DynamoDB"]
+    source = EventSourceSpec(
+        function="MemberCounterFunction",
+        name="MemberStream",
+        type="DynamoDB",
+        properties={k: v for k, v in props.items() if k not in ("Stream", "DestinationConfig")},
+        source_arn=client.describe_table(TableName=table)["Table"]["LatestStreamArn"],
+    )
+
+    class Context:
+        function_name = "MemberCounterFunction"
+        function_version = "$LATEST"
+        memory_limit_in_mb = 128
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:MemberCounterFunction"
+        aws_request_id = "bench"
+
+    class Worker:
+        name = "MemberCounterFunction"
+
+        class spec:  # the poller reads .spec.arn
+            arn = "arn:aws:lambda:us-east-1:123456789012:function:MemberCounterFunction"
+
+        def invoke(self, event: dict[str, Any], timeout: float | None = None) -> InvocationResult:
+            units["batches"] += 1
+            units["records"] += len(event["Records"])
+            return InvocationResult(
+                ok=True, request_id=uuid.uuid4().hex, result=module.handler(event, Context())
+            )
+
+    poller = DynamoDBStreamPoller(
+        source, Worker(), boto3.client("dynamodbstreams", region_name="us-east-1"), retry_delay=0.0
+    )
+    poller.initialise()
+    started = time.perf_counter()
+    while poller.pending() is not None:
+        poller.poll_once()
+    elapsed = time.perf_counter() - started
+    module.configure(None)
+    return {**units, "seconds": elapsed, "filtered": poller.filtered}
+
+
 def run_members_bench(joins: int = 300, repeats: int = 60, root: Path | None = None) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
@@ -106,24 +224,29 @@ def run_members_bench(joins: int = 300, repeats: int = 60, root: Path | None = N
             calls: Counter[str] = Counter()
             items: Counter[str] = Counter()
 
+            units: Counter[str] = Counter()
+
             def count(model: Any, params: dict[str, Any], **_: Any) -> None:
                 calls[model.name] += 1
                 if model.name == "TransactWriteItems":
                     items[model.name] += len(params.get("TransactItems", []))
                 elif model.name in _WRITE_OPS:
                     items[model.name] += 1
+                if model.name in _WRITE_OPS:
+                    units["write"] += _write_units(model.name, params)
 
             ddb.meta.events.register("before-parameter-build.dynamodb", count)
             bodies = [_body(rng, n) for n in range(joins)]
             api_app.handle(_event(_body(rng, -1)), None)  # warm: settings, secret, app
             calls.clear()
             items.clear()
+            units.clear()
             started = time.perf_counter()
             answers = [api_app.handle(_event(b), None) for b in bodies]
             statuses = Counter(a["statusCode"] for a in answers)
             tokens = [json.loads(a["body"])["token"] for a in answers]
             join_s = time.perf_counter() - started
-            join_calls, join_items = dict(calls), dict(items)
+            join_calls, join_items, join_units = dict(calls), dict(items), units["write"]
             calls.clear()
             items.clear()
             started = time.perf_counter()
@@ -133,7 +256,21 @@ def run_members_bench(joins: int = 300, repeats: int = 60, root: Path | None = N
             )
             repeat_s = time.perf_counter() - started
             repeat_calls = dict(calls)
+            member_ids = [json.loads(a["body"])["member_id"] for a in answers]
+            leaves = max(1, joins // 10)
+            calls.clear()
+            items.clear()
+            units.clear()
+            leave_statuses = Counter(
+                api_app.handle(_leave_event(member_ids[i], tokens[i]), None)["statusCode"]
+                for i in range(leaves)
+            )
+            leave_calls, leave_items, leave_units = dict(calls), dict(items), units["write"]
+            shards = int(env["MEMBER_COUNTER_SHARDS"])
+            counter = _count_from_stream(root, ddb, env["MEMBERS_TABLE"], shards)
             members = api_app.services().members.count(COMMUNITY)
+            store = api_app.services().members
+            in_table = sum(len(list(store.members(COMMUNITY, s))) for s in range(shards))
 
             raw = session.client("dynamodb")
             started = time.perf_counter()
@@ -162,6 +299,24 @@ def run_members_bench(joins: int = 300, repeats: int = 60, root: Path | None = N
         "items_written_per_join": round(written / joins, 2),
         "items_written_vs_least": round(written / joins / LEAST_ITEMS_PER_JOIN, 2),
         "dynamodb_calls_per_repeat_join": {k: round(v / repeats, 2) for k, v in sorted(repeat_calls.items())},
+        "write_units_per_join": round(join_units / joins, 2),
+        "write_units_per_join_vs_least": round(join_units / joins / LEAST_WRITE_UNITS_PER_JOIN, 2),
+        "leaves": leaves,
+        "leave_statuses": dict(leave_statuses),
+        "dynamodb_calls_per_leave": {k: round(v / leaves, 2) for k, v in sorted(leave_calls.items())},
+        "items_written_per_leave": round(sum(leave_items.values()) / leaves, 2),
+        "items_written_per_leave_vs_least": round(
+            sum(leave_items.values()) / leaves / LEAST_ITEMS_PER_LEAVE, 2
+        ),
+        "write_units_per_leave": round(leave_units / leaves, 2),
+        "counter_batches": counter.get("batches", 0),
+        "counter_records": counter.get("records", 0),
+        "counter_write_units": counter.get("write_units", 0),
+        "counter_write_units_per_1000_joins": round(1000 * counter.get("write_units", 0) / joins, 1),
+        "counter_calls": {k[6:]: v for k, v in sorted(counter.items()) if k.startswith("calls:")},
+        "counter_seconds": round(counter.get("seconds", 0.0), 2),
+        "members_in_table": in_table,
+        "count_exact": members == in_table,
         "cpu_count": os.cpu_count(),
     }
 

@@ -15,8 +15,9 @@ from herald.members.rules import Member
 class MemberStore(Protocol):
     """Members, their subscription claims and the sharded member counters (DynamoDB on AWS).
 
-    Writes are atomic: a join puts the member, claims its subscriptions and counts it on its
-    shard, or does nothing; a leave does the reverse. A guard that fails raises ConcurrentUpdate.
+    A join claims its subscriptions and puts the member; a leave does the reverse. A guard that
+    fails raises ConcurrentUpdate and leaves nothing of the write. The counts follow the members
+    (on AWS from the table's stream, a second or two behind: :mod:`herald.members.counting`).
     """
 
     def claims(self, community: str, subscription_ids: Sequence[str]) -> dict[str, str]:
@@ -26,7 +27,7 @@ class MemberStore(Protocol):
     def member(self, community: str, member_id: str) -> Member | None: ...
 
     def create(self, member: Member) -> None:
-        """Put the member, claim ``member.subscriptions``, add 1 to shard ``member.shard``."""
+        """Claim ``member.subscriptions`` and put the member (counted on shard ``member.shard``)."""
         ...
 
     def refresh(self, member: Member, new_claims: Sequence[str]) -> None:
@@ -38,7 +39,7 @@ class MemberStore(Protocol):
         ...
 
     def remove(self, community: str, member_id: str, expect_token_hash: str) -> Member | None:
-        """Delete the member and its claims and take 1 from its shard; None if it was not there."""
+        """Delete the member and its claims (taken off its shard's count); None if it was not there."""
         ...
 
     def count(self, community: str) -> int:

@@ -9,7 +9,8 @@ Pure: no AWS, no environment, no clock or randomness of its own (both are handed
 * The member's token is ``HMAC-SHA256(secret, community, member_id)`` (base64url): the same on every
   repeat join, never stored (only its sha256 is), verified in constant time.
 * Counting is spread over ``shards`` counter items; a member is counted on one shard, chosen at
-  random when joining and kept, so leaving takes the count back from the same shard.
+  random when joining and kept, so leaving takes the count back from the same shard (the member
+  counter does, from the members table's stream: :mod:`herald.members.counting`).
 """
 
 from __future__ import annotations

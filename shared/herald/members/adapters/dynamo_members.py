@@ -1,34 +1,57 @@
 """Members, subscription claims and sharded member counters in one DynamoDB table.
 
-=====================  ===================================  ==========  ====================================
-item                   pk                                   sk          gsi1 (pk / sk)
-=====================  ===================================  ==========  ====================================
-member                 ``M#<community>#<member_id>``        ``MEMBER``  ``MEMBERS#<community>#<shard>`` / id
-subscription claim     ``S#<community>#<subscription id>``  ``CLAIM``   -
-counter shard          ``N#<community>#<shard>``            ``COUNT``   -
-=====================  ===================================  ==========  ====================================
+==================  ===========================================  ===========  ==========================
+item                pk                                           sk           gsi1 (pk / sk)
+==================  ===========================================  ===========  ==========================
+member              ``M#<community>#<member_id>``                ``MEMBER``   ``MEMBERS#<c>#<shard>`` / id
+subscription claim  ``S#<community>#<subscription id>``          ``CLAIM``    -
+counter shard       ``N#<community>#<shard>``                    ``COUNT``    -
+count marker        ``L#<community>#<shard>#<stream event id>``  ``APPLIED``  -
+==================  ===========================================  ===========  ==========================
 
-A join is one ``TransactWriteItems``: put the member (``attribute_not_exists``), put each claim
-(``attribute_not_exists``), ``ADD n 1`` on the member's shard. A leave is the reverse, guarded by
-the member's token hash. No item is written by every join: the counter is spread over the shards
-(see docs/members.md for the capacity arithmetic). Implements :class:`herald.members.ports.MemberStore`.
+A join is two conditional writes and no transaction: put each claim (``attribute_not_exists``),
+then the member (``attribute_not_exists``), 3 write units with the member's ``gsi1`` entry. A leave
+deletes the member (guarded by its token hash), then its claims. No join or leave writes a counter:
+the member counter function counts from the table's stream (:meth:`DynamoMemberStore.add_counts`),
+so no item is written by every join. A claim whose member does not hold it (a crash between the two
+writes, a claim left by a leave that failed half way) is released by the next join that finds it,
+once it is older than ``CLAIM_GRACE_S`` (a join still between its two writes is younger). See
+docs/members.md for the capacity arithmetic. Implements :class:`herald.members.ports.MemberStore`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.core.aws import DynamoTable, as_conflict, as_transient, error_code, from_item, to_item
-from herald.core.errors import ConcurrentUpdate
+from herald.core.errors import ConcurrentUpdate, TransientError
+from herald.members.counting import Step, Tally
 from herald.members.rules import Member, subscription_id
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 GSI1 = "gsi1"
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+#: A claim younger than this whose member does not hold it may be a join between its two writes
+#: (the claim, then the member); an older one is left over and released. Well above the API
+#: function's timeout (10 s), so no join is still running when its claim is taken for left over.
+CLAIM_GRACE_S = 60
+
+#: How long a count marker is kept: a stream keeps its records 24 hours, no batch comes again after.
+MARKER_TTL_S = 2 * 24 * 3600
+
+#: Attempts of one counter write that conflicts with another batch's (then the batch is retried).
+COUNT_ATTEMPTS = 8
+
+log = logging.getLogger(__name__)
 
 
 def member_key(community: str, member_id: str) -> dict[str, Any]:
@@ -41,6 +64,10 @@ def claim_key(community: str, subscription_id: str) -> dict[str, Any]:
 
 def shard_key(community: str, shard: int) -> dict[str, Any]:
     return {"pk": {"S": f"N#{community}#{shard}"}, "sk": {"S": "COUNT"}}
+
+
+def marker_key(community: str, shard: int, event_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"L#{community}#{shard}#{event_id}"}, "sk": {"S": "APPLIED"}}
 
 
 def members_partition(community: str, shard: int) -> str:
@@ -67,19 +94,57 @@ def _member(item: dict[str, Any]) -> Member:
 
 
 class DynamoMemberStore(DynamoTable):
-    def __init__(self, table_name: str, shards: int = 32, dynamodb: DynamoDBClient | None = None) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        shards: int = 32,
+        dynamodb: DynamoDBClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(table_name, dynamodb)
         self.shards = shards
+        self.clock = clock
 
     # -- reads -----------------------------------------------------------------------------------
 
     def claims(self, community: str, subscription_ids: Sequence[str]) -> dict[str, str]:
+        """The claimed subscriptions' members; a claim left over (older than ``CLAIM_GRACE_S``, its
+        member gone or not holding it) is released here and not answered."""
         owners: dict[str, str] = {}
         for sid in dict.fromkeys(subscription_ids):
             item = self._get(claim_key(community, sid), consistent=True)
-            if item is not None:
+            if item is not None and not self._left_over(community, sid, item):
                 owners[sid] = str(item["member_id"]["S"])
         return owners
+
+    def _left_over(self, community: str, sid: str, claim: dict[str, Any]) -> bool:
+        claimed_at = float(claim.get("claimed_at", {}).get("N", "0"))  # older claims: made with their member
+        if self.clock() - claimed_at < CLAIM_GRACE_S:
+            return False
+        owner = str(claim["member_id"]["S"])
+        member = self.member(community, owner)
+        if member is not None and sid in member.subscriptions:
+            return False
+        try:
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key=claim_key(community, sid),
+                ConditionExpression=(
+                    "member_id = :m AND (attribute_not_exists(claimed_at) OR claimed_at = :t)"
+                ),
+                ExpressionAttributeValues={
+                    ":m": {"S": owner},
+                    ":t": claim.get("claimed_at", {"N": "0"}),
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False  # claimed again meanwhile: decide on a fresh read
+            raise as_transient(exc, "releasing a claim left over") from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, "releasing a claim left over") from exc
+        log.info("released a claim of %s whose member does not hold it", community)
+        return True
 
     def member(self, community: str, member_id: str) -> Member | None:
         item = self._get(member_key(community, member_id), consistent=True)
@@ -91,13 +156,24 @@ class DynamoMemberStore(DynamoTable):
         return sum(int(item.get("n", {}).get("N", "0")) for item in items)
 
     def shard_counts(self, community: str) -> dict[int, int]:
-        """Each shard's member count (a shard without a counter item: 0), read consistently in one
-        ``BatchGetItem``: a join or a leave writes its member and its shard's count in one
-        transaction, so a shard counted 0 has no member (:class:`herald.fanout.service.MemberDirectory`)."""
+        """Each shard's member count, read consistently in one ``BatchGetItem``, and a shard counted 0
+        (or not at all) only when its ``gsi1`` partition has no member either.
+
+        The counts come from the stream, a few seconds behind a burst: a shard whose first member
+        joined a moment ago may still be counted 0. So a shard counted 0 is looked at (a ``Query``
+        of one item, 0.5 read units; in parallel) and counted 1 if it has a member: a shard is
+        skipped by the fan-out only when it is empty as the member pages see it
+        (:class:`herald.fanout.service.MemberDirectory`)."""
         keys = [shard_key(community, s) for s in range(self.shards)]
         counts = dict.fromkeys(range(self.shards), 0)
         for item in self._batch_get(keys, consistent=True):
             counts[int(item["pk"]["S"].rsplit("#", 1)[1])] = int(item.get("n", {}).get("N", "0"))
+        unsure = [s for s, n in counts.items() if n <= 0]
+        if unsure:
+            with ThreadPoolExecutor(max_workers=min(8, len(unsure))) as pool:
+                found = pool.map(lambda s: self.members_page(community, s, None, 1)[0], unsure)
+                for shard, members in zip(unsure, found, strict=True):
+                    counts[shard] = max(counts[shard], len(members))
         return counts
 
     def members(self, community: str, shard: int) -> Iterator[Member]:
@@ -139,59 +215,22 @@ class DynamoMemberStore(DynamoTable):
     def prune_subscription(self, community: str, member_id: str, subscription: str) -> bool:
         """Remove a subscription the push service says is gone (the web push subscription or the device)
         and delete its claim. A member left without any subscription can never be reached again: the
-        member is removed and taken off the count (a member is someone Herald can push to). False if
-        there was nothing to remove."""
+        member is removed (and the counter function takes it off the count: a member is someone
+        Herald can push to). False if there was nothing to remove."""
         for _ in range(4):
             member = self.member(community, member_id)
             if member is None or subscription not in member.subscriptions:
                 return False
             if [s for s in member.subscriptions if s != subscription]:
                 return self._prune_one(member, subscription)
-            try:
-                items = self._removal(member, only_subscription=subscription)
-                self._transact(items, f"pruning a dead member of {community}")
-            except ConcurrentUpdate:
-                continue  # rejoined with another subscription, left, or a busy shard: decide again
+            # Only while this is still the member's one subscription (a rejoin may have added one).
+            condition = "attribute_exists(pk) AND size(subscriptions) = :one AND contains(subscriptions, :s)"
+            values = {":one": {"N": "1"}, ":s": {"S": subscription}}
+            if not self._delete_member(member, condition, values, f"pruning a dead member of {community}"):
+                continue  # rejoined with another subscription, or left: decide again
+            self._release(member, member.subscriptions)
             return True
         return False
-
-    def _removal(
-        self, member: Member, *, only_subscription: str | None = None, token_hash: str | None = None
-    ) -> list[dict[str, Any]]:
-        """The transaction that ends a membership: the member, its claims, its count."""
-        condition = "attribute_exists(pk)"
-        values: dict[str, Any] = {}
-        if token_hash is not None:
-            condition += " AND token_hash = :h"
-            values[":h"] = {"S": token_hash}
-        if only_subscription is not None:
-            # Only while this is still the member's one subscription (a rejoin may have added one).
-            condition += " AND size(subscriptions) = :one AND contains(subscriptions, :s)"
-            values[":one"] = {"N": "1"}
-            values[":s"] = {"S": only_subscription}
-        items: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": member_key(member.community, member.member_id),
-                    "ConditionExpression": condition,
-                    **({"ExpressionAttributeValues": values} if values else {}),
-                }
-            }
-        ]
-        items += [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": claim_key(member.community, sid),
-                    "ConditionExpression": "attribute_not_exists(pk) OR member_id = :m",
-                    "ExpressionAttributeValues": {":m": {"S": member.member_id}},
-                }
-            }
-            for sid in member.subscriptions
-        ]
-        items.append(self._count(member.community, member.shard, -1))
-        return items
 
     def _prune_one(self, member: Member, subscription: str) -> bool:
         community, member_id = member.community, member.member_id
@@ -202,64 +241,57 @@ class DynamoMemberStore(DynamoTable):
             removes += ["device", "endpoint_arn"]
         remaining = [s for s in member.subscriptions if s != subscription]
         update = "SET subscriptions = :l" + (f" REMOVE {', '.join(removes)}" if removes else "")
-        items: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": member_key(community, member_id),
-                    "UpdateExpression": update,
-                    "ConditionExpression": "attribute_exists(pk) AND contains(subscriptions, :s)",
-                    "ExpressionAttributeValues": {
-                        ":l": {"L": [{"S": s} for s in remaining]},
-                        ":s": {"S": subscription},
-                    },
-                }
-            },
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": claim_key(community, subscription),
-                    "ConditionExpression": "attribute_not_exists(pk) OR member_id = :m",
-                    "ExpressionAttributeValues": {":m": {"S": member_id}},
-                }
-            },
-        ]
         try:
-            self._transact(items, f"pruning a subscription of {community}")
-        except ConcurrentUpdate:
-            return False  # pruned, left or rejoined meanwhile: nothing more to do
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=member_key(community, member_id),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(pk) AND contains(subscriptions, :s)",
+                ExpressionAttributeValues={
+                    ":l": {"L": [{"S": s} for s in remaining]},
+                    ":s": {"S": subscription},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False  # pruned, left or rejoined meanwhile: nothing more to do
+            raise as_transient(exc, f"pruning a subscription of {community}") from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, f"pruning a subscription of {community}") from exc
+        self._release(member, [subscription])
         return True
 
     # -- writes ----------------------------------------------------------------------------------
 
     def create(self, member: Member) -> None:
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": member_item(member),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
-        items += [self._claim(member, sid) for sid in member.subscriptions]
-        items.append(self._count(member.community, member.shard, +1))
-        self._transact(items, f"a join of {member.community}")
+        """Claim each subscription, then put the member: two conditional writes, no transaction.
+
+        A claim already taken is a lost race (``ConcurrentUpdate``, the reasons laid out as the
+        member, then its claims): the claims made are released. A crash between the claims and the
+        member leaves claims without a member, which a later join finds and releases (``claims``).
+        """
+        what = f"a join of {member.community}"
+        self._claim_all(member, member.subscriptions, what)
+        try:
+            self._put_member(member, "attribute_not_exists(pk)", {}, what)
+        except Exception:  # (a process that dies leaves its claims: released later)
+            self._release(member, member.subscriptions)
+            raise
 
     def refresh(self, member: Member, new_claims: Sequence[str]) -> None:
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": member_item(member),
-                    "ConditionExpression": "attribute_exists(pk) AND #shard = :shard",
-                    "ExpressionAttributeNames": {"#shard": "shard"},
-                    "ExpressionAttributeValues": {":shard": {"N": str(member.shard)}},
-                }
-            }
-        ]
-        items += [self._claim(member, sid) for sid in new_claims]
-        self._transact(items, f"a repeat join of {member.community}")
+        """A repeat join: claim ``new_claims``, then rewrite the member while it exists on its shard."""
+        what = f"a repeat join of {member.community}"
+        self._claim_all(member, new_claims, what)
+        try:
+            self._put_member(
+                member,
+                "attribute_exists(pk) AND #shard = :shard",
+                {":shard": {"N": str(member.shard)}},
+                what,
+            )
+        except Exception:  # (a process that dies leaves its claims: released later)
+            self._release(member, new_claims)
+            raise
 
     def save_preferences(self, member: Member, expect_token_hash: str) -> bool:
         values = to_item(
@@ -286,33 +318,161 @@ class DynamoMemberStore(DynamoTable):
         return True
 
     def remove(self, community: str, member_id: str, expect_token_hash: str) -> Member | None:
+        """Delete the member (guarded by its token hash), then release its claims. A member already
+        gone (a concurrent or retried leave) is None. The counter function takes it off the count."""
         member = self.member(community, member_id)
         if member is None or member.token_hash != expect_token_hash:
             return None
-        items = self._removal(member, token_hash=expect_token_hash)
-        try:
-            self._transact(items, f"a leave of {community}")
-        except ConcurrentUpdate as exc:
-            if exc.guard_failed(0):  # the member's own item (the first): left meanwhile
-                return None  # (a concurrent or retried leave)
-            raise
+        condition = "attribute_exists(pk) AND token_hash = :h"
+        if not self._delete_member(
+            member, condition, {":h": {"S": expect_token_hash}}, f"a leave of {community}"
+        ):
+            return None
+        self._release(member, member.subscriptions)
         return member
+
+    # -- the member count, from the stream ------------------------------------------------------
+
+    def add_counts(self, tally: Tally) -> int:
+        """Add a stream batch's changes to the counter shards, each shard's once however often the
+        batch is delivered (see ``_add``); the number of counter writes made."""
+        return sum(self._add(community, shard, steps) for (community, shard), steps in tally.steps.items())
+
+    def _add(self, community: str, shard: int, steps: list[Step]) -> int:
+        """One shard's changes from one delivery, applied once.
+
+        Each write is a transaction of two items: a marker named by the shard and the delivery's
+        first record for that shard (``attribute_not_exists``, naming the last record it covers),
+        and the ``ADD`` to the shard's count. A delivery of the same records again finds its
+        marker: the records up to the marker's last are counted already, the ones after it (a
+        retried batch that grew) are counted under a marker of their own.
+        """
+        writes = 0
+        conflicts = 0
+        while steps:
+            delta = sum(s.delta for s in steps)
+            if delta == 0:
+                return writes  # nothing to add, nothing to remember
+            first, last = steps[0].record, steps[-1].record
+            items: list[dict[str, Any]] = [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": {
+                            **marker_key(community, shard, first),
+                            "type": {"S": "count-marker"},
+                            "last": {"S": last},
+                            "delta": {"N": str(delta)},
+                            "expires_at": {"N": str(int(self.clock()) + MARKER_TTL_S)},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                self._count(community, shard, delta),
+            ]
+            try:
+                self._transact(items, f"counting members of {community}")
+                return writes + 1
+            except ConcurrentUpdate as exc:
+                if not exc.guard_failed(0):
+                    conflicts += 1  # another batch on the same counter at once: try again
+                    if conflicts >= COUNT_ATTEMPTS:
+                        raise TransientError(f"counting members of {community}: still contended") from exc
+                    time.sleep(min(0.5, 0.01 * 2**conflicts))
+                    continue
+            marker = self._get(marker_key(community, shard, first), consistent=True)
+            applied = str(marker["last"]["S"]) if marker else None
+            ids = [s.record for s in steps]
+            if applied not in ids:
+                return writes  # a part of a delivery counted before: nothing new
+            steps = steps[ids.index(applied) + 1 :]
+        return writes
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _claim(self, member: Member, subscription_id: str) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": {
-                    **claim_key(member.community, subscription_id),
-                    "member_id": {"S": member.member_id},
-                    "community": {"S": member.community},
-                    "type": {"S": "claim"},
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
+    def _claim_all(self, member: Member, subscriptions: Sequence[str], what: str) -> None:
+        claimed: list[str] = []
+        for index, sid in enumerate(subscriptions):
+            try:
+                self.ddb.put_item(
+                    TableName=self.table,
+                    Item={
+                        **claim_key(member.community, sid),
+                        "member_id": {"S": member.member_id},
+                        "community": {"S": member.community},
+                        "type": {"S": "claim"},
+                        "claimed_at": {"N": str(int(self.clock()))},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as exc:
+                self._release(member, claimed)
+                if error_code(exc) == CONDITION_FAILED:
+                    reasons = ["None"] * (1 + len(subscriptions))
+                    reasons[1 + index] = "ConditionalCheckFailed"
+                    raise ConcurrentUpdate(f"{what}: a subscription is claimed", reasons=reasons) from exc
+                raise as_transient(exc, what) from exc
+            except BotoCoreError as exc:
+                self._release(member, claimed)
+                raise as_transient(exc, what) from exc
+            claimed.append(sid)
+
+    def _put_member(self, member: Member, condition: str, values: dict[str, Any], what: str) -> None:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": member_item(member),
+            "ConditionExpression": condition,
         }
+        if values:
+            params["ExpressionAttributeValues"] = values
+            params["ExpressionAttributeNames"] = {"#shard": "shard"}
+        try:
+            self.ddb.put_item(**params)
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                raise ConcurrentUpdate(
+                    f"{what}: the member's guard failed", reasons=["ConditionalCheckFailed"]
+                ) from exc
+            raise as_transient(exc, what) from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, what) from exc
+
+    def _delete_member(self, member: Member, condition: str, values: dict[str, Any], what: str) -> bool:
+        """Delete the member item under ``condition``; False if the condition failed."""
+        try:
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key=member_key(member.community, member.member_id),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False
+            raise as_transient(exc, what) from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, what) from exc
+        return True
+
+    def _release(self, member: Member, subscriptions: Sequence[str]) -> None:
+        """Delete the member's claims of ``subscriptions`` (a claim another member holds stays).
+
+        Best effort: a claim left behind (a failure here, a crash) points at a member that does not
+        hold it, and is released by the next join that finds it (``claims``)."""
+        for sid in subscriptions:
+            try:
+                self.ddb.delete_item(
+                    TableName=self.table,
+                    Key=claim_key(member.community, sid),
+                    ConditionExpression="attribute_not_exists(pk) OR member_id = :m",
+                    ExpressionAttributeValues={":m": {"S": member.member_id}},
+                )
+            except (ClientError, BotoCoreError) as exc:
+                log.warning(
+                    "a claim of %s was not released (%s); a later join releases it", member.community, exc
+                )
+
+    # -- plumbing --------------------------------------------------------------------------------
 
     def _count(self, community: str, shard: int, delta: int) -> dict[str, Any]:
         return {
