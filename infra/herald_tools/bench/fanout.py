@@ -14,8 +14,8 @@
   of ``rounds`` pages.
 * **Pushes/s per core**: :func:`herald_tools.bench.webpush.run_webpush_bench` (the encryption floor,
   ``WebPushSender.send``, ``pywebpush.webpush()``) in the same process, and the whole sender
-  (``PushDelivery.handle``: claim, push, mark) with the ledger and the queue in memory, so that its
-  CPU time is Herald's and not moto's; ``cpu_us`` is the sending thread's own CPU time.
+  (``PushDelivery.handle``: the job claimed, pushed, checkpointed) with the ledger and the queue in
+  memory, so that its CPU time is Herald's and not moto's; ``cpu_us`` is the sending thread's own CPU time.
 
     python -m herald_tools.bench.fanout [--quick]
     python -m herald_tools.bench.fanout --planner-cpu   # that part alone (a few seconds)
@@ -482,7 +482,7 @@ def render(r: dict[str, Any]) -> list[str]:
             )
     c = r["sender_cpu"]
     out.append(
-        "| the whole sender (`PushDelivery.handle`: claim, push, mark; ledger in memory) "
+        "| the whole sender (`PushDelivery.handle`: the job claimed, pushed, checkpointed; ledger in memory) "
         f"| {c['per_s']:,.0f} | {c['cpu_us_per_push']:,.0f} | {c['per_core_per_s']:,.0f} |"
     )
     out.append("")
