@@ -376,10 +376,9 @@ def _post() -> Any:
 def _write_members(ddb: Any, table: str, subscriptions: Sequence[dict[str, Any]], shards: int) -> list[str]:
     """The members as joins leave them (member items, claims, shard counters), by BatchWriteItem;
     the member ids in order."""
-    from herald.members.adapters.dynamo_members import DynamoMemberStore, member_item, shard_key
+    from herald.members.adapters.dynamo_members import claim_item, member_item, shard_key
     from herald.members.rules import Member, WebPushSubscription, subscription_id
 
-    store = DynamoMemberStore(table, shards, ddb)
     now = datetime.now(UTC)
     per_shard: Counter[int] = Counter()
     ids: list[str] = []
@@ -405,7 +404,7 @@ def _write_members(ddb: Any, table: str, subscriptions: Sequence[dict[str, Any]]
         )
         ids.append(member.member_id)
         per_shard[member.shard] += 1
-        items = [member_item(member)] + [store._claim(member, s)["Put"]["Item"] for s in member.subscriptions]
+        items = [member_item(member)] + [claim_item(member, s, time.time()) for s in member.subscriptions]
         for item in items:
             batch.append({"PutRequest": {"Item": item}})
             if len(batch) == 25:

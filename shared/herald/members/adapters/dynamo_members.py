@@ -86,6 +86,17 @@ def member_item(member: Member) -> dict[str, Any]:
     return to_item(values)
 
 
+def claim_item(member: Member, subscription_id: str, now: float) -> dict[str, Any]:
+    """The claim item of one of the member's subscriptions, as a join writes it."""
+    return {
+        **claim_key(member.community, subscription_id),
+        "member_id": {"S": member.member_id},
+        "community": {"S": member.community},
+        "type": {"S": "claim"},
+        "claimed_at": {"N": str(int(now))},
+    }
+
+
 def _member(item: dict[str, Any]) -> Member:
     values = from_item(item)
     for key in ("pk", "sk", "type", "gsi1pk", "gsi1sk"):
@@ -396,13 +407,7 @@ class DynamoMemberStore(DynamoTable):
             try:
                 self.ddb.put_item(
                     TableName=self.table,
-                    Item={
-                        **claim_key(member.community, sid),
-                        "member_id": {"S": member.member_id},
-                        "community": {"S": member.community},
-                        "type": {"S": "claim"},
-                        "claimed_at": {"N": str(int(self.clock()))},
-                    },
+                    Item=claim_item(member, sid, self.clock()),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
             except ClientError as exc:
