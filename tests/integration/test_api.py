@@ -513,3 +513,28 @@ def test_an_id_no_upload_can_create_is_an_unknown_community(api: Api) -> None:
             assert response["statusCode"] == 404, (method, path, response)
             assert response_json(response) == {"error": "community not found", "community": community}
     assert settled_members(api) == 222_000
+
+
+def test_a_burst_of_joins_reads_the_communitys_profile_once(api: Api) -> None:
+    """Every join asks whether its community exists; one execution environment reads the profile
+    (one item, one partition) once, not once per join."""
+    from herald.core import aws
+
+    seed(api)
+    reads: list[str] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == api.content_table:
+            reads.append(params["Key"]["pk"]["S"])
+
+    client = aws.client("dynamodb")
+    client.meta.events.register("before-parameter-build.dynamodb.GetItem", count)
+    try:
+        statuses = [join(api, {"web_push": web_push(i)})["statusCode"] for i in range(1, 21)]
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb.GetItem", count)
+    assert statuses == [201] * 20
+    assert reads.count(f"C#{COMMUNITY}") <= 1
+    # An unknown community is read every time (nothing is kept of what does not exist).
+    assert join(api, {"web_push": web_push(30)}, community="nowhere")["statusCode"] == 404
+    assert join(api, {"web_push": web_push(31)}, community="nowhere")["statusCode"] == 404

@@ -8,6 +8,7 @@ the services (clients, the secret) are made on the first request that needs them
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -98,7 +99,13 @@ def default_services(settings: ApiSettings) -> Services:
 #: The services, built from the environment on the first request; ``configure(factory)`` swaps them
 #: (tests, benchmarks) and rebuilds the resolver, ``configure(None)`` goes back to the environment.
 services: Lazy[Services] = Lazy(lambda: default_services(ApiSettings.from_env()), lambda: reset_apps())
-configure = services.configure
+
+
+def configure(factory: Any) -> None:
+    """Swap the services (None: back to the environment's); what was known of communities goes too."""
+    with _known_lock:
+        _known.clear()
+    services.configure(factory)
 
 
 # ----------------------------------------------------------------------------- response models
@@ -219,7 +226,28 @@ def _community(community_id: str) -> Community:
     found = services().content.community(community_id)
     if found is None:
         raise CommunityNotFound(community_id)
+    with _known_lock:
+        _known[community_id] = time.monotonic() + KNOWN_FOR_S
     return found
+
+
+#: How long an execution environment takes a community it has read for existing, without reading
+#: it again: every join asks, and one community's profile is one item (a partition serves 3,000
+#: strongly consistent reads a second; a burst of 10,000 joins a second would be throttled).
+KNOWN_FOR_S = 10.0
+_known: dict[str, float] = {}
+_known_lock = threading.Lock()
+
+
+def _known_community(community_id: str) -> None:
+    """Raise CommunityNotFound unless the community exists: read at most once per ``KNOWN_FOR_S``
+    per execution environment (an unknown id is read every time; a community removed is still
+    taken for existing for at most that long, and its joins find nothing to post to)."""
+    with _known_lock:
+        until = _known.get(community_id)
+    if until is not None and until > time.monotonic():
+        return
+    _community(community_id)
 
 
 #: A page of posts stops before this many bytes of posts (Lambda's response limit is 6 MB, the
@@ -278,7 +306,7 @@ def list_posts(
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
     language: Annotated[str | None, Query(pattern=r"^[a-z]{2,3}$")] = None,
 ) -> PostsPage:
-    _community(id)
+    _known_community(id)
     out: dict[str, PostOut] = {}
 
     def size(post: Post) -> int:
@@ -309,7 +337,7 @@ def list_posts(
     },
 )
 def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_length=128)]) -> PostOut:
-    _community(id)
+    _known_community(id)
     found = services().content.posts(id, [post_id]).get(post_id)
     if found is None:
         raise errors.PostNotFound(id, post_id)
@@ -344,7 +372,7 @@ def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_len
 def join(
     id: CommunityId, request: JoinRequest, authorization: Authorization = None
 ) -> Response[dict[str, Any]]:
-    _community(id)
+    _known_community(id)
     result = services().membership.join(id, request, token=bearer_token(authorization))
     body = JoinResponse(member_id=result.member.member_id, token=result.token)
     _metric("MembersJoined" if result.created else "RepeatJoins")
@@ -371,7 +399,7 @@ def join(
 def update_preferences(
     id: CommunityId, member_id: MemberId, patch: PreferencesPatch, authorization: Authorization = None
 ) -> Preferences:
-    _community(id)
+    _known_community(id)
     token = bearer_token(authorization)
     return services().membership.update_preferences(id, member_id, token, patch)
 
@@ -383,7 +411,7 @@ def update_preferences(
     security=[{"memberToken": []}],
 )
 def leave(id: CommunityId, member_id: MemberId, authorization: Authorization = None) -> Response[None]:
-    _community(id)
+    _known_community(id)
     token = bearer_token(authorization)
     if services().membership.leave(id, member_id, token):
         _metric("MembersLeft")
