@@ -427,8 +427,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             from herald_tools.members_sim import simulate_members
 
             progress(f"joining {args.members} simulated member(s) through {info['api_url']}…")
-            simulation = simulate_members(info["api_url"], community, args.members, random.Random(args.seed))
-            cloud.wait_until_idle(timeout=args.timeout)
+            simulation = simulate_members(
+                info["api_url"],
+                community,
+                args.members,
+                random.Random(args.seed),
+                settle=lambda: cloud.wait_until_idle(timeout=args.timeout),
+            )
         report = build_report(store, members=target.member_store(), deliveries=target_deliveries(target))
         if subscribers is not None:
             from herald_tools.push_demo import push_report

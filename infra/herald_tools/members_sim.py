@@ -108,12 +108,19 @@ class _Direct:
 
 
 def simulate_members(
-    target: str | Handler, community: str, n: int, rng: random.Random | None = None, leave_ratio: float = 0.1
+    target: str | Handler,
+    community: str,
+    n: int,
+    rng: random.Random | None = None,
+    leave_ratio: float = 0.1,
+    settle: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     """Join ``n`` members (a few joining twice), give some preferences, let ``leave_ratio`` of them leave.
 
     Returns the counts, and ``members`` read back from ``GET /communities/{id}`` with what it should be
-    (``expected_members``: the count before plus joined minus left).
+    (``expected_members``: the count before plus joined minus left). ``settle``: called before that
+    last read (the member counter reads the members table's stream: the local cloud's
+    ``wait_until_idle``).
     """
     rng = rng or random.Random(0)
     call = _Http(target) if isinstance(target, str) else _Direct(target)
@@ -146,6 +153,8 @@ def simulate_members(
                 preferences += 1
     leaving = rng.sample(joined, int(len(joined) * leave_ratio))
     left = sum(call("DELETE", f"{base}/members/{m}", None, t)[0] == 204 for m, t in leaving)
+    if settle is not None:
+        settle()
     status, after = call("GET", base)
     return {
         "community": community,

@@ -135,6 +135,7 @@ def measure(
             list(pool.map(one, bodies))
         wall_s = time.perf_counter() - started
 
+        cloud.wait_until_idle()  # the member counter has read the members table's stream
         with urllib.request.urlopen(base, timeout=CLIENT_TIMEOUT_SECONDS) as response:
             after = json.loads(response.read())["members"]
         pool_info = cloud.pool(API_FUNCTION)

@@ -188,9 +188,9 @@ class MemberDirectory(Protocol):
         ...
 
     def shard_counts(self, community: str) -> Mapping[int, int] | None:
-        """How many members each shard of the community has, read consistently (a shard left out:
-        0), or None when the directory cannot say. A shard counted 0 has no member to page: every
-        join and leave changes the member and its shard's count together."""
+        """How many members each shard of the community has (a shard left out: 0), or None when the
+        directory cannot say. The counts come from the members table's stream, so they lag a burst
+        by a moment: a shard is counted 0 only when its members index has no member either."""
         ...
 
     def prune_subscription(self, community: str, member_id: str, subscription: str) -> bool:
