@@ -241,7 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 module.update_doc(doc, block, report.run_line(results))
             print(block)
     if not args.no_doc and any(part not in OWN_BLOCK for part in parts):
-        report.update_doc(doc, section)
+        # A run of some of the numbers' parts keeps the others' subsections as they were.
+        partial = any(part not in parts for part in PARTS if part not in OWN_BLOCK)
+        report.update_doc(doc, section, partial=partial)
         say(f"wrote {doc}")
     print(section)
     return 0

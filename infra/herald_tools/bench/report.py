@@ -5,6 +5,7 @@ Only the text between :data:`BEGIN` and :data:`END` is rewritten; everything aro
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +257,42 @@ def write_block(path: Path, begin: str, end: str, body: str, *, new_page: str = 
     path.write_text(text, encoding="utf-8")
 
 
-def update_doc(path: Path, section: str) -> None:
-    """Replace the numbers section of ``path`` (created with a short header if missing)."""
+def update_doc(path: Path, section: str, *, partial: bool = False) -> None:
+    """Replace the numbers section of ``path`` (created with a short header if missing). ``partial``:
+    the run measured only some parts: their subsections replace the ones of the same heading, each
+    under its own run line, and the other parts' subsections stay as they were."""
+    if partial and path.exists():
+        text = path.read_text(encoding="utf-8")
+        if BEGIN in text and END in text:
+            old = text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+            section = merge_sections(old, section)
     write_block(path, BEGIN, END, section, new_page="# Benchmarks\n\n## Numbers of the last run\n\n")
+
+
+def _subsections(body: str) -> tuple[str, list[tuple[str, str]]]:
+    """The text before the first ``### `` heading, and each (heading, its text) in order."""
+    parts = re.split(r"(?m)^(?=### )", body)
+    head, found = parts[0], []
+    for part in parts[1:]:
+        heading = part.split("\n", 1)[0]
+        found.append((heading, part))
+    return head, found
+
+
+def merge_sections(old: str, new: str) -> str:
+    """``old``'s subsections with those ``new`` has replaced (each marked with ``new``'s run line),
+    in ``old``'s order, new headings at the end; ``old``'s run line kept at the top."""
+    old_head, old_parts = _subsections(old)
+    new_head, new_parts = _subsections(new)
+    run = new_head.strip()
+    fresh = {heading: text for heading, text in new_parts}
+    out = [old_head.rstrip() + "\n\n"]
+    for heading, text in old_parts:
+        out.append(_marked(heading, fresh.pop(heading), run) if heading in fresh else text)
+    out += [_marked(heading, text, run) for heading, text in fresh.items()]
+    return "".join(part if part.endswith("\n") else part + "\n" for part in out).rstrip() + "\n"
+
+
+def _marked(heading: str, text: str, run: str) -> str:
+    rest = text.split("\n", 1)[1] if "\n" in text else ""
+    return f"{heading}\n\nThis subsection alone: {run[0].lower() + run[1:]}\n{rest}"
