@@ -33,15 +33,29 @@
     });
   }
 
-  function refresh() {
+  function shown() {
+    var el = document.querySelector("[data-members]");
+    return el ? parseInt(el.getAttribute("data-members") || "0", 10) || 0 : 0;
+  }
+
+  // atLeast: the count the page knows it is at least (the member who just joined). Counts come
+  // from the members table's stream and lag a join by a second or two, so a read right after a
+  // new join may not hold it yet: the page shows the member counted.
+  function refresh(atLeast) {
     return fetch(data.community, { headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (community) {
         if (!community) return;
+        var members = community.members, display = community.members_display;
+        if (atLeast && members < atLeast) {
+          members = atLeast;
+          // Below a thousand the display is the number itself; above, one more rarely changes it.
+          if (members < 1000) display = String(members);
+        }
         document.querySelectorAll("[data-members]").forEach(function (el) {
-          el.textContent = community.members_display;
-          el.setAttribute("data-members", String(community.members));
-          el.setAttribute("title", String(community.members));
+          el.textContent = display;
+          el.setAttribute("data-members", String(members));
+          el.setAttribute("title", String(members));
         });
       });
   }
@@ -56,11 +70,13 @@
       try { saved = JSON.parse(localStorage.getItem("herald:" + data.api) || "null"); } catch (e) { saved = null; }
       var headers = { "Content-Type": "application/json" };
       if (saved && saved.token) headers["Authorization"] = "Bearer " + saved.token;
+      var before = shown(), created = false;
       return fetch(data.api, {
         method: "POST",
         headers: headers,
         body: JSON.stringify({ web_push: sub })
       }).then(function (r) {
+        created = r.status === 201;
         if (r.status === 409) return saved && saved.member_id ? saved : { member_id: "" };
         if (!r.ok) throw new Error("join: " + r.status);
         return r.json();
@@ -68,7 +84,7 @@
         try { if (member.token) localStorage.setItem("herald:" + data.api, JSON.stringify(member)); } catch (e) { /* private mode */ }
         button.setAttribute("data-joined", member.member_id);
         say(data.msgJoined);
-        return refresh();
+        return refresh(created ? before + 1 : 0);
       });
     }).catch(function () { say(data.msgFailed); }).then(function () { button.disabled = false; });
   });
