@@ -80,7 +80,6 @@ def default_delivery() -> PushDelivery:
         max_delay_s=settings.max_delay_seconds,
         threads=settings.sender_threads,
         checkpoint_every=settings.push_checkpoint_every,
-        ttl_s=settings.push_ttl_seconds,
         # The slowest one push of any channel (Web Push's deadline, the SNS client's bounds).
         reserve_s=channels.bound_s + RESERVE_MARGIN_S,
     )

@@ -24,7 +24,7 @@ from herald.content.models import Post
 from herald.fanout.delivery import DeliveryResult, Outcome
 from herald.fanout.jobs import PostSummary, Target
 from herald.fanout.rules import DeliveryStats
-from herald.fanout.service import CheckpointState, JobLease
+from herald.fanout.service import JobLease, Progress
 from herald.members.rules import Member
 
 
@@ -122,32 +122,19 @@ class MemoryLedger:
                 deferred=bool((old or {}).get("deferred")),
             )
 
-    def checkpoint(
-        self,
-        post: PostSummary,
-        job_id: str,
-        lease: JobLease,
-        done: frozenset[int],
-        counted: DeliveryStats,
-        now: float,
-        *,
-        size: int,
-        state: CheckpointState,
-        lease_s: float,
-        failures: Sequence[tuple[str, str, str]] = (),
-    ) -> bool:
+    def checkpoint(self, post: PostSummary, job_id: str, progress: Progress, now: float) -> bool:
         with self._lock:
             self.writes += 1
             job = self.jobs[(post.community, post.post_id, job_id)]
-            if job["token"] != lease.token or job["state"] != "sending":
+            if job["token"] != progress.lease.token or job["state"] != "sending":
                 return False
             kept = DeliveryStats()
-            kept.add(counted)
-            job.update(state=state, done=frozenset(done), counted=kept)
-            if failures:
-                job["failures"] = list(failures)
-            if state == "sending":
-                job["lease_until"] = now + lease_s
+            kept.add(progress.counted)
+            job.update(state=progress.state, done=progress.done, counted=kept)
+            if progress.failures:
+                job["failures"] = list(progress.failures)
+            if progress.state == "sending":
+                job["lease_until"] = now + progress.lease_s
                 job["attempts"] = 1
             else:
                 job.pop("lease_until", None)

@@ -35,7 +35,7 @@ from herald.fanout.channels import Channels
 from herald.fanout.channels.web import WebPushChannel
 from herald.fanout.delivery import RetryPolicy
 from herald.fanout.rules import DeliveryStats, PostSummary, PushJob, Target
-from herald.fanout.service import FanoutPlanner, JobLease, PushDelivery
+from herald.fanout.service import FanoutPlanner, JobLease, Progress, PushDelivery
 from herald.members.endpoints import EndpointPolicy
 from herald.members.rules import Member, WebPushSubscription, subscription_id
 from herald_tools.bench.aws_calls import BASE_ENV, CallCounter, patched_env, repo_root
@@ -67,17 +67,8 @@ class _MemoryLedger:
         self.jobs[job_id] = "sending"
         return JobLease("new", token="t")
 
-    def checkpoint(
-        self,
-        post: PostSummary,
-        job_id: str,
-        lease: JobLease,
-        done: frozenset[int],
-        counted: DeliveryStats,
-        now: float,
-        **_: Any,
-    ) -> bool:
-        self.jobs[job_id] = "done" if len(done) else "sending"
+    def checkpoint(self, post: PostSummary, job_id: str, progress: Progress, now: float) -> bool:
+        self.jobs[job_id] = progress.state
         return True
 
     def add_stats(self, post: PostSummary, stats: DeliveryStats, now: float) -> None:

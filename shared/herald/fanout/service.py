@@ -133,6 +133,21 @@ class JobLease:
 CheckpointState = Literal["sending", "released", "done"]
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What a checkpoint writes of a job: under ``lease``'s token, the indexes of its ``size``
+    members ``done``, their statistics so far (``counted``), the ``state`` it is left in, the lease
+    renewed for ``lease_s`` while ``sending``, and why members failed (member id, channel, detail)."""
+
+    lease: JobLease
+    done: frozenset[int]
+    counted: DeliveryStats
+    size: int
+    state: CheckpointState
+    lease_s: float
+    failures: tuple[tuple[str, str, str], ...] = ()
+
+
 class DeliveryLedger(Protocol):
     """The fan-out ledger: per post its start and planned pages, per push job its lease and progress,
     per post the delivery statistics."""
@@ -156,22 +171,8 @@ class DeliveryLedger(Protocol):
         """Claim the job for ``lease_s`` seconds and count the attempt (see :class:`JobLease`)."""
         ...
 
-    def checkpoint(
-        self,
-        post: PostSummary,
-        job_id: str,
-        lease: JobLease,
-        done: frozenset[int],
-        counted: DeliveryStats,
-        now: float,
-        *,
-        size: int,
-        state: CheckpointState,
-        lease_s: float,
-        failures: Sequence[tuple[str, str, str]] = (),
-    ) -> bool:
-        """Write the job's progress (``done``, its statistics so far, why members failed: member id,
-        channel, detail) under ``lease``'s token, the lease renewed for ``lease_s`` while ``sending``:
+    def checkpoint(self, post: PostSummary, job_id: str, progress: Progress, now: float) -> bool:
+        """Write the job's progress under its lease's token, the lease renewed while ``sending``:
         False if another claim holds the job now."""
         ...
 
@@ -429,7 +430,6 @@ class PushDelivery:
     lease_s: float = 60.0
     max_delay_s: int = MAX_DELAY_S
     threads: int = 8
-    ttl_s: int = 86400
     reserve_s: float = 25.0
     checkpoint_every: int = CHECKPOINT_EVERY
     lease_margin_s: float = 5.0
@@ -483,25 +483,7 @@ class PushDelivery:
         for seq, start in enumerate(range(0, len(todo), step)):
             window = todo[start : start + step]
             ends = self._window(job, window, messages, report, remaining, threads=1 if isolate else None)
-            window_stats = DeliveryStats()
-            retries: dict[int, list[Target]] = {}
-            later: list[int] = []
-            for i, (kind, delay, detail) in zip(window, ends, strict=True):
-                if kind == "later":
-                    later.append(i)
-                    continue
-                done.add(i)
-                if kind in ("failed", "auth_failure", "pruned") and len(report.failures) < FAILURES_KEPT:
-                    target = job.targets[i]
-                    report.failures.append((target.member_id, target.channel, detail))
-                if kind == "retry":
-                    window_stats.retried += 1
-                    retries.setdefault(int(delay or 0), []).append(job.targets[i])
-                elif kind in ("sent", "pruned", "failed"):
-                    setattr(window_stats, kind, getattr(window_stats, kind) + 1)
-                elif kind == "auth_failure":
-                    window_stats.failed += 1
-                    window_stats.auth_failures += 1
+            window_stats, retries, later = self._tally(job, window, ends, done, report)
             # A retry is queued before the checkpoint that counts its member done: never lost.
             self._retry(job, seq, retries, report)
             report.stats.add(window_stats)
@@ -519,6 +501,36 @@ class PushDelivery:
                 return report
         self._end(job, lease, done, counted, report, remaining)
         return report
+
+    def _tally(
+        self, job: PushJob, window: Sequence[int], ends: Sequence[_End], done: set[int], report: JobReport
+    ) -> tuple[DeliveryStats, dict[int, list[Target]], list[int]]:
+        """A window's ends: its statistics, its members to retry by delay, those left for later;
+        the others added to ``done``, why they failed to ``report.failures``."""
+        stats = DeliveryStats()
+        retries: dict[int, list[Target]] = {}
+        later: list[int] = []
+        for i, (kind, delay, detail) in zip(window, ends, strict=True):
+            if kind == "later":
+                later.append(i)
+                continue
+            done.add(i)
+            target = job.targets[i]
+            if kind == "retry":
+                stats.retried += 1
+                retries.setdefault(int(delay or 0), []).append(target)
+                continue
+            if kind == "sent":
+                stats.sent += 1
+                continue
+            if len(report.failures) < FAILURES_KEPT:
+                report.failures.append((target.member_id, target.channel, detail))
+            if kind == "pruned":
+                stats.pruned += 1
+            else:  # failed, auth_failure
+                stats.failed += 1
+                stats.auth_failures += kind == "auth_failure"
+        return stats, retries, later
 
     def _end(
         self,
@@ -551,18 +563,16 @@ class PushDelivery:
         state: CheckpointState,
         remaining: Callable[[], float] | None,
     ) -> bool:
-        ok = self.ledger.checkpoint(
-            job.post,
-            job.job_id,
-            lease,
-            frozenset(done),
-            counted,
-            self.clock(),
+        progress = Progress(
+            lease=lease,
+            done=frozenset(done),
+            counted=counted,
             size=len(job.targets),
             state=state,
             lease_s=self._lease_s(remaining),
-            failures=report.failures,
+            failures=tuple(report.failures),
         )
+        ok = self.ledger.checkpoint(job.post, job.job_id, progress, self.clock())
         report.checkpoints += 1
         report.lost = not ok
         return ok
@@ -681,6 +691,7 @@ __all__ = [
     "JobReport",
     "MemberDirectory",
     "PlanResult",
+    "Progress",
     "PushDelivery",
     "job_id",
     "release_job",

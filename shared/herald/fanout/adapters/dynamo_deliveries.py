@@ -22,14 +22,13 @@ Its key holds the job id, so one post's jobs spread over the table's partitions.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.core.aws import DynamoTable, as_transient, error_code, from_item
 from herald.fanout.rules import DeliveryStats, PostSummary, done_bits, done_from_bits
-from herald.fanout.service import CheckpointState, JobLease
+from herald.fanout.service import JobLease, Progress
 
 RECORD_TTL_S = 30 * 24 * 3600
 LEDGER_TTL_S = 180 * 24 * 3600
@@ -200,20 +199,8 @@ class DynamoDeliveryLedger(DynamoTable):
             deferred=bool(old.get("deferred", {}).get("BOOL", False)),
         )
 
-    def checkpoint(
-        self,
-        post: PostSummary,
-        job_id: str,
-        lease: JobLease,
-        done: frozenset[int],
-        counted: DeliveryStats,
-        now: float,
-        *,
-        size: int,
-        state: CheckpointState,
-        lease_s: float,
-        failures: Sequence[tuple[str, str, str]] = (),
-    ) -> bool:
+    def checkpoint(self, post: PostSummary, job_id: str, progress: Progress, now: float) -> bool:
+        state, failures = progress.state, progress.failures
         names = {
             "#s": "state",
             "#tok": "token",
@@ -224,8 +211,8 @@ class DynamoDeliveryLedger(DynamoTable):
         values: dict[str, Any] = {
             ":state": {"S": state},
             ":sending": {"S": "sending"},
-            ":tok": {"S": lease.token},
-            ":done": {"B": done_bits(done, size)},
+            ":tok": {"S": progress.lease.token},
+            ":done": {"B": done_bits(progress.done, progress.size)},
             ":now": _n(now),
         }
         sets = ["#s = :state", "#done = :done", "#up = :now"]
@@ -240,12 +227,12 @@ class DynamoDeliveryLedger(DynamoTable):
             sets.append("#why = :why")
         for name in _COUNTED:
             names[f"#n_{name}"] = f"n_{name}"
-            values[f":n_{name}"] = _n(getattr(counted, name))
+            values[f":n_{name}"] = _n(getattr(progress.counted, name))
             sets.append(f"#n_{name} = :n_{name}")
         names["#att"] = "attempts"
         if state == "sending":
             # Progress: of the claims since, only this one (if it dies, the next claim knows).
-            values[":lease"] = {"N": f"{now + lease_s:.3f}"}
+            values[":lease"] = {"N": f"{now + progress.lease_s:.3f}"}
             values[":one"] = _n(1)
             sets += ["#lease = :lease", "#att = :one"]
             expression = "SET " + ", ".join(sets)
