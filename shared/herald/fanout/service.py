@@ -61,7 +61,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 from herald.content.models import Post
 from herald.core.errors import TransientError
 from herald.fanout.channels import Channels, registered
-from herald.fanout.delivery import Outcome, RetryPolicy, ServiceTally, network_failure
+from herald.fanout.delivery import DeliveryResult, Outcome, RetryPolicy, ServiceTally, network_failure
 from herald.fanout.jobs import (
     PlannerJob,
     PostJob,
@@ -648,19 +648,17 @@ class PushDelivery:
         left whole to the continuation)."""
         if self._out_of_time(remaining):
             return "later", None, ""
-        services = ServiceTally()
-        try:
-            return self._one(job, target, messages, services)
-        finally:
-            with report.lock:
-                report.services.merge(services)
-
-    def _one(self, job: PushJob, target: Target, messages: Mapping[str, Any], services: ServiceTally) -> _End:
         try:
             result = self.channels.send(target, job.post, messages)
         except Exception as exc:
             result = network_failure(f"{type(exc).__name__}: {exc}"[:300])
-        services.add(self.channels.service(target), result.outcome)
+        service = self.channels.service(target)
+        with report.lock:
+            report.services.add(service, result.outcome)
+        return self._end_of(job, target, result)
+
+    def _end_of(self, job: PushJob, target: Target, result: DeliveryResult) -> _End:
+        """What the member's push came to, by the retry policy (a dead subscription pruned)."""
         decision = self.policy.decide(result, job.attempt)
         if decision.retry:
             return "retry", min(float(self.max_delay_s), decision.delay_s or 0.0), result.detail
