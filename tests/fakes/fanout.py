@@ -18,6 +18,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from herald.content.models import Post
@@ -26,6 +27,29 @@ from herald.fanout.jobs import PostSummary, Target
 from herald.fanout.rules import DeliveryStats
 from herald.fanout.service import JobLease, Progress
 from herald.members.rules import Member
+
+
+def ferry_post(
+    post_id: str = "0123456789abcdef0123",
+    *,
+    community: str = "harbour",
+    at: datetime = datetime(2025, 6, 2, 12, tzinfo=UTC),
+    **fields: object,
+) -> Post:
+    """An editor's post of ``community`` as the content table holds it (``fields`` override)."""
+    values: dict[str, object] = {
+        "id": post_id,
+        "community": community,
+        "key": f"posts/{community}/{post_id}.json",
+        "title": "The ferry runs again",
+        "text": "The ferry runs again from Monday.",
+        "excerpt": "The ferry runs again from Monday.",
+        "content_hash": "0" * 64,
+        "created_at": at,
+        "updated_at": at,
+        **fields,
+    }
+    return Post.model_validate(values)
 
 
 class MemoryQueue:

@@ -20,7 +20,14 @@ from herald.fanout.jobs import PushJob
 from herald.fanout.rules import shard_job
 from herald.fanout.service import FanoutPlanner, release_job, summary_of
 from herald.members.rules import Member, Preferences
-from tests.fakes.fanout import FakeChannel, MemoryDirectory, MemoryLedger, MemoryPosts, MemoryQueue
+from tests.fakes.fanout import (
+    FakeChannel,
+    MemoryDirectory,
+    MemoryLedger,
+    MemoryPosts,
+    MemoryQueue,
+    ferry_post,
+)
 from tests.faults import Crash, FaultyCalls
 
 COMMUNITY = "harbour"
@@ -63,20 +70,7 @@ def _member(i: int, shard: int, **preferences: object) -> Member:
 
 
 def _post() -> Post:
-    post_id = "0123456789abcdef0123"
-    return Post.model_validate(
-        {
-            "id": post_id,
-            "community": COMMUNITY,
-            "key": f"posts/{COMMUNITY}/{post_id}.json",
-            "title": "The ferry runs again",
-            "text": "The ferry runs again from Monday.",
-            "excerpt": "The ferry runs again from Monday.",
-            "content_hash": "0" * 64,
-            "created_at": AT,
-            "updated_at": AT,
-        }
-    )
+    return ferry_post(community=COMMUNITY, at=AT)
 
 
 class Run:

@@ -22,7 +22,14 @@ from herald.fanout.jobs import PostSummary, PushJob, Target
 from herald.fanout.rules import DeliveryStats, done_bits, done_from_bits, pack
 from herald.fanout.service import FanoutPlanner, PushDelivery, release_job, summary_of
 from herald.members.rules import Device, Member, Preferences, WebPushSubscription
-from tests.fakes.fanout import FakeChannel, MemoryDirectory, MemoryLedger, MemoryPosts, MemoryQueue
+from tests.fakes.fanout import (
+    FakeChannel,
+    MemoryDirectory,
+    MemoryLedger,
+    MemoryPosts,
+    MemoryQueue,
+    ferry_post,
+)
 from tests.members import new_member, p256_point
 
 COMMUNITY = "harbour"
@@ -53,19 +60,7 @@ def _member(i: int, shards: int = 1, community: str = COMMUNITY, **preferences: 
 
 
 def _post(post_id: str = "0123456789abcdef0123", **fields: object) -> Post:
-    values: dict[str, object] = {
-        "id": post_id,
-        "community": COMMUNITY,
-        "key": f"posts/{COMMUNITY}/{post_id}.json",
-        "title": "The ferry runs again",
-        "text": "The ferry runs again from Monday.",
-        "excerpt": "The ferry runs again from Monday.",
-        "content_hash": "0" * 64,
-        "created_at": AT,
-        "updated_at": AT,
-        **fields,
-    }
-    return Post.model_validate(values)
+    return ferry_post(post_id, community=COMMUNITY, at=AT, **fields)
 
 
 @dataclass
