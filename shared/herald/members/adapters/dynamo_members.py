@@ -136,24 +136,15 @@ class DynamoMemberStore(DynamoTable):
         member = self.member(community, owner)
         if member is not None and sid in member.subscriptions:
             return False
-        try:
-            self.ddb.delete_item(
-                TableName=self.table,
-                Key=claim_key(community, sid),
-                ConditionExpression=(
-                    "member_id = :m AND (attribute_not_exists(claimed_at) OR claimed_at = :t)"
-                ),
-                ExpressionAttributeValues={
-                    ":m": {"S": owner},
-                    ":t": claim.get("claimed_at", {"N": "0"}),
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                return False  # claimed again meanwhile: decide on a fresh read
-            raise as_transient(exc, "releasing a claim left over") from exc
-        except BotoCoreError as exc:
-            raise as_transient(exc, "releasing a claim left over") from exc
+        released = self._guarded(
+            self.ddb.delete_item,
+            "releasing a claim left over",
+            Key=claim_key(community, sid),
+            ConditionExpression="member_id = :m AND (attribute_not_exists(claimed_at) OR claimed_at = :t)",
+            ExpressionAttributeValues={":m": {"S": owner}, ":t": claim.get("claimed_at", {"N": "0"})},
+        )
+        if not released:
+            return False  # claimed again meanwhile: decide on a fresh read
         log.info("released a claim of %s whose member does not hold it", community)
         return True
 
@@ -252,23 +243,16 @@ class DynamoMemberStore(DynamoTable):
             removes += ["device", "endpoint_arn"]
         remaining = [s for s in member.subscriptions if s != subscription]
         update = "SET subscriptions = :l" + (f" REMOVE {', '.join(removes)}" if removes else "")
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=member_key(community, member_id),
-                UpdateExpression=update,
-                ConditionExpression="attribute_exists(pk) AND contains(subscriptions, :s)",
-                ExpressionAttributeValues={
-                    ":l": {"L": [{"S": s} for s in remaining]},
-                    ":s": {"S": subscription},
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                return False  # pruned, left or rejoined meanwhile: nothing more to do
-            raise as_transient(exc, f"pruning a subscription of {community}") from exc
-        except BotoCoreError as exc:
-            raise as_transient(exc, f"pruning a subscription of {community}") from exc
+        pruned = self._guarded(
+            self.ddb.update_item,
+            f"pruning a subscription of {community}",
+            Key=member_key(community, member_id),
+            UpdateExpression=update,
+            ConditionExpression="attribute_exists(pk) AND contains(subscriptions, :s)",
+            ExpressionAttributeValues={":l": {"L": [{"S": s} for s in remaining]}, ":s": {"S": subscription}},
+        )
+        if not pruned:
+            return False  # pruned, left or rejoined meanwhile: nothing more to do
         self._release(member, [subscription])
         return True
 
@@ -312,21 +296,14 @@ class DynamoMemberStore(DynamoTable):
                 ":h": expect_token_hash,
             }
         )
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=member_key(member.community, member.member_id),
-                UpdateExpression="SET preferences = :p, updated_at = :u",
-                ConditionExpression="attribute_exists(pk) AND token_hash = :h",
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise as_transient(exc, "saving preferences") from exc
-        except BotoCoreError as exc:
-            raise as_transient(exc, "saving preferences") from exc
-        return True
+        return self._guarded(
+            self.ddb.update_item,
+            "saving preferences",
+            Key=member_key(member.community, member.member_id),
+            UpdateExpression="SET preferences = :p, updated_at = :u",
+            ConditionExpression="attribute_exists(pk) AND token_hash = :h",
+            ExpressionAttributeValues=values,
+        )
 
     def remove(self, community: str, member_id: str, expect_token_hash: str) -> Member | None:
         """Delete the member (guarded by its token hash), then release its claims. A member already
@@ -401,56 +378,11 @@ class DynamoMemberStore(DynamoTable):
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _claim_all(self, member: Member, subscriptions: Sequence[str], what: str) -> None:
-        claimed: list[str] = []
-        for index, sid in enumerate(subscriptions):
-            try:
-                self.ddb.put_item(
-                    TableName=self.table,
-                    Item=claim_item(member, sid, self.clock()),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                self._release(member, claimed)
-                if error_code(exc) == CONDITION_FAILED:
-                    reasons = ["None"] * (1 + len(subscriptions))
-                    reasons[1 + index] = "ConditionalCheckFailed"
-                    raise ConcurrentUpdate(f"{what}: a subscription is claimed", reasons=reasons) from exc
-                raise as_transient(exc, what) from exc
-            except BotoCoreError as exc:
-                self._release(member, claimed)
-                raise as_transient(exc, what) from exc
-            claimed.append(sid)
-
-    def _put_member(self, member: Member, condition: str, values: dict[str, Any], what: str) -> None:
-        params: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": member_item(member),
-            "ConditionExpression": condition,
-        }
-        if values:
-            params["ExpressionAttributeValues"] = values
-            params["ExpressionAttributeNames"] = {"#shard": "shard"}
+    def _guarded(self, write: Callable[..., Any], what: str, **params: Any) -> bool:
+        """One conditional write (``put_item``, ``update_item``, ``delete_item`` of this table);
+        False if its condition failed, any other error as :class:`TransientError`."""
         try:
-            self.ddb.put_item(**params)
-        except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                raise ConcurrentUpdate(
-                    f"{what}: the member's guard failed", reasons=["ConditionalCheckFailed"]
-                ) from exc
-            raise as_transient(exc, what) from exc
-        except BotoCoreError as exc:
-            raise as_transient(exc, what) from exc
-
-    def _delete_member(self, member: Member, condition: str, values: dict[str, Any], what: str) -> bool:
-        """Delete the member item under ``condition``; False if the condition failed."""
-        try:
-            self.ddb.delete_item(
-                TableName=self.table,
-                Key=member_key(member.community, member.member_id),
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
+            write(TableName=self.table, **params)
         except ClientError as exc:
             if error_code(exc) == CONDITION_FAILED:
                 return False
@@ -458,6 +390,44 @@ class DynamoMemberStore(DynamoTable):
         except BotoCoreError as exc:
             raise as_transient(exc, what) from exc
         return True
+
+    def _claim_all(self, member: Member, subscriptions: Sequence[str], what: str) -> None:
+        claimed: list[str] = []
+        for index, sid in enumerate(subscriptions):
+            try:
+                free = self._guarded(
+                    self.ddb.put_item,
+                    what,
+                    Item=claim_item(member, sid, self.clock()),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except TransientError:
+                self._release(member, claimed)
+                raise
+            if not free:
+                self._release(member, claimed)
+                reasons = ["None"] * (1 + len(subscriptions))
+                reasons[1 + index] = "ConditionalCheckFailed"
+                raise ConcurrentUpdate(f"{what}: a subscription is claimed", reasons=reasons)
+            claimed.append(sid)
+
+    def _put_member(self, member: Member, condition: str, values: dict[str, Any], what: str) -> None:
+        params: dict[str, Any] = {"Item": member_item(member), "ConditionExpression": condition}
+        if values:
+            params["ExpressionAttributeValues"] = values
+            params["ExpressionAttributeNames"] = {"#shard": "shard"}
+        if not self._guarded(self.ddb.put_item, what, **params):
+            raise ConcurrentUpdate(f"{what}: the member's guard failed", reasons=["ConditionalCheckFailed"])
+
+    def _delete_member(self, member: Member, condition: str, values: dict[str, Any], what: str) -> bool:
+        """Delete the member item under ``condition``; False if the condition failed."""
+        return self._guarded(
+            self.ddb.delete_item,
+            what,
+            Key=member_key(member.community, member.member_id),
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
 
     def _release(self, member: Member, subscriptions: Sequence[str]) -> None:
         """Delete the member's claims of ``subscriptions`` (a claim another member holds stays).
