@@ -447,8 +447,6 @@ class DynamoMemberStore(DynamoTable):
                     "a claim of %s was not released (%s); a later join releases it", member.community, exc
                 )
 
-    # -- plumbing --------------------------------------------------------------------------------
-
     def _count(self, community: str, shard: int, delta: int) -> dict[str, Any]:
         return {
             "Update": {
@@ -470,7 +468,7 @@ class DynamoMemberStore(DynamoTable):
         except ClientError as exc:
             conflict = as_conflict(exc, what)
             if conflict is not None:
-                raise conflict from exc  # ``reasons``: each item's, the member's first
+                raise conflict from exc  # ``reasons``: the count marker's, then the counter's
             raise as_transient(exc, what) from exc
         except BotoCoreError as exc:
             raise as_transient(exc, what) from exc
