@@ -44,9 +44,6 @@ class Tally:
     records: int = 0
     ignored: int = 0
 
-    def deltas(self) -> dict[ShardKey, int]:
-        return {key: sum(s.delta for s in steps) for key, steps in self.steps.items()}
-
 
 def _member_shard(image: Mapping[str, Any] | None) -> ShardKey | None:
     """(community, shard) of a member item's image (wire format); None if it is not a member's."""
@@ -112,7 +109,6 @@ class CountReport:
     records: int
     ignored: int
     writes: int
-    deltas: dict[ShardKey, int]
 
 
 class CountStore(Protocol):
@@ -126,4 +122,4 @@ def count_batch(store: CountStore, records: Iterable[Mapping[str, Any]]) -> Coun
     of it already is not counted twice."""
     found = tally(records)
     writes = store.add_counts(found)
-    return CountReport(found.records, found.ignored, writes, found.deltas())
+    return CountReport(found.records, found.ignored, writes)
