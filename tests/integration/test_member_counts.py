@@ -23,7 +23,7 @@ import boto3
 import pytest
 
 from herald.core.errors import TransientError
-from herald.members.adapters.dynamo_members import CLAIM_GRACE_S, DynamoMemberStore
+from herald.members.adapters.dynamo_members import CLAIM_GRACE_S, DynamoMemberStore, shard_key
 from herald.members.rules import JoinRequest
 from herald.members.service import MembershipService
 from tests.fakes.members import MemoryDevices, MemorySecret
@@ -53,16 +53,11 @@ def truth(api: Api) -> dict[int, int]:
     return {s: n for s in range(store.shards) if (n := len(list(store.members(COMMUNITY, s))))}
 
 
-def counted(api: Api) -> dict[int, int]:
-    store = api.members()
-    return {s: n for s, n in store.shard_counts(COMMUNITY).items() if n}
-
-
 def counters(api: Api) -> dict[int, int]:
     """The counter items alone (no look at the index)."""
     store = api.members()
     items = store.batch_get_items(
-        [{"pk": {"S": f"N#{COMMUNITY}#{s}"}, "sk": {"S": "COUNT"}} for s in range(store.shards)],
+        [shard_key(COMMUNITY, s) for s in range(store.shards)],
         consistent=True,
         what="test",
     )
