@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from herald.core.errors import TransientError
 from herald.fanout.adapters.vapid_keys import VapidKeySource
+from herald.fanout.channels import vapid
 from herald.fanout.channels.payload import (
     ELLIPSIS,
     MAX_PAYLOAD_BYTES,
@@ -280,6 +281,24 @@ def test_tokens_are_cached_per_origin() -> None:
     assert _claims(first, signer)["aud"] == "https://fcm.googleapis.com"
     assert _claims(other, signer)["aud"] == "https://updates.push.services.mozilla.com"
     assert _claims(third, signer)["aud"] == "https://fcm.googleapis.com:8443"
+
+
+def test_the_token_cache_is_bounded_whatever_the_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Endpoints are strangers' URLs: as many push service hosts as they like, each a token kept.
+    monkeypatch.setattr(vapid, "TOKENS_MAX", 3)
+    signer = VapidSigner(generate_vapid_key(), SUBJECT, clock=Clock())
+    first = signer.header_for("https://a.example/x")
+    for host in ("b", "c", "d", "e"):
+        signer.header_for(f"https://{host}.example/x")
+    assert len(signer._tokens) == 3
+    assert set(signer._tokens) == {"https://c.example", "https://d.example", "https://e.example"}
+    assert signer.header_for("https://e.example/y") == signer._tokens["https://e.example"].header
+    assert signer.signatures == 5
+    # The oldest went first: asked again, it is signed again, with a token of its own.
+    again = signer.header_for("https://a.example/x")
+    assert signer.signatures == 6
+    assert _claims(again, signer)["aud"] == _claims(first, signer)["aud"] == "https://a.example"
+    assert len(signer._tokens) == 3
 
 
 def test_claims_are_a_new_dict_each_time() -> None:

@@ -26,6 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 MAX_TOKEN_LIFETIME_S = 24 * 3600
 TOKEN_LIFETIME_S = 12 * 3600
 REFRESH_BEFORE_S = 3600
+#: Origins whose token is kept: endpoints are a stranger's URLs, so their hosts are not a bounded
+#: set; beyond this the oldest origin's token goes (it is signed again if that origin comes back).
+TOKENS_MAX = 1024
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -172,7 +175,8 @@ class _Token:
 class VapidSigner:
     """``Authorization`` headers for push services, signed with the application server's key.
 
-    Thread-safe; one per container. ``clock`` returns seconds since the epoch.
+    Thread-safe; one per container. ``clock`` returns seconds since the epoch. Tokens are kept for
+    at most ``TOKENS_MAX`` origins, the oldest dropped first.
     """
 
     def __init__(
@@ -218,5 +222,7 @@ class VapidSigner:
                 jwt = sign_jwt(self.key, claims)
                 self.signatures += 1
                 token = _Token(f"vapid t={jwt}, k={self.public_key}", float(int(now) + self.lifetime_s))
+                if origin not in self._tokens and len(self._tokens) >= TOKENS_MAX:
+                    del self._tokens[next(iter(self._tokens))]
                 self._tokens[origin] = token
         return token.header
