@@ -632,24 +632,6 @@ class WebPushSender:
         self._verdicts: dict[tuple[str, str], _Verdict] = {}
         self._verdicts_lock = threading.Lock()
 
-    def headers(
-        self, endpoint: str, body_length: int, *, topic: str | None, urgency: Urgency, ttl: int
-    ) -> dict[str, str]:
-        """The request headers of one message (RFC 8030 section 5, RFC 8291 section 4, RFC 8292)."""
-        if urgency not in URGENCIES:
-            raise ValueError(f"urgency must be one of {', '.join(URGENCIES)}")
-        headers = {
-            "TTL": str(ttl),
-            "Urgency": urgency,
-            "Content-Encoding": "aes128gcm",
-            "Content-Type": "application/octet-stream",
-            "Content-Length": str(body_length),
-            "Authorization": self.signer.header_for(endpoint),
-        }
-        if topic:
-            headers["Topic"] = push_topic(topic)
-        return headers
-
     def destination(self, endpoint: str) -> Destination:
         """Where ``endpoint`` may be reached now: raises ``UnsafeEndpoint`` (``EndpointUnresolvable``
         when its host does not resolve) naming the problem.
