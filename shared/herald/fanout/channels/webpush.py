@@ -407,8 +407,8 @@ class PushConnections:
         else:
             _close(sock)
         answer_headers: dict[str, str] = {}
-        for raw_name, raw_value in response.headers.raw_items():
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        for raw_name, raw_value in response.headers:  # h11 gives the names lower-cased
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
             answer_headers[name] = f"{answer_headers[name]}, {value}" if name in answer_headers else value
         return Answer(response.status_code, answer_headers, data, problem)
 
