@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import h11
@@ -250,6 +250,9 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+_T = TypeVar("_T")
+
+
 class _Deadline(Exception):
     pass
 
@@ -268,23 +271,35 @@ _IDENTITY = ("Accept-Encoding", "identity")
 _END = h11.EndOfMessage()  # h11's events are immutable: one for every request
 
 
-def _receive(
-    sock: socket.socket, deadline: float, read_timeout: float, clock: Callable[[], float], size: int
-) -> bytes:
-    """What has come (waiting for it), at most ``size`` bytes; ``b""`` when the other end has closed.
-    The read is given what is left of the deadline (at most the read timeout): a service that
-    trickles is cut off at the deadline, not a read timeout later."""
+def _bounded(
+    sock: socket.socket,
+    deadline: float,
+    per_operation: float,
+    clock: Callable[[], float],
+    operation: Callable[..., _T],
+    *args: Any,
+    **kwargs: Any,
+) -> _T:
+    """``operation(*args, **kwargs)`` on ``sock``, given what is left of the deadline (at most
+    ``per_operation``) as its timeout: a service that trickles is cut off at the deadline
+    (``_Deadline``), not an operation timeout later; a timeout of its own is ``_ReadTimeout``."""
     remaining = deadline - clock()
     if remaining <= 0:
         raise _Deadline
-    bounded_by_deadline = remaining <= read_timeout
-    sock.settimeout(remaining if bounded_by_deadline else read_timeout)
+    bounded_by_deadline = remaining <= per_operation
+    sock.settimeout(remaining if bounded_by_deadline else per_operation)
     try:
-        return sock.recv(size)
+        return operation(*args, **kwargs)
     except TimeoutError:
-        if bounded_by_deadline:
-            raise _Deadline from None
-        raise _ReadTimeout from None
+        raise (_Deadline if bounded_by_deadline else _ReadTimeout) from None
+
+
+def _receive(
+    sock: socket.socket, deadline: float, read_timeout: float, clock: Callable[[], float], size: int
+) -> bytes:
+    """What has come (waiting for it, within the deadline and the read timeout), at most ``size``
+    bytes; ``b""`` when the other end has closed."""
+    return _bounded(sock, deadline, read_timeout, clock, sock.recv, size)
 
 
 class _Link:
@@ -366,14 +381,7 @@ class PushConnections:
         try:
             wire = (http.send(request) or b"") + (http.send(h11.Data(data=body)) or b"")
             wire += http.send(_END) or b""
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                raise _Deadline
-            sock.settimeout(min(remaining, self.timeout.read))
-            try:
-                sock.sendall(wire)
-            except TimeoutError:
-                raise (_Deadline if remaining <= self.timeout.read else _ReadTimeout) from None
+            _bounded(sock, deadline, self.timeout.read, self.clock, sock.sendall, wire)
             response = self._head(sock, http, deadline)
             data, problem = self._body(sock, http, deadline, limit)
         except _Deadline:
@@ -543,15 +551,11 @@ class PushConnections:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if where.scheme != "https":
                 return sock
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                raise _Deadline
-            sock.settimeout(min(self.timeout.connect, remaining))
-            try:
-                # The TLS name is the host's (SNI and the certificate check), the socket the address's.
-                return self._context().wrap_socket(sock, server_hostname=where.host)
-            except TimeoutError:
-                raise (_Deadline if remaining <= self.timeout.connect else _ReadTimeout) from None
+            # The TLS name is the host's (SNI and the certificate check), the socket the address's.
+            wrap = self._context().wrap_socket
+            return _bounded(
+                sock, deadline, self.timeout.connect, self.clock, wrap, sock, server_hostname=where.host
+            )
         except _Deadline:
             _close(sock)
             raise NoAnswer("deadline", cut=True) from None
