@@ -14,8 +14,10 @@ import contextlib
 import json
 import os
 import random
+import select
 import shlex
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -61,6 +63,29 @@ class _Interrupted(KeyboardInterrupt):
 
 def _interrupt(signum: int, _frame: Any) -> None:
     raise _Interrupted(signum)
+
+
+def _wait_for_a_signal() -> None:
+    """Block the main thread until a signal's handler raises (Ctrl-C, SIGTERM).
+
+    The kernel hands a signal sent to the process to any thread that does not block it: a poller,
+    a server, a worker's log reader. Python then runs the handler in the main thread, but only once
+    that thread runs again, and a ``time.sleep`` there is not cut short. The wakeup fd (written by
+    the signal's C handler, whichever thread it runs in) is what the main thread waits on instead.
+    """
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        while True:  # the handler raises as soon as select returns to Python
+            select.select([reader], [], [])
+            with contextlib.suppress(BlockingIOError):
+                reader.recv(512)
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
 
 
 def _port_taken(args: argparse.Namespace, port: int) -> int:
@@ -112,8 +137,7 @@ def _run_local(args: argparse.Namespace) -> int:
                 print(json.dumps(info), flush=True)
             else:
                 print(render_ready(info), flush=True)
-            while True:  # until Ctrl-C or SIGTERM
-                time.sleep(3600)
+            _wait_for_a_signal()  # until Ctrl-C or SIGTERM
         except KeyboardInterrupt:
             pass
         finally:

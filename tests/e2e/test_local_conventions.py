@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -104,7 +106,11 @@ def local(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=60)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()  # no process left behind, even when the test failed on its stop
+                raise
 
 
 def test_sigterm_stops_it_and_its_function_workers(
@@ -118,6 +124,31 @@ def test_sigterm_stops_it_and_its_function_workers(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) in (0, -signal.SIGTERM)
     assert not [pid for pid in workers if _alive(pid)]
+
+
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send ``signum`` to one thread of another process (Linux ``tgkill``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys_tgkill = 234 if platform.machine() in ("x86_64", "AMD64") else 131  # x86-64, else arm64
+    if libc.syscall(sys_tgkill, pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_the_kernel_hands_to_any_thread_stops_it(
+    local: tuple[subprocess.Popen[str], dict[str, Any]], signum: int
+) -> None:
+    """A signal sent to the process may be delivered to any of its threads (a poller, a server, a
+    worker's log reader), not only the main one: the stop must not depend on which."""
+    process, info = local
+    with urllib.request.urlopen(f"{info['api_url']}/openapi.json", timeout=60) as response:
+        assert response.status == 200
+    others = sorted(
+        int(t.name) for t in Path(f"/proc/{process.pid}/task").iterdir() if int(t.name) != process.pid
+    )
+    assert others
+    _tgkill(process.pid, others[-1], signum)
+    assert process.wait(timeout=60) in (0, -signum)
 
 
 def test_the_printed_credentials_work_without_aws_configuration(
