@@ -378,9 +378,10 @@ def cmd_teardown(args: argparse.Namespace) -> int:
             "there; run it without --yes and type the stack's name"
         )
         return EXIT_USAGE
-    if not args.yes:
+    if not args.yes or not args.quiet:  # the names, before anything goes: what may be left to delete
         for line in lifecycle.render_plan(plan).splitlines():
             _print_err(line)
+    if not args.yes:
         print(
             f"Type the stack's name ({inert(plan.stack_name)}) to go on: ",
             end="",

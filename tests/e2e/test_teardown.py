@@ -207,6 +207,8 @@ def test_teardown_empties_the_versioned_buckets_and_deletes_everything(
         f"bucket {stack.outputs['SiteBucketName']}",
         f"table {stack.outputs['MembersTableName']}",
     ]
+    # The names are on stderr before anything goes (what may be left to delete if it stops midway).
+    assert err.startswith(f"herald teardown deletes stack {stack.name} (stage dev, {REGION}) and:\n")
     for table in stack.tables:
         assert f"turned off deletion protection of table {table}" in err
     assert f"deleted stack {stack.name}" in err
