@@ -176,6 +176,11 @@ def render_ready(info: dict[str, Any]) -> str:
     if info.get("site_url"):
         lines.append(f"  public site: {info['site_url']}/<community>/")
     lines.append(f"  uploads bucket: {info['uploads_bucket']}")
+    if info.get("built"):
+        built = info["built"]
+        lines.append(
+            f"  functions: the built artefacts in {built['dir']}, on {built['runtime']} ({built['python']})"
+        )
     lines.append("  any credentials work; so that the AWS CLI and SDKs need no --endpoint-url or AWS setup:")
     lines.append(f"    {export_line(info['env'])}")
     lines.append(f"  try: aws s3 cp post.txt s3://{info['uploads_bucket']}/posts/my-community/post.txt")

@@ -300,6 +300,7 @@ def test_an_upload_is_stored_and_published_by_herald_local_built(twin: Twin, tmp
     try:
         assert process.stdout is not None
         info = json.loads(process.stdout.readline())
+        assert info["built"] == {"dir": str(twin.root), "python": twin.python, "runtime": "python3.13"}
         s3 = boto3.client(
             "s3",
             endpoint_url=info["endpoint_url"],

@@ -436,6 +436,12 @@ class LocalCloud:
         info["vapid_public_key"] = self.vapid_public_key
         info["outputs"] = dict(r.outputs)
         info["status_url"] = self.status_url
+        # herald local --built: the twin the functions run from, and its Python.
+        info["built"] = (
+            {"dir": str(self.built.root), "python": self.built.python, "runtime": self.built.runtime}
+            if self.built is not None
+            else None
+        )
         return info
 
     # -- synchronisation --------------------------------------------------------------------------
