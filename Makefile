@@ -20,17 +20,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 include mk/sam.mk
+include mk/built.mk
 
 ## demo: run the whole system locally (the embedded local cloud) on the sample community
 demo: $(STAMP)
 	$(BIN)/herald demo
 
+## build-host: sam build, then its host twin in .aws-sam/build-host (what `herald local --built` runs)
 ## local: the local cloud, until Ctrl-C
 local: $(STAMP)
 	$(BIN)/herald local
 
-## test: the whole suite: code lint, template lint, sam build, then every test
-test: $(STAMP) browser lint-code lint-template sam-build
+## test: the whole suite: code lint, template lint, sam build and its host twin, then every test
+test: $(STAMP) browser lint-code lint-template sam-build build-host
 	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## browser: headless Chromium (Debian's package) and an emoji font, for tests/e2e/test_browser.py
