@@ -101,8 +101,11 @@ def test_the_files_hold_only_the_candidate_languages_and_stay_small() -> None:
     features, columns = header["tables"]["ptc"]["shape"]
     assert columns == len(header["classes"]) == len(header["pc"])
     assert model_file("ptc").stat().st_size == features * columns * 2
-    ptc = np.frombuffer(model_file("ptc").read_bytes(), dtype="<f2").reshape(features, columns)
-    assert np.array_equal(ptc, packaged_identifier().nb_ptc)
+    fixed = np.frombuffer(model_file("ptc").read_bytes(), dtype="<u2").reshape(features, columns)
+    assert fixed.max() == header["tables"]["ptc"]["max"]
+    # Fixed point, exact: py3langid's float16 log-probabilities, to the last bit.
+    ptc = -fixed.astype(np.float64) / header["tables"]["ptc"]["scale"]
+    assert np.array_equal(ptc, np.asarray(packaged_identifier().nb_ptc, dtype=np.float64))
     assert sum(model_file(n).stat().st_size for n in MODEL_FILES) < 20_000_000
 
 

@@ -66,9 +66,11 @@ LANGUAGES: tuple[str, ...] = (
 #: The restricted model: ``MODEL_DIR/langid_model.json`` (the header: ``classes`` and ``pc``, py3langid's
 #: ``nb_classes`` and ``nb_pc`` after ``set_languages(LANGUAGES)``, and each table's ``format`` and
 #: ``shape``) and one raw little-endian file ``MODEL_DIR/langid_<table>.bin`` per table: ``ptc`` is
-#: py3langid's ``nb_ptc`` (float16, one row per feature); ``output`` its ``tk_output`` (the feature a
-#: state emits, or -1); ``chunks``, ``rows`` and ``states`` its transition table ``tk_nextmove`` split
-#: as :func:`visit_counts` reads it.
+#: py3langid's ``nb_ptc`` (one row per feature) in fixed point, ``-nb_ptc * scale`` as uint16 (exact:
+#: its float16 log-probabilities are multiples of ``1 / scale``; the header gives ``scale`` and the
+#: largest value, ``max``); ``output`` its ``tk_output`` (the feature a state emits, or -1);
+#: ``chunks``, ``rows`` and ``states`` its transition table ``tk_nextmove`` split as
+#: :func:`visit_counts` reads it.
 MODEL_TABLES: tuple[str, ...] = ("ptc", "chunks", "rows", "states", "output")
 MODEL_FILES: tuple[str, ...] = ("model", *MODEL_TABLES)
 MODEL_DIR = Path(__file__).with_name("data")
@@ -187,12 +189,16 @@ class Identifier:
     __slots__ = (
         "_aliases",
         "_chunks",
+        "_even",
+        "_mask",
+        "_odd",
         "_output",
         "_pc",
+        "_per_sum",
         "_ptc",
-        "_row",
         "_row_bytes",
         "_rows",
+        "_scale",
         "_states",
         "classes",
     )
@@ -206,12 +212,22 @@ class Identifier:
         rows: Sequence[int],
         states: Sequence[int],
         output: Sequence[int],
+        *,
+        scale: int,
+        largest: int,
     ) -> None:
         self.classes = list(classes)
         self._pc = [float(p) for p in pc]
         self._ptc = ptc
-        self._row = struct.Struct(f"<{len(self.classes)}e").unpack_from
-        self._row_bytes = 2 * len(self.classes)
+        self._scale = float(scale)
+        columns = len(self.classes)
+        self._row_bytes = 2 * columns
+        # A row read as one integer has a 16-bit field per column; masked, its even columns (and,
+        # shifted, its odd ones) sit in 32-bit fields, so that sums of rows do not carry over.
+        self._mask = sum(0xFFFF << (32 * i) for i in range((columns + 1) // 2))
+        self._even = struct.Struct(f"<{(columns + 1) // 2}I")
+        self._odd = struct.Struct(f"<{columns // 2}I")
+        self._per_sum = max(1, 0xFFFFFFFF // max(1, largest))  # rows per sum before a field could overflow
         self._chunks, self._rows, self._states, self._output = chunks, rows, states, output
         first: dict[str, int] = {}
         self._aliases: list[tuple[int, int]] = []
@@ -224,10 +240,14 @@ class Identifier:
     def raw_scores(self, data: bytes) -> list[float]:
         """Log-posterior per column of the encoded ``data`` (all 0.0 when it has no feature).
 
-        py3langid's ``log1p(counts) @ nb_ptc[features] + nb_pc`` in float32: the features of one
-        count share a weight (``log1p`` of the count in float32), so their rows are summed first,
-        then weighted; the dot product is summed exactly (``math.fsum``) and rounded to float32 once,
-        where numpy's BLAS sums in float32 in an order of its own, the rest rounded as numpy rounds.
+        py3langid's ``log1p(counts) @ nb_ptc[features] + nb_pc`` in float32. The features of one
+        count share a weight (``log1p`` of the count, in float32), so their rows are summed first,
+        exactly and all columns at once: a row of the fixed-point table read as one integer
+        (``int.from_bytes``), its even and its odd columns spread to 32-bit fields by a mask, is
+        added to the others as a whole, no field carrying into the next (at most ``_per_sum`` rows
+        per sum). Each column's sum is then weighted, the
+        weighted sums added with ``math.fsum`` and rounded to float32 once (numpy's BLAS sums in
+        float32, in an order of its own), the rest rounded as numpy rounds.
         """
         visits = visit_counts(self._chunks, self._rows, self._states, self._output, data)
         if not visits:
@@ -235,13 +255,23 @@ class Identifier:
         by_count: dict[int, list[int]] = {}
         for feature, count in visits.items():
             by_count.setdefault(count, []).append(feature)
-        row, ptc, stride, fsum = self._row, self._ptc, self._row_bytes, math.fsum
+        ptc, width, mask, from_bytes = self._ptc, self._row_bytes, self._mask, int.from_bytes
+        even, odd = self._even, self._odd
+        columns = [0.0] * len(self.classes)
         terms: list[Sequence[float]] = []
         for count, features in by_count.items():
-            weight = _f32([math.log1p(count)])[0]
-            sums = map(fsum, zip(*[row(ptc, feature * stride) for feature in features], strict=True))
-            terms.append([weight * total for total in sums])
-        dots = _f32([fsum(column) for column in zip(*terms, strict=True)])
+            weight = -_f32([math.log1p(count)])[0] / self._scale  # exact: the scale is a power of two
+            for start in range(0, len(features), self._per_sum):
+                rows = [
+                    from_bytes(ptc[f * width : (f + 1) * width], "little")
+                    for f in features[start : start + self._per_sum]
+                ]
+                columns[0::2] = even.unpack(sum([row & mask for row in rows]).to_bytes(even.size, "little"))
+                columns[1::2] = odd.unpack(
+                    sum([row >> 16 & mask for row in rows]).to_bytes(odd.size, "little")
+                )
+                terms.append([weight * total for total in columns])
+        dots = _f32([math.fsum(column) for column in zip(*terms, strict=True)])
         return _f32([dot + prior for dot, prior in zip(dots, self._pc, strict=True)])
 
     def probabilities(self, text: str | bytes) -> list[float]:
@@ -274,7 +304,8 @@ class Identifier:
 
 
 def _map_table(name: str, fmt: str, shape: Sequence[int]) -> Any:
-    """The table ``name`` mapped read-only: an mmap (``ptc``, read by ``struct``) or a sequence of ints."""
+    """The table ``name`` mapped read-only: the mmap itself for ``ptc`` (read a row at a time), a
+    sequence of ints for the others."""
     path = model_file(name)
     with open(path, "rb") as f:
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -283,10 +314,12 @@ def _map_table(name: str, fmt: str, shape: Sequence[int]) -> Any:
         raise RuntimeError(
             f"{path} has {len(mapped)} bytes, its header says {expected}; regenerate it: {REGENERATE}"
         )
-    if fmt == "<e":
-        return mapped
-    if fmt not in ("<I", "<i") or struct.calcsize(fmt[1]) != 4:
+    if fmt != {"ptc": "<H", "output": "<i"}.get(name, "<I") or struct.calcsize(fmt[1]) != struct.calcsize(
+        fmt
+    ):
         raise RuntimeError(f"{path}: format {fmt!r} is not one this build reads; regenerate it: {REGENERATE}")
+    if name == "ptc":
+        return mapped
     code: Literal["I", "i"] = "I" if fmt == "<I" else "i"
     if sys.byteorder == "little":
         return memoryview(mapped).cast(code)
@@ -315,7 +348,11 @@ def load_identifier() -> Identifier:
     }
     if header["tables"]["ptc"]["shape"][1:] != [len(classes)] or len(header["pc"]) != len(classes):
         raise RuntimeError(f"{model_file('model')} is inconsistent; regenerate it: {REGENERATE}")
-    return Identifier(classes, header["pc"], **tables)
+    ptc = header["tables"]["ptc"]
+    scale, largest = int(ptc["scale"]), int(ptc["max"])
+    if scale < 1 or scale & (scale - 1) or not 0 <= largest < 1 << 32:
+        raise RuntimeError(f"{model_file('model')}: ptc's scale or max is wrong; regenerate it: {REGENERATE}")
+    return Identifier(classes, header["pc"], **tables, scale=scale, largest=largest)
 
 
 def _get_identifier() -> Identifier:

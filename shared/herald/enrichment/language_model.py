@@ -27,8 +27,23 @@ from herald.enrichment.language import LANGUAGES, MODEL_FILES, MODEL_TABLES, REG
 _PIECE = 16  # entries of a transition row per piece (see derive)
 
 #: The byte format (``struct`` syntax, little-endian) of each table's file.
-FORMATS: dict[str, str] = {"ptc": "<e", "chunks": "<I", "rows": "<I", "states": "<I", "output": "<i"}
-_NUMPY_TYPES = {"<e": "<f2", "<I": "<u4", "<i": "<i4"}
+FORMATS: dict[str, str] = {"ptc": "<H", "chunks": "<I", "rows": "<I", "states": "<I", "output": "<i"}
+_NUMPY_TYPES = {"<H": "<u2", "<I": "<u4", "<i": "<i4"}
+#: ``ptc`` is saved as ``-nb_ptc * PTC_SCALE``: py3langid's float16 log-probabilities, all in
+#: [-16, -2), are multiples of 2**-9, so this is exact (``fixed_point`` checks it).
+PTC_SCALE = 512
+
+
+def fixed_point(ptc: Any) -> Any:
+    """``-ptc * PTC_SCALE`` as uint16, or ``ValueError`` if that would not be exact."""
+    import numpy as np
+
+    values = -np.asarray(ptc, dtype=np.float64) * PTC_SCALE
+    if not (
+        np.all(values == np.floor(values)) and values.min(initial=0) >= 0 and values.max(initial=0) < 1 << 16
+    ):
+        raise ValueError(f"nb_ptc is not exact in fixed point at scale {PTC_SCALE}; choose another scale")
+    return values.astype(np.uint16)
 
 
 def packaged_identifier() -> Any:
@@ -80,8 +95,11 @@ def encode(arrays: dict[str, Any]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     tables: dict[str, Any] = {}
     for name in MODEL_TABLES:
-        values = np.ascontiguousarray(arrays[name], dtype=_NUMPY_TYPES[FORMATS[name]])
+        values = fixed_point(arrays[name]) if name == "ptc" else arrays[name]
+        values = np.ascontiguousarray(values, dtype=_NUMPY_TYPES[FORMATS[name]])
         tables[name] = {"format": FORMATS[name], "shape": list(values.shape)}
+        if name == "ptc":
+            tables[name] |= {"scale": PTC_SCALE, "max": int(values.max(initial=0))}
         files[name] = values.tobytes()
     header = {
         "source": f"py3langid {py3langid_version}, its packaged model restricted to LANGUAGES ({REGENERATE})",
