@@ -22,9 +22,10 @@ cache's, shared by every process that maps them, and neither numpy nor py3langid
 run time. :class:`Identifier` is py3langid's naive Bayes classifier (``LanguageIdentifier`` with
 ``norm_probs=True``) in the standard library: the same byte automaton, each present feature's row
 of log-probabilities weighted by ``log1p`` of its count, the priors, a softmax at temperature
-``sqrt(bytes)``, aliased columns folded. It sums exactly (``math.fsum``) where py3langid sums in
-float32, so probabilities agree to within float32 rounding (``tests/unit/test_language_model.py``
-compares the two, and the files with what the build derives).
+``sqrt(bytes)``, aliased columns folded. It sums exactly (the table in fixed point, rows added as
+integers) where py3langid sums in float32, so the labels are py3langid's and the probabilities
+agree to within float32 rounding (``tests/unit/test_language_model.py`` compares the two, and the
+files with what the build derives).
 
 The model is mapped on the first call, not at import, and the identifier is kept for the life of
 the process. ``python -m herald.enrichment.language FILE.jsonl`` measures accuracy on a
