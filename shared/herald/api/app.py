@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from herald.api import errors
 from herald.api.locale import negotiate
@@ -111,7 +111,14 @@ def configure(factory: Any) -> None:
 # ----------------------------------------------------------------------------- response models
 
 
-class CommunityOut(BaseModel):
+class _Out(BaseModel):
+    """The base of the response models: each builds its validator and schema on first use (the first
+    response of its route, or the OpenAPI document), not at import."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class CommunityOut(_Out):
     id: str
     name: str
     description: str | None = None
@@ -123,7 +130,7 @@ class CommunityOut(BaseModel):
     join_url: str
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(_Out):
     targeted: int
     sent: int
     failed: int
@@ -147,7 +154,7 @@ def _shown(name: str) -> tuple[Any, Any]:
 #: A post's fields as the API shows them: those :data:`herald.content.models.PUBLIC_POST_FIELDS`
 #: names, in the model's order, with the model's types and defaults.
 _SHOWN: dict[str, Any] = {name: _shown(name) for name in PUBLIC_POST_FIELDS}
-_PostFields: type[BaseModel] = create_model("_PostFields", **_SHOWN)
+_PostFields: type[BaseModel] = create_model("_PostFields", __base__=_Out, **_SHOWN)
 
 
 class PostOut(_PostFields):
@@ -156,12 +163,12 @@ class PostOut(_PostFields):
     )
 
 
-class PostsPage(BaseModel):
+class PostsPage(_Out):
     items: list[PostOut]
     next_cursor: str | None = None
 
 
-class JoinResponse(BaseModel):
+class JoinResponse(_Out):
     member_id: str
     token: str = Field(
         description="The member's secret for changing preferences and leaving; keep it: it is shown "
@@ -169,26 +176,26 @@ class JoinResponse(BaseModel):
     )
 
 
-class JoinLink(BaseModel):
+class JoinLink(_Out):
     join_url: str
     qr_svg: str
     qr_png: str = Field(description="data: URL of a PNG")
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(_Out):
     error: str
     community: str | None = None
     post_id: str | None = None
 
 
-class ValidationItem(BaseModel):
+class ValidationItem(_Out):
     loc: list[str | int]
     field: str
     type: str
     msg: str
 
 
-class ValidationOut(BaseModel):
+class ValidationOut(_Out):
     statusCode: int
     detail: list[ValidationItem]
 
