@@ -22,7 +22,6 @@ from herald.api.settings import ApiSettings
 from herald.content.ids import is_community_id
 from herald.content.models import PUBLIC_POST_FIELDS, Community, Post
 from herald.core.runtime import Lazy
-from herald.members.rules import CommunityNotFound
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -205,6 +204,8 @@ _AUTH: dict[int, OpenAPIResponse] = {
 
 
 def _community(community_id: str) -> Community:
+    from herald.members.rules import CommunityNotFound
+
     if not is_community_id(community_id):
         raise CommunityNotFound(community_id)
     found = services().content.community(community_id)
