@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import ipaddress
 import os
 import re
 import select
+import selectors
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -233,6 +235,30 @@ class Answer:
     problem: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One message ready to go (:meth:`WebPushSender.prepare`): where, its headers, its encrypted body."""
+
+    where: Destination
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One POST for :meth:`PushConnections.exchange`: to the first of ``where.addresses`` that takes
+    a connection (the next one when a connection is refused), connect to last byte by ``deadline``."""
+
+    where: Destination
+    headers: Mapping[str, str]
+    body: bytes
+    deadline: float
+
+
+#: What came of one request on the loop: the answer, or why there is none.
+Ending = Answer | NoAnswer | ConnectFailed
+
+
 class Transport(Protocol):
     """Sends one POST to a checked address: :class:`PushConnections`."""
 
@@ -330,6 +356,91 @@ def _close(sock: socket.socket) -> None:
         sock.close()
 
 
+def _head_problem(exc: h11.RemoteProtocolError, closed: bool, fed: int) -> str:
+    """Why an answer's head could not be read (h11 refused it, or the connection closed mid-way)."""
+    if closed:
+        return "RemoteDisconnected: the push service closed the connection" + (" mid-answer" if fed else "")
+    if exc.error_status_hint == 431:
+        return f"answer headers over {MAX_HEAD_BYTES:,} bytes"
+    return f"RemoteProtocolError: {exc}"[:200]
+
+
+def _answer_of(response: h11.Response, data: bytes, problem: str) -> Answer:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in response.headers:  # h11 gives the names lower-cased
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return Answer(response.status_code, headers, data, problem)
+
+
+def _reusable(http: h11.Connection, problem: str, data: bytes | bytearray, limit: int) -> bool:
+    """Pooled only after a whole exchange that both sides may follow with another (h11 says
+    MUST_CLOSE for Connection: close, HTTP/1.0 and bodies read until close), nothing unread."""
+    return (
+        not problem
+        and len(data) <= limit
+        and http.our_state is h11.DONE
+        and http.their_state is h11.DONE
+        and not http.trailing_data[0]
+    )
+
+
+# A request's stages on the loop: the TCP connection, the TLS handshake, writing the request,
+# reading the answer's head, reading its body.
+_TCP, _TLS, _SEND, _HEAD, _BODY, _ENDED = range(6)
+_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+class _Flight:
+    """One request on the loop: its stage, its connection, what is left to write, what has come,
+    and when its current operation times out (``op_end``; ``op_cut``: that is the deadline)."""
+
+    __slots__ = (
+        "at",
+        "closed",
+        "data",
+        "fed",
+        "head",
+        "interest",
+        "key",
+        "limit",
+        "link",
+        "op_cut",
+        "op_end",
+        "request",
+        "response",
+        "sock",
+        "stage",
+        "tag",
+        "wire",
+    )
+
+    def __init__(self, tag: Any, request: Request, head: h11.Request, limit: int) -> None:
+        self.tag = tag
+        self.request = request
+        self.head = head
+        self.limit = limit
+        self.at = 0  # which of the checked addresses
+        self.key: tuple[str, str, int, str] = ("", "", 0, "")
+        self.link: _Link | None = None
+        self.sock: socket.socket | None = None  # the socket before its link exists (connecting)
+        self.stage = _TCP
+        self.wire = b""
+        self.op_end = 0.0
+        self.op_cut = False
+        self.interest = 0  # the selector's events for the socket (0: not registered)
+        self.fed = 0
+        self.closed = False
+        self.response: h11.Response | None = None
+        self.data = bytearray()
+
+    def arm(self, now: float, per_operation: float) -> None:
+        """The next operation may take ``per_operation`` seconds, or what is left of the deadline."""
+        deadline = self.request.deadline
+        self.op_cut = deadline - now <= per_operation
+        self.op_end = deadline if self.op_cut else now + per_operation
+
+
 class PushConnections:
     """Keep-alive HTTP/1.1 connections to checked addresses; thread-safe, one per sender.
 
@@ -401,24 +512,12 @@ class PushConnections:
         except BaseException:
             _close(sock)
             raise
-        # Pooled only after a whole exchange that both sides may follow with another (h11 says
-        # MUST_CLOSE for Connection: close, HTTP/1.0 and bodies read until close), nothing unread.
-        if (
-            not problem
-            and len(data) <= limit
-            and http.our_state is h11.DONE
-            and http.their_state is h11.DONE
-            and not http.trailing_data[0]
-        ):
+        if _reusable(http, problem, data, limit):
             http.start_next_cycle()
             self._give(key, link)
         else:
             _close(sock)
-        answer_headers: dict[str, str] = {}
-        for raw_name, raw_value in response.headers:  # h11 gives the names lower-cased
-            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-            answer_headers[name] = f"{answer_headers[name]}, {value}" if name in answer_headers else value
-        return Answer(response.status_code, answer_headers, data, problem)
+        return _answer_of(response, data, problem)
 
     def _request(self, target: str, headers: Mapping[str, str]) -> h11.Request:
         """The request's head. A fan-out sends the same headers many times (one push service host,
@@ -463,12 +562,7 @@ class PushConnections:
             try:
                 event = http.next_event()
             except h11.RemoteProtocolError as exc:
-                if closed:
-                    detail = "the push service closed the connection" + (" mid-answer" if fed else "")
-                    raise _BadAnswer(f"RemoteDisconnected: {detail}") from None
-                if exc.error_status_hint == 431:
-                    raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes") from None
-                raise _BadAnswer(f"RemoteProtocolError: {exc}"[:200]) from None
+                raise _BadAnswer(_head_problem(exc, closed, fed)) from None
 
     def _body(
         self, sock: socket.socket, http: h11.Connection, deadline: float, limit: int
@@ -567,6 +661,360 @@ class PushConnections:
         except OSError as exc:
             _close(sock)
             raise NoAnswer(f"{type(exc).__name__}: {exc}") from None
+
+    # -- many requests at once, on the calling thread ---------------------------------------------
+
+    def exchange(
+        self,
+        requests: Iterable[tuple[Any, Request]],
+        finish: Callable[[Any, Ending], None],
+        *,
+        in_flight: int,
+        limit: int,
+    ) -> None:
+        """Send ``requests`` (tag, request), keeping up to ``in_flight`` of them going at once on
+        this thread, and call ``finish(tag, ending)`` as each one ends: its :class:`Answer`, or the
+        :class:`NoAnswer` or :class:`ConnectFailed` it came to, what :meth:`post` returns or raises.
+
+        One ``selectors`` loop over non-blocking sockets: a connection is opened without waiting
+        for it (the TLS handshake too: ``want read``/``want write``), a request is written as soon
+        as its connection is ready and each answer is read and framed (``h11``) as its bytes come,
+        so a slow push service holds up none of the others. ``requests`` is read one at a time when
+        there is room (a message is encrypted just before it is written); each has its deadline
+        and every operation its timeout, as in :meth:`post`. The pool is the same: connections are
+        taken from it and given back to it as they are by :meth:`post`. Whatever ``requests`` or
+        ``finish`` raise ends the loop, the connections still in flight closed.
+        """
+        selector = selectors.DefaultSelector()
+        flights: list[_Flight] = []
+        source = iter(requests)
+        more = True
+        clock = self.clock
+        try:
+            while True:
+                while more and len(flights) < in_flight:
+                    try:
+                        tag, request = next(source)
+                    except StopIteration:
+                        more = False
+                        break
+                    try:
+                        head = self._request(request.where.target, request.headers)
+                    except ValueError as exc:
+                        finish(tag, NoAnswer(f"ValueError: {exc}"))
+                        continue
+                    flight = _Flight(tag, request, head, limit)
+                    ending = self._guarded(flight, selector, self._begin, clock())
+                    if ending is None:
+                        flights.append(flight)
+                    else:
+                        finish(tag, ending)
+                if not flights:
+                    return
+                wait = min(f.op_end for f in flights) - clock()
+                ended = 0
+                for key, mask in selector.select(wait if wait > 0 else 0):
+                    flight = key.data
+                    ending = self._guarded(flight, selector, self._advance, mask)
+                    if ending is not None:
+                        flight.stage = _ENDED
+                        ended += 1
+                        finish(flight.tag, ending)
+                now = clock()
+                for flight in flights:
+                    if flight.op_end <= now and flight.stage != _ENDED:
+                        ending = self._guarded(flight, selector, self._expire, now)
+                        if ending is not None:
+                            flight.stage = _ENDED
+                            ended += 1
+                            finish(flight.tag, ending)
+                if ended:
+                    flights = [f for f in flights if f.stage != _ENDED]
+        finally:
+            for flight in flights:
+                self._drop(flight, selector)
+            selector.close()
+
+    def _guarded(
+        self, flight: _Flight, selector: selectors.BaseSelector, step: Callable[..., Ending | None], arg: Any
+    ) -> Ending | None:
+        """``step(flight, selector, arg)``: anything it raises but what stops the process ends this
+        request alone (its connection closed), as it would end one request of :meth:`post`."""
+        try:
+            return step(flight, selector, arg)
+        except Exception as exc:
+            self._drop(flight, selector)
+            return NoAnswer(f"{type(exc).__name__}: {exc}"[:300])
+
+    def _begin(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
+        """Take a pooled connection to the flight's next address and write, or start connecting."""
+        request = flight.request
+        where = request.where
+        if flight.at >= len(where.addresses):
+            return ConnectFailed("no address")
+        address = where.addresses[flight.at]
+        flight.key = key = (where.scheme, address, where.port, where.host)
+        link = self._take(key)
+        if link is not None:
+            if link.sock.gettimeout() != 0.0:
+                link.sock.setblocking(False)
+            flight.link = link
+            return self._write(flight, selector, now)
+        if request.deadline - now <= 0:
+            return ConnectFailed("deadline", cut=True)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            return self._not_connected(flight, selector, ConnectFailed(f"{type(exc).__name__}: {exc}"))
+        flight.sock = sock
+        flight.stage = _TCP
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            error = sock.connect_ex((address, where.port))  # a numeric address: nothing is resolved
+        except OSError as exc:
+            return self._refused(flight, selector, exc)
+        if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            return self._refused(flight, selector, OSError(error, os.strerror(error)))
+        flight.arm(now, self.timeout.connect)
+        if error == 0:
+            return self._connected(flight, selector, now)
+        self._want(flight, selector, _WRITE)
+        return None
+
+    def _refused(self, flight: _Flight, selector: selectors.BaseSelector, exc: OSError) -> Ending | None:
+        """The connection failed (``OSError(errno.ECONNREFUSED, …)`` is a ConnectionRefusedError)."""
+        self._drop(flight, selector)
+        cut = self.clock() >= flight.request.deadline
+        return self._not_connected(flight, selector, ConnectFailed(f"{type(exc).__name__}: {exc}", cut=cut))
+
+    def _not_connected(
+        self, flight: _Flight, selector: selectors.BaseSelector, failed: ConnectFailed
+    ) -> Ending | None:
+        """No connection to this address: the next one, unless the deadline came or there is none."""
+        flight.sock = None
+        if failed.cut or flight.at + 1 >= len(flight.request.where.addresses):
+            return failed
+        flight.at += 1
+        return self._begin(flight, selector, self.clock())
+
+    def _connected(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
+        sock = flight.sock
+        assert sock is not None
+        self.opened += 1
+        where = flight.request.where
+        if where.scheme != "https":
+            flight.sock = None
+            flight.link = _Link(sock)
+            return self._write(flight, selector, now)
+        # The TLS name is the host's (SNI and the certificate check), the socket the address's. The
+        # plain socket leaves the selector: its descriptor goes to the TLS socket.
+        self._want(flight, selector, 0)
+        flight.sock = self._context().wrap_socket(
+            sock, server_hostname=where.host, do_handshake_on_connect=False
+        )
+        flight.stage = _TLS
+        flight.arm(now, self.timeout.connect)
+        return self._handshake(flight, selector)
+
+    def _handshake(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
+        sock = flight.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._want(flight, selector, _READ)
+            return None
+        except ssl.SSLWantWriteError:
+            self._want(flight, selector, _WRITE)
+            return None
+        except OSError as exc:  # ssl.SSLError (the certificate refused, …) is an OSError
+            self._drop(flight, selector)
+            return NoAnswer(f"{type(exc).__name__}: {exc}")
+        flight.sock = None
+        flight.link = _Link(sock)
+        return self._write(flight, selector, self.clock())
+
+    def _write(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
+        """The request onto its connection's h11 state machine, then as much of it as the socket takes."""
+        link = flight.link
+        assert link is not None
+        http = link.http
+        wire = (http.send(flight.head) or b"") + (http.send(h11.Data(data=flight.request.body)) or b"")
+        flight.wire = wire + (http.send(_END) or b"")
+        flight.stage = _SEND
+        flight.arm(now, self.timeout.read)
+        return self._send(flight, selector)
+
+    def _send(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
+        link = flight.link
+        assert link is not None
+        sock = link.sock
+        try:
+            while flight.wire:
+                sent = sock.send(flight.wire)
+                flight.wire = flight.wire[sent:]
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            self._want(flight, selector, _WRITE)
+            return None
+        except ssl.SSLWantReadError:
+            self._want(flight, selector, _READ)
+            return None
+        except OSError as exc:
+            self._drop(flight, selector)
+            return NoAnswer(f"{type(exc).__name__}: {exc}")
+        flight.stage = _HEAD
+        flight.arm(self.clock(), self.timeout.read)
+        self._want(flight, selector, _READ)
+        return None
+
+    def _advance(self, flight: _Flight, selector: selectors.BaseSelector, mask: int) -> Ending | None:
+        """The flight's socket is ready: its stage goes on."""
+        stage = flight.stage
+        if stage >= _HEAD:
+            return self._read(flight, selector)
+        if stage == _SEND:
+            return self._send(flight, selector)
+        if stage == _TLS:
+            return self._handshake(flight, selector)
+        sock = flight.sock
+        assert sock is not None
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            return self._refused(flight, selector, OSError(error, os.strerror(error)))
+        return self._connected(flight, selector, self.clock())
+
+    def _read(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
+        """What has come of the answer, framed by h11: over TLS read until the TLS layer wants more
+        from the socket (it may hold decrypted bytes the socket no longer shows); in plain HTTP once
+        (the selector says when more comes)."""
+        link = flight.link
+        assert link is not None
+        sock, http = link.sock, link.http
+        tls = isinstance(sock, ssl.SSLSocket)
+        while True:
+            size = _RECV_BYTES if flight.stage == _BODY else min(_RECV_BYTES, MAX_HEAD_BYTES + 1 - flight.fed)
+            try:
+                chunk = sock.recv(size)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                self._want(flight, selector, _READ)
+                return None
+            except ssl.SSLWantWriteError:
+                self._want(flight, selector, _WRITE)
+                return None
+            except OSError as exc:
+                if flight.stage == _BODY:
+                    return self._landed(flight, selector, type(exc).__name__)
+                self._drop(flight, selector)
+                return NoAnswer(f"{type(exc).__name__}: {exc}")
+            flight.arm(self.clock(), self.timeout.read)  # each read has its timeout
+            flight.closed = not chunk
+            if flight.stage == _HEAD:
+                flight.fed += len(chunk)
+            http.receive_data(chunk)
+            ending = self._framed(flight, selector)
+            if ending is not None or not tls or flight.closed:
+                if ending is None:
+                    self._want(flight, selector, _READ)
+                return ending
+
+    def _framed(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
+        """The events h11 has for what came: the head (interim answers skipped), then the body up to
+        one byte past the limit; None while more is needed."""
+        link = flight.link
+        assert link is not None
+        http = link.http
+        if flight.stage == _HEAD:
+            while True:
+                try:
+                    event = http.next_event()
+                except h11.RemoteProtocolError as exc:
+                    self._drop(flight, selector)
+                    return NoAnswer(_head_problem(exc, flight.closed, flight.fed))
+                if event is h11.NEED_DATA:
+                    if flight.fed > MAX_HEAD_BYTES:
+                        self._drop(flight, selector)
+                        return NoAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
+                    return None
+                if type(event) is h11.Response:
+                    flight.response = event
+                    flight.stage = _BODY
+                    break
+                if type(event) is not h11.InformationalResponse:  # 100 Continue and the like: skipped
+                    self._drop(flight, selector)
+                    return NoAnswer(f"RemoteProtocolError: {type(event).__name__} instead of an answer")
+        data = flight.data
+        try:
+            while len(data) <= flight.limit:
+                event = http.next_event()
+                if event is h11.NEED_DATA:
+                    return None
+                if type(event) is h11.Data:
+                    data += event.data
+                elif type(event) is h11.EndOfMessage:
+                    break
+                else:
+                    return self._landed(flight, selector, type(event).__name__)
+        except h11.RemoteProtocolError as exc:
+            problem = "IncompleteRead" if flight.closed else f"RemoteProtocolError: {exc}"[:200]
+            return self._landed(flight, selector, problem)
+        return self._landed(flight, selector, "")
+
+    def _expire(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
+        """The flight's operation timed out (``op_cut``: at the request's deadline)."""
+        stage = flight.stage
+        if stage == _BODY:
+            return self._landed(flight, selector, "deadline" if flight.op_cut else "ReadTimeout")
+        self._drop(flight, selector)
+        if stage == _TCP:
+            timed_out = ConnectFailed("TimeoutError: timed out", cut=flight.op_cut)
+            return self._not_connected(flight, selector, timed_out)
+        if flight.op_cut:
+            return NoAnswer("deadline", cut=True)
+        if stage == _TLS:
+            return NoAnswer(f"ConnectTimeoutError: no TLS handshake within {self.timeout.connect:g} s")
+        return NoAnswer(f"ReadTimeoutError: no answer within the {self.timeout.read:g} s read timeout")
+
+    def _landed(self, flight: _Flight, selector: selectors.BaseSelector, problem: str) -> Answer:
+        """The answer as far as it came; its connection pooled if the exchange was whole, else closed."""
+        link, response = flight.link, flight.response
+        assert link is not None and response is not None
+        data = bytes(flight.data[: flight.limit + 1])
+        self._want(flight, selector, 0)
+        if _reusable(link.http, problem, flight.data, flight.limit):
+            link.http.start_next_cycle()
+            self._give(flight.key, link)
+        else:
+            _close(link.sock)
+        flight.link = None
+        return _answer_of(response, data, problem)
+
+    def _want(self, flight: _Flight, selector: selectors.BaseSelector, events: int) -> None:
+        """Wait for ``events`` on the flight's socket (0: not at all)."""
+        if flight.interest == events:
+            return
+        sock = flight.link.sock if flight.link is not None else flight.sock
+        assert sock is not None
+        if events == 0:
+            selector.unregister(sock)
+        elif flight.interest == 0:
+            selector.register(sock, events, flight)
+        else:
+            selector.modify(sock, events, flight)
+        flight.interest = events
+
+    def _drop(self, flight: _Flight, selector: selectors.BaseSelector) -> None:
+        """The flight's connection closed and out of the selector."""
+        sock = flight.link.sock if flight.link is not None else flight.sock
+        if sock is not None:
+            if flight.interest:
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    selector.unregister(sock)
+            _close(sock)
+        flight.interest = 0
+        flight.link = None
+        flight.sock = None
 
     def close(self) -> None:
         """Close the idle connections; those in use are closed when their request ends."""
@@ -698,7 +1146,7 @@ class WebPushSender:
             origin = ""
         return _Verdict(expires, None, host, port, host_header, _ordered(checked), origin)
 
-    def send(
+    def prepare(
         self,
         subscription: SubscriptionLike | Mapping[str, Any],
         payload: bytes,
@@ -706,16 +1154,9 @@ class WebPushSender:
         topic: str | None,
         urgency: Urgency = "normal",
         ttl: int | None = None,
-    ) -> DeliveryResult:
-        """Encrypt ``payload`` for the subscriber and POST it to their push service.
-
-        ``topic`` (the post id: an edit's message replaces the one still queued) becomes a valid
-        ``Topic`` header with :func:`push_topic`. Never raises for what the subscription, the push
-        service or the network does: that is in the result's outcome (a subscription whose keys do
-        not encrypt, or whose endpoint the policy refuses, is ``prune``; a host that does not
-        resolve, or an answer that does not come within the deadline, is ``retry``). Raises
-        ``PayloadTooLarge`` for more than 3,993 bytes of payload and ``ValueError`` for a bad urgency.
-        """
+    ) -> Push | DeliveryResult:
+        """The message for the subscriber, ready to go: checked, encrypted, signed (a :class:`Push`);
+        or what became of it when it cannot go (a :class:`DeliveryResult`, as :meth:`send` returns it)."""
         if urgency not in URGENCIES:
             raise ValueError(f"urgency must be one of {', '.join(URGENCIES)}")
         try:
@@ -752,14 +1193,81 @@ class WebPushSender:
         }
         if topic:
             headers["Topic"] = push_topic(topic)
-        return self._post(where, body, headers)
+        return Push(where, headers, body)
+
+    def send(
+        self,
+        subscription: SubscriptionLike | Mapping[str, Any],
+        payload: bytes,
+        *,
+        topic: str | None,
+        urgency: Urgency = "normal",
+        ttl: int | None = None,
+    ) -> DeliveryResult:
+        """Encrypt ``payload`` for the subscriber and POST it to their push service.
+
+        ``topic`` (the post id: an edit's message replaces the one still queued) becomes a valid
+        ``Topic`` header with :func:`push_topic`. Never raises for what the subscription, the push
+        service or the network does: that is in the result's outcome (a subscription whose keys do
+        not encrypt, or whose endpoint the policy refuses, is ``prune``; a host that does not
+        resolve, or an answer that does not come within the deadline, is ``retry``). Raises
+        ``PayloadTooLarge`` for more than 3,993 bytes of payload and ``ValueError`` for a bad urgency.
+        """
+        push = self.prepare(subscription, payload, topic=topic, urgency=urgency, ttl=ttl)
+        if isinstance(push, DeliveryResult):
+            return push
+        return self._post(push.where, push.body, push.headers)
+
+    def send_many(
+        self,
+        count: int,
+        start: Callable[[int], Push | DeliveryResult | None],
+        *,
+        in_flight: int,
+    ) -> list[DeliveryResult | None]:
+        """``count`` messages with up to ``in_flight`` of them on their way at once, on this thread
+        (:meth:`PushConnections.exchange`): the result of each, by index.
+
+        ``start(i)`` is asked for message ``i`` (in order) when there is room for it, and gives it
+        ready (:meth:`prepare`), or its result when it cannot go, or None: start no more (the time
+        is up), those not started are None. A message's deadline runs from its start. Anything but
+        what stops the process that ``start(i)`` raises is message ``i``'s network failure (retried,
+        as :class:`herald.fanout.service.PushDelivery` treats a push that raised). With a transport
+        that cannot keep several requests going (or ``in_flight`` 1) the messages go one by one.
+        """
+        results: list[DeliveryResult | None] = [None] * count
+
+        def requests() -> Iterator[tuple[int, Request]]:
+            for i in range(count):
+                try:
+                    got = start(i)
+                except Exception as exc:
+                    results[i] = network_failure(f"{type(exc).__name__}: {exc}"[:300])
+                    continue
+                if got is None:
+                    return
+                if isinstance(got, DeliveryResult):
+                    results[i] = got
+                    continue
+                yield i, Request(got.where, got.headers, got.body, self.monotonic() + self.deadline_s)
+
+        exchange = getattr(self.transport, "exchange", None)
+        if exchange is None or in_flight <= 1:
+            for i, request in requests():
+                results[i] = self._post(request.where, request.body, request.headers)
+            return results
+
+        def finish(i: int, ending: Ending) -> None:
+            results[i] = self._ending(ending)
+
+        exchange(requests(), finish, in_flight=in_flight, limit=self.max_response_bytes)
+        return results
 
     # -- one request, bounded in time and size -----------------------------------------------------
 
-    def _post(self, where: Destination, body: bytes, headers: dict[str, str]) -> DeliveryResult:
+    def _post(self, where: Destination, body: bytes, headers: Mapping[str, str]) -> DeliveryResult:
         deadline = self.monotonic() + self.deadline_s
-        problem = "no address"
-        cut = False
+        failed = ConnectFailed("no address")
         for address in where.addresses:
             try:
                 answer = self.transport.post(
@@ -767,18 +1275,23 @@ class WebPushSender:
                 )
             except ConnectFailed as exc:
                 # Refused, unreachable, timed out (an IPv6 address without a route): the next address.
-                problem, cut = str(exc), exc.cut
-                if cut:
+                failed = exc
+                if exc.cut:
                     break
                 continue
             except NoAnswer as exc:
-                if exc.cut:
-                    return network_failure(f"no answer within the {self.deadline_s:g} s deadline: cut off")
-                return network_failure(str(exc)[:300])
+                return self._ending(exc)
             return self._answer(answer)
-        if cut:
-            return network_failure(f"no connection within the {self.deadline_s:g} s deadline: cut off")
-        return network_failure(problem[:300])
+        return self._ending(failed)
+
+    def _ending(self, ending: Ending) -> DeliveryResult:
+        """What a request came to, as a result: its answer's, or the network failure it met."""
+        if isinstance(ending, Answer):
+            return self._answer(ending)
+        if ending.cut:
+            what = "answer" if isinstance(ending, NoAnswer) else "connection"
+            return network_failure(f"no {what} within the {self.deadline_s:g} s deadline: cut off")
+        return network_failure(str(ending)[:300])
 
     def _answer(self, answer: Answer) -> DeliveryResult:
         """The status stands; the body was read up to the limit and the deadline, for the log's detail."""
