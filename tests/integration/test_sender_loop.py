@@ -225,3 +225,41 @@ def test_start_saying_no_starts_no_more_and_a_start_that_raises_is_that_push_alo
     assert results[1] is not None and results[1].outcome is Outcome.RETRY
     assert results[1].detail == "RuntimeError: this one broke"
     assert results[3:] == [None, None] and len(server.requests) == 2
+
+
+def test_connection_close_with_a_length_is_read_and_its_connection_not_reused(
+    servers: list[Scripted],
+) -> None:
+    closing = b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+    server = _server(servers, closing)
+    sender = _sender()
+    endpoint = f"http://127.0.0.1:{server.port}/push/a"
+    [first] = _many(sender, [endpoint], in_flight=2)
+    [second] = _many(sender, [endpoint], in_flight=2)
+    assert first.ok and second.ok and server.connections == 2
+
+
+def test_an_odd_head_is_framed_by_h11_on_the_loop(servers: list[Scripted]) -> None:
+    """Interim answers, a folded field and a chunked body: Herald's own framing hands them to h11."""
+    odd = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 30\r\nX-Note: one\r\n two\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nslow \r\n4\r\ndown\r\n0\r\n\r\n"
+    )
+    server = _server(servers, odd)
+    sender = _sender()
+    endpoint = f"http://127.0.0.1:{server.port}/push/a"
+    [result] = _many(sender, [endpoint], in_flight=2)
+    assert (result.outcome, result.status, result.retry_after_s) == (Outcome.RETRY, 429, 30.0)
+    assert result.detail == "slow down"
+    [again] = _many(sender, [endpoint], in_flight=2)
+    assert again.ok and server.connections == 1  # a whole chunked answer keeps its connection
+
+
+def test_a_head_over_the_bound_is_no_answer(servers: list[Scripted]) -> None:
+    huge = b"HTTP/1.1 201 Created\r\n" + b"X-Pad: " + b"a" * 70_000 + b"\r\nContent-Length: 0\r\n\r\n"
+    server = _server(servers, huge)
+    sender = _sender()
+    [result] = _many(sender, [f"http://127.0.0.1:{server.port}/push/a"], in_flight=2)
+    assert (result.outcome, result.status) == (Outcome.RETRY, None)
+    assert result.detail == "answer headers over 65,536 bytes"

@@ -329,14 +329,12 @@ def _receive(
 
 
 class _Link:
-    """One connection: its socket and the h11 state machine that frames its requests and answers,
-    kept with it in the pool and started on its next cycle after each whole exchange."""
+    """One connection, kept in the pool between whole exchanges."""
 
-    __slots__ = ("http", "sock")
+    __slots__ = ("sock",)
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
 
 
 def _idle_and_clean(sock: socket.socket) -> bool:
@@ -365,24 +363,217 @@ def _head_problem(exc: h11.RemoteProtocolError, closed: bool, fed: int) -> str:
     return f"RemoteProtocolError: {exc}"[:200]
 
 
-def _answer_of(response: h11.Response, data: bytes, problem: str) -> Answer:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in response.headers:  # h11 gives the names lower-cased
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return Answer(response.status_code, headers, data, problem)
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A set of request headers, validated by h11 once: the bytes h11 writes for them (after the
+    request line), and h11's parsed headers (for an exchange h11 frames)."""
+
+    block: bytes
+    headers: Any  # h11's Headers
 
 
-def _reusable(http: h11.Connection, problem: str, data: bytes | bytearray, limit: int) -> bool:
-    """Pooled only after a whole exchange that both sides may follow with another (h11 says
-    MUST_CLOSE for Connection: close, HTTP/1.0 and bodies read until close), nothing unread."""
-    return (
-        not problem
-        and len(data) <= limit
-        and http.our_state is h11.DONE
-        and http.their_state is h11.DONE
-        and not http.trailing_data[0]
+#: The plain answer Herald frames itself (anything else goes to h11): ``HTTP/1.1``, a status and
+#: an optional reason of visible characters, spaces and tabs; fields of a token, a colon and a value
+#: of visible characters with inner spaces and tabs (no control characters, no folding).
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?")
+_FIELD = re.compile(
+    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*"
+)
+_TARGET = re.compile(r"[\x21-\x7e]+")  # h11's request-target
+
+
+class _Framing:
+    """One exchange on a connection: the request's bytes, and its answer framed as its bytes come.
+
+    Herald frames the plain answer push services give (a whole head of ``HTTP/1.1``, a final status
+    but 204 and 304, well-formed fields, one ``Content-Length``, no ``Transfer-Encoding``) itself;
+    any other (an interim answer, a chunked or until-close body, HTTP/1.0, bare line feeds, odd
+    fields, a head over ``MAX_HEAD_BYTES``, a connection closed before the head) is handed with
+    every byte so far to an ``h11`` state machine, which is told the request as it was written
+    and frames the rest. The request's bytes are h11's: the header block h11 wrote for the
+    template, after the request line.
+    """
+
+    __slots__ = (
+        "body",
+        "buffer",
+        "closed",
+        "data",
+        "fed",
+        "headers",
+        "http",
+        "keep",
+        "length",
+        "limit",
+        "status",
+        "target",
+        "template",
+        "wire",
     )
+
+    def __init__(self, target: str, template: _Template, body: bytes, limit: int) -> None:
+        if not _TARGET.fullmatch(target):
+            raise ValueError("the request cannot be written: Illegal target characters")
+        self.target = target
+        self.template = template
+        self.body = body
+        self.limit = limit
+        self.wire = b"POST " + target.encode("ascii") + b" HTTP/1.1\r\n" + template.block + body
+        self.buffer = bytearray()  # the head, until it is framed
+        self.fed = 0  # bytes of the head read
+        self.http: h11.Connection | None = None
+        self.status = 0  # 0 until the final head is framed
+        self.headers: dict[str, str] = {}
+        self.length = 0
+        self.data = bytearray()
+        self.closed = False
+        self.keep = True  # whether the connection may go back to the pool after the answer
+
+    def want(self) -> int:
+        """How much to read next: the head is read up to ``MAX_HEAD_BYTES`` (and one more byte)."""
+        return _RECV_BYTES if self.status else min(_RECV_BYTES, MAX_HEAD_BYTES + 1 - self.fed)
+
+    def feed(self, chunk: bytes) -> Answer | None:
+        """What came (``b""``: the connection closed): the answer once it is whole (or over the
+        limit, or broken off after its head: ``problem``), else None. Raises ``_BadAnswer`` when
+        what came is not an answer's head."""
+        self.closed = not chunk
+        if self.http is not None:
+            if not self.status:
+                self.fed += len(chunk)
+            self.http.receive_data(chunk)
+            return self._h11()
+        if self.status:
+            return self._body(chunk)
+        self.fed += len(chunk)
+        buffer = self.buffer
+        buffer += chunk
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if chunk and self.fed <= MAX_HEAD_BYTES and b"\n\n" not in buffer and b"\n\r\n" not in buffer:
+                return None
+            return self._hand_over()
+        if not self._plain_head(bytes(buffer[:end])):
+            return self._hand_over()
+        rest = bytes(buffer[end + 4 :])
+        self.buffer = bytearray()
+        return self._body(rest)
+
+    def cut(self, problem: str) -> Answer:
+        """The answer as far as it came, its body broken off (``problem``: what broke it off)."""
+        return self._answer(problem)
+
+    def _plain_head(self, head: bytes) -> bool:
+        lines = head.split(b"\r\n")
+        status_line = _STATUS_LINE.fullmatch(lines[0])
+        if status_line is None:
+            return False
+        status = int(status_line.group(1))
+        if status < 200 or status in (204, 304):
+            return False
+        headers: dict[str, str] = {}
+        length = -1
+        for line in lines[1:]:
+            field = _FIELD.fullmatch(line)
+            if field is None:
+                return False
+            raw_name, raw_value = field.groups()
+            lowered = raw_name.lower()
+            if lowered == b"content-length":
+                if length >= 0 or not raw_value.isdigit() or len(raw_value) > 18:
+                    return False
+                length = int(raw_value)
+            elif lowered == b"transfer-encoding":
+                return False
+            elif lowered == b"connection" and b"close" in {t.strip().lower() for t in raw_value.split(b",")}:
+                self.keep = False
+            name, value = lowered.decode("latin-1"), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if length < 0:
+            return False
+        self.status, self.headers, self.length = status, headers, length
+        return True
+
+    def _body(self, chunk: bytes) -> Answer | None:
+        data = self.data
+        if not chunk and self.closed:
+            return self._answer("IncompleteRead")
+        data += chunk
+        if len(data) > self.limit:
+            return self._answer("")  # over the limit: nothing more is read
+        if len(data) < self.length:
+            return None
+        if len(data) > self.length:  # bytes after the answer's end: the connection is not used again
+            self.keep = False
+            del data[self.length :]
+        return self._answer("")
+
+    def _hand_over(self) -> Answer | None:
+        """h11 frames this exchange from here: told the request, given every byte that came."""
+        http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        http.send(h11.Request(method=b"POST", target=self.target, headers=self.template.headers))
+        http.send(h11.Data(data=self.body))
+        http.send(_END)
+        self.http = http
+        http.receive_data(bytes(self.buffer))
+        self.buffer = bytearray()
+        if self.closed:
+            http.receive_data(b"")
+        return self._h11()
+
+    def _h11(self) -> Answer | None:
+        http = self.http
+        assert http is not None
+        if not self.status:
+            while True:
+                try:
+                    event = http.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise _BadAnswer(_head_problem(exc, self.closed, self.fed)) from None
+                if event is h11.NEED_DATA:
+                    if self.fed > MAX_HEAD_BYTES:
+                        raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
+                    return None
+                if type(event) is h11.Response:
+                    self.status = event.status_code
+                    for raw_name, raw_value in event.headers:  # h11 gives the names lower-cased
+                        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+                        self.headers[name] = (
+                            f"{self.headers[name]}, {value}" if name in self.headers else value
+                        )
+                    break
+                if type(event) is not h11.InformationalResponse:  # 100 Continue and the like: skipped
+                    raise _BadAnswer(f"RemoteProtocolError: {type(event).__name__} instead of an answer")
+        data = self.data
+        try:
+            while len(data) <= self.limit:
+                event = http.next_event()
+                if event is h11.NEED_DATA:
+                    return None
+                if type(event) is h11.Data:
+                    data += event.data
+                elif type(event) is h11.EndOfMessage:
+                    break
+                else:
+                    return self._answer(type(event).__name__)
+        except h11.RemoteProtocolError as exc:
+            return self._answer("IncompleteRead" if self.closed else f"RemoteProtocolError: {exc}"[:200])
+        return self._answer("")
+
+    def _answer(self, problem: str) -> Answer:
+        http = self.http
+        # Pooled only after a whole exchange both sides may follow with another (h11 says MUST_CLOSE
+        # for Connection: close, HTTP/1.0 and bodies read until close), nothing unread.
+        self.keep = (
+            self.keep
+            and not problem
+            and len(self.data) <= self.limit
+            and (
+                http is None
+                or (http.our_state is h11.DONE and http.their_state is h11.DONE and not http.trailing_data[0])
+            )
+        )
+        return Answer(self.status, self.headers, bytes(self.data[: self.limit + 1]), problem)
 
 
 # A request's stages on the loop: the TCP connection, the TLS handshake, writing the request,
@@ -392,34 +583,29 @@ _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 class _Flight:
-    """One request on the loop: its stage, its connection, what is left to write, what has come,
-    and when its current operation times out (``op_end``; ``op_cut``: that is the deadline)."""
+    """One request on the loop: its stage, its connection, what is left to write, its framing
+    (the answer so far), and when its current operation times out (``op_end``; ``op_cut``: that
+    is the deadline)."""
 
     __slots__ = (
         "at",
-        "closed",
-        "data",
-        "fed",
-        "head",
+        "framing",
         "interest",
         "key",
-        "limit",
         "link",
         "op_cut",
         "op_end",
         "request",
-        "response",
         "sock",
         "stage",
         "tag",
         "wire",
     )
 
-    def __init__(self, tag: Any, request: Request, head: h11.Request, limit: int) -> None:
+    def __init__(self, tag: Any, request: Request, framing: _Framing) -> None:
         self.tag = tag
         self.request = request
-        self.head = head
-        self.limit = limit
+        self.framing = framing
         self.at = 0  # which of the checked addresses
         self.key: tuple[str, str, int, str] = ("", "", 0, "")
         self.link: _Link | None = None
@@ -429,10 +615,6 @@ class _Flight:
         self.op_end = 0.0
         self.op_cut = False
         self.interest = 0  # the selector's events for the socket (0: not registered)
-        self.fed = 0
-        self.closed = False
-        self.response: h11.Response | None = None
-        self.data = bytearray()
 
     def arm(self, now: float, per_operation: float) -> None:
         """The next operation may take ``per_operation`` seconds, or what is left of the deadline."""
@@ -468,7 +650,7 @@ class PushConnections:
         self.clock = clock
         self._tls = tls
         self._idle: dict[tuple[str, str, int, str], list[_Link]] = {}
-        self._templates: dict[tuple[tuple[str, str], ...], h11.Request] = {}
+        self._templates: dict[tuple[tuple[str, str], ...], _Template] = {}
         self._lock = threading.Lock()
         self._closed = False
         self.opened = 0  # connections opened: pooling's effect, for tests and benches
@@ -483,26 +665,33 @@ class PushConnections:
         deadline: float,
         limit: int,
     ) -> Answer:
-        request = self._request(where.target, headers)
+        framing = _Framing(where.target, self._template(headers), body, limit)
         key = (where.scheme, address, where.port, where.host)
         link = self._take(key)
         if link is None:
             link = _Link(self._connect(address, where, deadline))
-        sock, http = link.sock, link.http
+        sock = link.sock
+        read = self.timeout.read
         try:
-            wire = (http.send(request) or b"") + (http.send(h11.Data(data=body)) or b"")
-            wire += http.send(_END) or b""
-            _bounded(sock, deadline, self.timeout.read, self.clock, sock.sendall, wire)
-            response = self._head(sock, http, deadline)
-            data, problem = self._body(sock, http, deadline, limit)
+            _bounded(sock, deadline, read, self.clock, sock.sendall, framing.wire)
+            answer = None
+            while answer is None:
+                try:
+                    chunk = _receive(sock, deadline, read, self.clock, framing.want())
+                except (_Deadline, _ReadTimeout, OSError) as exc:
+                    if not framing.status:
+                        raise
+                    # After the head the status stands: the body is what came of it.
+                    problem = "deadline" if isinstance(exc, _Deadline) else type(exc).__name__
+                    answer = framing.cut("ReadTimeout" if isinstance(exc, _ReadTimeout) else problem)
+                    break
+                answer = framing.feed(chunk)
         except _Deadline:
             _close(sock)
             raise NoAnswer("deadline", cut=True) from None
         except _ReadTimeout:
             _close(sock)
-            raise NoAnswer(
-                f"ReadTimeoutError: no answer within the {self.timeout.read:g} s read timeout"
-            ) from None
+            raise NoAnswer(f"ReadTimeoutError: no answer within the {read:g} s read timeout") from None
         except _BadAnswer as exc:
             _close(sock)
             raise NoAnswer(str(exc)) from None
@@ -512,90 +701,28 @@ class PushConnections:
         except BaseException:
             _close(sock)
             raise
-        if _reusable(http, problem, data, limit):
-            http.start_next_cycle()
+        if framing.keep:
             self._give(key, link)
         else:
             _close(sock)
-        return _answer_of(response, data, problem)
+        return answer
 
-    def _request(self, target: str, headers: Mapping[str, str]) -> h11.Request:
-        """The request's head. A fan-out sends the same headers many times (one push service host,
-        one VAPID header, one topic, one body length): h11 validates each set once, and later
-        requests with that set take its validated headers."""
+    def _template(self, headers: Mapping[str, str]) -> _Template:
+        """The request's header block. A fan-out sends the same headers many times (one push service
+        host, one VAPID header, one topic, one body length): h11 validates and writes each set once."""
         fields = tuple(headers.items())
         template = self._templates.get(fields)
         if template is None:
             try:
-                template = h11.Request(method=b"POST", target=target, headers=[*fields, _IDENTITY])
+                request = h11.Request(method=b"POST", target="/", headers=[*fields, _IDENTITY])
+                written = h11.Connection(h11.CLIENT).send(request) or b""
             except h11.LocalProtocolError as exc:
                 raise ValueError(f"the request cannot be written: {exc}") from None
+            template = _Template(written[written.index(b"\r\n") + 2 :], request.headers)
             if len(self._templates) >= _TEMPLATES_MAX:
                 self._templates.clear()
             self._templates[fields] = template
-            return template
-        try:
-            return h11.Request(method=b"POST", target=target, headers=template.headers)
-        except h11.LocalProtocolError as exc:
-            raise ValueError(f"the request cannot be written: {exc}") from None
-
-    def _head(self, sock: socket.socket, http: h11.Connection, deadline: float) -> h11.Response:
-        """The final answer's status and headers (interim 1xx answers skipped). All the heads of one
-        answer together are read up to ``MAX_HEAD_BYTES``: h11 refuses an incomplete one beyond
-        that, and no more is read for them."""
-        fed = 0
-        closed = False
-        event: Any = h11.NEED_DATA  # a cycle starts with nothing buffered (else it was not pooled)
-        while True:
-            if event is h11.NEED_DATA:
-                if fed > MAX_HEAD_BYTES:
-                    raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
-                size = min(_RECV_BYTES, MAX_HEAD_BYTES + 1 - fed)
-                chunk = _receive(sock, deadline, self.timeout.read, self.clock, size)
-                fed += len(chunk)
-                closed = not chunk
-                http.receive_data(chunk)
-            elif type(event) is h11.Response:
-                return event
-            elif type(event) is not h11.InformationalResponse:  # 100 Continue and the like: skipped
-                raise _BadAnswer(f"RemoteProtocolError: {type(event).__name__} instead of an answer")
-            try:
-                event = http.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise _BadAnswer(_head_problem(exc, closed, fed)) from None
-
-    def _body(
-        self, sock: socket.socket, http: h11.Connection, deadline: float, limit: int
-    ) -> tuple[bytes, str]:
-        """(at most ``limit + 1`` bytes of the body as sent, why it ended early or ``""``): once more
-        than ``limit`` bytes have come, nothing more is read."""
-        data = bytearray()
-        closed = False
-        problem = ""
-        try:
-            while len(data) <= limit:
-                event = http.next_event()
-                if event is h11.NEED_DATA:
-                    chunk = _receive(sock, deadline, self.timeout.read, self.clock, _RECV_BYTES)
-                    closed = not chunk
-                    http.receive_data(chunk)
-                elif type(event) is h11.Data:
-                    data += event.data
-                elif type(event) is h11.EndOfMessage:
-                    break
-                else:
-                    problem = type(event).__name__
-                    break
-        except _Deadline:
-            problem = "deadline"
-        except _ReadTimeout:
-            problem = "ReadTimeout"
-        except h11.RemoteProtocolError as exc:
-            # The connection closed before the body's end (its length, the last chunk): IncompleteRead.
-            problem = "IncompleteRead" if closed else f"RemoteProtocolError: {exc}"[:200]
-        except OSError as exc:
-            problem = type(exc).__name__
-        return bytes(data[: limit + 1]), problem
+        return template
 
     def _take(self, key: tuple[str, str, int, str]) -> _Link | None:
         while True:
@@ -699,11 +826,12 @@ class PushConnections:
                         more = False
                         break
                     try:
-                        head = self._request(request.where.target, request.headers)
+                        template = self._template(request.headers)
+                        framing = _Framing(request.where.target, template, request.body, limit)
                     except ValueError as exc:
                         finish(tag, NoAnswer(f"ValueError: {exc}"))
                         continue
-                    flight = _Flight(tag, request, head, limit)
+                    flight = _Flight(tag, request, framing)
                     ending = self._guarded(flight, selector, self._begin, clock())
                     if ending is None:
                         flights.append(flight)
@@ -837,12 +965,8 @@ class PushConnections:
         return self._write(flight, selector, self.clock())
 
     def _write(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
-        """The request onto its connection's h11 state machine, then as much of it as the socket takes."""
-        link = flight.link
-        assert link is not None
-        http = link.http
-        wire = (http.send(flight.head) or b"") + (http.send(h11.Data(data=flight.request.body)) or b"")
-        flight.wire = wire + (http.send(_END) or b"")
+        """The request onto its connection, as much of it as the socket takes."""
+        flight.wire = flight.framing.wire
         flight.stage = _SEND
         flight.arm(now, self.timeout.read)
         return self._send(flight, selector)
@@ -886,17 +1010,16 @@ class PushConnections:
         return self._connected(flight, selector, self.clock())
 
     def _read(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
-        """What has come of the answer, framed by h11: over TLS read until the TLS layer wants more
-        from the socket (it may hold decrypted bytes the socket no longer shows); in plain HTTP once
-        (the selector says when more comes)."""
+        """What has come of the answer, framed (:class:`_Framing`): over TLS read until the TLS layer
+        wants more from the socket (it may hold decrypted bytes the socket no longer shows); in
+        plain HTTP once (the selector says when more comes)."""
         link = flight.link
         assert link is not None
-        sock, http = link.sock, link.http
+        sock, framing = link.sock, flight.framing
         tls = isinstance(sock, ssl.SSLSocket)
         while True:
-            size = _RECV_BYTES if flight.stage == _BODY else min(_RECV_BYTES, MAX_HEAD_BYTES + 1 - flight.fed)
             try:
-                chunk = sock.recv(size)
+                chunk = sock.recv(framing.want())
             except (BlockingIOError, ssl.SSLWantReadError):
                 self._want(flight, selector, _READ)
                 return None
@@ -904,68 +1027,30 @@ class PushConnections:
                 self._want(flight, selector, _WRITE)
                 return None
             except OSError as exc:
-                if flight.stage == _BODY:
-                    return self._landed(flight, selector, type(exc).__name__)
+                if framing.status:
+                    return self._landed(flight, selector, framing.cut(type(exc).__name__))
                 self._drop(flight, selector)
                 return NoAnswer(f"{type(exc).__name__}: {exc}")
             flight.arm(self.clock(), self.timeout.read)  # each read has its timeout
-            flight.closed = not chunk
-            if flight.stage == _HEAD:
-                flight.fed += len(chunk)
-            http.receive_data(chunk)
-            ending = self._framed(flight, selector)
-            if ending is not None or not tls or flight.closed:
-                if ending is None:
-                    self._want(flight, selector, _READ)
-                return ending
-
-    def _framed(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
-        """The events h11 has for what came: the head (interim answers skipped), then the body up to
-        one byte past the limit; None while more is needed."""
-        link = flight.link
-        assert link is not None
-        http = link.http
-        if flight.stage == _HEAD:
-            while True:
-                try:
-                    event = http.next_event()
-                except h11.RemoteProtocolError as exc:
-                    self._drop(flight, selector)
-                    return NoAnswer(_head_problem(exc, flight.closed, flight.fed))
-                if event is h11.NEED_DATA:
-                    if flight.fed > MAX_HEAD_BYTES:
-                        self._drop(flight, selector)
-                        return NoAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
-                    return None
-                if type(event) is h11.Response:
-                    flight.response = event
-                    flight.stage = _BODY
-                    break
-                if type(event) is not h11.InformationalResponse:  # 100 Continue and the like: skipped
-                    self._drop(flight, selector)
-                    return NoAnswer(f"RemoteProtocolError: {type(event).__name__} instead of an answer")
-        data = flight.data
-        try:
-            while len(data) <= flight.limit:
-                event = http.next_event()
-                if event is h11.NEED_DATA:
-                    return None
-                if type(event) is h11.Data:
-                    data += event.data
-                elif type(event) is h11.EndOfMessage:
-                    break
-                else:
-                    return self._landed(flight, selector, type(event).__name__)
-        except h11.RemoteProtocolError as exc:
-            problem = "IncompleteRead" if flight.closed else f"RemoteProtocolError: {exc}"[:200]
-            return self._landed(flight, selector, problem)
-        return self._landed(flight, selector, "")
+            try:
+                answer = framing.feed(chunk)
+            except _BadAnswer as exc:
+                self._drop(flight, selector)
+                return NoAnswer(str(exc))
+            if answer is not None:
+                return self._landed(flight, selector, answer)
+            if framing.status:
+                flight.stage = _BODY
+            if not tls or not chunk:
+                self._want(flight, selector, _READ)
+                return None
 
     def _expire(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
         """The flight's operation timed out (``op_cut``: at the request's deadline)."""
         stage = flight.stage
         if stage == _BODY:
-            return self._landed(flight, selector, "deadline" if flight.op_cut else "ReadTimeout")
+            answer = flight.framing.cut("deadline" if flight.op_cut else "ReadTimeout")
+            return self._landed(flight, selector, answer)
         self._drop(flight, selector)
         if stage == _TCP:
             timed_out = ConnectFailed("TimeoutError: timed out", cut=flight.op_cut)
@@ -976,19 +1061,17 @@ class PushConnections:
             return NoAnswer(f"ConnectTimeoutError: no TLS handshake within {self.timeout.connect:g} s")
         return NoAnswer(f"ReadTimeoutError: no answer within the {self.timeout.read:g} s read timeout")
 
-    def _landed(self, flight: _Flight, selector: selectors.BaseSelector, problem: str) -> Answer:
-        """The answer as far as it came; its connection pooled if the exchange was whole, else closed."""
-        link, response = flight.link, flight.response
-        assert link is not None and response is not None
-        data = bytes(flight.data[: flight.limit + 1])
+    def _landed(self, flight: _Flight, selector: selectors.BaseSelector, answer: Answer) -> Answer:
+        """The answer is in: its connection pooled if the exchange was whole, else closed."""
+        link = flight.link
+        assert link is not None
         self._want(flight, selector, 0)
-        if _reusable(link.http, problem, flight.data, flight.limit):
-            link.http.start_next_cycle()
+        if flight.framing.keep:
             self._give(flight.key, link)
         else:
             _close(link.sock)
         flight.link = None
-        return _answer_of(response, data, problem)
+        return answer
 
     def _want(self, flight: _Flight, selector: selectors.BaseSelector, events: int) -> None:
         """Wait for ``events`` on the flight's socket (0: not at all)."""
