@@ -149,7 +149,13 @@ def run_webpush_bench(
     with _service(in_process=not service_process) as push:
         subs = [push.new_subscription() for _ in range(subscriptions)]
         keys = [(b64url_decode(s["keys"]["p256dh"]), b64url_decode(s["keys"]["auth"])) for s in subs]
-        sender = WebPushSender(VapidSigner(key, SUBJECT), policy=EndpointPolicy(allow_loopback=True))
+        # Its pool as the push sender sizes it (one connection per push in flight), so a window
+        # reuses the connections of the one before.
+        sender = WebPushSender(
+            VapidSigner(key, SUBJECT),
+            policy=EndpointPolicy(allow_loopback=True),
+            max_connections_per_host=subscriptions,
+        )
         failures: dict[str, int] = {"herald": 0, "herald_in_flight": 0, "pywebpush": 0}
 
         def floor(i: int) -> None:
