@@ -69,8 +69,15 @@ def _plan(rig: Rig, name: str, text: str) -> str:
 
 
 def _take_jobs(rig: Rig) -> list[dict[str, Any]]:
-    """The push queue's messages, received (in flight: the test deletes or invokes with them)."""
-    return rig._receive(rig.env["PUSH_JOB_QUEUE_URL"])
+    """Every message on the push queue, received (in flight: the test deletes or invokes with them).
+
+    All of them, not one batch of 10: besides each job's continuation there may be a retry job for
+    each member whose connection broke, and how many depends on the machine's speed.
+    """
+    messages: list[dict[str, Any]] = []
+    while batch := rig._receive(rig.env["PUSH_JOB_QUEUE_URL"]):
+        messages += batch
+    return messages
 
 
 def _invoke(rig: Rig, messages: list[dict[str, Any]], context: LambdaContext) -> dict[str, Any]:
