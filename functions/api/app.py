@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from herald.api.app import handle
+from herald.core.metrics import Metrics
 from herald.core.observability import traced
 
 if TYPE_CHECKING:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
+from herald.core.metrics import Metrics
 from herald.core.observability import traced
 from herald.core.runtime import Lazy
 from herald.members.counting import CounterSettings, count_batch

@@ -11,7 +11,13 @@ Two event sources, one handler:
   ``release`` job on the planner's queue), and each post scheduled for later gets a wake-up on the
   schedule queue;
 * the schedule queue: a wake-up that is due sets the post's release marker, whose stream record
-  publishes the post (and only then starts its fan-out); one not due yet is queued again.
+  publishes the post (and only then starts its fan-out); one not due yet is queued again;
+* a direct invocation ``{"v": 1, "kind": "republish", "community": "<id>"}`` (``herald republish``):
+  the community's whole site rendered again with the current settings (after ``PublicSiteUrl``
+  changed, say) and the bucket made to hold exactly it; it starts no fan-out. The answer is what it
+  did: ``{"community", "mode": "full", "rendered", "written", "unchanged", "deleted", "url"}`` (the
+  community's address the pages now carry); an unknown or malformed community raises
+  :class:`RepublishRefused`.
 
 Clients and settings are built on the first batch and reused while the environment lives.
 """
@@ -23,10 +29,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from herald.core.metrics import Metrics
 from herald.core.observability import traced
 from herald.core.runtime import Lazy
 
@@ -47,6 +54,13 @@ queue_processor = BatchProcessor(event_type=EventType.SQS)
 
 class PublishFailed(Exception):
     """The record's community could not be published in this batch (retried by the stream)."""
+
+
+class RepublishRefused(ValueError):
+    """A republish event names no community this stack has (or is not one)."""
+
+
+REPUBLISH_KIND = "republish"
 
 
 def default_publisher() -> SitePublisher:
@@ -109,12 +123,52 @@ def wakeup_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="ScheduledPostsReleased", unit=MetricUnit.Count, value=1)
 
 
+def republish(event: dict[str, Any]) -> dict[str, Any]:
+    """The whole site of the event's community, rendered and synced again (no fan-out: no post is new)."""
+    from herald.content.ids import is_community_id
+
+    community = event.get("community")
+    if event.get("v") != 1 or not isinstance(community, str) or not is_community_id(community):
+        raise RepublishRefused(f"not a republish event of version 1 with a community id: {event!r:.200}")
+    site = publisher()
+    if (
+        site.content.community(community) is None
+        and next(iter(site.content.community_posts(community)), None) is None
+    ):
+        raise RepublishRefused(f"no community {community!r}: it has no profile and no posts")
+    pub = site.publish_all(community)
+    logger.info(
+        "site republished",
+        extra={
+            "community": community,
+            "rendered": pub.rendered,
+            "written": pub.written[:50],
+            "written_count": len(pub.written),
+            "unchanged": pub.unchanged,
+            "deleted": pub.deleted[:50],
+        },
+    )
+    metrics.add_metric(name="SiteFilesWritten", unit=MetricUnit.Count, value=len(pub.written))
+    metrics.add_metric(name="SiteFilesDeleted", unit=MetricUnit.Count, value=len(pub.deleted))
+    return {
+        "community": community,
+        "mode": pub.mode,
+        "rendered": pub.rendered,
+        "written": pub.written,
+        "unchanged": pub.unchanged,
+        "deleted": pub.deleted,
+        "url": site.settings.base_url(community),
+    }
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def _handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def _handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | dict[str, Any]:
     from herald.content.adapters.dynamo_stream import content_changes
     from herald.site.publisher import publish_changes
 
+    if event.get("kind") == REPUBLISH_KIND:
+        return republish(event)
     records = event.get("Records") or []
     if not records:
         return {"batchItemFailures": []}

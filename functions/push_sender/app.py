@@ -24,14 +24,15 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
+from herald.core.metrics import Metrics
 from herald.core.observability import traced
 from herald.core.runtime import Lazy
+from herald.core.sqs import SqsRecordModel
 from herald.fanout.jobs import PushJob
 
 if TYPE_CHECKING:

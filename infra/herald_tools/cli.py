@@ -3,8 +3,10 @@
 - ``herald local``: the whole system on this machine (moto plus Herald's own functions), until Ctrl-C;
 - ``herald demo``: start it, upload posts and exports, wait until they are processed, report, exit;
 - ``herald report``: what a running system holds;
-- ``herald status``, ``outcome``, ``rejected``, ``redrive``, ``reprocess``: operations on a running
-  Herald, a stack on AWS (``--stack``) or the local cloud (``--endpoint-url``); see docs/runbook.md.
+- ``herald status``, ``outcome``, ``rejected``, ``redrive``, ``reprocess``, ``republish``: operations
+  on a running Herald, a stack on AWS (``--stack``) or the local cloud (``--endpoint-url``); see
+  docs/runbook.md;
+- ``herald teardown --stack NAME``: a deployed stack and everything it keeps, deleted (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -352,6 +354,50 @@ def cmd_vapid_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_republish(args: argparse.Namespace) -> int:
+    """One community's site rendered again by the publisher with its current settings."""
+    from herald_tools import lifecycle
+
+    data = lifecycle.republish(_target(args), args.community, invalidate=not args.no_invalidate)
+    _emit(args, data, lifecycle.render_republish)
+    return 0
+
+
+def cmd_teardown(args: argparse.Namespace) -> int:
+    """The stack and everything it keeps, deleted after the stack's name is typed (docs/deploy.md)."""
+    from herald_tools import lifecycle
+
+    session = lifecycle.teardown_session(args.profile, args.region)
+    plan = lifecycle.plan_teardown(session, args.stack)
+    if args.dry_run:
+        _emit(args, plan.as_dict(), lambda _data: lifecycle.render_plan(plan))
+        return 0
+    if args.yes and plan.is_prod:
+        _print_err(
+            f"herald teardown: {plan.stack_name} is a prod stack (Stage=prod): --yes is not accepted "
+            "there; run it without --yes and type the stack's name"
+        )
+        return EXIT_USAGE
+    if not args.yes or not args.quiet:  # the names, before anything goes: what may be left to delete
+        for line in lifecycle.render_plan(plan).splitlines():
+            _print_err(line)
+    if not args.yes:
+        print(
+            f"Type the stack's name ({inert(plan.stack_name)}) to go on: ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        typed = sys.stdin.readline().strip()
+        if typed != plan.stack_name:
+            _print_err(f"herald teardown: not confirmed (typed {typed!r}); nothing was changed")
+            return 1
+    progress = _print_err if not args.quiet else (lambda _m: None)
+    data = lifecycle.teardown(session, plan, progress=progress)
+    _emit(args, data, lifecycle.render_teardown)
+    return 0
+
+
 def _duration(text: str) -> Any:
     from herald_tools.ops import parse_duration
 
@@ -658,6 +704,34 @@ def build_parser() -> argparse.ArgumentParser:
     vapid.add_argument("--overwrite", action="store_true", help="replace an existing parameter")
     vapid.set_defaults(func=cmd_vapid_keys)
 
+    republish = sub.add_parser(
+        "republish",
+        parents=[common],
+        help="render one community's site again with the current settings (e.g. a new site URL)",
+    )
+    republish.add_argument("community", help="the community's id, e.g. harbour-line")
+    republish.add_argument(
+        "--no-invalidate", action="store_true", help="on AWS, leave CloudFront's cached copies alone"
+    )
+    republish.set_defaults(func=cmd_republish)
+
+    teardown = sub.add_parser(
+        "teardown",
+        help="delete a stack and everything it keeps (buckets, tables, secret, log groups)",
+        description="Delete a deployed stack and what it keeps on deletion on purpose: the buckets "
+        "(every object version and delete marker), the tables (deletion protection turned off), the "
+        "member-token secret and the log groups. Asks for the stack's name to be typed; --yes skips "
+        "that for a stack whose Stage is not prod, never for prod.",
+    )
+    teardown.add_argument("--stack", metavar="NAME", required=True, help="the stack, e.g. herald-dev")
+    teardown.add_argument("--profile", help="AWS profile")
+    teardown.add_argument("--region", help="AWS region (default: the profile's)")
+    teardown.add_argument("--yes", action="store_true", help="no typed confirmation (not for prod)")
+    teardown.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    teardown.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    teardown.add_argument("--json", action="store_true", help="print JSON instead of text")
+    teardown.set_defaults(func=cmd_teardown)
+
     demo = sub.add_parser("demo", help="start the local cloud, upload, wait, report")
     demo.add_argument("files", nargs="*", help="posts to upload (.txt, .md, .json)")
     demo.add_argument("--export", action="append", default=[], metavar="FILE", help="a community page export")
@@ -705,6 +779,8 @@ AWS_ACTIONS: dict[str, Callable[[argparse.Namespace], str]] = {
     "redrive": lambda a: f"cannot redrive {a.queue}",
     "reprocess": lambda a: f"cannot reprocess {a.prefix}",
     "vapid-keys": lambda a: f"cannot store the private key as the SSM parameter {a.put}",
+    "republish": lambda a: f"cannot republish {a.community}",
+    "teardown": lambda a: f"cannot tear down stack {a.stack}",
 }
 
 #: Errors with a sentence of their own, by command and AWS error code.

@@ -113,6 +113,82 @@ def test_an_endpoint_nobody_answers_at_is_one_line(tmp_path: Path) -> None:
     assert "(EndpointConnectionError)" in line and nobody in line, line
 
 
+#: Every command that talks to AWS or the local cloud, with the arguments it needs.
+COMMANDS = [
+    ("report",),
+    ("status",),
+    ("outcome", "posts/harbour/p.txt"),
+    ("rejected",),
+    ("redrive", "ingest"),
+    ("reprocess", "posts/harbour/"),
+    ("republish", "harbour"),
+    ("vapid-keys", "--put", README_PARAMETER),
+]
+
+
+@pytest.mark.parametrize("where", ["--stack", "--endpoint-url"])
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+def test_every_command_ends_an_unreachable_endpoint_in_one_line(
+    tmp_path: Path, command: tuple[str, ...], where: str
+) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    env = no_aws(
+        tmp_path,
+        AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="x",
+        AWS_ENDPOINT_URL=nobody,
+        AWS_MAX_ATTEMPTS="1",
+    )
+    target = (
+        ["--stack", "herald-dev", "--region", "eu-west-1"]
+        if where == "--stack"
+        else ["--endpoint-url", nobody]
+    )
+    line = one_line(herald(env, *command, *target))
+    assert nobody in line and line.startswith("herald"), line
+
+
+def test_teardown_without_credentials_or_a_region_is_one_line(tmp_path: Path) -> None:
+    line = one_line(herald(no_aws(tmp_path), "teardown", "--stack", "herald-dev", "--region", "eu-west-1"))
+    assert line.startswith(
+        "herald teardown: cannot tear down stack herald-dev: no AWS credentials found (NoCredentialsError); "
+    ), line
+    env = no_aws(tmp_path, AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="x")
+    line = one_line(herald(env, "teardown", "--stack", "herald-dev", "--yes"))
+    assert line == (
+        "herald teardown: cannot tear down stack herald-dev: no AWS region (NoRegionError); "
+        "pass --region or set AWS_REGION"
+    )
+
+
+def test_a_republish_whose_function_is_gone_names_the_command_and_the_error(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    """A stack (here in the local cloud's moto) whose PublisherFunctionName names no function: Lambda's
+    Invoke answers ResourceNotFoundException."""
+    import json
+
+    cloudformation = cloud.client("cloudformation")
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"PublisherFunctionName": {"Value": "herald-gone-PublisherFunction"}},
+    }
+    cloudformation.create_stack(StackName="herald-gone", TemplateBody=json.dumps(template))
+    try:
+        env = no_aws(
+            tmp_path,
+            AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+            AWS_SECRET_ACCESS_KEY="x",
+            AWS_ENDPOINT_URL=cloud.endpoint_url,
+        )
+        result = herald(env, "republish", "harbour", "--stack", "herald-gone", "--region", "us-east-1")
+    finally:
+        cloudformation.delete_stack(StackName="herald-gone")
+    line = one_line(result)
+    assert line.startswith("herald republish: cannot republish harbour: "), line
+    assert line.endswith("(ResourceNotFoundException)"), line
+
+
 def test_an_error_of_herald_itself_keeps_its_traceback(cloud: LocalCloud, tmp_path: Path) -> None:
     """Not AWS's: the outputs the local cloud published are not JSON (as after a bug in ``herald
     local``); the traceback is what finds the bug."""

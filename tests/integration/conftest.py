@@ -253,7 +253,9 @@ def start_api(monkeypatch: pytest.MonkeyPatch, extra_env: dict[str, str] | None 
     fcm = sns.create_platform_application(
         Name="herald-test-fcm", Platform="GCM", Attributes={"PlatformCredential": "test-server-key"}
     )["PlatformApplicationArn"]
-    resources = provision(ROOT / "template.yaml", session, parameters={"FcmPlatformApplicationArn": fcm})
+    # The site URL a deploy gives (empty, the template names the distribution moto makes up).
+    parameters = {"FcmPlatformApplicationArn": fcm, "PublicSiteUrl": "https://herald.example"}
+    resources = provision(ROOT / "template.yaml", session, parameters=parameters)
     env = {k: str(v) for k, v in resources.functions["ApiFunction"].environment.items()}
     env.update(extra_env or {})
     secret = resources.resources["MemberTokenSecret"]

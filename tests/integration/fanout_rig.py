@@ -401,7 +401,9 @@ def rig_fixture(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]
         fcm = sns.create_platform_application(
             Name="herald-test-fcm", Platform="GCM", Attributes={"PlatformCredential": "k"}
         )["PlatformApplicationArn"]
-        resources = provision(ROOT / "template.yaml", session, parameters={"FcmPlatformApplicationArn": fcm})
+        # The site URL a deploy gives (empty, the template names the distribution moto makes up).
+        parameters = {"FcmPlatformApplicationArn": fcm, "PublicSiteUrl": "https://herald.example"}
+        resources = provision(ROOT / "template.yaml", session, parameters=parameters)
         env: dict[str, str] = {}
         for lid in ("IngestFunction", "PublisherFunction", "FanoutPlannerFunction", "PushSenderFunction"):
             env.update({k: str(v) for k, v in resources.functions[lid].environment.items()})

@@ -7,6 +7,7 @@ which also understands the short intrinsic tags (!Ref, !Sub, !GetAtt).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,16 @@ def _ref_target(value: Any) -> str | None:
             att = value["Fn::GetAtt"]
             return att[0] if isinstance(att, list) else att.split(".", 1)[0]
     return None
+
+
+#: What every use of the site's URL is: PublicSiteUrl when given, else the distribution's domain.
+SITE_URL = {
+    "Fn::If": [
+        "HasPublicSiteUrl",
+        {"Ref": "PublicSiteUrl"},
+        {"Fn::Sub": "https://${SiteDistribution.DomainName}"},
+    ]
+}
 
 
 def _sub_string(value: Any) -> str | None:
@@ -649,7 +660,7 @@ def test_api_function_routes_and_environment(raw: dict[str, Any]) -> None:
     env = fn["Environment"]["Variables"]
     assert _ref_target(env["MEMBERS_TABLE"]) == "MembersTable"
     assert _ref_target(env["MEMBER_TOKEN_SECRET_ARN"]) == "MemberTokenSecret"
-    assert _ref_target(env["PUBLIC_SITE_URL"]) == "PublicSiteUrl"
+    assert env["PUBLIC_SITE_URL"] == SITE_URL
     assert _ref_target(env["MEMBER_COUNTER_SHARDS"]) == "MemberCounterShards"
     params = raw["Parameters"]
     assert str(params["MemberCounterShards"]["Default"]) == "32"
@@ -746,7 +757,7 @@ def test_publisher_reads_the_stream_and_writes_only_the_site_bucket(
     fn = _props(raw["Resources"]["PublisherFunction"])
     env = fn["Environment"]["Variables"]
     assert {"CONTENT_TABLE", "MEMBERS_TABLE", "SITE_BUCKET", "PUBLIC_SITE_URL", "API_URL"} <= set(env)
-    assert _ref_target(env["PUBLIC_SITE_URL"]) == "PublicSiteUrl"
+    assert env["PUBLIC_SITE_URL"] == SITE_URL
     event = fn["Events"]["ContentStream"]
     props = event["Properties"]
     assert event["Type"] == "DynamoDB" and _ref_target(props["Stream"]) == "ContentTable"
@@ -1016,3 +1027,45 @@ def test_samconfig_stages_set_only_parameters_the_template_has(raw: dict[str, An
         }
         assert wanted <= names, wanted - names
         assert f"Stage={stage}" in overrides
+
+
+# ----------------------------------------------------------------------------- the site's URL
+
+
+def test_the_site_url_defaults_to_the_distributions_domain(
+    raw: dict[str, Any], expanded: dict[str, Any]
+) -> None:
+    """No placeholder on a first deploy: without a PublicSiteUrl the API, the planner and the
+    publisher name https://<distribution>.cloudfront.net, and CORS admits that origin."""
+    param = raw["Parameters"]["PublicSiteUrl"]
+    assert param["Default"] == ""
+    assert re.fullmatch(param["AllowedPattern"], "") and re.fullmatch(
+        param["AllowedPattern"], "https://a.org"
+    )
+    assert not re.fullmatch(param["AllowedPattern"], "https://a.org/")
+    assert raw["Conditions"]["HasPublicSiteUrl"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "PublicSiteUrl"}, ""]}]
+    }
+    resources = raw["Resources"]
+    users = {
+        lid
+        for lid, body in resources.items()
+        if "PUBLIC_SITE_URL" in (_props(body).get("Environment") or {}).get("Variables", {})
+    }
+    assert users == {"ApiFunction", "FanoutPlannerFunction", "PublisherFunction"}
+    for lid in users:
+        assert _props(resources[lid])["Environment"]["Variables"]["PUBLIC_SITE_URL"] == SITE_URL, lid
+    cors = _props(resources["HeraldApi"])["Cors"]["AllowOrigin"]
+    assert cors == {
+        "Fn::If": [
+            "HasPublicSiteUrl",
+            {"Fn::Sub": "'${PublicSiteUrl}'"},
+            {"Fn::Sub": "'https://${SiteDistribution.DomainName}'"},
+        ]
+    }
+    # SAM carries the choice into the preflight's answer (the OPTIONS method it adds).
+    body = json.dumps(_props(expanded["Resources"]["HeraldApi"])["Body"])
+    assert "HasPublicSiteUrl" in body and "${SiteDistribution.DomainName}" in body
+    # The distribution does not depend on what names it (no cycle): nothing it refers to uses the URL.
+    distribution = json.dumps(resources["SiteDistribution"])
+    assert "PublicSiteUrl" not in distribution and "HeraldApi" not in distribution

@@ -47,6 +47,11 @@ def test_import_probe_reports_both_sides() -> None:
         assert _positive(result[side]["ms"]) and _positive(result[side]["hwm_mib"])
     assert _positive(result["ratio"]) and _positive(result["memory_ratio"])
     assert all(_positive(row["cumulative_ms"]) for row in result["heaviest"])
+    assert set(result["functions"]) == set(imports.FUNCTIONS)
+    assert result["functions"]["ingest"]["ms"] == result["app"]["ms"]
+    for row in result["functions"].values():
+        assert _positive(row["ms"]) and _positive(row["ratio"]) and row["modules"] > 0
+    assert result["worst_ratio"] == max(row["ratio"] for row in result["functions"].values())
 
 
 def test_heaviest_imports_reads_children_of_the_module() -> None:

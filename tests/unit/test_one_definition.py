@@ -251,7 +251,7 @@ def test_nothing_but_the_settings_base_reads_the_environment() -> None:
         f"{path.relative_to(root)}:{number}"
         for folder in ("shared", "functions")
         for path in sorted((root / folder).rglob("*.py"))
-        if path != root / "shared/herald/core/settings.py"
+        if path != root / "shared/herald/core/runtime.py"  # environment(), which Settings reads through
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if re.search(r"os\.environ\b(?!``)|os\.getenv\(|\bgetenv\(", line)
     ]

@@ -1,10 +1,11 @@
-"""The ingest handler's import (the cold start's share that is Herald's), in fresh processes.
+"""The handlers' import (the cold start's share that is Herald's), in fresh processes.
 
-``import app`` from ``functions/ingest`` (as Lambda imports it) is timed against
-``import boto3, pydantic`` (what any Python function on this stack imports), each in a fresh
-interpreter with the function's environment, turn about, after one warm-up run each so the
+``import app`` from ``functions/<name>`` (as Lambda imports it), for every function, is timed
+against ``import boto3, pydantic`` (what any Python function on this stack imports), each in a
+fresh interpreter with the function's environment, turn about, after one warm-up run each so the
 ``.pyc`` files exist. The time is taken inside the process around the import statement, so the
-interpreter's own start-up is not in it; peak memory is the process's ``VmHWM``.
+interpreter's own start-up is not in it; peak memory is the process's ``VmHWM``. The ingest
+function's figures are also kept under ``app`` (with its ``-X importtime`` profile).
 """
 
 from __future__ import annotations
@@ -26,16 +27,20 @@ IMPORTS = {
     "interpreter": "pass",
 }
 
+#: Every function of template.yaml, by its folder under ``functions/``.
+FUNCTIONS = ("ingest", "api", "fanout_planner", "push_sender", "publisher", "member_counter")
+
 _PROBE = """
 import time
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 {statement}
-elapsed = time.perf_counter() - t
+elapsed, cpu = time.perf_counter() - t, time.process_time() - c
 import json, sys
 with open("/proc/self/status") as status:
     fields = dict(line.split(":", 1) for line in status)
 print(json.dumps({{
     "s": elapsed,
+    "cpu_s": cpu,
     "hwm_kb": int(fields["VmHWM"].split()[0]),
     "boto3": "boto3" in sys.modules,
     "botocore": "botocore" in sys.modules,
@@ -45,8 +50,10 @@ print(json.dumps({{
 """
 
 
-def function_env(root: Path) -> dict[str, str]:
-    """The ingest function's environment (names from template.yaml; values as on a dev stack)."""
+def function_env(root: Path, function: str = "ingest") -> dict[str, str]:
+    """A function's environment at import (names from template.yaml; values as on a dev stack,
+    tracing off): the globals, the ingest function's own variables (the handlers read none of
+    theirs at import) and the task root."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS_"))}
     env.update(BASE_ENV)
     env.update(
@@ -57,7 +64,9 @@ def function_env(root: Path) -> dict[str, str]:
             "MAX_EXPORT_BYTES": "5242880",
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "HERALD_STAGE": "dev",
-            "LAMBDA_TASK_ROOT": str(root / "functions" / "ingest"),
+            "HERALD_TRACING": "off",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "LAMBDA_TASK_ROOT": str(root / "functions" / function),
         }
     )
     return env
@@ -101,32 +110,56 @@ def heaviest_imports(stderr: str, module: str = "app", top: int = 8) -> list[dic
     return []
 
 
-def measure(runs: int = 7, root: Path | None = None) -> dict[str, Any]:
+def _summary(values: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "ms": statistics.median(v["s"] for v in values) * 1e3,
+        "runs_ms": [v["s"] * 1e3 for v in values],
+        "cpu_ms": statistics.median(v["cpu_s"] for v in values) * 1e3,
+        "hwm_mib": statistics.median(v["hwm_kb"] for v in values) / 1024,
+        "modules": values[0]["modules"],
+        "loads_boto3": values[0]["boto3"],
+        "loads_botocore": values[0]["botocore"],
+        "loads_pydantic": values[0]["pydantic"],
+    }
+
+
+def measure(
+    runs: int = 7, root: Path | None = None, functions: tuple[str, ...] = FUNCTIONS
+) -> dict[str, Any]:
+    """Every function's ``import app`` and the baseline, ``runs`` fresh processes each, interleaved."""
     root = root or repo_root()
     cwd = root / "functions" / "ingest"
     env = function_env(root)
-    for statement in IMPORTS.values():  # warm-up: compile the .pyc files
-        _probe(statement, cwd, env)
-    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in IMPORTS}
-    names = list(IMPORTS)
+    # (label, statement, working directory, environment); "app" is the ingest function's import.
+    probes = [(name, IMPORTS[name], cwd, env) for name in IMPORTS]
+    probes += [
+        (f"function:{f}", "import app", root / "functions" / f, function_env(root, f))
+        for f in functions
+        if f != "ingest"
+    ]
+    for _, statement, where, variables in probes:  # warm-up: compile the .pyc files
+        _probe(statement, where, variables)
+    samples: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in probes}
     for i in range(runs):
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            samples[name].append(_result(_probe(IMPORTS[name], cwd, env)))
+        for label, statement, where, variables in probes[i % len(probes) :] + probes[: i % len(probes)]:
+            samples[label].append(_result(_probe(statement, where, variables)))
     profile = _probe(IMPORTS["app"], cwd, env, "-X", "importtime")
     out: dict[str, Any] = {"runs": runs}
-    for name, values in samples.items():
-        out[name] = {
-            "ms": statistics.median(v["s"] for v in values) * 1e3,
-            "runs_ms": [v["s"] * 1e3 for v in values],
-            "hwm_mib": statistics.median(v["hwm_kb"] for v in values) / 1024,
-            "modules": values[0]["modules"],
-            "loads_boto3": values[0]["boto3"],
-            "loads_botocore": values[0]["botocore"],
-            "loads_pydantic": values[0]["pydantic"],
-        }
+    for name in IMPORTS:
+        out[name] = _summary(samples[name])
     out["ratio"] = out["app"]["ms"] / out["baseline"]["ms"]
     out["memory_ratio"] = out["app"]["hwm_mib"] / out["baseline"]["hwm_mib"]
     out["heaviest"] = heaviest_imports(profile.stderr)
+    out["functions"] = {}
+    for f in functions:
+        row = out["app"] if f == "ingest" else _summary(samples[f"function:{f}"])
+        out["functions"][f] = {
+            **row,
+            "ratio": row["ms"] / out["baseline"]["ms"],
+            "cpu_ratio": row["cpu_ms"] / out["baseline"]["cpu_ms"],
+            "memory_ratio": row["hwm_mib"] / out["baseline"]["hwm_mib"],
+        }
+    out["worst_ratio"] = max(r["ratio"] for r in out["functions"].values())
     return out
 
 
@@ -154,5 +187,6 @@ def first_invocation(runs: int = 3, root: Path | None = None) -> dict[str, Any]:
     out = {name: med(name) for name in samples[0]}
     out["runs"] = runs
     out["first_over_warm"] = out["first_record_ms"] / out["warm_record_ms"]
+    out["first_minus_warm_ms"] = out["first_record_ms"] - out["warm_record_ms"]
     out["cold_over_warm"] = (out["import_ms"] + out["first_record_ms"]) / out["warm_record_ms"]
     return out

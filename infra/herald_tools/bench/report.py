@@ -137,6 +137,23 @@ def _imports(r: dict[str, Any], cold: dict[str, Any] | None) -> list[str]:
     ]
     out += [f"| `{row['module']}` | {_f(row['cumulative_ms'])} |" for row in r["heaviest"]]
     out.append("")
+    functions = r.get("functions")
+    if functions:
+        out += [
+            f"Every function's `import app` (tracing off), in the same run, against the same baseline "
+            f"(worst: {_ratio(r['worst_ratio'])}). CPU ms is the process's own time (the baseline's: "
+            f"{_f(r['baseline'].get('cpu_ms'))} ms), which other work on the machine inflates less:",
+            "",
+            "| function | import ms | ratio | CPU ms | CPU ratio | peak RSS MiB | modules | loads |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for name, row in functions.items():
+            loaded = ", ".join(n for n in ("boto3", "botocore", "pydantic") if row[f"loads_{n}"]) or "–"
+            out.append(
+                f"| `{name}` | {_f(row['ms'])} | {_ratio(row['ratio'])} | {_f(row.get('cpu_ms'))} | "
+                f"{_ratio(row.get('cpu_ratio'))} | {_f(row['hwm_mib'])} | {row['modules']} | {loaded} |"
+            )
+        out.append("")
     if cold:
         out += [
             f"First invocation in a fresh process, on in-process moto (median of {cold['runs']}; "
@@ -148,6 +165,7 @@ def _imports(r: dict[str, Any], cold: dict[str, Any] | None) -> list[str]:
             f"| first record (clients, settings, language model, tables) | {_f(cold['first_record_ms'])} |",
             f"| second record (warm) | {_f(cold['warm_record_ms'])} |",
             f"| first record over warm record | {_ratio(cold['first_over_warm'])} |",
+            f"| first record less warm record (ms) | {_f(cold.get('first_minus_warm_ms'))} |",
             f"| import + first record over warm record | {_ratio(cold['cold_over_warm'])} |",
             "",
             f"Resident memory the function added in that process: {_f(cold['rss_added_mib'])} MiB.",

@@ -177,7 +177,8 @@ class LocalCloud:
                     self.host, api_port, "the API", lambda: ApiGateway(self.host, api_port or 0)
                 )
             if has_site:
-                # Bound before provisioning too: PublicSiteUrl and SiteUrl resolve to it.
+                # Bound before provisioning too: the distribution's URL (SiteUrl, and PublicSiteUrl left
+                # empty) resolves to it.
                 self.site = _listening(
                     self.host, site_port, "the public site", lambda: SiteHost(self.host, site_port or 0)
                 )

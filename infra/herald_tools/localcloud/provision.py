@@ -230,8 +230,8 @@ def provision(
     (Outputs, function environments ...) becomes this URL.  ``local_platform_applications``:
     create SNS platform applications for the push parameters left empty (see
     :data:`LOCAL_PLATFORM_APPLICATIONS`). ``site_url``: where the local site host serves the site
-    bucket; every ``https://<distribution>.cloudfront.net`` becomes it, and the ``PublicSiteUrl``
-    parameter defaults to it.
+    bucket; every ``https://<distribution>.cloudfront.net`` becomes it (so a ``PublicSiteUrl`` left
+    empty, which names the distribution, names the local site).
     """
     if not isinstance(template, Template):
         template = Template.load(template)
@@ -264,7 +264,6 @@ LOCAL_PLATFORM_APPLICATIONS: dict[str, tuple[str, str]] = {
 }
 
 API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
-SITE_URL_PARAMETER = "PublicSiteUrl"  # defaults to the local site's URL when the local cloud serves one
 IMPLICIT_API = "ServerlessRestApi"  # SAM's API for Api events without RestApiId
 SECRET_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
@@ -338,9 +337,6 @@ class Provisioner:
     ) -> None:
         self.template = template
         self.site_url = site_url.rstrip("/") if site_url else None
-        wants_site_url = SITE_URL_PARAMETER in template.parameters and SITE_URL_PARAMETER not in parameters
-        if self.site_url and wants_site_url:
-            parameters = {**parameters, SITE_URL_PARAMETER: self.site_url}
         self.api_url = api_url.rstrip("/") if api_url else None
         self.local_platform_applications = local_platform_applications
         self._client_factory = client_factory

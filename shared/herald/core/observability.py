@@ -4,6 +4,8 @@ and identifiers that are safe to log.
 Powertools' ``Tracer`` imports the X-Ray SDK (about 290 ms of cold start) even when tracing is
 disabled, so the functions ask for it only when the stack turns tracing on (``HERALD_TRACING=active``,
 set by template.yaml with ``Tracing: Active``). HeraldLayer carries the SDK (shared/requirements.txt).
+Whether it is on is read from the environment as it is, not through a pydantic settings model: a
+handler decides at import time, and pydantic is not what every handler's import needs.
 """
 
 from __future__ import annotations
@@ -12,19 +14,15 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from herald.core.settings import Settings
+from herald.core.runtime import environment
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-class TracingSettings(Settings):
-    """``HERALD_TRACING``: ``active`` turns tracing on; anything else, or unset, leaves it off."""
-
-    herald_tracing: str = ""
-
-
 def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    return TracingSettings.from_env(environ).herald_tracing.strip().lower() == "active"
+    """``HERALD_TRACING``: ``active`` (any case, any surrounding spaces) turns tracing on; anything
+    else, or unset, leaves it off."""
+    return environment(environ).get("HERALD_TRACING", "").strip().lower() == "active"
 
 
 def traced(handler: Handler) -> Handler:

@@ -1,12 +1,19 @@
-"""What a function builds once per execution environment, and how tests swap it."""
+"""What a function builds once per execution environment, and how tests swap it; the process's
+environment, the one place it is read (without pydantic, so that a handler's import need not load it)."""
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """``environ`` if given, else the process's environment: the one place it is read."""
+    return os.environ if environ is None else environ
 
 
 class Lazy(Generic[T]):

@@ -2,7 +2,9 @@
 
 Every function's settings class derives from :class:`Settings`. A field ``name`` is read from the
 environment variable ``NAME`` (the names template.yaml sets); a variable that is not set leaves the
-field's default. Nothing else in Herald reads ``os.environ`` for configuration.
+field's default. Nothing else in Herald reads ``os.environ`` for configuration: the environment
+itself comes from :func:`environment` (in :mod:`herald.core.runtime`, which a handler can import
+without pydantic: whether tracing is on is read from it at import time).
 
 (Plain pydantic rather than pydantic-settings: that package is not in the Lambda layer, and the
 rule above is all Herald needs.)
@@ -10,18 +12,14 @@ rule above is all Herald needs.)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from herald.core.runtime import environment
+
 __all__ = ["Settings", "environment"]
-
-
-def environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
-    """``environ`` if given, else the process's environment: the one place it is read."""
-    return os.environ if environ is None else environ
 
 
 class Settings(BaseModel):

