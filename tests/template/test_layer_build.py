@@ -22,7 +22,8 @@ LAYER = ROOT / ".aws-sam" / "build" / "HeraldLayer"
 MB = 1 << 20
 
 #: docs/deploy.md gives the measured sizes. Before the lock and the pruning: 186 MB unpacked, 71 MB
-#: zipped; now 117.5 MB (the files; 123 MB by `du -sh --apparent-size`) and 43.6 MB. Lambda's own limit is 250 MB unpacked (function + layers).
+#: zipped; now 117.5 MB (the files; 123 MB by `du -sh --apparent-size`) and 43.6 MB zipped.
+#: Lambda's own limit is 250 MB unpacked (function and layers).
 UNPACKED_BUDGET_MB = 125
 ZIPPED_BUDGET_MB = 47
 
