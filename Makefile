@@ -62,8 +62,8 @@ browser:
 	  || { echo "make browser: apt-get install failed (it needs root)" >&2; exit 1; }; }
 
 lint-code: $(STAMP)
-	$(BIN)/ruff check shared functions infra tests
-	$(BIN)/ruff format --check shared functions infra tests
+	$(BIN)/ruff check shared functions infra tests mk requirements
+	$(BIN)/ruff format --check shared functions infra tests mk requirements
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
