@@ -17,6 +17,7 @@ help:
 	@grep -E "^## " Makefile | sed "s/^## /  make /"
 
 include mk/sam.mk
+include mk/built.mk
 
 # The venv: exactly requirements/dev.txt (every file's sha256 checked), then herald itself, editable.
 # A venv of another Python (an older checkout's 3.11) is made anew.
@@ -45,12 +46,13 @@ lock: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/herald demo
 
+## build-host: sam build, then its host twin in .aws-sam/build-host (what `herald local --built` runs)
 ## local: the local cloud, until Ctrl-C
 local: $(STAMP)
 	$(BIN)/herald local
 
-## test: the whole suite: code lint, template lint, sam build, then every test
-test: $(STAMP) browser lint-code lint-template sam-build
+## test: the whole suite: code lint, template lint, sam build and its host twin, then every test
+test: $(STAMP) browser lint-code lint-template sam-build build-host
 	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## browser: headless Chromium (Debian's package) and an emoji font, for tests/e2e/test_browser.py

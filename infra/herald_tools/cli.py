@@ -127,9 +127,22 @@ def _run_local(args: argparse.Namespace) -> int:
     from herald_tools.localcloud.cloud import LocalCloud
 
     root = _repo_root()
-    cloud = LocalCloud(
-        root / "template.yaml", project_root=root, logs=args.logs, concurrency=args.concurrency
-    )
+    if args.built is not None:
+        from herald_tools.built import TWIN_DIR, TwinError
+
+        try:
+            cloud = LocalCloud(
+                built=Path(args.built) if args.built else root / TWIN_DIR,
+                logs=args.logs,
+                concurrency=args.concurrency,
+            )
+        except TwinError as exc:
+            _print_err(f"herald local --built: {exc}")
+            return 1
+    else:
+        cloud = LocalCloud(
+            root / "template.yaml", project_root=root, logs=args.logs, concurrency=args.concurrency
+        )
     with cloud:
         try:
             cloud.start(port=args.port, api_port=args.api_port, site_port=args.site_port)
@@ -163,6 +176,11 @@ def render_ready(info: dict[str, Any]) -> str:
     if info.get("site_url"):
         lines.append(f"  public site: {info['site_url']}/<community>/")
     lines.append(f"  uploads bucket: {info['uploads_bucket']}")
+    if info.get("built"):
+        built = info["built"]
+        lines.append(
+            f"  functions: the built artefacts in {built['dir']}, on {built['runtime']} ({built['python']})"
+        )
     lines.append("  any credentials work; so that the AWS CLI and SDKs need no --endpoint-url or AWS setup:")
     lines.append(f"    {export_line(info['env'])}")
     lines.append(f"  try: aws s3 cp post.txt s3://{info['uploads_bucket']}/posts/my-community/post.txt")
@@ -623,6 +641,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="execution environments per function (default: the template's ReservedConcurrentExecutions "
         "up to 8, else 4; with N: N, or fewer where the template reserves fewer)",
+    )
+    local.add_argument(
+        "--built",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="run the functions from the host twin of sam build's artefacts, on Python 3.13 with nothing "
+        "else on their path (default DIR: .aws-sam/build-host, made by `make build-host`)",
     )
     local.set_defaults(func=cmd_local)
 

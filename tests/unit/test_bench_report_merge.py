@@ -42,3 +42,13 @@ def test_a_whole_run_replaces_the_section(tmp_path: Path) -> None:
     report.update_doc(doc, NEW)
     text = doc.read_text(encoding="utf-8")
     assert "old numbers of one" not in text and "new fan-out numbers" in text
+
+
+def test_a_replaced_subsection_in_the_middle_keeps_its_blank_line(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    report.update_doc(doc, OLD)
+    fanout = "### Fan-out of one post\n\nnew fan-out numbers"
+    first = NEW.replace(fanout, "### 1. Enrich + validate\n\nnew one")
+    report.update_doc(doc, first, partial=True)
+    text = doc.read_text(encoding="utf-8")
+    assert "new one\n\n### Fan-out of one post" in text

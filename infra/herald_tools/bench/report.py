@@ -308,7 +308,8 @@ def merge_sections(old: str, new: str) -> str:
     for heading, text in old_parts:
         out.append(_marked(heading, fresh.pop(heading), run) if heading in fresh else text)
     out += [_marked(heading, text, run) for heading, text in fresh.items()]
-    return "".join(part if part.endswith("\n") else part + "\n" for part in out).rstrip() + "\n"
+    # One blank line between subsections, whichever run wrote each (a run's last one ends bare).
+    return "".join(part.rstrip("\n") + "\n\n" for part in out).rstrip() + "\n"
 
 
 def _marked(heading: str, text: str, run: str) -> str:

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +33,7 @@ from .functions import (
 )
 from .provision import Resources, provision, template_has_api_events
 from .pushservice import LocalPushService
+from .runtime import BuiltRuntime, write_shim
 from .server import DEFAULT_HOST, DEFAULT_PORT, MotoServer
 from .sitehost import SITE_BUCKET, SiteHost, template_has_site
 from .template import REGION, Template
@@ -82,7 +84,10 @@ class LocalCloud:
     relative to; default: the template's directory), ``concurrency`` (execution environments
     per function instead of the default 4, or the template's ``ReservedConcurrentExecutions`` up
     to 8; see :func:`.functions.concurrency_for`), ``api_queue_seconds`` (how long an API request
-    waits for a free environment before it is throttled).
+    waits for a free environment before it is throttled), ``built`` (``herald local --built``: the
+    host twin of the built artefacts, ``.aws-sam/build-host``; its built template is the template,
+    and the functions run on its Lambda Python with nothing else on their path; see
+    :mod:`herald_tools.built` and :mod:`.runtime`).
 
     Each function has a :class:`.functions.WorkerPool`, shared by its API routes and its event
     sources, as a Lambda function's concurrency is; environments start when invocations need them.
@@ -111,7 +116,16 @@ class LocalCloud:
         api_queue_seconds: float = API_QUEUE_SECONDS,
         idle_seconds: float | None = DEFAULT_IDLE_SECONDS,
         scale_out_seconds: float = DEFAULT_SCALE_OUT_SECONDS,
+        built: str | Path | None = None,
     ) -> None:
+        self.built: Any = None  # herald_tools.built.Twin
+        if built is not None:
+            from herald_tools.built import load_twin
+
+            if project_root is not None or template != DEFAULT_TEMPLATE:
+                raise ValueError("built runs the twin's own template; give no template or project_root")
+            self.built = load_twin(built)  # TwinError, naming the make target, if missing or stale
+            template = self.built.template
         self.template = template if isinstance(template, Template) else Template.load(template)
         if project_root is not None:
             self.template = Template(
@@ -145,6 +159,7 @@ class LocalCloud:
         self._activity = threading.Condition()
         self._activity_count = 0
         self._status: ThreadingHTTPServer | None = None
+        self._shim_dir: Path | None = None
         self._session = boto3.Session(**LOCAL_CREDENTIALS, region_name=REGION)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -189,6 +204,8 @@ class LocalCloud:
                 api_url=self.api.url if self.api else None,
                 site_url=self.site.url if self.site else None,
             )
+            if self.built is not None:
+                self._use_built_runtime()
             self._logs = LogSink(self._log_target, cloudwatch=CloudWatchShipper(lambda: self.client("logs")))
             self._start_push_service()
             self._start_functions()
@@ -201,6 +218,18 @@ class LocalCloud:
             self.stop()
             raise
         return self
+
+    def _use_built_runtime(self) -> None:
+        """Every function on the twin's Lambda Python, with only its artefacts and the shim on its path."""
+        assert self._resources is not None and self.built is not None
+        self._shim_dir = write_shim()
+        runtime = BuiltRuntime(python=self.built.python, shim_dir=self._shim_dir)
+        for lid, spec in self._resources.functions.items():
+            if spec.runtime != self.built.runtime:
+                raise RuntimeError(
+                    f"{lid} runs on {spec.runtime}, but the twin was made for {self.built.runtime}"
+                )
+            spec.built = runtime
 
     def _start_functions(self) -> None:
         assert self._resources is not None and self._logs is not None
@@ -321,6 +350,9 @@ class LocalCloud:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        shim, self._shim_dir = self._shim_dir, None
+        if shim is not None:
+            shutil.rmtree(shim, ignore_errors=True)
 
     def __enter__(self) -> LocalCloud:
         return self
@@ -404,6 +436,12 @@ class LocalCloud:
         info["vapid_public_key"] = self.vapid_public_key
         info["outputs"] = dict(r.outputs)
         info["status_url"] = self.status_url
+        # herald local --built: the twin the functions run from, and its Python.
+        info["built"] = (
+            {"dir": str(self.built.root), "python": self.built.python, "runtime": self.built.runtime}
+            if self.built is not None
+            else None
+        )
         return info
 
     # -- synchronisation --------------------------------------------------------------------------

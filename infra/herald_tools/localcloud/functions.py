@@ -3,10 +3,11 @@
 A :class:`FunctionWorker` is one execution environment: a Python process with the
 function's environment variables (resolved from the template), the endpoint of the local
 cloud, test credentials, and ``PYTHONPATH`` set as Lambda sets it (CodeUri first, then the
-layers' ContentUri directories).  The handler module is imported once (cold start); each
-invocation sends the event as JSON over a dedicated pipe and reads the result back over
-another, so whatever the function prints cannot corrupt the exchange.  The function's
-stdout and stderr are forwarded line by line, prefixed with the function's name.
+layers' ContentUri directories); with ``herald local --built``, on the Lambda Python with nothing
+but the built artefacts and the runtime shim on its path (:mod:`.runtime`).  The handler module
+is imported once (cold start); each invocation sends the event as JSON over a dedicated pipe and
+reads the result back over another, so whatever the function prints cannot corrupt the exchange.
+The function's stdout and stderr are forwarded line by line, prefixed with the function's name.
 
 A worker that crashes, or exceeds the function's Timeout (it is killed, as Lambda does),
 fails that invocation; the next invocation starts a new process (a new cold start).
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV", "SYSTEMROOT")
 _TOOLS_ROOT = Path(__file__).resolve().parents[2]  # the directory holding herald_tools
+WORKER_MODULE = "herald_tools.localcloud.worker"
 
 
 @dataclass
@@ -98,12 +100,17 @@ def lambda_environment(
     endpoint_url: str | None,
     extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of a function's worker process, as Lambda would set it plus the endpoint."""
-    env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+    """The environment of a function's worker process, as Lambda would set it plus the endpoint.
+
+    Built (``spec.built``), nothing of the venv: no ``VIRTUAL_ENV``, and the runtime shim's directory
+    on the path instead of the checkout's ``herald_tools``."""
+    inherited = [k for k in _INHERITED if spec.built is None or k != "VIRTUAL_ENV"]
+    env = {k: os.environ[k] for k in inherited if k in os.environ}
     paths = [str(spec.code_dir)]
     for layer in spec.layers:
         paths.append(str(layer / "python") if (layer / "python").is_dir() else str(layer))
-    paths.append(str(_TOOLS_ROOT))  # only for the worker module itself
+    # Only for the worker module itself.
+    paths.append(str(spec.built.shim_dir) if spec.built is not None else str(_TOOLS_ROOT))
     env.update(
         {
             "PYTHONPATH": os.pathsep.join(paths),
@@ -177,10 +184,9 @@ class FunctionWorker:
         self._kill()
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
+        start = self.spec.built.command() if self.spec.built else [self.python, "-m", WORKER_MODULE]
         cmd = [
-            self.python,
-            "-m",
-            "herald_tools.localcloud.worker",
+            *start,
             str(self.spec.code_dir),
             self.spec.handler,
             "--in-fd",

@@ -17,6 +17,7 @@ from typing import Any
 
 from .functions import FunctionWorker, InvocationResult, LogSink
 from .provision import FunctionSpec
+from .runtime import BuiltRuntime
 
 FUNCTIONS_PARAMETER_PREFIX = "/herald/local/functions/"
 _PUBLISHED = ("logical_id", "name", "arn", "handler", "runtime", "environment", "timeout", "memory_size")
@@ -32,6 +33,8 @@ def spec_document(spec: FunctionSpec, extra_env: Mapping[str, str]) -> dict[str,
     data["code_dir"] = str(spec.code_dir)
     data["layers"] = [str(p) for p in spec.layers]
     data["extra_env"] = dict(extra_env)
+    if spec.built is not None:  # herald local --built: the same interpreter and runtime shim
+        data["built"] = {"python": spec.built.python, "shim_dir": str(spec.built.shim_dir)}
     return data
 
 
@@ -48,6 +51,9 @@ def spec_from_document(data: Mapping[str, Any]) -> tuple[FunctionSpec, dict[str,
         memory_size=int(data["memory_size"]),
         layers=[Path(p) for p in data["layers"]],
     )
+    built = data.get("built")
+    if built:
+        spec.built = BuiltRuntime(python=str(built["python"]), shim_dir=Path(built["shim_dir"]))
     return spec, {str(k): str(v) for k, v in dict(data.get("extra_env") or {}).items()}
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import boto3
 
+from .runtime import BuiltRuntime
 from .template import (
     ACCOUNT_ID,
     PARTITION,
@@ -119,6 +120,8 @@ class FunctionSpec:
     layers: list[Path]
     events: list[EventSourceSpec] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)  # resolved, Globals merged
+    #: ``herald local --built``: the Lambda Python and the runtime shim it runs on (None: the venv's).
+    built: BuiltRuntime | None = None
 
     @property
     def module(self) -> str:
