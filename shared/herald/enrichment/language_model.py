@@ -2,26 +2,48 @@
 
 ``python -m herald.enrichment.language_model`` loads py3langid's packaged model
 (``py3langid/data/model.npz.xz``), restricts it to :data:`~herald.enrichment.language.LANGUAGES`
-with py3langid's own ``set_languages`` and saves the arrays a ``LanguageIdentifier`` then uses, each
-uncompressed (``np.save``) as ``shared/herald/enrichment/data/langid_<name>.npy``. Run it again after
-changing ``LANGUAGES`` or upgrading py3langid; ``--check`` exits 1 when the files differ from what it
-would write. ``--measure [RUNS]`` times the first detection and reads the resident memory after it,
+with py3langid's own ``set_languages`` and saves what a ``LanguageIdentifier`` then uses in
+``shared/herald/enrichment/data/``: the header ``langid_model.json`` (labels, priors, each table's
+format and shape) and each table as a raw little-endian file ``langid_<table>.bin``, which
+:func:`herald.enrichment.language.load_identifier` maps without numpy. numpy and py3langid are needed
+here, at build time, not at run time. Run it again after changing ``LANGUAGES`` or upgrading
+py3langid; ``--check`` exits 1 when the files differ from what it would write. ``--measure [RUNS]``
+times the first detection and reads the resident memory after it,
 each in a fresh process, with py3langid's packaged model restricted at run time ("packaged") and with
 these files ("mapped"), and prints the medians.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from herald.enrichment.language import LANGUAGES, MODEL_ARRAYS, REGENERATE, model_file
+from herald.enrichment.language import LANGUAGES, MODEL_FILES, MODEL_TABLES, REGENERATE, model_file
 
 _PIECE = 16  # entries of a transition row per piece (see derive)
+
+#: The byte format (``struct`` syntax, little-endian) of each table's file.
+FORMATS: dict[str, str] = {"ptc": "<H", "chunks": "<I", "rows": "<I", "states": "<I", "output": "<i"}
+_NUMPY_TYPES = {"<H": "<u2", "<I": "<u4", "<i": "<i4"}
+#: ``ptc`` is saved as ``-nb_ptc * PTC_SCALE``: py3langid's float16 log-probabilities, all in
+#: [-16, -2), are multiples of 2**-9, so this is exact (``fixed_point`` checks it).
+PTC_SCALE = 512
+
+
+def fixed_point(ptc: Any) -> Any:
+    """``-ptc * PTC_SCALE`` as uint16, or ``ValueError`` if that would not be exact."""
+    import numpy as np
+
+    values = -np.asarray(ptc, dtype=np.float64) * PTC_SCALE
+    if not (
+        np.all(values == np.floor(values)) and values.min(initial=0) >= 0 and values.max(initial=0) < 1 << 16
+    ):
+        raise ValueError(f"nb_ptc is not exact in fixed point at scale {PTC_SCALE}; choose another scale")
+    return values.astype(np.uint16)
 
 
 def packaged_identifier() -> Any:
@@ -34,7 +56,7 @@ def packaged_identifier() -> Any:
 
 
 def derive() -> dict[str, Any]:
-    """The arrays of :data:`~herald.enrichment.language.MODEL_ARRAYS`, from py3langid's packaged model.
+    """The restricted model's arrays (numpy), from py3langid's packaged model.
 
     ``ptc``, ``pc``, ``classes`` and ``output`` are py3langid's, restricted. The transition table
     (one 256-entry row of next states per distinct row, ``tk_row`` giving each state's row) is cut
@@ -58,32 +80,45 @@ def derive() -> dict[str, Any]:
     return {
         "ptc": np.ascontiguousarray(identifier.nb_ptc),
         "pc": np.ascontiguousarray(identifier.nb_pc),
-        "classes": np.array(identifier.nb_classes),
+        "classes": list(identifier.nb_classes),
         **{name: values.astype(np.uint32) for name, values in offsets.items()},
         "output": np.array(identifier.tk_output, dtype=np.int32),
     }
 
 
 def encode(arrays: dict[str, Any]) -> dict[str, bytes]:
-    """Each array as the bytes of its ``.npy`` file."""
+    """The content of each of :data:`~herald.enrichment.language.MODEL_FILES`: the JSON header
+    (``model``) and each table's raw little-endian bytes."""
     import numpy as np
+    from py3langid import __version__ as py3langid_version
 
-    files = {}
-    for name in MODEL_ARRAYS:
-        buffer = io.BytesIO()
-        np.save(buffer, arrays[name], allow_pickle=False)
-        files[name] = buffer.getvalue()
-    return files
+    files: dict[str, bytes] = {}
+    tables: dict[str, Any] = {}
+    for name in MODEL_TABLES:
+        values = fixed_point(arrays[name]) if name == "ptc" else arrays[name]
+        values = np.ascontiguousarray(values, dtype=_NUMPY_TYPES[FORMATS[name]])
+        tables[name] = {"format": FORMATS[name], "shape": list(values.shape)}
+        if name == "ptc":
+            tables[name] |= {"scale": PTC_SCALE, "max": int(values.max(initial=0))}
+        files[name] = values.tobytes()
+    header = {
+        "source": f"py3langid {py3langid_version}, its packaged model restricted to LANGUAGES ({REGENERATE})",
+        "classes": [str(label) for label in arrays["classes"]],
+        "pc": [float(p) for p in np.asarray(arrays["pc"], dtype=np.float32).tolist()],
+        "tables": tables,
+    }
+    files["model"] = (json.dumps(header, indent=1) + "\n").encode("utf-8")
+    return {name: files[name] for name in MODEL_FILES}
 
 
 def stale() -> list[str]:
-    """Names of the arrays whose files differ from what :func:`derive` gives now (or are missing)."""
+    """Names of the files whose content differs from what :func:`derive` gives now (or are missing)."""
     wanted = encode(derive())
-    return [n for n in MODEL_ARRAYS if not model_file(n).is_file() or model_file(n).read_bytes() != wanted[n]]
+    return [n for n in MODEL_FILES if not model_file(n).is_file() or model_file(n).read_bytes() != wanted[n]]
 
 
 def write() -> list[Path]:
-    """Derive the arrays and save them under ``data/``; returns the paths written."""
+    """Derive the model and save its files under ``data/``; returns the paths written."""
     paths = []
     for name, content in encode(derive()).items():
         path = model_file(name)
