@@ -13,10 +13,8 @@ It runs ``pip install --platform $LAYER_PLATFORM (and the older manylinux tags) 
 
 * babel's data of every language but :data:`herald.core.locales.LANGUAGES` (and babel's ``root``);
 * pycountry's translations (``pycountry/locales``: Herald reads the English names only);
-* py3langid's own model (Herald ships it restricted, ``herald/enrichment/data/langid_*.npy``);
-* test suites (``tests/`` folders), type stubs (``*.pyi``), C headers and sources (numpy's
-  ``_core/include``, ``*.h``, ``*.c``, ``*.pyx``), numpy's ``doc`` and bytecode (``__pycache__``:
-  Lambda compiles on import).
+* test suites (``tests/`` folders), type stubs (``*.pyi``), C headers and sources (``*.h``,
+  ``*.c``, ``*.pyx``) and bytecode (``__pycache__``: Lambda compiles on import).
 
 The licences in each ``*.dist-info`` stay.
 """
@@ -49,14 +47,7 @@ PRUNED_DIRS = frozenset({"tests", "__pycache__"})
 #: Files removed wherever they are, by suffix.
 PRUNED_SUFFIXES = (".pyi", ".pyc", ".h", ".c", ".pyx", ".pxd")
 #: Paths removed, relative to python/.
-PRUNED_PATHS = (
-    "pycountry/locales",
-    "py3langid/data",
-    "numpy/_core/include",
-    "numpy/doc",
-    "numpy/_pyinstaller",
-    "numpy/f2py/src",
-)
+PRUNED_PATHS = ("pycountry/locales",)
 
 
 def shipped_languages() -> tuple[str, ...]:
