@@ -80,6 +80,7 @@ def default_delivery() -> PushDelivery:
         lease_s=settings.delivery_lease_seconds,
         max_delay_s=settings.max_delay_seconds,
         threads=settings.sender_threads,
+        in_flight=settings.in_flight,
         checkpoint_every=settings.push_checkpoint_every,
         # The slowest one push of any channel (Web Push's deadline, the SNS client's bounds).
         reserve_s=channels.bound_s + RESERVE_MARGIN_S,

@@ -11,7 +11,7 @@
   every shard job it queues, page by page, until the planner queue is empty.
 * **Senders**: ``senders`` instances of the push sender's own ``default_delivery()``
   (functions/push_sender/app.py: the real ``DynamoDeliveryLedger``, the real ``WebPushChannel`` and
-  its VAPID key from SSM, ``SENDER_THREADS`` from the template) run concurrently, one thread each
+  its VAPID key from SSM, ``SENDER_IN_FLIGHT`` from the template) run concurrently, one thread each
   (after one alone, for the CPU per push);
   each takes the push jobs the planner queued (read off the push job queue) and calls
   ``PushDelivery.handle(job, remaining)`` with the function's timeout as the time left, until the
@@ -658,7 +658,7 @@ def run_fanout_scale(
                     "cpu_s": round(probe_cpu, 2),
                     "moto_cpu_s": round(probe_moto, 2),
                 },
-                "threads_per_sender": int(env.get("SENDER_THREADS", "8")),
+                "threads_per_sender": int(env.get("SENDER_IN_FLIGHT", env.get("SENDER_THREADS", "8"))),
             }
             results["push_service"] = tally
             s = results["senders_run"]
@@ -697,9 +697,9 @@ def _deployment(resources: Any) -> dict[str, Any]:
             "batch_size": int(props.get("BatchSize", 10)),
             "max_concurrency": int((props.get("ScalingConfig") or {}).get("MaximumConcurrency", 1000)),
         }
-    out["sender"]["threads"] = int(
-        resources.functions["PushSenderFunction"].environment.get("SENDER_THREADS", 8)
-    )
+    sender_env = resources.functions["PushSenderFunction"].environment
+    # Web pushes in flight at once (on one thread); SENDER_THREADS when the template sets no more.
+    out["sender"]["threads"] = int(sender_env.get("SENDER_IN_FLIGHT", sender_env.get("SENDER_THREADS", 8)))
     env = resources.functions["FanoutPlannerFunction"].environment
     out["planner"].update(
         shards=int(env["MEMBER_COUNTER_SHARDS"]),
@@ -888,7 +888,8 @@ def render(r: dict[str, Any]) -> list[str]:
         f"{members:,} web members on moto in-process (members, claims and shard counters written "
         "beforehand), one post started; the planner function's `default_planner()` plans every page, "
         f"{r['senders']} instances of the push sender's `default_delivery()` ({s['threads_per_sender']} "
-        "threads each, as in template.yaml) send every push job to a loopback push service in a child "
+        "web pushes in flight each on one thread, as in template.yaml) send every push job to a "
+        "loopback push service in a child "
         f"process that checks VAPID, decrypts each push and answers {r['latency_ms']:g} ms after it "
         "arrived. AWS calls counted with a botocore hook on Herald's clients.",
         "",
@@ -921,7 +922,8 @@ def render(r: dict[str, Any]) -> list[str]:
     out += [
         "",
         f"On AWS (arithmetic in `fanout_scale.extrapolate`): senders of {sd['memory_mb']} MB "
-        f"({vcpu(sd['memory_mb']):.2f} vCPU), {sd['threads']} threads, {sd['max_concurrency']} at once "
+        f"({vcpu(sd['memory_mb']):.2f} vCPU), {sd['threads']} pushes in flight, "
+        f"{sd['max_concurrency']} at once "
         f"(template.yaml), the measured CPU per push at that vCPU share, {r['latency_ms']:g} ms per push; "
         f"{AWS_CALL_S * 1000:g} ms per AWS call of the planner; prices of {PRICES_DATE} (us-east-1: "
         "Lambda $0.0000166667 per GB-s and $0.20 per million requests, DynamoDB on-demand $0.625 per "

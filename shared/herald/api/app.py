@@ -1,8 +1,11 @@
-"""The routes of Herald's HTTP API, on Powertools' ``APIGatewayRestResolver`` with validation.
+"""Herald's HTTP API on Powertools' ``APIGatewayRestResolver`` with validation: its response models,
+services and the handler.
 
-Routes live on a module-level ``Router`` (light to import); :func:`build_app` makes the resolver
-(CORS for the public site, the OpenAPI document at ``/openapi.json``, Swagger UI at ``/docs``) and
-the services (clients, the secret) are made on the first request that needs them.
+The routes are in :mod:`herald.api.routes`, on a ``Router``; :func:`build_app` imports them (and
+with them Powertools' event handler and its OpenAPI parameters) and makes the resolver (CORS for the
+public site, the OpenAPI document at ``/openapi.json``, Swagger UI at ``/docs``), on the first
+request, so that importing this module (the API function's ``import app``) loads neither. The
+services (clients, the secret) are made on the first request that needs them.
 """
 
 from __future__ import annotations
@@ -11,34 +14,17 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import (
-    APIGatewayRestResolver,
-    CORSConfig,
-    Response,
-    content_types,
-)
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from herald.api import errors
-from herald.api.locale import negotiate
 from herald.api.settings import ApiSettings
-from herald.content.counts import compact_number, member_count
 from herald.content.ids import is_community_id
 from herald.content.models import PUBLIC_POST_FIELDS, Community, Post
 from herald.core.runtime import Lazy
-from herald.members.rules import (
-    CommunityNotFound,
-    JoinRequest,
-    Preferences,
-    PreferencesPatch,
-    bearer_token,
-)
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
     from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
@@ -49,8 +35,6 @@ if TYPE_CHECKING:
 
 TITLE = "Herald"
 VERSION = "1.0.0"
-
-router = APIGatewayRouter()
 
 # ----------------------------------------------------------------------------- services
 
@@ -111,7 +95,14 @@ def configure(factory: Any) -> None:
 # ----------------------------------------------------------------------------- response models
 
 
-class CommunityOut(BaseModel):
+class _Out(BaseModel):
+    """The base of the response models: each builds its validator and schema on first use (the first
+    response of its route, or the OpenAPI document), not at import."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class CommunityOut(_Out):
     id: str
     name: str
     description: str | None = None
@@ -123,7 +114,7 @@ class CommunityOut(BaseModel):
     join_url: str
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(_Out):
     targeted: int
     sent: int
     failed: int
@@ -147,7 +138,7 @@ def _shown(name: str) -> tuple[Any, Any]:
 #: A post's fields as the API shows them: those :data:`herald.content.models.PUBLIC_POST_FIELDS`
 #: names, in the model's order, with the model's types and defaults.
 _SHOWN: dict[str, Any] = {name: _shown(name) for name in PUBLIC_POST_FIELDS}
-_PostFields: type[BaseModel] = create_model("_PostFields", **_SHOWN)
+_PostFields: type[BaseModel] = create_model("_PostFields", __base__=_Out, **_SHOWN)
 
 
 class PostOut(_PostFields):
@@ -156,12 +147,12 @@ class PostOut(_PostFields):
     )
 
 
-class PostsPage(BaseModel):
+class PostsPage(_Out):
     items: list[PostOut]
     next_cursor: str | None = None
 
 
-class JoinResponse(BaseModel):
+class JoinResponse(_Out):
     member_id: str
     token: str = Field(
         description="The member's secret for changing preferences and leaving; keep it: it is shown "
@@ -169,26 +160,26 @@ class JoinResponse(BaseModel):
     )
 
 
-class JoinLink(BaseModel):
+class JoinLink(_Out):
     join_url: str
     qr_svg: str
     qr_png: str = Field(description="data: URL of a PNG")
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(_Out):
     error: str
     community: str | None = None
     post_id: str | None = None
 
 
-class ValidationItem(BaseModel):
+class ValidationItem(_Out):
     loc: list[str | int]
     field: str
     type: str
     msg: str
 
 
-class ValidationOut(BaseModel):
+class ValidationOut(_Out):
     statusCode: int
     detail: list[ValidationItem]
 
@@ -211,16 +202,10 @@ _AUTH: dict[int, OpenAPIResponse] = {
 
 # ----------------------------------------------------------------------------- helpers
 
-#: Any text: an id that is not a community id (:mod:`herald.content.ids`) names no community that
-#: can exist, and is answered as an unknown community is (404), not as a bad parameter.
-CommunityId = Annotated[str, Path(min_length=1, description="The community's id")]
-MemberId = Annotated[str, Path(min_length=1, max_length=128)]
-AcceptLanguage = Annotated[str | None, Header(description="Locale of members_display (default en)")]
-# Documented as the memberToken security scheme, not as a parameter.
-Authorization = Annotated[str | None, Header(include_in_schema=False)]
-
 
 def _community(community_id: str) -> Community:
+    from herald.members.rules import CommunityNotFound
+
     if not is_community_id(community_id):
         raise CommunityNotFound(community_id)
     found = services().content.community(community_id)
@@ -267,188 +252,6 @@ def _post_out(post: Post) -> PostOut:
     return PostOut.model_validate(post.model_dump(mode="json", include=set(PUBLIC_POST_FIELDS)))
 
 
-# ----------------------------------------------------------------------------- routes
-
-
-@router.get(
-    "/communities/<id>",
-    summary="A community: profile and counters",
-    responses={200: _answer("the community", CommunityOut), **_NOT_FOUND, **_INVALID, **_UNAVAILABLE},
-)
-def get_community(id: CommunityId, accept_language: AcceptLanguage = None) -> CommunityOut:
-    community = _community(id)
-    svc = services()
-    members = member_count(community.members_baseline, svc.members.count(id))
-    return CommunityOut(
-        id=community.id,
-        name=community.name,
-        description=community.description,
-        verified=community.verified,
-        members=members,
-        members_display=compact_number(members, negotiate(accept_language)),
-        posts=community.posts,
-        created_year=community.created_year,
-        join_url=svc.settings.join_url(community.id),
-    )
-
-
-@router.get(
-    "/communities/<id>/posts",
-    summary="A community's posts: pinned first, then newest first; a page holds `limit` posts "
-    "or about 4 MB of them, whichever comes first",
-    responses={200: _answer("a page of posts", PostsPage), **_NOT_FOUND, **_INVALID, **_UNAVAILABLE},
-)
-def list_posts(
-    id: CommunityId,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
-    topic: Annotated[str | None, Query(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)] = None,
-    country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
-    language: Annotated[str | None, Query(pattern=r"^[a-z]{2,3}$")] = None,
-) -> PostsPage:
-    _known_community(id)
-    out: dict[str, PostOut] = {}
-
-    def size(post: Post) -> int:
-        out[post.id] = _post_out(post)
-        return response_bytes(out[post.id].model_dump(mode="json"))
-
-    posts, next_cursor = services().feed.page(
-        id,
-        limit,
-        cursor=cursor,
-        topic=topic,
-        country=country,
-        language=language,
-        size=size,
-        max_bytes=MAX_PAGE_BYTES,
-    )
-    return PostsPage(items=[out.get(p.id) or _post_out(p) for p in posts], next_cursor=next_cursor)
-
-
-@router.get(
-    "/communities/<id>/posts/<post_id>",
-    summary="One post",
-    responses={
-        200: _answer("the post", PostOut),
-        404: _answer("unknown community or post"),
-        **_INVALID,
-        **_UNAVAILABLE,
-    },
-)
-def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_length=128)]) -> PostOut:
-    _known_community(id)
-    found = services().content.posts(id, [post_id]).get(post_id)
-    if found is None:
-        raise errors.PostNotFound(id, post_id)
-    out = _post_out(found)
-    table = services().settings.deliveries_table
-    if table:
-        from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
-
-        stats = DynamoDeliveryLedger(table).stats(id, post_id)
-        out.delivery = DeliveryOut.model_validate(stats) if stats is not None else None
-    return out
-
-
-@router.post(
-    "/communities/<id>/members",
-    summary="Join: a web push subscription and/or a mobile device "
-    "(a repeat join: Authorization: Bearer <token>)",
-    responses={
-        200: _answer(
-            "a repeat join presenting the member's token: the same member, keys and subscriptions updated",
-            JoinResponse,
-        ),
-        201: _answer("joined", JoinResponse),
-        **_NOT_FOUND,
-        409: _answer("the subscription belongs to a member, and the request does not carry its token"),
-        413: _answer("body over 16 KiB"),
-        415: _answer("a body that is not JSON"),
-        **_INVALID,
-        **_UNAVAILABLE,
-    },
-)
-def join(
-    id: CommunityId, request: JoinRequest, authorization: Authorization = None
-) -> Response[dict[str, Any]]:
-    _known_community(id)
-    result = services().membership.join(id, request, token=bearer_token(authorization))
-    body = JoinResponse(member_id=result.member.member_id, token=result.token)
-    _metric("MembersJoined" if result.created else "RepeatJoins")
-    return Response(
-        status_code=201 if result.created else 200,
-        content_type=content_types.APPLICATION_JSON,
-        body=body.model_dump(),
-    )
-
-
-@router.patch(
-    "/communities/<id>/members/<member_id>",
-    summary="Change a member's preferences (Authorization: Bearer <token>)",
-    responses={
-        200: _answer("the member's preferences", Preferences),
-        **_AUTH,
-        413: _answer("body over 16 KiB"),
-        415: _answer("a body that is not JSON"),
-        **_INVALID,
-        **_UNAVAILABLE,
-    },
-    security=[{"memberToken": []}],
-)
-def update_preferences(
-    id: CommunityId, member_id: MemberId, patch: PreferencesPatch, authorization: Authorization = None
-) -> Preferences:
-    _known_community(id)
-    token = bearer_token(authorization)
-    return services().membership.update_preferences(id, member_id, token, patch)
-
-
-@router.delete(
-    "/communities/<id>/members/<member_id>",
-    summary="Leave (Authorization: Bearer <token>); leaving again is answered the same",
-    responses={204: {"description": "left"}, **_AUTH, **_INVALID, **_UNAVAILABLE},
-    security=[{"memberToken": []}],
-)
-def leave(id: CommunityId, member_id: MemberId, authorization: Authorization = None) -> Response[None]:
-    _known_community(id)
-    token = bearer_token(authorization)
-    if services().membership.leave(id, member_id, token):
-        _metric("MembersLeft")
-    return Response(status_code=204, body=None)
-
-
-@router.get(
-    "/communities/<id>/join",
-    summary="The join link and its QR code (JSON, or ?format=svg / ?format=png)",
-    responses={
-        200: {
-            "description": "JSON with the link and the QR code as SVG and as a PNG data URL; "
-            "or the image itself",
-            "content": {
-                "application/json": {"model": JoinLink},
-                "image/svg+xml": {"schema": {"type": "string"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-            },
-        },
-        **_NOT_FOUND,
-        **_INVALID,
-    },
-)
-def join_link(id: CommunityId, format: Annotated[Literal["json", "svg", "png"], Query()] = "json"):  # type: ignore[no-untyped-def]  # unannotated: Powertools would validate the PNG against one model
-    from herald.content import qr
-
-    community = _community(id)
-    url = services().settings.join_url(community.id)
-    cache_headers = {"Cache-Control": "public, max-age=3600"}
-    if format == "svg":
-        return Response(200, "image/svg+xml", qr.svg(url, title=url), headers=cache_headers)
-    if format == "png":
-        return Response(200, "image/png", qr.png(url), headers=cache_headers)
-    body = JoinLink(join_url=url, qr_svg=qr.svg(url, title=url), qr_png=qr.png_data_url(url))
-    return Response(200, content_types.APPLICATION_JSON, body.model_dump(), headers=cache_headers)
-
-
 def _metric(name: str) -> None:
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
@@ -461,7 +264,11 @@ def _metric(name: str) -> None:
 
 def build_app(settings: ApiSettings | None = None) -> APIGatewayRestResolver:
     """The resolver with every route, CORS for the public site, the error mapping and the docs."""
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    from herald.api import errors
+    from herald.api.routes import add_document, router
 
     settings = settings or ApiSettings.from_env()
     cors = CORSConfig(
@@ -476,21 +283,7 @@ def build_app(settings: ApiSettings | None = None) -> APIGatewayRestResolver:
         "memberToken": HTTPBearer(description="the token returned when joining")
     }
     app.enable_swagger(path="/docs", title=TITLE, version=VERSION, security_schemes=schemes)
-
-    @app.get("/openapi.json", include_in_schema=False)
-    def openapi_document() -> Response[Any]:
-        from aws_lambda_powertools.event_handler.openapi.models import Server
-
-        # The server URL is where the document was fetched from, as Swagger UI's (/docs) is:
-        # "/dev" on an execute-api URL, "/" on a custom domain or the local cloud's root.
-        servers = [Server(url=_base_path(app.current_event.request_context))]
-        return Response(
-            200,
-            content_types.APPLICATION_JSON,
-            app.get_openapi_json_schema(
-                title=TITLE, version=VERSION, security_schemes=schemes, servers=servers
-            ),
-        )
+    add_document(app, schemes)
 
     return app
 
@@ -673,6 +466,8 @@ def reset_apps() -> None:
 
 def handle(event: dict[str, Any], context: Any, app: APIGatewayRestResolver | None = None) -> dict[str, Any]:
     """Answer one API Gateway (REST) proxy event: refuse oversized bodies, then route."""
+    from herald.api import errors
+
     settings = services().settings
     if body_too_large(event, settings.max_body_bytes):
         return _refusal(413, errors.too_large(settings.max_body_bytes), settings.site_origin)
@@ -688,4 +483,4 @@ def handle(event: dict[str, Any], context: Any, app: APIGatewayRestResolver | No
     return (app or default_app()).resolve(event, context)
 
 
-__all__ = ["build_app", "configure", "handle", "openapi", "router", "services"]
+__all__ = ["build_app", "configure", "handle", "openapi", "services"]

@@ -54,7 +54,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -419,6 +419,13 @@ class PushDelivery:
     at least the longest one push may take (the Web Push deadline, the SNS client's bounds), plus the
     job's last writes. It must be well below the function's timeout. ``lease_s``: how long a claim
     holds the job at most (see ``_lease_s``); template.yaml sets it above the function's timeout.
+
+    **In flight without a thread each.** A window's members of a channel that keeps many pushes
+    going itself (Web Push: :meth:`herald.fanout.channels.webpush.WebPushSender.send_many`, one
+    event loop over non-blocking connections) are pushed on the calling thread, ``in_flight`` at
+    once (default: ``threads``); the others (SNS mobile push, which blocks) in ``threads`` threads
+    meanwhile. Either way the invocation's time is looked at just before each push, and a dead
+    subscription is pruned once its push's outcome is in.
     """
 
     ledger: DeliveryLedger
@@ -430,6 +437,7 @@ class PushDelivery:
     lease_s: float = 60.0
     max_delay_s: int = MAX_DELAY_S
     threads: int = 8
+    in_flight: int | None = None
     reserve_s: float = 25.0
     checkpoint_every: int = CHECKPOINT_EVERY
     lease_margin_s: float = 5.0
@@ -615,13 +623,91 @@ class PushDelivery:
         remaining: Callable[[], float] | None,
         threads: int | None = None,
     ) -> list[_End]:
-        """Push the window's members (in the pool's threads when there are several)."""
-        if (threads or self.threads) > 1 and len(window) > 1:
+        """Push the window's members: one at a time (``threads`` 1, a window of one, or a sender of
+        one thread and one push in flight), else those of a channel that sends many at once on this
+        thread, ``in_flight`` at a time, and the others in the pool's threads meanwhile."""
+        alone = self.threads <= 1 and (self.in_flight or 1) <= 1
+        if threads == 1 or alone or len(window) <= 1:
+            return [self._counted(job, job.targets[i], messages, report, remaining) for i in window]
+        by_channel: dict[str, list[int]] = {}
+        blocking: list[int] = []
+        for i in window:
+            kind = job.targets[i].channel
+            if kind in by_channel:
+                by_channel[kind].append(i)
+            elif self._sends_many(kind):
+                by_channel[kind] = [i]
+            else:
+                blocking.append(i)
+        pending: list[tuple[int, Future[_End]]] = []
+        if blocking:
             pool = self._executor()
-            return list(
-                pool.map(lambda i: self._counted(job, job.targets[i], messages, report, remaining), window)
+            pending = [
+                (i, pool.submit(self._counted, job, job.targets[i], messages, report, remaining))
+                for i in blocking
+            ]
+        ends: dict[int, _End] = {}
+        for kind, members in by_channel.items():
+            ends.update(self._many(job, kind, members, messages, report, remaining))
+        for i, future in pending:
+            ends[i] = future.result()
+        return [ends[i] for i in window]
+
+    def _sends_many(self, kind: str) -> bool:
+        """Whether the channel of ``kind`` sends many pushes at once itself. A channel that cannot
+        say (its sender could not be made) is pushed member by member, each push its own failure."""
+        channel = self.channels.get(kind)
+        sends_many = getattr(channel, "sends_many", None)
+        try:
+            return callable(sends_many) and bool(sends_many())
+        except Exception:
+            return False
+
+    def _many(
+        self,
+        job: PushJob,
+        kind: str,
+        members: Sequence[int],
+        messages: Mapping[str, Any],
+        report: JobReport,
+        remaining: Callable[[], float] | None,
+    ) -> dict[int, _End]:
+        """The members of one channel pushed by its ``send_many``, ``in_flight`` at once on this thread;
+        the invocation's time looked at before each push (a member not started is ``later``)."""
+        channel: Any = self.channels.get(kind)
+        targets = [job.targets[i] for i in members]
+        try:
+            results: list[DeliveryResult | None] = channel.send_many(
+                targets,
+                job.post,
+                messages.get(kind),
+                in_flight=self.in_flight or self.threads,
+                may_start=lambda: not self._out_of_time(remaining),
             )
-        return [self._counted(job, job.targets[i], messages, report, remaining) for i in window]
+        except Exception as exc:  # the channel itself broke: each member not pushed is a failed attempt
+            results = [network_failure(f"{type(exc).__name__}: {exc}"[:300])] * len(targets)
+        ends: dict[int, _End] = {}
+        pruning: list[tuple[int, Target, DeliveryResult]] = []
+        for i, target, result in zip(members, targets, results, strict=True):
+            if result is None:
+                ends[i] = ("later", None, "")
+                continue
+            with report.lock:
+                report.services.add(self.channels.service(target), result.outcome)
+            if result.outcome is Outcome.PRUNE:
+                pruning.append((i, target, result))
+            else:
+                ends[i] = self._end_of(job, target, result)
+        # Pruning is a call to the members table each: several go in the pool's threads at once.
+        pool = self._executor() if len(pruning) > 1 else None
+        pruned = (
+            pool.map(lambda p: self._end_of(job, p[1], p[2]), pruning)
+            if pool is not None
+            else [self._end_of(job, target, result) for _, target, result in pruning]
+        )
+        for (i, _, _), end in zip(pruning, pruned, strict=True):
+            ends[i] = end
+        return ends
 
     def _out_of_time(self, remaining: Callable[[], float] | None) -> bool:
         return remaining is not None and remaining() < self.reserve_s

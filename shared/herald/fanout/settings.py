@@ -37,7 +37,15 @@ class SenderSettings(EndpointSettings):
     delivery_lease_seconds: float = Field(default=60.0, gt=0, le=900)
     max_push_attempts: int = Field(default=5, ge=1, le=20)
     push_ttl_seconds: int = Field(default=86400, ge=0, le=2419200)
+    #: Threads for the pushes of channels that block (SNS mobile push) and for pruning.
     sender_threads: int = Field(default=8, ge=1, le=256)
+    #: Web pushes in flight at once on the sender's one thread (unset: ``SENDER_THREADS``).
+    sender_in_flight: int | None = Field(default=None, ge=1, le=500)
     #: Members pushed between two checkpoints of a job: the most a sender that dies repeats.
     push_checkpoint_every: int = Field(default=CHECKPOINT_EVERY, ge=1, le=500)
     max_delay_seconds: int = Field(default=SQS_MAX_DELAY_S, ge=0, le=SQS_MAX_DELAY_S)
+
+    @property
+    def in_flight(self) -> int:
+        """How many pushes a sender keeps going at once: ``SENDER_IN_FLIGHT``, else ``SENDER_THREADS``."""
+        return self.sender_in_flight or self.sender_threads

@@ -8,7 +8,7 @@ VAPID signer, token cache, connection pool) is made on the first push and kept a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -85,6 +85,34 @@ class WebPushChannel:
             return DeliveryResult(Outcome.PRUNE, detail="no web push subscription")
         return self.sender().send(target.web_push, message, topic=post.post_id, urgency="normal")
 
+    def sends_many(self) -> bool:
+        """Whether the sender keeps many pushes going at once on one thread (``send_many``)."""
+        return callable(getattr(self.sender(), "send_many", None))
+
+    def send_many(
+        self,
+        targets: Sequence[Target],
+        post: PostSummary,
+        message: Any,
+        *,
+        in_flight: int,
+        may_start: Callable[[], bool],
+    ) -> list[DeliveryResult | None]:
+        """Each target pushed, up to ``in_flight`` at once on this thread (``WebPushSender.send_many``):
+        ``may_start()`` is asked before each push; once it says no, no more start (None)."""
+        sender: Any = self.sender()  # a WebPushSender: ``prepare`` and ``send_many`` (sends_many)
+
+        def start(i: int) -> Any:
+            if not may_start():
+                return None
+            web_push = targets[i].web_push
+            if web_push is None:
+                return DeliveryResult(Outcome.PRUNE, detail="no web push subscription")
+            return sender.prepare(web_push, message, topic=post.post_id, urgency="normal")
+
+        results: list[DeliveryResult | None] = sender.send_many(len(targets), start, in_flight=in_flight)
+        return results
+
     def service(self, target: Target) -> str:
         endpoint = (target.web_push or {}).get("endpoint")
         return push_service(endpoint) if isinstance(endpoint, str) else "other"
@@ -96,7 +124,7 @@ class WebPushChannel:
 def sender_from_env(environ: Mapping[str, str]) -> WebPushSender:
     """The sender of a container: the VAPID key read once (SSM), the subject and TTL from the settings,
     the same endpoint policy as at join (checked again on the addresses resolved at each push), and
-    as many keep-alive connections per push service as the sender's threads push at once (most
+    as many keep-alive connections per push service as the sender has pushes in flight at once (most
     members of a community share one push service: fewer would open a TLS connection per push)."""
     from herald.fanout.adapters.vapid_keys import VapidKeySource
     from herald.fanout.channels.vapid import VapidSigner
@@ -109,7 +137,7 @@ def sender_from_env(environ: Mapping[str, str]) -> WebPushSender:
         VapidSigner(key(), settings.vapid_subject),
         ttl=settings.push_ttl_seconds,
         policy=settings.endpoint_policy,
-        max_connections_per_host=settings.sender_threads,
+        max_connections_per_host=settings.in_flight,
     )
 
 

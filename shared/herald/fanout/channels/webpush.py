@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import ipaddress
 import os
 import re
 import select
+import selectors
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -233,6 +235,30 @@ class Answer:
     problem: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One message ready to go (:meth:`WebPushSender.prepare`): where, its headers, its encrypted body."""
+
+    where: Destination
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One POST for :meth:`PushConnections.exchange`: to the first of ``where.addresses`` that takes
+    a connection (the next one when a connection is refused), connect to last byte by ``deadline``."""
+
+    where: Destination
+    headers: Mapping[str, str]
+    body: bytes
+    deadline: float
+
+
+#: What came of one request on the loop: the answer, or why there is none.
+Ending = Answer | NoAnswer | ConnectFailed
+
+
 class Transport(Protocol):
     """Sends one POST to a checked address: :class:`PushConnections`."""
 
@@ -303,14 +329,12 @@ def _receive(
 
 
 class _Link:
-    """One connection: its socket and the h11 state machine that frames its requests and answers,
-    kept with it in the pool and started on its next cycle after each whole exchange."""
+    """One connection, kept in the pool between whole exchanges."""
 
-    __slots__ = ("http", "sock")
+    __slots__ = ("sock",)
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
 
 
 def _idle_and_clean(sock: socket.socket) -> bool:
@@ -328,6 +352,275 @@ def _idle_and_clean(sock: socket.socket) -> bool:
 def _close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.close()
+
+
+def _head_problem(exc: h11.RemoteProtocolError, closed: bool, fed: int) -> str:
+    """Why an answer's head could not be read (h11 refused it, or the connection closed mid-way)."""
+    if closed:
+        return "RemoteDisconnected: the push service closed the connection" + (" mid-answer" if fed else "")
+    if exc.error_status_hint == 431:
+        return f"answer headers over {MAX_HEAD_BYTES:,} bytes"
+    return f"RemoteProtocolError: {exc}"[:200]
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A set of request headers, validated by h11 once: the bytes h11 writes for them (after the
+    request line), and h11's parsed headers (for an exchange h11 frames)."""
+
+    block: bytes
+    headers: Any  # h11's Headers
+
+
+#: The plain answer Herald frames itself (anything else goes to h11): ``HTTP/1.1``, a status and
+#: an optional reason of visible characters, spaces and tabs; fields of a token, a colon and a value
+#: of visible characters with inner spaces and tabs (no control characters, no folding).
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?")
+_FIELD = re.compile(
+    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*"
+)
+_TARGET = re.compile(r"[\x21-\x7e]+")  # h11's request-target
+
+
+class _Framing:
+    """One exchange on a connection: the request's bytes, and its answer framed as its bytes come.
+
+    Herald frames the plain answer push services give (a whole head of ``HTTP/1.1``, a final status
+    but 204 and 304, well-formed fields, one ``Content-Length``, no ``Transfer-Encoding``) itself;
+    any other (an interim answer, a chunked or until-close body, HTTP/1.0, bare line feeds, odd
+    fields, a head over ``MAX_HEAD_BYTES``, a connection closed before the head) is handed with
+    every byte so far to an ``h11`` state machine, which is told the request as it was written
+    and frames the rest. The request's bytes are h11's: the header block h11 wrote for the
+    template, after the request line.
+    """
+
+    __slots__ = (
+        "body",
+        "buffer",
+        "closed",
+        "data",
+        "fed",
+        "headers",
+        "http",
+        "keep",
+        "length",
+        "limit",
+        "status",
+        "target",
+        "template",
+        "wire",
+    )
+
+    def __init__(self, target: str, template: _Template, body: bytes, limit: int) -> None:
+        if not _TARGET.fullmatch(target):
+            raise ValueError("the request cannot be written: Illegal target characters")
+        self.target = target
+        self.template = template
+        self.body = body
+        self.limit = limit
+        self.wire = b"POST " + target.encode("ascii") + b" HTTP/1.1\r\n" + template.block + body
+        self.buffer = bytearray()  # the head, until it is framed
+        self.fed = 0  # bytes of the head read
+        self.http: h11.Connection | None = None
+        self.status = 0  # 0 until the final head is framed
+        self.headers: dict[str, str] = {}
+        self.length = 0
+        self.data = bytearray()
+        self.closed = False
+        self.keep = True  # whether the connection may go back to the pool after the answer
+
+    def want(self) -> int:
+        """How much to read next: the head is read up to ``MAX_HEAD_BYTES`` (and one more byte)."""
+        return _RECV_BYTES if self.status else min(_RECV_BYTES, MAX_HEAD_BYTES + 1 - self.fed)
+
+    def feed(self, chunk: bytes) -> Answer | None:
+        """What came (``b""``: the connection closed): the answer once it is whole (or over the
+        limit, or broken off after its head: ``problem``), else None. Raises ``_BadAnswer`` when
+        what came is not an answer's head."""
+        self.closed = not chunk
+        if self.http is not None:
+            if not self.status:
+                self.fed += len(chunk)
+            self.http.receive_data(chunk)
+            return self._h11()
+        if self.status:
+            return self._body(chunk)
+        self.fed += len(chunk)
+        buffer = self.buffer
+        buffer += chunk
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if chunk and self.fed <= MAX_HEAD_BYTES and b"\n\n" not in buffer and b"\n\r\n" not in buffer:
+                return None
+            return self._hand_over()
+        if not self._plain_head(bytes(buffer[:end])):
+            return self._hand_over()
+        rest = bytes(buffer[end + 4 :])
+        self.buffer = bytearray()
+        return self._body(rest)
+
+    def cut(self, problem: str) -> Answer:
+        """The answer as far as it came, its body broken off (``problem``: what broke it off)."""
+        return self._answer(problem)
+
+    def _plain_head(self, head: bytes) -> bool:
+        lines = head.split(b"\r\n")
+        status_line = _STATUS_LINE.fullmatch(lines[0])
+        if status_line is None:
+            return False
+        status = int(status_line.group(1))
+        if status < 200 or status in (204, 304):
+            return False
+        headers: dict[str, str] = {}
+        length = -1
+        for line in lines[1:]:
+            field = _FIELD.fullmatch(line)
+            if field is None:
+                return False
+            raw_name, raw_value = field.groups()
+            lowered = raw_name.lower()
+            if lowered == b"content-length":
+                if length >= 0 or not raw_value.isdigit() or len(raw_value) > 18:
+                    return False
+                length = int(raw_value)
+            elif lowered == b"transfer-encoding":
+                return False
+            elif lowered == b"connection" and b"close" in {t.strip().lower() for t in raw_value.split(b",")}:
+                self.keep = False
+            name, value = lowered.decode("latin-1"), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if length < 0:
+            return False
+        self.status, self.headers, self.length = status, headers, length
+        return True
+
+    def _body(self, chunk: bytes) -> Answer | None:
+        data = self.data
+        if not chunk and self.closed:
+            return self._answer("IncompleteRead")
+        data += chunk
+        if len(data) > self.limit:
+            return self._answer("")  # over the limit: nothing more is read
+        if len(data) < self.length:
+            return None
+        if len(data) > self.length:  # bytes after the answer's end: the connection is not used again
+            self.keep = False
+            del data[self.length :]
+        return self._answer("")
+
+    def _hand_over(self) -> Answer | None:
+        """h11 frames this exchange from here: told the request, given every byte that came."""
+        http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        http.send(h11.Request(method=b"POST", target=self.target, headers=self.template.headers))
+        http.send(h11.Data(data=self.body))
+        http.send(_END)
+        self.http = http
+        http.receive_data(bytes(self.buffer))
+        self.buffer = bytearray()
+        if self.closed:
+            http.receive_data(b"")
+        return self._h11()
+
+    def _h11(self) -> Answer | None:
+        http = self.http
+        assert http is not None
+        if not self.status:
+            while True:
+                try:
+                    event = http.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise _BadAnswer(_head_problem(exc, self.closed, self.fed)) from None
+                if event is h11.NEED_DATA:
+                    if self.fed > MAX_HEAD_BYTES:
+                        raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
+                    return None
+                if type(event) is h11.Response:
+                    self.status = event.status_code
+                    for raw_name, raw_value in event.headers:  # h11 gives the names lower-cased
+                        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+                        self.headers[name] = (
+                            f"{self.headers[name]}, {value}" if name in self.headers else value
+                        )
+                    break
+                if type(event) is not h11.InformationalResponse:  # 100 Continue and the like: skipped
+                    raise _BadAnswer(f"RemoteProtocolError: {type(event).__name__} instead of an answer")
+        data = self.data
+        try:
+            while len(data) <= self.limit:
+                event = http.next_event()
+                if event is h11.NEED_DATA:
+                    return None
+                if type(event) is h11.Data:
+                    data += event.data
+                elif type(event) is h11.EndOfMessage:
+                    break
+                else:
+                    return self._answer(type(event).__name__)
+        except h11.RemoteProtocolError as exc:
+            return self._answer("IncompleteRead" if self.closed else f"RemoteProtocolError: {exc}"[:200])
+        return self._answer("")
+
+    def _answer(self, problem: str) -> Answer:
+        http = self.http
+        # Pooled only after a whole exchange both sides may follow with another (h11 says MUST_CLOSE
+        # for Connection: close, HTTP/1.0 and bodies read until close), nothing unread.
+        self.keep = (
+            self.keep
+            and not problem
+            and len(self.data) <= self.limit
+            and (
+                http is None
+                or (http.our_state is h11.DONE and http.their_state is h11.DONE and not http.trailing_data[0])
+            )
+        )
+        return Answer(self.status, self.headers, bytes(self.data[: self.limit + 1]), problem)
+
+
+# A request's stages on the loop: the TCP connection, the TLS handshake, writing the request,
+# reading the answer's head, reading its body.
+_TCP, _TLS, _SEND, _HEAD, _BODY, _ENDED = range(6)
+_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+class _Flight:
+    """One request on the loop: its stage, its connection, what is left to write, its framing
+    (the answer so far), and when its current operation times out (``op_end``; ``op_cut``: that
+    is the deadline)."""
+
+    __slots__ = (
+        "at",
+        "framing",
+        "interest",
+        "key",
+        "link",
+        "op_cut",
+        "op_end",
+        "request",
+        "sock",
+        "stage",
+        "tag",
+        "wire",
+    )
+
+    def __init__(self, tag: Any, request: Request, framing: _Framing) -> None:
+        self.tag = tag
+        self.request = request
+        self.framing = framing
+        self.at = 0  # which of the checked addresses
+        self.key: tuple[str, str, int, str] = ("", "", 0, "")
+        self.link: _Link | None = None
+        self.sock: socket.socket | None = None  # the socket before its link exists (connecting)
+        self.stage = _TCP
+        self.wire = b""
+        self.op_end = 0.0
+        self.op_cut = False
+        self.interest = 0  # the selector's events for the socket (0: not registered)
+
+    def arm(self, now: float, per_operation: float) -> None:
+        """The next operation may take ``per_operation`` seconds, or what is left of the deadline."""
+        deadline = self.request.deadline
+        self.op_cut = deadline - now <= per_operation
+        self.op_end = deadline if self.op_cut else now + per_operation
 
 
 class PushConnections:
@@ -357,7 +650,7 @@ class PushConnections:
         self.clock = clock
         self._tls = tls
         self._idle: dict[tuple[str, str, int, str], list[_Link]] = {}
-        self._templates: dict[tuple[tuple[str, str], ...], h11.Request] = {}
+        self._templates: dict[tuple[tuple[str, str], ...], _Template] = {}
         self._lock = threading.Lock()
         self._closed = False
         self.opened = 0  # connections opened: pooling's effect, for tests and benches
@@ -372,26 +665,33 @@ class PushConnections:
         deadline: float,
         limit: int,
     ) -> Answer:
-        request = self._request(where.target, headers)
+        framing = _Framing(where.target, self._template(headers), body, limit)
         key = (where.scheme, address, where.port, where.host)
         link = self._take(key)
         if link is None:
             link = _Link(self._connect(address, where, deadline))
-        sock, http = link.sock, link.http
+        sock = link.sock
+        read = self.timeout.read
         try:
-            wire = (http.send(request) or b"") + (http.send(h11.Data(data=body)) or b"")
-            wire += http.send(_END) or b""
-            _bounded(sock, deadline, self.timeout.read, self.clock, sock.sendall, wire)
-            response = self._head(sock, http, deadline)
-            data, problem = self._body(sock, http, deadline, limit)
+            _bounded(sock, deadline, read, self.clock, sock.sendall, framing.wire)
+            answer = None
+            while answer is None:
+                try:
+                    chunk = _receive(sock, deadline, read, self.clock, framing.want())
+                except (_Deadline, _ReadTimeout, OSError) as exc:
+                    if not framing.status:
+                        raise
+                    # After the head the status stands: the body is what came of it.
+                    problem = "deadline" if isinstance(exc, _Deadline) else type(exc).__name__
+                    answer = framing.cut("ReadTimeout" if isinstance(exc, _ReadTimeout) else problem)
+                    break
+                answer = framing.feed(chunk)
         except _Deadline:
             _close(sock)
             raise NoAnswer("deadline", cut=True) from None
         except _ReadTimeout:
             _close(sock)
-            raise NoAnswer(
-                f"ReadTimeoutError: no answer within the {self.timeout.read:g} s read timeout"
-            ) from None
+            raise NoAnswer(f"ReadTimeoutError: no answer within the {read:g} s read timeout") from None
         except _BadAnswer as exc:
             _close(sock)
             raise NoAnswer(str(exc)) from None
@@ -401,107 +701,28 @@ class PushConnections:
         except BaseException:
             _close(sock)
             raise
-        # Pooled only after a whole exchange that both sides may follow with another (h11 says
-        # MUST_CLOSE for Connection: close, HTTP/1.0 and bodies read until close), nothing unread.
-        if (
-            not problem
-            and len(data) <= limit
-            and http.our_state is h11.DONE
-            and http.their_state is h11.DONE
-            and not http.trailing_data[0]
-        ):
-            http.start_next_cycle()
+        if framing.keep:
             self._give(key, link)
         else:
             _close(sock)
-        answer_headers: dict[str, str] = {}
-        for raw_name, raw_value in response.headers:  # h11 gives the names lower-cased
-            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-            answer_headers[name] = f"{answer_headers[name]}, {value}" if name in answer_headers else value
-        return Answer(response.status_code, answer_headers, data, problem)
+        return answer
 
-    def _request(self, target: str, headers: Mapping[str, str]) -> h11.Request:
-        """The request's head. A fan-out sends the same headers many times (one push service host,
-        one VAPID header, one topic, one body length): h11 validates each set once, and later
-        requests with that set take its validated headers."""
+    def _template(self, headers: Mapping[str, str]) -> _Template:
+        """The request's header block. A fan-out sends the same headers many times (one push service
+        host, one VAPID header, one topic, one body length): h11 validates and writes each set once."""
         fields = tuple(headers.items())
         template = self._templates.get(fields)
         if template is None:
             try:
-                template = h11.Request(method=b"POST", target=target, headers=[*fields, _IDENTITY])
+                request = h11.Request(method=b"POST", target="/", headers=[*fields, _IDENTITY])
+                written = h11.Connection(h11.CLIENT).send(request) or b""
             except h11.LocalProtocolError as exc:
                 raise ValueError(f"the request cannot be written: {exc}") from None
+            template = _Template(written[written.index(b"\r\n") + 2 :], request.headers)
             if len(self._templates) >= _TEMPLATES_MAX:
                 self._templates.clear()
             self._templates[fields] = template
-            return template
-        try:
-            return h11.Request(method=b"POST", target=target, headers=template.headers)
-        except h11.LocalProtocolError as exc:
-            raise ValueError(f"the request cannot be written: {exc}") from None
-
-    def _head(self, sock: socket.socket, http: h11.Connection, deadline: float) -> h11.Response:
-        """The final answer's status and headers (interim 1xx answers skipped). All the heads of one
-        answer together are read up to ``MAX_HEAD_BYTES``: h11 refuses an incomplete one beyond
-        that, and no more is read for them."""
-        fed = 0
-        closed = False
-        event: Any = h11.NEED_DATA  # a cycle starts with nothing buffered (else it was not pooled)
-        while True:
-            if event is h11.NEED_DATA:
-                if fed > MAX_HEAD_BYTES:
-                    raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes")
-                size = min(_RECV_BYTES, MAX_HEAD_BYTES + 1 - fed)
-                chunk = _receive(sock, deadline, self.timeout.read, self.clock, size)
-                fed += len(chunk)
-                closed = not chunk
-                http.receive_data(chunk)
-            elif type(event) is h11.Response:
-                return event
-            elif type(event) is not h11.InformationalResponse:  # 100 Continue and the like: skipped
-                raise _BadAnswer(f"RemoteProtocolError: {type(event).__name__} instead of an answer")
-            try:
-                event = http.next_event()
-            except h11.RemoteProtocolError as exc:
-                if closed:
-                    detail = "the push service closed the connection" + (" mid-answer" if fed else "")
-                    raise _BadAnswer(f"RemoteDisconnected: {detail}") from None
-                if exc.error_status_hint == 431:
-                    raise _BadAnswer(f"answer headers over {MAX_HEAD_BYTES:,} bytes") from None
-                raise _BadAnswer(f"RemoteProtocolError: {exc}"[:200]) from None
-
-    def _body(
-        self, sock: socket.socket, http: h11.Connection, deadline: float, limit: int
-    ) -> tuple[bytes, str]:
-        """(at most ``limit + 1`` bytes of the body as sent, why it ended early or ``""``): once more
-        than ``limit`` bytes have come, nothing more is read."""
-        data = bytearray()
-        closed = False
-        problem = ""
-        try:
-            while len(data) <= limit:
-                event = http.next_event()
-                if event is h11.NEED_DATA:
-                    chunk = _receive(sock, deadline, self.timeout.read, self.clock, _RECV_BYTES)
-                    closed = not chunk
-                    http.receive_data(chunk)
-                elif type(event) is h11.Data:
-                    data += event.data
-                elif type(event) is h11.EndOfMessage:
-                    break
-                else:
-                    problem = type(event).__name__
-                    break
-        except _Deadline:
-            problem = "deadline"
-        except _ReadTimeout:
-            problem = "ReadTimeout"
-        except h11.RemoteProtocolError as exc:
-            # The connection closed before the body's end (its length, the last chunk): IncompleteRead.
-            problem = "IncompleteRead" if closed else f"RemoteProtocolError: {exc}"[:200]
-        except OSError as exc:
-            problem = type(exc).__name__
-        return bytes(data[: limit + 1]), problem
+        return template
 
     def _take(self, key: tuple[str, str, int, str]) -> _Link | None:
         while True:
@@ -567,6 +788,316 @@ class PushConnections:
         except OSError as exc:
             _close(sock)
             raise NoAnswer(f"{type(exc).__name__}: {exc}") from None
+
+    # -- many requests at once, on the calling thread ---------------------------------------------
+
+    def exchange(
+        self,
+        requests: Iterable[tuple[Any, Request]],
+        finish: Callable[[Any, Ending], None],
+        *,
+        in_flight: int,
+        limit: int,
+    ) -> None:
+        """Send ``requests`` (tag, request), keeping up to ``in_flight`` of them going at once on
+        this thread, and call ``finish(tag, ending)`` as each one ends: its :class:`Answer`, or the
+        :class:`NoAnswer` or :class:`ConnectFailed` it came to, what :meth:`post` returns or raises.
+
+        One ``selectors`` loop over non-blocking sockets: a connection is opened without waiting
+        for it (the TLS handshake too: ``want read``/``want write``), a request is written as soon
+        as its connection is ready and each answer is read and framed (``h11``) as its bytes come,
+        so a slow push service holds up none of the others. ``requests`` is read one at a time when
+        there is room (a message is encrypted just before it is written); each has its deadline
+        and every operation its timeout, as in :meth:`post`. The pool is the same: connections are
+        taken from it and given back to it as they are by :meth:`post`. Whatever ``requests`` or
+        ``finish`` raise ends the loop, the connections still in flight closed.
+        """
+        selector = selectors.DefaultSelector()
+        flights: list[_Flight] = []
+        source = iter(requests)
+        more = True
+        clock = self.clock
+        try:
+            while True:
+                while more and len(flights) < in_flight:
+                    try:
+                        tag, request = next(source)
+                    except StopIteration:
+                        more = False
+                        break
+                    try:
+                        template = self._template(request.headers)
+                        framing = _Framing(request.where.target, template, request.body, limit)
+                    except ValueError as exc:
+                        finish(tag, NoAnswer(f"ValueError: {exc}"))
+                        continue
+                    flight = _Flight(tag, request, framing)
+                    ending = self._guarded(flight, selector, self._begin, clock())
+                    if ending is None:
+                        flights.append(flight)
+                    else:
+                        finish(tag, ending)
+                if not flights:
+                    return
+                wait = min(f.op_end for f in flights) - clock()
+                ended = 0
+                for key, mask in selector.select(wait if wait > 0 else 0):
+                    flight = key.data
+                    ending = self._guarded(flight, selector, self._advance, mask)
+                    if ending is not None:
+                        flight.stage = _ENDED
+                        ended += 1
+                        finish(flight.tag, ending)
+                now = clock()
+                for flight in flights:
+                    if flight.op_end <= now and flight.stage != _ENDED:
+                        ending = self._guarded(flight, selector, self._expire, now)
+                        if ending is not None:
+                            flight.stage = _ENDED
+                            ended += 1
+                            finish(flight.tag, ending)
+                if ended:
+                    flights = [f for f in flights if f.stage != _ENDED]
+        finally:
+            for flight in flights:
+                self._drop(flight, selector)
+            selector.close()
+
+    def _guarded(
+        self, flight: _Flight, selector: selectors.BaseSelector, step: Callable[..., Ending | None], arg: Any
+    ) -> Ending | None:
+        """``step(flight, selector, arg)``: anything it raises but what stops the process ends this
+        request alone (its connection closed), as it would end one request of :meth:`post`."""
+        try:
+            return step(flight, selector, arg)
+        except Exception as exc:
+            self._drop(flight, selector)
+            return NoAnswer(f"{type(exc).__name__}: {exc}"[:300])
+
+    def _begin(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
+        """Take a pooled connection to the flight's next address and write, or start connecting."""
+        request = flight.request
+        where = request.where
+        if flight.at >= len(where.addresses):
+            return ConnectFailed("no address")
+        address = where.addresses[flight.at]
+        flight.key = key = (where.scheme, address, where.port, where.host)
+        link = self._take(key)
+        if link is not None:
+            if link.sock.gettimeout() != 0.0:
+                link.sock.setblocking(False)
+            flight.link = link
+            return self._write(flight, selector, now)
+        if request.deadline - now <= 0:
+            return ConnectFailed("deadline", cut=True)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            return self._not_connected(flight, selector, ConnectFailed(f"{type(exc).__name__}: {exc}"))
+        flight.sock = sock
+        flight.stage = _TCP
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            error = sock.connect_ex((address, where.port))  # a numeric address: nothing is resolved
+        except OSError as exc:
+            return self._refused(flight, selector, exc)
+        if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            return self._refused(flight, selector, OSError(error, os.strerror(error)))
+        flight.arm(now, self.timeout.connect)
+        if error == 0:
+            return self._connected(flight, selector, now)
+        self._want(flight, selector, _WRITE)
+        return None
+
+    def _refused(self, flight: _Flight, selector: selectors.BaseSelector, exc: OSError) -> Ending | None:
+        """The connection failed (``OSError(errno.ECONNREFUSED, …)`` is a ConnectionRefusedError)."""
+        self._drop(flight, selector)
+        cut = self.clock() >= flight.request.deadline
+        return self._not_connected(flight, selector, ConnectFailed(f"{type(exc).__name__}: {exc}", cut=cut))
+
+    def _not_connected(
+        self, flight: _Flight, selector: selectors.BaseSelector, failed: ConnectFailed
+    ) -> Ending | None:
+        """No connection to this address: the next one, unless the deadline came or there is none."""
+        flight.sock = None
+        if failed.cut or flight.at + 1 >= len(flight.request.where.addresses):
+            return failed
+        flight.at += 1
+        return self._begin(flight, selector, self.clock())
+
+    def _connected(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
+        sock = flight.sock
+        assert sock is not None
+        self.opened += 1
+        where = flight.request.where
+        if where.scheme != "https":
+            flight.sock = None
+            flight.link = _Link(sock)
+            return self._write(flight, selector, now)
+        # The TLS name is the host's (SNI and the certificate check), the socket the address's. The
+        # plain socket leaves the selector: its descriptor goes to the TLS socket.
+        self._want(flight, selector, 0)
+        flight.sock = self._context().wrap_socket(
+            sock, server_hostname=where.host, do_handshake_on_connect=False
+        )
+        flight.stage = _TLS
+        flight.arm(now, self.timeout.connect)
+        return self._handshake(flight, selector)
+
+    def _handshake(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
+        sock = flight.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._want(flight, selector, _READ)
+            return None
+        except ssl.SSLWantWriteError:
+            self._want(flight, selector, _WRITE)
+            return None
+        except OSError as exc:  # ssl.SSLError (the certificate refused, …) is an OSError
+            self._drop(flight, selector)
+            return NoAnswer(f"{type(exc).__name__}: {exc}")
+        flight.sock = None
+        flight.link = _Link(sock)
+        return self._write(flight, selector, self.clock())
+
+    def _write(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
+        """The request onto its connection, as much of it as the socket takes."""
+        flight.wire = flight.framing.wire
+        flight.stage = _SEND
+        flight.arm(now, self.timeout.read)
+        return self._send(flight, selector)
+
+    def _send(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
+        link = flight.link
+        assert link is not None
+        sock = link.sock
+        try:
+            while flight.wire:
+                sent = sock.send(flight.wire)
+                flight.wire = flight.wire[sent:]
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            self._want(flight, selector, _WRITE)
+            return None
+        except ssl.SSLWantReadError:
+            self._want(flight, selector, _READ)
+            return None
+        except OSError as exc:
+            self._drop(flight, selector)
+            return NoAnswer(f"{type(exc).__name__}: {exc}")
+        flight.stage = _HEAD
+        flight.arm(self.clock(), self.timeout.read)
+        self._want(flight, selector, _READ)
+        return None
+
+    def _advance(self, flight: _Flight, selector: selectors.BaseSelector, mask: int) -> Ending | None:
+        """The flight's socket is ready: its stage goes on."""
+        stage = flight.stage
+        if stage >= _HEAD:
+            return self._read(flight, selector)
+        if stage == _SEND:
+            return self._send(flight, selector)
+        if stage == _TLS:
+            return self._handshake(flight, selector)
+        sock = flight.sock
+        assert sock is not None
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            return self._refused(flight, selector, OSError(error, os.strerror(error)))
+        return self._connected(flight, selector, self.clock())
+
+    def _read(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
+        """What has come of the answer, framed (:class:`_Framing`): over TLS read until the TLS layer
+        wants more from the socket (it may hold decrypted bytes the socket no longer shows); in
+        plain HTTP once (the selector says when more comes)."""
+        link = flight.link
+        assert link is not None
+        sock, framing = link.sock, flight.framing
+        tls = isinstance(sock, ssl.SSLSocket)
+        while True:
+            try:
+                chunk = sock.recv(framing.want())
+            except (BlockingIOError, ssl.SSLWantReadError):
+                self._want(flight, selector, _READ)
+                return None
+            except ssl.SSLWantWriteError:
+                self._want(flight, selector, _WRITE)
+                return None
+            except OSError as exc:
+                if framing.status:
+                    return self._landed(flight, selector, framing.cut(type(exc).__name__))
+                self._drop(flight, selector)
+                return NoAnswer(f"{type(exc).__name__}: {exc}")
+            flight.arm(self.clock(), self.timeout.read)  # each read has its timeout
+            try:
+                answer = framing.feed(chunk)
+            except _BadAnswer as exc:
+                self._drop(flight, selector)
+                return NoAnswer(str(exc))
+            if answer is not None:
+                return self._landed(flight, selector, answer)
+            if framing.status:
+                flight.stage = _BODY
+            if not tls or not chunk:
+                self._want(flight, selector, _READ)
+                return None
+
+    def _expire(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
+        """The flight's operation timed out (``op_cut``: at the request's deadline)."""
+        stage = flight.stage
+        if stage == _BODY:
+            answer = flight.framing.cut("deadline" if flight.op_cut else "ReadTimeout")
+            return self._landed(flight, selector, answer)
+        self._drop(flight, selector)
+        if stage == _TCP:
+            timed_out = ConnectFailed("TimeoutError: timed out", cut=flight.op_cut)
+            return self._not_connected(flight, selector, timed_out)
+        if flight.op_cut:
+            return NoAnswer("deadline", cut=True)
+        if stage == _TLS:
+            return NoAnswer(f"ConnectTimeoutError: no TLS handshake within {self.timeout.connect:g} s")
+        return NoAnswer(f"ReadTimeoutError: no answer within the {self.timeout.read:g} s read timeout")
+
+    def _landed(self, flight: _Flight, selector: selectors.BaseSelector, answer: Answer) -> Answer:
+        """The answer is in: its connection pooled if the exchange was whole, else closed."""
+        link = flight.link
+        assert link is not None
+        self._want(flight, selector, 0)
+        if flight.framing.keep:
+            self._give(flight.key, link)
+        else:
+            _close(link.sock)
+        flight.link = None
+        return answer
+
+    def _want(self, flight: _Flight, selector: selectors.BaseSelector, events: int) -> None:
+        """Wait for ``events`` on the flight's socket (0: not at all)."""
+        if flight.interest == events:
+            return
+        sock = flight.link.sock if flight.link is not None else flight.sock
+        assert sock is not None
+        if events == 0:
+            selector.unregister(sock)
+        elif flight.interest == 0:
+            selector.register(sock, events, flight)
+        else:
+            selector.modify(sock, events, flight)
+        flight.interest = events
+
+    def _drop(self, flight: _Flight, selector: selectors.BaseSelector) -> None:
+        """The flight's connection closed and out of the selector."""
+        sock = flight.link.sock if flight.link is not None else flight.sock
+        if sock is not None:
+            if flight.interest:
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    selector.unregister(sock)
+            _close(sock)
+        flight.interest = 0
+        flight.link = None
+        flight.sock = None
 
     def close(self) -> None:
         """Close the idle connections; those in use are closed when their request ends."""
@@ -698,7 +1229,7 @@ class WebPushSender:
             origin = ""
         return _Verdict(expires, None, host, port, host_header, _ordered(checked), origin)
 
-    def send(
+    def prepare(
         self,
         subscription: SubscriptionLike | Mapping[str, Any],
         payload: bytes,
@@ -706,16 +1237,9 @@ class WebPushSender:
         topic: str | None,
         urgency: Urgency = "normal",
         ttl: int | None = None,
-    ) -> DeliveryResult:
-        """Encrypt ``payload`` for the subscriber and POST it to their push service.
-
-        ``topic`` (the post id: an edit's message replaces the one still queued) becomes a valid
-        ``Topic`` header with :func:`push_topic`. Never raises for what the subscription, the push
-        service or the network does: that is in the result's outcome (a subscription whose keys do
-        not encrypt, or whose endpoint the policy refuses, is ``prune``; a host that does not
-        resolve, or an answer that does not come within the deadline, is ``retry``). Raises
-        ``PayloadTooLarge`` for more than 3,993 bytes of payload and ``ValueError`` for a bad urgency.
-        """
+    ) -> Push | DeliveryResult:
+        """The message for the subscriber, ready to go: checked, encrypted, signed (a :class:`Push`);
+        or what became of it when it cannot go (a :class:`DeliveryResult`, as :meth:`send` returns it)."""
         if urgency not in URGENCIES:
             raise ValueError(f"urgency must be one of {', '.join(URGENCIES)}")
         try:
@@ -752,14 +1276,81 @@ class WebPushSender:
         }
         if topic:
             headers["Topic"] = push_topic(topic)
-        return self._post(where, body, headers)
+        return Push(where, headers, body)
+
+    def send(
+        self,
+        subscription: SubscriptionLike | Mapping[str, Any],
+        payload: bytes,
+        *,
+        topic: str | None,
+        urgency: Urgency = "normal",
+        ttl: int | None = None,
+    ) -> DeliveryResult:
+        """Encrypt ``payload`` for the subscriber and POST it to their push service.
+
+        ``topic`` (the post id: an edit's message replaces the one still queued) becomes a valid
+        ``Topic`` header with :func:`push_topic`. Never raises for what the subscription, the push
+        service or the network does: that is in the result's outcome (a subscription whose keys do
+        not encrypt, or whose endpoint the policy refuses, is ``prune``; a host that does not
+        resolve, or an answer that does not come within the deadline, is ``retry``). Raises
+        ``PayloadTooLarge`` for more than 3,993 bytes of payload and ``ValueError`` for a bad urgency.
+        """
+        push = self.prepare(subscription, payload, topic=topic, urgency=urgency, ttl=ttl)
+        if isinstance(push, DeliveryResult):
+            return push
+        return self._post(push.where, push.body, push.headers)
+
+    def send_many(
+        self,
+        count: int,
+        start: Callable[[int], Push | DeliveryResult | None],
+        *,
+        in_flight: int,
+    ) -> list[DeliveryResult | None]:
+        """``count`` messages with up to ``in_flight`` of them on their way at once, on this thread
+        (:meth:`PushConnections.exchange`): the result of each, by index.
+
+        ``start(i)`` is asked for message ``i`` (in order) when there is room for it, and gives it
+        ready (:meth:`prepare`), or its result when it cannot go, or None: start no more (the time
+        is up), those not started are None. A message's deadline runs from its start. Anything but
+        what stops the process that ``start(i)`` raises is message ``i``'s network failure (retried,
+        as :class:`herald.fanout.service.PushDelivery` treats a push that raised). With a transport
+        that cannot keep several requests going (or ``in_flight`` 1) the messages go one by one.
+        """
+        results: list[DeliveryResult | None] = [None] * count
+
+        def requests() -> Iterator[tuple[int, Request]]:
+            for i in range(count):
+                try:
+                    got = start(i)
+                except Exception as exc:
+                    results[i] = network_failure(f"{type(exc).__name__}: {exc}"[:300])
+                    continue
+                if got is None:
+                    return
+                if isinstance(got, DeliveryResult):
+                    results[i] = got
+                    continue
+                yield i, Request(got.where, got.headers, got.body, self.monotonic() + self.deadline_s)
+
+        exchange = getattr(self.transport, "exchange", None)
+        if exchange is None or in_flight <= 1:
+            for i, request in requests():
+                results[i] = self._post(request.where, request.body, request.headers)
+            return results
+
+        def finish(i: int, ending: Ending) -> None:
+            results[i] = self._ending(ending)
+
+        exchange(requests(), finish, in_flight=in_flight, limit=self.max_response_bytes)
+        return results
 
     # -- one request, bounded in time and size -----------------------------------------------------
 
-    def _post(self, where: Destination, body: bytes, headers: dict[str, str]) -> DeliveryResult:
+    def _post(self, where: Destination, body: bytes, headers: Mapping[str, str]) -> DeliveryResult:
         deadline = self.monotonic() + self.deadline_s
-        problem = "no address"
-        cut = False
+        failed = ConnectFailed("no address")
         for address in where.addresses:
             try:
                 answer = self.transport.post(
@@ -767,18 +1358,23 @@ class WebPushSender:
                 )
             except ConnectFailed as exc:
                 # Refused, unreachable, timed out (an IPv6 address without a route): the next address.
-                problem, cut = str(exc), exc.cut
-                if cut:
+                failed = exc
+                if exc.cut:
                     break
                 continue
             except NoAnswer as exc:
-                if exc.cut:
-                    return network_failure(f"no answer within the {self.deadline_s:g} s deadline: cut off")
-                return network_failure(str(exc)[:300])
+                return self._ending(exc)
             return self._answer(answer)
-        if cut:
-            return network_failure(f"no connection within the {self.deadline_s:g} s deadline: cut off")
-        return network_failure(problem[:300])
+        return self._ending(failed)
+
+    def _ending(self, ending: Ending) -> DeliveryResult:
+        """What a request came to, as a result: its answer's, or the network failure it met."""
+        if isinstance(ending, Answer):
+            return self._answer(ending)
+        if ending.cut:
+            what = "answer" if isinstance(ending, NoAnswer) else "connection"
+            return network_failure(f"no {what} within the {self.deadline_s:g} s deadline: cut off")
+        return network_failure(str(ending)[:300])
 
     def _answer(self, answer: Answer) -> DeliveryResult:
         """The status stands; the body was read up to the limit and the deadline, for the log's detail."""
