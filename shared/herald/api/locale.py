@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from herald.core import locales
+
 DEFAULT_LOCALE = "en"
 MAX_HEADER_CHARS = 512
 
@@ -31,12 +33,15 @@ def _ranges(header: str) -> list[str]:
 
 @lru_cache(maxsize=256)
 def negotiate(accept_language: str | None) -> str:
-    """The first locale of the header that babel knows, as ``ll`` or ``ll_RR``; ``en`` otherwise."""
+    """The first locale of the header that babel knows and HeraldLayer ships (a language of
+    :data:`herald.core.locales.LANGUAGES`), as ``ll`` or ``ll_RR``; ``en`` otherwise."""
     if not accept_language:
         return DEFAULT_LOCALE
     from babel import Locale, UnknownLocaleError
 
     for tag in _ranges(accept_language):
+        if not locales.shipped(tag):
+            continue
         try:
             locale = Locale.parse(tag.replace("_", "-"), sep="-")
         except (UnknownLocaleError, ValueError, TypeError):

@@ -41,6 +41,7 @@ from herald.content.formats.base import safe_href
 from herald.content.formats.markdown import markdown_html as markdown_html
 from herald.content.formats.text import text_html as text_html
 from herald.content.models import Community, Post
+from herald.core import locales
 from herald.site import feeds
 
 if TYPE_CHECKING:
@@ -390,14 +391,18 @@ class SiteRenderer:
         """
         ``base_url`` is where the community's site is published (``https://site.example/harbour-line/``);
         ``api_url`` the Herald API (the join button and its CSP ``connect-src``); ``locale`` a babel
-        locale (``en``, ``fr``, ``ar``, ``pt_BR``). With ``pretty_urls`` links end in ``/``
-        (``posts/<id>/``), otherwise in ``index.html`` (for a bucket served without index documents).
+        locale of a language HeraldLayer ships (:data:`herald.core.locales.LANGUAGES`: ``en``,
+        ``fr_CA``, ``ar``…; another raises :class:`~herald.core.locales.UnsupportedLocale`). With
+        ``pretty_urls`` links end in ``/`` (``posts/<id>/``), otherwise in ``index.html`` (for a bucket
+        served without index documents).
         ``demo_subscription`` is a web push subscription the join button sends as is (the local cloud).
         """
         from babel import Locale
 
         if page_size < 1 or feed_size < 1:
             raise ValueError("page_size and feed_size must be positive")
+        if not locales.shipped(locale):
+            raise locales.UnsupportedLocale(locale)
         self.base_url = base_url.rstrip("/") + "/"
         self.api_url = api_url.rstrip("/") if api_url else None
         self.locale = Locale.parse(locale.replace("-", "_"))

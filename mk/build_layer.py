@@ -1,0 +1,168 @@
+"""Build HeraldLayer: the locked libraries for Lambda's Python and platform, the herald package, pruned.
+
+``sam build`` runs it through ``shared/Makefile`` (``BuildMethod: makefile``) with ``ARTIFACTS_DIR``
+set; by hand::
+
+    python3.13 mk/build_layer.py --out /tmp/layer                      # arm64, as deployed
+    LAYER_PLATFORM=manylinux_2_34_x86_64 python3.13 mk/build_layer.py --out /tmp/layer-x86
+
+It runs ``pip install --platform $LAYER_PLATFORM (and the older manylinux tags) --only-binary=:all:
+--python-version 3.13 --implementation cp --require-hashes -r requirements/layer.txt
+--target <out>/python`` (wheels only, each checked against the lock's sha256), copies
+``shared/herald`` beside them, then removes what no function loads:
+
+* babel's data of every language but :data:`herald.core.locales.LANGUAGES` (and babel's ``root``);
+* pycountry's translations (``pycountry/locales``: Herald reads the English names only);
+* test suites (``tests/`` folders), type stubs (``*.pyi``), C headers and sources (``*.h``,
+  ``*.c``, ``*.pyx``) and bytecode (``__pycache__``: Lambda compiles on import).
+
+The licences in each ``*.dist-info`` stay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements" / "layer.txt"
+PACKAGE = ROOT / "shared" / "herald"
+PYTHON_VERSION = "3.13"
+#: Lambda's python3.13 runs on Amazon Linux 2023, glibc 2.34: wheels up to manylinux_2_34 run there.
+DEFAULT_PLATFORM = "manylinux_2_34_aarch64"
+
+#: Locked packages that publish no wheel, only a source archive (pure Python, so built on this
+#: machine for any platform); every other package must come as a wheel for LAYER_PLATFORM.
+SOURCE_BUILDS = ("http-ece",)
+#: ELF ``e_machine`` of each platform's processor: every shared object of the layer must match.
+ELF_MACHINES = {"aarch64": 183, "x86_64": 62}
+
+#: Folders removed wherever they are (under the layer's python/).
+PRUNED_DIRS = frozenset({"tests", "__pycache__"})
+#: Files removed wherever they are, by suffix.
+PRUNED_SUFFIXES = (".pyi", ".pyc", ".h", ".c", ".pyx", ".pxd")
+#: Paths removed, relative to python/.
+PRUNED_PATHS = ("pycountry/locales",)
+
+
+def shipped_languages() -> tuple[str, ...]:
+    sys.path.insert(0, str(ROOT / "shared"))
+    try:
+        from herald.core.locales import LANGUAGES
+    finally:
+        sys.path.pop(0)
+    return LANGUAGES
+
+
+def pip_platforms(platform: str) -> list[str]:
+    """pip's ``--platform`` values for a manylinux tag: ``manylinux_2_34_aarch64`` is also every older
+    glibc's (2_17 to 2_34) and ``manylinux2014_aarch64`` (pip itself does not widen such a tag)."""
+    match = re.fullmatch(r"manylinux_2_(\d+)_(\w+)", platform)
+    if not match:
+        return [platform]
+    newest, arch = int(match.group(1)), match.group(2)
+    return [f"manylinux_2_{minor}_{arch}" for minor in range(newest, 16, -1)] + [f"manylinux2014_{arch}"]
+
+
+def install(target: Path, platform: str) -> None:
+    command = [
+        sys.executable, "-m", "pip", "install",
+        "--quiet", "--disable-pip-version-check", "--no-compile", "--root-user-action=ignore",
+        # --no-deps: the lock is complete; it lets SOURCE_BUILDS come from source, the rest as wheels.
+        "--no-deps", *(f"--platform={tag}" for tag in pip_platforms(platform)), "--only-binary=:all:",
+        *(f"--no-binary={name}" for name in SOURCE_BUILDS),
+        "--python-version", PYTHON_VERSION, "--implementation", "cp",
+        "--require-hashes", "-r", str(LOCK),
+        "--target", str(target),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+
+
+def check_machine(python: Path, platform: str) -> None:
+    """Every shared object is for the platform's processor (a source build would be this machine's)."""
+    wanted = next((m for arch, m in ELF_MACHINES.items() if platform.endswith(arch)), None)
+    if wanted is None:
+        raise SystemExit(f"build_layer: unknown processor in LAYER_PLATFORM={platform!r}")
+    wrong = []
+    for path in python.rglob("*.so*"):
+        with path.open("rb") as f:
+            header = f.read(20)
+        if header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") != wanted:
+            wrong.append(str(path.relative_to(python)))
+    if wrong:
+        raise SystemExit(f"build_layer: not built for {platform}: {', '.join(sorted(wrong)[:5])}")
+
+
+def prune_babel(python: Path, languages: tuple[str, ...]) -> None:
+    data = python / "babel" / "locale-data"
+    if not data.is_dir():
+        raise SystemExit(f"build_layer: {data} not found: is babel in {LOCK}?")
+    kept = 0
+    for path in data.glob("*.dat"):
+        language = path.stem.split("_", 1)[0]
+        if path.stem == "root" or language in languages:
+            kept += 1
+        else:
+            path.unlink()
+    missing = [language for language in languages if not (data / f"{language}.dat").exists()]
+    if missing:
+        raise SystemExit(f"build_layer: babel has no data for {', '.join(missing)}")
+    print(f"build_layer: babel locales kept: {kept} ({', '.join(languages)} and root)")
+
+
+def prune(python: Path) -> None:
+    for relative in PRUNED_PATHS:
+        path = python / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+    for dirpath, dirnames, filenames in os.walk(python, topdown=True):
+        for name in [d for d in dirnames if d in PRUNED_DIRS]:
+            shutil.rmtree(Path(dirpath, name))
+            dirnames.remove(name)
+        for name in filenames:
+            if name.endswith(PRUNED_SUFFIXES):
+                Path(dirpath, name).unlink()
+
+
+def copy_package(python: Path) -> None:
+    shutil.copytree(
+        PACKAGE, python / "herald", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build HeraldLayer into <out>/python.")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=os.environ.get("ARTIFACTS_DIR"),
+        help="default: $ARTIFACTS_DIR (sam build)",
+    )
+    parser.add_argument(
+        "--platform",
+        default=os.environ.get("LAYER_PLATFORM") or DEFAULT_PLATFORM,
+        help=f"pip's --platform (default: $LAYER_PLATFORM, else {DEFAULT_PLATFORM})",
+    )
+    args = parser.parse_args(argv)
+    if args.out is None:
+        parser.error("--out or ARTIFACTS_DIR is required")
+    python = Path(args.out) / "python"
+    if python.exists():
+        shutil.rmtree(python)
+    python.mkdir(parents=True)
+    install(python, args.platform)
+    check_machine(python, args.platform)
+    prune_babel(python, shipped_languages())
+    prune(python)
+    copy_package(python)
+    print(f"build_layer: {python} for {args.platform}, cp{PYTHON_VERSION.replace('.', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The built HeraldLayer (.aws-sam/build/HeraldLayer, which `make test` builds before pytest): its
+size within budget, exactly the locked packages for Lambda's processor, pruned as
+mk/build_layer.py says. Run `make sam-build` first when running this file alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from herald.core.locales import LANGUAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / ".aws-sam" / "build" / "HeraldLayer"
+MB = 1 << 20
+
+#: docs/deploy.md gives the measured sizes. Before the lock and the pruning: 186 MB unpacked, 71 MB
+#: zipped; now 77.0 MB (the files; 82 MB by `du -sh --apparent-size`) and 30.9 MB zipped.
+#: Lambda's own limit is 250 MB unpacked (function and layers).
+UNPACKED_BUDGET_MB = 82
+ZIPPED_BUDGET_MB = 33
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+lock = _load("herald_lock", ROOT / "requirements" / "lock.py")
+build_layer = _load("herald_build_layer", ROOT / "mk" / "build_layer.py")
+
+
+@pytest.fixture(scope="module")
+def python() -> Path:
+    path = LAYER / "python"
+    if not (path / "herald" / "__init__.py").is_file():
+        pytest.fail(f"{path} is not built: run `make sam-build` (make test does)", pytrace=False)
+    return path
+
+
+def _files(root: Path) -> list[Path]:
+    return [Path(d, f) for d, _, names in os.walk(root) for f in names]
+
+
+def test_the_layer_is_within_its_size_budget(python: Path) -> None:
+    files = _files(LAYER)
+    unpacked = sum(f.stat().st_size for f in files)
+    with tempfile.TemporaryFile() as out:
+        # As `sam deploy` packs it: deflate, zlib's default level.
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for f in files:
+                archive.write(f, f.relative_to(LAYER))
+        zipped = out.tell()
+    sizes = f"{unpacked / MB:.1f} MB unpacked, {zipped / MB:.1f} MB zipped"
+    assert unpacked <= UNPACKED_BUDGET_MB * MB, f"HeraldLayer is {sizes}: over {UNPACKED_BUDGET_MB} MB"
+    assert zipped <= ZIPPED_BUDGET_MB * MB, f"HeraldLayer is {sizes}: over {ZIPPED_BUDGET_MB} MB zipped"
+
+
+def test_the_layer_holds_exactly_the_locked_versions(python: Path) -> None:
+    built: dict[str, str] = {}
+    for info in python.glob("*.dist-info"):
+        match = re.fullmatch(r"(.+)-([^-]+)\.dist-info", info.name)
+        assert match, info.name
+        built[lock.canonical(match[1])] = match[2]
+    assert built == lock.pins(lock.LAYER_LOCK), (
+        "the built layer is not requirements/layer.txt: make sam-build"
+    )
+
+
+def test_every_shared_object_is_for_lambdas_processor(python: Path) -> None:
+    objects = [f for f in _files(python) if ".so" in f.name]
+    assert objects, "no compiled extension at all (pydantic_core and cryptography have some)"
+    machines = set()
+    for f in objects:
+        header = f.read_bytes()[:20]
+        if header[:4] == b"\x7fELF":
+            machines.add(int.from_bytes(header[18:20], "little"))
+    # arm64 (template.yaml's BuildArchitecture); LAYER_PLATFORM chooses another for a build of its own.
+    assert machines == {build_layer.ELF_MACHINES["aarch64"]}
+    assert any(f.name.endswith(".cpython-313-aarch64-linux-gnu.so") for f in objects)
+
+
+def test_babel_carries_the_shipped_languages_only(python: Path) -> None:
+    data = python / "babel" / "locale-data"
+    languages = {p.stem.split("_", 1)[0] for p in data.glob("*.dat")}
+    assert languages == {*LANGUAGES, "root"}
+    for language in LANGUAGES:
+        assert (data / f"{language}.dat").is_file(), language
+    # Every region of a shipped language stays (a site in fr_CA, an Accept-Language of es-MX).
+    assert {"fr_CA.dat", "es_MX.dat", "es_419.dat", "en_GB.dat", "en_001.dat", "ar_EG.dat"} <= {
+        p.name for p in data.glob("*.dat")
+    }
+    assert (python / "babel" / "global.dat").is_file()
+
+
+def test_what_no_function_loads_is_pruned(python: Path) -> None:
+    found = [p.relative_to(python) for p in python.rglob("*")]
+    dirs = {p.name for p in found if (python / p).is_dir()}
+    assert not dirs & {"tests", "__pycache__"}
+    assert not [p for p in found if p.suffix in {".pyi", ".pyc", ".h", ".c", ".pyx"}]
+    for relative in build_layer.PRUNED_PATHS:
+        assert not (python / relative).exists(), relative
+    # Language detection runs on Herald's own model files, without py3langid or numpy.
+    assert (python / "herald" / "enrichment" / "data" / "langid_ptc.bin").is_file()
+    assert not (python / "py3langid").exists() and not (python / "numpy").exists()
+    # Licences stay.
+    assert list(python.glob("babel-*.dist-info/licenses/LICENSE")) or list(
+        python.glob("babel-*.dist-info/LICENSE*")
+    )
+
+
+def test_the_layer_carries_the_herald_package_as_in_shared(python: Path) -> None:
+    source = ROOT / "shared" / "herald"
+    wanted = {p.relative_to(source) for p in _files(source) if "__pycache__" not in p.parts}
+    built = {p.relative_to(python / "herald") for p in _files(python / "herald")}
+    assert built == wanted, "the layer's herald/ is not shared/herald: make sam-build"
