@@ -43,6 +43,7 @@ from herald_tools.built import (
 )
 from herald_tools.localcloud import LocalCloud, Template
 from herald_tools.localcloud.functions import InvocationResult
+from tests.integration.api_events import rest_event
 
 ROOT = Path(__file__).resolve().parents[2]
 HERALD = [sys.executable, "-m", "herald_tools.cli"]
@@ -98,31 +99,8 @@ def _sqs_event(cloud: LocalCloud, queue_output: str, body: str) -> dict[str, Any
 
 
 def _api_event(community: str) -> dict[str, Any]:
-    """A REST API proxy event for GET /communities/{community_id}, as API Gateway sends it."""
-    path = f"/communities/{community}"
-    return {
-        "resource": "/communities/{community_id}",
-        "path": path,
-        "httpMethod": "GET",
-        "headers": {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com"},
-        "multiValueHeaders": {"Accept": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"community_id": community},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/communities/{community_id}",
-            "httpMethod": "GET",
-            "path": f"/dev{path}",
-            "stage": "dev",
-            "requestId": str(uuid.uuid4()),
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "identity": {"sourceIp": "192.0.2.1", "userAgent": "curl/8.5.0"},
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    """A REST API proxy event for GET /communities/{id}, as API Gateway sends it."""
+    return rest_event("GET", f"/communities/{community}", headers={"Accept": "application/json"})
 
 
 POST = PostSummary(

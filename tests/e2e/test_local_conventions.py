@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.api_events import rest_event
+
 ROOT = Path(__file__).resolve().parents[2]
 HERALD = [sys.executable, "-m", "herald_tools.cli"]
 pytestmark = pytest.mark.e2e
@@ -213,31 +215,8 @@ def test_function_logs_reach_cloudwatch_logs(local: tuple[subprocess.Popen[str],
 
 
 def _api_event(community: str) -> dict[str, Any]:
-    """A REST API proxy event for GET /communities/{community_id}, as API Gateway sends it."""
-    path = f"/communities/{community}"
-    return {
-        "resource": "/communities/{community_id}",
-        "path": path,
-        "httpMethod": "GET",
-        "headers": {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com"},
-        "multiValueHeaders": {"Accept": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"community_id": community},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/communities/{community_id}",
-            "httpMethod": "GET",
-            "path": f"/dev{path}",
-            "stage": "dev",
-            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "identity": {"sourceIp": "192.0.2.1", "userAgent": "curl/8.5.0"},
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    """A REST API proxy event for GET /communities/{id}, as API Gateway sends it."""
+    return rest_event("GET", f"/communities/{community}", headers={"Accept": "application/json"})
 
 
 def test_invoke_runs_one_function_once_like_sam_local_invoke(
