@@ -4,18 +4,16 @@ mk/build_layer.py says. Run `make sam-build` first when running this file alone.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from herald.core.locales import LANGUAGES
+from tests.template.build_scripts import build_layer, lock
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / ".aws-sam" / "build" / "HeraldLayer"
@@ -26,19 +24,6 @@ MB = 1 << 20
 #: Lambda's own limit is 250 MB unpacked (function and layers).
 UNPACKED_BUDGET_MB = 82
 ZIPPED_BUDGET_MB = 33
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-lock = _load("herald_lock", ROOT / "requirements" / "lock.py")
-build_layer = _load("herald_build_layer", ROOT / "mk" / "build_layer.py")
 
 
 @pytest.fixture(scope="module")

@@ -4,33 +4,21 @@ resolution, only what the files say."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from cfnlint.decode import decode_str
 from packaging.requirements import Requirement
 
+from tests.template.build_scripts import build_layer, lock
+
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-lock = _load("herald_lock", ROOT / "requirements" / "lock.py")
-build_layer = _load("herald_build_layer", ROOT / "mk" / "build_layer.py")
 
 LOCKS = {"layer": lock.LAYER_LOCK, "dev": lock.DEV_LOCK}
 
