@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ from herald_tools.built import (
 )
 from herald_tools.localcloud import LocalCloud, Template
 from herald_tools.localcloud.functions import InvocationResult
+from tests.herald_local import herald_local
 from tests.integration.api_events import rest_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,17 +267,7 @@ def test_herald_local_built_without_a_twin_names_the_make_target(tmp_path: Path)
 
 
 def test_an_upload_is_stored_and_published_by_herald_local_built(twin: Twin, tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [*HERALD, "local", "--built", "--port", "0", "--api-port", "0", "--site-port", "0", "--json"],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        info = json.loads(process.stdout.readline())
+    with herald_local("--built", env=_env(), stop_timeout=30) as (process, info):
         assert info["built"] == {"dir": str(twin.root), "python": twin.python, "runtime": "python3.13"}
         s3 = boto3.client(
             "s3",
@@ -327,8 +317,4 @@ def test_an_upload_is_stored_and_published_by_herald_local_built(twin: Twin, tmp
         )
         published = ssm.get_parameter(Name="/herald/local/functions/ApiFunction")["Parameter"]["Value"]
         assert json.loads(published)["built"]["python"] == twin.python
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
     assert process.returncode == 0

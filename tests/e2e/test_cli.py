@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from herald_tools.localcloud.server import free_port
+from tests.herald_local import herald_local
 
 ROOT = Path(__file__).resolve().parents[2]
 HERALD = [sys.executable, "-m", "herald_tools.cli"]
@@ -93,22 +94,8 @@ def test_demo_with_files_and_a_readable_report(tmp_path: Path) -> None:
 
 @pytest.fixture
 def local_cloud() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    process = subprocess.Popen(
-        [*HERALD, "local", "--port", "0", "--api-port", "0", "--site-port", "0", "--json"],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        info = json.loads(process.stdout.readline())
-        yield process, info
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
+    with herald_local(env=_env(), stop_timeout=30) as started:
+        yield started
 
 
 def test_local_serves_any_s3_client_until_interrupted(

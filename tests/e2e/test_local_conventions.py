@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.herald_local import herald_local
 from tests.integration.api_events import rest_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,25 +95,8 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def local(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
     """``herald local --json`` on free ports, started as a user would, without AWS configuration."""
-    process = subprocess.Popen(
-        [*HERALD, "local", "--port", "0", "--api-port", "0", "--site-port", "0", "--json"],
-        cwd=ROOT,
-        env=_bare_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process, json.loads(process.stdout.readline())
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()  # no process left behind, even when the test failed on its stop
-                raise
+    with herald_local(env=_bare_env(tmp_path)) as started:
+        yield started
 
 
 def test_sigterm_stops_it_and_its_function_workers(
