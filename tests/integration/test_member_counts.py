@@ -27,11 +27,11 @@ from herald.members.adapters.dynamo_members import CLAIM_GRACE_S, DynamoMemberSt
 from herald.members.rules import JoinRequest
 from herald.members.service import MembershipService
 from tests.fakes.members import MemoryDevices, MemorySecret
-from tests.faults import Crash, Fault
+from tests.faults import Crash, Fault, FaultyCalls
 from tests.integration.api_events import response_json
 from tests.integration.conftest import Api, LambdaContext
 from tests.integration.test_api import COMMUNITY, bearer, join, seed, web_push
-from tests.member_counts import settle_api
+from tests.member_counts import StreamCounter, settle_api
 
 BASELINE = 222_000
 
@@ -191,6 +191,68 @@ def test_crashes_and_batches_delivered_again_never_count_twice(api: Api) -> None
     assert leave(api, later[0]) == 204 and leave(api, members[20]) == 204
     counter.settle()
     assert counters(api) == truth(api) and sum(truth(api).values()) == 22 + 5 - 2
+
+
+def markers(api: Api) -> list[dict[str, Any]]:
+    """The count markers of the community (one per counter shard per batch counted)."""
+    items = api.ddb.scan(
+        TableName=api.members_table,
+        FilterExpression="begins_with(pk, :p)",
+        ExpressionAttributeValues={":p": {"S": f"L#{COMMUNITY}#"}},
+    )["Items"]
+    return list(items)
+
+
+def test_a_batch_cut_off_mid_way_retried_and_replayed_is_counted_once(api: Api) -> None:
+    """One stream batch over many counter shards: the function dies after 5 of its shards' writes
+    (Lambda gives the same batch again: the other shards are counted, the 5 are not counted
+    again); then the next batch is counted but its answer is lost (a time-out: given again,
+    nothing is added); then both batches are delivered once more (a duplicate invocation)."""
+    seed(api, baseline=BASELINE)
+    streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+    shards = int(api.environment["MEMBER_COUNTER_SHARDS"])
+    counter = StreamCounter(api.ddb, streams, api.members_table, shards)
+    counter.settle()
+    members = [response_json(join(api, {"web_push": web_push(n)})) for n in range(40)]
+    touched = truth(api)
+    assert len(touched) > 5 and sum(touched.values()) == 40
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    cut_off = FaultyCalls(client, "transact_write_items", nth=5, after=True)
+    counter.handler.configure(lambda: DynamoMemberStore(api.members_table, shards, dynamodb=cut_off))
+    counter.settle()
+    assert cut_off.fired == 1
+    first, retried = counter.function.events
+    assert retried == first and len(first["Records"]) == 40  # moto's 40 INSERTs, given again whole
+    # Each shard's ADD committed once: 5 before the crash, the rest on the retry, whose 5
+    # repeats found their markers and were cancelled.
+    assert cut_off.calls == len(touched) + 5
+    assert counters(api) == touched and len(markers(api)) == len(touched)
+
+    for member in members[:6]:
+        assert leave(api, member) == 204
+    lost = Fault("the counter's answer lost after it counted a batch (the function timed out)")
+
+    def answer_lost(event: dict[str, Any], when: str) -> None:
+        if when == "after" and not lost.fired:
+            lost.fire()
+            raise Crash("the function timed out after it counted")
+
+    counter.function.fault = answer_lost
+    counter.settle()
+    counter.function.fault = None
+    assert lost.fired == 1
+    _, _, second, second_again = counter.function.events
+    assert second_again == second and len(second["Records"]) == 6  # moto's 6 REMOVEs
+    assert counters(api) == truth(api) and sum(counters(api).values()) == 34
+
+    for event in (first, second):
+        assert counter.handler.handler(event, LambdaContext()) == {
+            "records": len(event["Records"]),
+            "writes": 0,
+        }
+    assert counters(api) == truth(api)
+    assert public_count(api) == BASELINE + 34
 
 
 def test_a_batch_the_event_source_gives_up_on_is_not_counted_and_the_rest_is(
