@@ -42,6 +42,10 @@ class PostInput(BaseModel):
     pinned: bool = False
     notify: bool = True
     publish_at: EditorDate | None = None
+    #: Language variants that are coming: the fan-out waits for them (see ``translation_window``).
+    translations: Annotated[list[LanguageCode], Field(max_length=20)] = Field(default_factory=list)
+    #: How long the fan-out waits for ``translations``: ``15m``, ``2h``, ``900s`` (at most 24 h).
+    translation_window: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,5}[smh]$")] | None = None
 
 
 class Link(BaseModel):
@@ -70,6 +74,71 @@ class Enrichment(BaseModel):
     word_count: int = 0
     reading_time_s: int = 0
     content_hash: str
+
+
+class VariantOrigin(StrEnum):
+    """Who wrote a language variant: an editor's upload, or Amazon Translate for the community."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+
+
+class VariantSummary(BaseModel):
+    """What a post's item says of one of its language variants: enough for a notification, a
+    link and a language switcher without reading the variant's own item."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lang: str
+    title: str
+    excerpt: str
+    origin: VariantOrigin = VariantOrigin.HUMAN
+    version: int = 1
+    updated_at: datetime
+
+
+class Variant(BaseModel):
+    """One language variant of a post, as stored in its own item (``VAR#<post id>#<lang>``): the
+    same post in another language, with its own text and enrichment. ``post_id`` is its original's
+    id (derived from the original's key); ``pending``: stored before its original arrived."""
+
+    model_config = ConfigDict(frozen=True)
+
+    post_id: str
+    community: str
+    lang: str
+    key: str
+    origin: VariantOrigin = VariantOrigin.HUMAN
+    format: str = "txt"
+    title: str
+    text: str
+    excerpt: str
+    links: list[Link] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    emoji: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    #: The language detected in the variant's text (a warning in its outcome when it is not ``lang``).
+    language: str | None = None
+    topics: list[str] = Field(default_factory=list)
+    word_count: int = 0
+    reading_time_s: int = 0
+    content_hash: str
+    version: int = 1
+    pending: bool = False
+    created_at: datetime
+    updated_at: datetime
+    correlation_id: str | None = None
+
+    def summary(self) -> VariantSummary:
+        return VariantSummary(
+            lang=self.lang,
+            title=self.title,
+            excerpt=self.excerpt,
+            origin=self.origin,
+            version=self.version,
+            updated_at=self.updated_at,
+        )
 
 
 class PostSource(StrEnum):
@@ -105,6 +174,12 @@ class Post(BaseModel):
     pinned: bool = False
     notify: bool = True
     publish_at: datetime | None = None
+    #: The post's language variants (not the original), by language code.
+    variants: dict[str, VariantSummary] = Field(default_factory=dict)
+    #: The variants the editor said are coming (``translations:``), and how long the fan-out waits
+    #: for them (``translation_window:``, seconds) before it starts without those still missing.
+    translations: list[str] = Field(default_factory=list)
+    translation_window_s: int | None = None
     version: int = 1
     created_at: datetime
     updated_at: datetime
@@ -163,6 +238,9 @@ class OutcomeStatus(StrEnum):
     DUPLICATE = "duplicate"
     DELETED = "deleted"
     REJECTED = "rejected"
+    #: A language variant stored before its original: it waits (see ``detail``) and is rejected
+    #: if the original does not come in time.
+    WAITING = "waiting"
 
 
 class Outcome(BaseModel):
@@ -174,6 +252,10 @@ class Outcome(BaseModel):
     errors: list[dict[str, str]] = Field(default_factory=list)
     community: str | None = None
     duplicate_of: str | None = None
+    #: The language variant the upload changed (``posts/<c>/<name>.<lang>.<ext>``); None: the original.
+    variant: str | None = None
+    #: What is worth knowing but did not stop the upload (a variant's text detected as another language).
+    warnings: list[str] = Field(default_factory=list)
     detail: str | None = None
     counts: dict[str, int] = Field(default_factory=dict)
     sequencer: str | None = None

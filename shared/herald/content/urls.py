@@ -13,6 +13,7 @@ __all__ = [
     "community_api_url",
     "community_url",
     "join_url",
+    "language_path",
     "members_api_url",
     "post_path",
     "post_url",
@@ -41,14 +42,22 @@ def community_url(site_url: str, community: str) -> str:
     return f"{site_root(site_url)}/{_segment(community)}/"
 
 
-def post_path(post_id: str) -> str:
-    """A post's page relative to its community's folder: ``posts/<id>/``."""
-    return f"posts/{_segment(post_id)}/"
+def language_path(lang: str | None) -> str:
+    """A language's folder relative to a community's: ``<lang>/`` (None: the community's default
+    language, at the community's root: ``""``)."""
+    return f"{_segment(lang)}/" if lang else ""
 
 
-def post_url(site_url: str, community: str, post_id: str) -> str:
-    """The post's page on the public site: ``<site>/<community>/posts/<id>/``."""
-    return community_url(site_url, community) + post_path(post_id)
+def post_path(post_id: str, lang: str | None = None) -> str:
+    """A post's page relative to its community's folder: ``posts/<id>/``, or its ``lang`` variant's
+    ``<lang>/posts/<id>/``."""
+    return f"{language_path(lang)}posts/{_segment(post_id)}/"
+
+
+def post_url(site_url: str, community: str, post_id: str, lang: str | None = None) -> str:
+    """The post's page on the public site: ``<site>/<community>/posts/<id>/``; a language variant's
+    ``<site>/<community>/<lang>/posts/<id>/``."""
+    return community_url(site_url, community) + post_path(post_id, lang)
 
 
 def join_url(site_url: str, community: str) -> str:
