@@ -768,9 +768,12 @@ def vcpu(memory_mb: int) -> float:
 def extrapolate(m: Measured, targets: Sequence[int] = TARGETS) -> list[Extrapolated]:
     """Time to the last push and AWS charges per post for each of ``targets`` members.
 
-    * One sender sends ``threads`` pushes at once, each taking the push latency plus its CPU time at
-      the function's vCPU share, and at most ``vcpu / cpu per push`` pushes a second in all:
-      ``rate = min(threads / (latency + cpu / vcpu), vcpu / cpu)``; ``concurrency`` senders at once.
+    * One sender sends a window of ``threads`` pushes at once (``SENDER_IN_FLIGHT``) on one thread:
+      the window's pushes are prepared and their answers read one after another on that thread, so
+      a window takes the push latency plus ``threads`` pushes' CPU time at the function's vCPU
+      share, and a sender makes at most ``vcpu / cpu per push`` pushes a second in all:
+      ``rate = min(threads / (latency + threads * cpu / vcpu), vcpu / cpu)``; ``concurrency``
+      senders at once.
     * The planner pages the shards in parallel (up to its concurrency); a page costs its CPU at the
       planner's vCPU share plus :data:`AWS_CALL_S` per call. The senders start after the first page;
       the last push is at ``max(planning, first page + sending) + one job``.
@@ -782,7 +785,7 @@ def extrapolate(m: Measured, targets: Sequence[int] = TARGETS) -> list[Extrapola
     out = []
     sender_vcpu, planner_vcpu = vcpu(m.sender_memory_mb), vcpu(m.planner_memory_mb)
     cpu = max(m.sender_cpu_s_per_push, 1e-9)
-    rate = min(m.sender_threads / (m.latency_s + cpu / sender_vcpu), sender_vcpu / cpu)
+    rate = min(m.sender_threads / (m.latency_s + m.sender_threads * cpu / sender_vcpu), sender_vcpu / cpu)
     page_calls = m.planner_calls_per_member * m.page_size
     page_s = m.planner_cpu_s_per_member * m.page_size / planner_vcpu + page_calls * AWS_CALL_S
     for members in targets:
