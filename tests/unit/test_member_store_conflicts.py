@@ -72,8 +72,7 @@ def test_a_leave_whose_member_item_failed_its_guard_was_left_already(
     stubbed: tuple[DynamoMemberStore, Stubber],
 ) -> None:
     store, stubber = stubbed
-    _stored(stubber)
-    _failed(stubber, "delete_item")  # the member's guard (its token hash): gone meanwhile
+    _failed(stubber, "delete_item")  # the member's guard (its token hash): gone, or never this token's
     assert store.remove(COMMUNITY, MEMBER.member_id, MEMBER.token_hash) is None
     stubber.assert_no_pending_responses()
 
@@ -82,8 +81,7 @@ def test_a_leave_whose_claim_is_not_released_is_still_a_leave(
     stubbed: tuple[DynamoMemberStore, Stubber],
 ) -> None:
     store, stubber = stubbed
-    _stored(stubber)
-    stubber.add_response("delete_item", {})  # the member
+    stubber.add_response("delete_item", {"Attributes": member_item(MEMBER)})  # the member, as it was
     _failed(stubber, "delete_item", "ThrottlingException")  # its claim: left over, released later
     assert store.remove(COMMUNITY, MEMBER.member_id, MEMBER.token_hash) == MEMBER
     stubber.assert_no_pending_responses()

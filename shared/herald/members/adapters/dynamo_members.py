@@ -306,16 +306,25 @@ class DynamoMemberStore(DynamoTable):
         )
 
     def remove(self, community: str, member_id: str, expect_token_hash: str) -> Member | None:
-        """Delete the member (guarded by its token hash), then release its claims. A member already
-        gone (a concurrent or retried leave) is None. The counter function takes it off the count."""
-        member = self.member(community, member_id)
-        if member is None or member.token_hash != expect_token_hash:
-            return None
-        condition = "attribute_exists(pk) AND token_hash = :h"
-        if not self._delete_member(
-            member, condition, {":h": {"S": expect_token_hash}}, f"a leave of {community}"
-        ):
-            return None
+        """Delete the member (guarded by its token hash; the delete answers with the item it
+        removed, so nothing is read first), then release its claims. A member already gone (a
+        concurrent or retried leave) is None. The counter function takes it off the count."""
+        what = f"a leave of {community}"
+        try:
+            response = self.ddb.delete_item(
+                TableName=self.table,
+                Key=member_key(community, member_id),
+                ConditionExpression="attribute_exists(pk) AND token_hash = :h",
+                ExpressionAttributeValues={":h": {"S": expect_token_hash}},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return None
+            raise as_transient(exc, what) from exc
+        except BotoCoreError as exc:
+            raise as_transient(exc, what) from exc
+        member = _member(response["Attributes"])
         self._release(member, member.subscriptions)
         return member
 
