@@ -83,7 +83,7 @@ def run(
     site_posts: int = 10_000,
     fanout_sizes: Sequence[int] = (5_000, 10_000, 20_000),
     fanout_scale_members: int = 100_000,
-    member_joins: int = 300,
+    member_joins: int = 1000,
     worstcase_sizes: Sequence[int] = (32 * 1024, 64 * 1024),
     hostile_deadline_s: float | None = None,
     local_stored: Sequence[int] = (100, 5_000),
@@ -131,7 +131,7 @@ def run(
         from herald_tools.bench.members import run_members_bench
 
         say(f"members: {member_joins} joins through the API handler on moto")
-        results["members"] = run_members_bench(joins=member_joins, repeats=max(10, member_joins // 5))
+        results["members"] = run_members_bench(joins=member_joins, repeats=max(10, member_joins // 10))
     if "fanout" in parts:
         from herald_tools.bench.fanout import run_fanout_bench
 

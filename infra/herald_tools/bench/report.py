@@ -237,26 +237,69 @@ def _site(r: dict[str, Any]) -> list[str]:
 
 
 def _members(r: dict[str, Any]) -> list[str]:
-    calls = ", ".join(f"{op} {n:g}" for op, n in r["dynamodb_calls_per_join"].items())
-    repeat = ", ".join(f"{op} {n:g}" for op, n in r["dynamodb_calls_per_repeat_join"].items())
+    def calls(row: dict[str, Any]) -> str:
+        return ", ".join(f"{op} {n:g}" for op, n in row["calls"].items()) or "none"
+
+    def least(kind: str) -> str:
+        need = r["least"][kind]
+        return (
+            f"{need['write_calls']} write calls, {need['items_written']} items, {need['write_units']} units"
+        )
+
+    def ratio(row: dict[str, Any], kind: str | None) -> str:
+        return _ratio(row["write_units"] / r["least"][kind]["write_units"]) if kind else "–"
+
+    rows = [("new join", r["join"], "join"), ("repeat join (the member's token)", r["repeat"], None)]
+    rows.append(("leave", r["leave"], "leave"))
+    c = r["counter"]
+    batches = ", ".join(f"{n:,}" for n in c["batches"])
+    errors = r["errors"]
+    count = "exact" if r["count_exact"] else "**WRONG**"
     return [
         "### 5. Members: joins through the API handler (moto in-process, one core)",
         "",
-        "| measure | value | baseline | ratio |",
-        "|---|---:|---:|---:|",
-        f"| joins/s | {_f(r['joins_per_s'])} ({_f(r['ms_per_join'])} ms each) | bare `put_item`/s on "
-        f"the same moto: {_f(r['baseline_put_item_per_s'])} | "
-        f"a join takes {_ratio(r['join_time_vs_put_item'])} |",
-        f"| items written per join | {_f(r['items_written_per_join'])} | the least a correct design needs: "
-        "2 (member, subscription claim; the count comes from the stream) | "
-        f"{_ratio(r['items_written_vs_least'])} |",
-        f"| DynamoDB write calls per join | {_f(r['dynamodb_write_calls_per_join'])} | 2 conditional writes "
-        "| – |",
+        f"{r['joins']:,} new joins one after another through the handler (a burst on one execution "
+        f"environment), then {r['repeats']:,} repeat joins with the member's token and {r['leaves']:,} "
+        "leaves; then the member counter function over the members table's stream, with the event "
+        "source template.yaml gives it. moto as the local cloud runs it (`moto_patches`: a transaction "
+        "copies the items it touches, not the tables). Write units as DynamoDB bills them: 1 per KB of "
+        "the item (the larger of before and after), twice inside a transaction, the member's `gsi1` "
+        "entry once more; calls on every table, items and units on the members table.",
         "",
-        f"DynamoDB calls per new join: {calls}; per repeat join (same subscription): {repeat}. "
-        f"{r['joins']} joins; the counter shards then sum to {r['counted']:,} (the warm-up join included). "
-        "A join is two conditional writes (the claim, then the member: 3 write units); the member "
-        "counter function adds one transaction per counter shard per stream batch.",
+        "| per request | DynamoDB calls | write calls | items written | write units "
+        "| the least a correct design needs | units against the least |",
+        "|---|---|---:|---:|---:|---|---:|",
+        *(
+            f"| {name} | {calls(row)} | {_f(row['write_calls'], 2)} | {_f(row['items_written'], 2)} | "
+            f"{_f(row['write_units'], 2)} | {least(kind) if kind else '–'} | {ratio(row, kind)} |"
+            for name, row, kind in rows
+        ),
+        "",
+        "The least: a join writes its subscription's claim and its member, each once under a condition "
+        "(one transaction of both would be 1 call at twice the units); a leave deletes the member (its "
+        "delete answers with the claims it held) and its claim; the count is not written by either.",
+        "",
+        f"The counter: {len(c['batches'])} batch{'es' if len(c['batches']) > 1 else ''} ({batches} records), "
+        f"{', '.join(f'{op} {n:,}' for op, n in c['calls'].items())}; {c['items']:,} items, "
+        f"{c['write_units']:,} write units: **{_f(c['write_units_per_1000_joins'])} per 1,000 joins** "
+        "(one transaction of a marker and an `ADD` per counter shard a batch touches, 4 units), "
+        f"{c['seconds']:.2f} s.",
+        "",
+        "| time per request | all (wall) | in DynamoDB calls (wall; moto here) "
+        "| the handler's own CPU (Herald, Powertools, building the requests) |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {_f(row['ms'], 2)} ms | {_f(row['ms_in_dynamodb'], 2)} ms | "
+            f"{_f(row['handler_cpu_ms'], 2)} ms |"
+            for name, row, _ in rows
+        ),
+        "",
+        f"Joins: **{_f(r['join']['per_s'])}/s** through the handler; a bare `put_item` on the same moto: "
+        f"{_f(r['baseline_put_item_per_s'])}/s (a join takes {_ratio(r['join_time_vs_put_item'])} one "
+        f"put). Statuses of the joins: {r['statuses']}; errors: {errors['join']} joins, "
+        f"{errors['repeat']} repeats, {errors['leave']} leaves. Count at the end: {r['counted']:,}, "
+        f"members in the table {r['members_in_table']:,}, expected {r['members_expected']:,} (the "
+        f"warm-up join's member included): {count}.",
         "",
     ]
 
