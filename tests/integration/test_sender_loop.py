@@ -263,3 +263,34 @@ def test_a_head_over_the_bound_is_no_answer(servers: list[Scripted]) -> None:
     [result] = _many(sender, [f"http://127.0.0.1:{server.port}/push/a"], in_flight=2)
     assert (result.outcome, result.status) == (Outcome.RETRY, None)
     assert result.detail == "answer headers over 65,536 bytes"
+
+
+def test_on_the_loop_a_pooled_connection_closed_as_it_is_reused_sends_the_request_again(
+    servers: list[Scripted],
+) -> None:
+    """The window's pushes reuse the connections of the one before; a push service that closes one just
+    as it is reused (the request read, never answered) costs a new connection, not a failed push."""
+    server = _server(servers, CREATED, Reply(b"", close=True))
+    sender = _sender(deadline_s=10.0)
+    endpoint = f"http://127.0.0.1:{server.port}/push"
+    assert [r.outcome for r in _many(sender, [f"{endpoint}/a"], in_flight=2)] == [Outcome.SENT]
+    again = _many(sender, [f"{endpoint}/b", f"{endpoint}/c"], in_flight=2)
+    assert [r.outcome for r in again] == [Outcome.SENT, Outcome.SENT]
+    paths = [head.split(" ")[1] for head, _ in server.requests]
+    assert sorted(paths) == ["/push/a", "/push/b", "/push/b", "/push/c"] and paths[:2] == [
+        "/push/a",
+        "/push/b",
+    ]
+    assert server.connections == 3  # the first, then two new: b's resend and c
+    sender.close()
+
+
+def test_on_the_loop_a_request_is_sent_again_once_only(servers: list[Scripted]) -> None:
+    server = _server(servers, CREATED, Reply(b"", close=True), Reply(b"", close=True))
+    sender = _sender(deadline_s=10.0)
+    endpoint = f"http://127.0.0.1:{server.port}/push"
+    assert [r.outcome for r in _many(sender, [f"{endpoint}/a"], in_flight=2)] == [Outcome.SENT]
+    [again] = _many(sender, [f"{endpoint}/b"], in_flight=2)
+    assert again.outcome is Outcome.RETRY
+    assert [head.split(" ")[1] for head, _ in server.requests] == ["/push/a", "/push/b", "/push/b"]
+    sender.close()

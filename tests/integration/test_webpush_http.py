@@ -393,3 +393,36 @@ def test_bytes_after_a_whole_answer_leave_its_connection_out_of_the_pool(servers
     sender = _sender(transport=transport)
     assert _push(sender, server).ok and _push(sender, server).ok
     assert transport.opened == 2 and server.connections == 2
+
+
+def test_a_pooled_connection_closed_as_it_is_reused_sends_the_request_again_on_a_new_one(
+    servers: list[Scripted],
+) -> None:
+    """A push service may close an idle keep-alive connection just as the sender reuses it: the request
+    was read but never answered. The request goes once more on a new connection, not as a failure."""
+    server = _server(servers, CREATED, Reply(b"", close=True))  # the 2nd request read, then closed
+    sender = _sender()
+    first = _push(sender, server, "/push/a")
+    second = _push(sender, server, "/push/b")
+    assert first.ok and second.ok and second.status == 201
+    assert [head.split(" ")[1] for head, _ in server.requests] == ["/push/a", "/push/b", "/push/b"]
+    assert server.connections == 2
+    sender.close()
+
+
+def test_a_request_is_sent_again_once_only_and_never_after_a_new_connection_fails(
+    servers: list[Scripted],
+) -> None:
+    server = _server(servers, CREATED, Reply(b"", close=True), Reply(b"", close=True))
+    sender = _sender()
+    assert _push(sender, server, "/push/a").ok
+    again = _push(sender, server, "/push/b")  # the pooled connection, then a new one: both closed
+    assert again.outcome is Outcome.RETRY and not again.ok
+    assert [head.split(" ")[1] for head, _ in server.requests] == ["/push/a", "/push/b", "/push/b"]
+    sender.close()
+    # On a connection of its own (not pooled) a request read and left unanswered is not sent again.
+    other = _server(servers, Reply(b"", close=True))
+    sender = _sender()
+    assert _push(sender, other, "/push/c").outcome is Outcome.RETRY
+    assert len(other.requests) == 1 and other.connections == 1
+    sender.close()

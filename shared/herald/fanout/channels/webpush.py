@@ -291,6 +291,10 @@ class _BadAnswer(Exception):
     pass
 
 
+class _Stale(Exception):
+    """A reused connection ended before any byte of its answer: the push service had closed it."""
+
+
 #: At most this much is asked of the socket per read.
 _RECV_BYTES = 65536
 _IDENTITY = ("Accept-Encoding", "identity")
@@ -590,12 +594,14 @@ class _Flight:
     __slots__ = (
         "at",
         "framing",
+        "fresh",
         "interest",
         "key",
         "link",
         "op_cut",
         "op_end",
         "request",
+        "reused",
         "sock",
         "stage",
         "tag",
@@ -615,6 +621,8 @@ class _Flight:
         self.op_end = 0.0
         self.op_cut = False
         self.interest = 0  # the selector's events for the socket (0: not registered)
+        self.reused = False  # on a pooled connection, nothing of the answer read yet
+        self.fresh = False  # resent after a pooled connection was found closed: a new one only
 
     def arm(self, now: float, per_operation: float) -> None:
         """The next operation may take ``per_operation`` seconds, or what is left of the deadline."""
@@ -668,8 +676,22 @@ class PushConnections:
         framing = _Framing(where.target, self._template(headers), body, limit)
         key = (where.scheme, address, where.port, where.host)
         link = self._take(key)
-        if link is None:
-            link = _Link(self._connect(address, where, deadline))
+        if link is not None:
+            try:
+                return self._exchange_on(key, link, framing, deadline, reused=True)
+            except _Stale:
+                # A pooled connection the push service had closed (it closes idle ones, and may
+                # close one just as it is reused): nothing of the request was answered, so it goes
+                # once more on a new connection (Chromium and urllib3 do the same).
+                framing = _Framing(where.target, framing.template, body, limit)
+        link = _Link(self._connect(address, where, deadline))
+        return self._exchange_on(key, link, framing, deadline, reused=False)
+
+    def _exchange_on(
+        self, key: tuple[str, str, int, str], link: _Link, framing: _Framing, deadline: float, *, reused: bool
+    ) -> Answer:
+        """The request on ``link`` and its answer. Raises ``_Stale`` when the connection was
+        ``reused`` and ended before any byte of the answer came; else what :meth:`post` raises."""
         sock = link.sock
         read = self.timeout.read
         try:
@@ -694,9 +716,13 @@ class PushConnections:
             raise NoAnswer(f"ReadTimeoutError: no answer within the {read:g} s read timeout") from None
         except _BadAnswer as exc:
             _close(sock)
+            if reused and framing.closed and framing.fed == 0:
+                raise _Stale from None
             raise NoAnswer(str(exc)) from None
         except OSError as exc:
             _close(sock)
+            if reused and framing.fed == 0:
+                raise _Stale from None
             raise NoAnswer(f"{type(exc).__name__}: {exc}") from None
         except BaseException:
             _close(sock)
@@ -882,11 +908,12 @@ class PushConnections:
             return ConnectFailed("no address")
         address = where.addresses[flight.at]
         flight.key = key = (where.scheme, address, where.port, where.host)
-        link = self._take(key)
+        link = None if flight.fresh else self._take(key)
         if link is not None:
             if link.sock.gettimeout() != 0.0:
                 link.sock.setblocking(False)
             flight.link = link
+            flight.reused = True
             return self._write(flight, selector, now)
         if request.deadline - now <= 0:
             return ConnectFailed("deadline", cut=True)
@@ -986,6 +1013,8 @@ class PushConnections:
             self._want(flight, selector, _READ)
             return None
         except OSError as exc:
+            if flight.reused:
+                return self._resend(flight, selector)
             self._drop(flight, selector)
             return NoAnswer(f"{type(exc).__name__}: {exc}")
         flight.stage = _HEAD
@@ -1029,9 +1058,14 @@ class PushConnections:
             except OSError as exc:
                 if framing.status:
                     return self._landed(flight, selector, framing.cut(type(exc).__name__))
+                if flight.reused and framing.fed == 0:
+                    return self._resend(flight, selector)
                 self._drop(flight, selector)
                 return NoAnswer(f"{type(exc).__name__}: {exc}")
             flight.arm(self.clock(), self.timeout.read)  # each read has its timeout
+            if not chunk and flight.reused and framing.fed == 0:
+                return self._resend(flight, selector)
+            flight.reused = False
             try:
                 answer = framing.feed(chunk)
             except _BadAnswer as exc:
@@ -1044,6 +1078,17 @@ class PushConnections:
             if not tls or not chunk:
                 self._want(flight, selector, _READ)
                 return None
+
+    def _resend(self, flight: _Flight, selector: selectors.BaseSelector) -> Ending | None:
+        """The flight's pooled connection ended before any byte of its answer (the push service had
+        closed it, or closed it just as it was reused): nothing was answered, so the request goes
+        once more, on a new connection (as :meth:`post` does)."""
+        self._drop(flight, selector)
+        flight.reused = False
+        flight.fresh = True
+        old = flight.framing
+        flight.framing = _Framing(old.target, old.template, old.body, old.limit)
+        return self._begin(flight, selector, self.clock())
 
     def _expire(self, flight: _Flight, selector: selectors.BaseSelector, now: float) -> Ending | None:
         """The flight's operation timed out (``op_cut``: at the request's deadline)."""
