@@ -897,8 +897,11 @@ def render(r: dict[str, Any]) -> list[str]:
         "arrived. AWS calls counted with a botocore hook on Herald's clients.",
         "",
         f"- Pushes of the post decrypted by the push service: **{t['of_the_post']:,}** of {members:,} "
-        f"members (received {t['received']:,}, rejected {t['rejected']:,}); duplicates "
-        f"**{t['duplicates']:,}**, members missed **{t['missed']:,}**; jobs that raised: {s['error_count']}.",
+        f"members (received {t['received']:,}, rejected {t['rejected']:,}); repeats at the push service "
+        f"**{t['duplicates']:,}** (a push sent again after an attempt that got no answer in time: "
+        f"{s['retried']:,} members retried; a repeat carries the post's `Topic`, so the service replaces "
+        f"it and the person sees one notification), members missed **{t['missed']:,}**; jobs that raised: "
+        f"{s['error_count']}.",
         f"- DynamoDB writes per push: **{r['writes_per_push']}** ({s['dynamodb_writes']:,} items written "
         f"by the senders; {p['dynamodb_writes']:,} by the planner).",
         f"- Planner: {p['calls']:,} AWS calls, **{p['calls_per_1000_members']} per 1,000 members** "
