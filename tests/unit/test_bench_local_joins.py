@@ -54,3 +54,20 @@ def test_local_joins_is_a_part_with_its_own_block(tmp_path: Path) -> None:
 def test_a_wrong_count_is_shown_as_wrong() -> None:
     block = "\n".join(local_joins.render({**RESULT, "members_counted": 599, "count_exact": False}))
     assert "599 of 600 (WRONG)" in block
+
+
+def test_the_counts_lag_is_the_age_of_the_first_join_it_missed() -> None:
+    answered = [1.0, 2.0, 3.0, 4.0]
+    samples = [(0.5, 0), (2.5, 1), (3.0, 3), (5.0, 4), (6.0, 5)]
+    # At 2.5 s the count held 1 join: the second, answered at 2.0, waited 0.5 s; from 3.0 s on
+    # it held every join answered by then (one more than answered: counted before its answer).
+    assert local_joins.count_lags(answered, samples) == [0.0, 0.5, 0.0, 0.0, 0.0]
+    assert local_joins.count_lags(answered, [(4.5, 1)]) == [2.5]
+
+
+def test_the_block_gives_the_counts_lag_when_measured() -> None:
+    lagged = {**RESULT, "count_reads": 80, "count_lag_p50_s": 0.4, "count_lag_max_s": 1.6}
+    block = "\n".join(local_joins.render({**lagged, "count_exact_after_s": 0.9}))
+    assert "0.40 s at the median read, 1.60 s at most" in block
+    assert "exact 0.90 s after the last join was answered" in block
+    assert "at the median read" not in "\n".join(local_joins.render(RESULT))

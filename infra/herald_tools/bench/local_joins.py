@@ -16,6 +16,7 @@ the API function's environments.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -81,6 +82,22 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+def count_lags(answered: Sequence[float], samples: Sequence[tuple[float, int]]) -> list[float]:
+    """How far behind the joins each read of the count was: for a read at ``t`` that counted ``c``
+    joins, the time since the first join it did not count was answered (0 when it counted every
+    join answered by then). ``answered``: when each join was answered, in order."""
+    done = sorted(answered)
+    lags = []
+    for at, counted in samples:
+        missing = done[max(0, counted) :]
+        lags.append(max(0.0, at - missing[0]) if missing and missing[0] <= at else 0.0)
+    return lags
+
+
+SAMPLE_EVERY_S = 0.25
+SETTLE_LIMIT_S = 60.0
+
+
 def measure(
     joins: int = 600,
     clients: int = 32,
@@ -116,9 +133,12 @@ def measure(
         url = f"{base}/members"
 
         results: list[tuple[float, int | str]] = []
+        answered: list[float] = []  # when each join was answered 201
+        samples: list[tuple[float, int]] = []  # (when, joins counted) of each read of the count
         lock = threading.Lock()
         peak = 0
         running = 0
+        done = threading.Event()
 
         def one(body: bytes) -> None:
             nonlocal peak, running
@@ -129,11 +149,40 @@ def measure(
             with lock:
                 running -= 1
                 results.append(outcome)
+                if outcome[1] == 201:
+                    answered.append(time.perf_counter())
 
+        def counted() -> int:
+            with urllib.request.urlopen(base, timeout=CLIENT_TIMEOUT_SECONDS) as response:
+                return int(json.loads(response.read())["members"]) - before
+
+        def watch() -> None:
+            # The count as a page reads it, during the burst and until it holds every join.
+            limit = None
+            while True:
+                with contextlib.suppress(OSError):  # a read that failed is no sample
+                    members = counted()
+                    # Timed when its answer came: the count was read at that moment or before, so
+                    # the lag is never understated (a read waiting for an environment adds to it).
+                    samples.append((time.perf_counter(), members))
+                at = time.perf_counter()
+                if done.is_set():
+                    limit = limit or at + SETTLE_LIMIT_S
+                    if (samples and samples[-1][1] >= len(answered)) or at > limit:
+                        return
+                time.sleep(SAMPLE_EVERY_S)
+
+        watcher = threading.Thread(target=watch, daemon=True)
         started = time.perf_counter()
+        watcher.start()
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(one, bodies))
         wall_s = time.perf_counter() - started
+        done.set()
+        watcher.join()
+        last_answer = max(answered, default=started)
+        exact_at = next((at for at, c in samples if at >= last_answer and c >= len(answered)), None)
+        lags = count_lags(answered, samples)
 
         cloud.wait_until_idle()  # the member counter has read the members table's stream
         with urllib.request.urlopen(base, timeout=CLIENT_TIMEOUT_SECONDS) as response:
@@ -167,6 +216,10 @@ def measure(
         "members_counted": after,
         "count_exact": after == before + created,
         "worker_rss_mb": round(statistics.mean(rss), 1) if rss else None,
+        "count_reads": len(samples),
+        "count_lag_p50_s": round(statistics.median(lags), 2) if lags else None,
+        "count_lag_max_s": round(max(lags), 2) if lags else None,
+        "count_exact_after_s": None if exact_at is None else round(exact_at - last_answer, 2),
         "cpu_count": os.cpu_count(),
     }
 
@@ -198,10 +251,27 @@ def render(result: dict[str, Any]) -> list[str]:
         f"Statuses: {r['statuses']}. Resident memory per environment of the API function: "
         f"{r['worker_rss_mb']} MB. Start of the whole local cloud: {r['start_s']} s.",
         "",
+        *_lag_lines(r),
         f"With {r['clients']} clients at {r['joins_per_s']} joins/s a join spends "
         f"{1000 * r['clients'] / r['joins_per_s']:.0f} ms in the system on average (Little's law): "
         f"most of the latency is the wait for one of the {r['pool_size']} environments, which share "
         f"the machine's {r['cpu_count']} cores with moto's server.",
+    ]
+
+
+def _lag_lines(r: dict[str, Any]) -> list[str]:
+    if r.get("count_reads") is None:
+        return []
+    settled = r["count_exact_after_s"]
+    after = f"{settled:.2f} s after the last join was answered" if settled is not None else "not within 60 s"
+    return [
+        f"The count as a page reads it (`GET /communities/{{id}}`, {r['count_reads']} reads every "
+        f"{SAMPLE_EVERY_S} s during the burst and after): behind the joins answered by "
+        f"{r['count_lag_p50_s']:.2f} s at the median read, {r['count_lag_max_s']:.2f} s at most (the "
+        "time from the answer of the first join a read did not count to the read's own answer, so a "
+        "read's wait for an environment counts as lag); exact "
+        f"{after} (the local member counter: the stream polled every 0.2 s, batches of up to 1 s).",
+        "",
     ]
 
 
