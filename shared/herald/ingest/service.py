@@ -199,7 +199,7 @@ class IngestService:
                 return self._store_settings(event, previous, upload, data)
             return self._publish_post(event, previous, upload, data)
         except InvalidUpload as exc:
-            return self._reject(event, previous, exc, community=upload.community)
+            return self._reject(event, previous, exc, community=upload.community, variant=upload.lang)
         except (TransientError, ConcurrentUpdate):
             raise
         except Exception as exc:
@@ -489,12 +489,11 @@ class IngestService:
                 "then the variant again",
             )
             try:
-                result = self._reject(check.event(), previous, problem, upload.community, extra=extra)
+                return self._reject(
+                    check.event(), previous, problem, upload.community, extra=extra, variant=lang
+                )
             except ConcurrentUpdate:
                 continue
-            if result.outcome is not None:
-                result.outcome.variant = lang
-            return result
         raise TransientError(f"{check.key}: too many concurrent changes, will retry")
 
     def _wait(self) -> timedelta:
@@ -922,10 +921,12 @@ class IngestService:
         community: str | None,
         fault: BaseException | None = None,
         extra: Change | None = None,
+        variant: str | None = None,
     ) -> IngestResult:
         problems = bounds.recordable(exc.problems)
         errors = [p.as_dict() for p in problems]
         outcome = self._outcome(event, OutcomeStatus.REJECTED, community=community)
+        outcome.variant = variant
         outcome.errors = errors
         outcome.detail = "; ".join(str(p) for p in problems)
         report: dict[str, Any] = {
