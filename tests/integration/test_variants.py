@@ -476,3 +476,92 @@ def test_a_machine_variant_is_stored_and_a_human_one_replaces_it(stack: Stack) -
     variants = store.variants("demo", post_id)
     assert list(variants) == ["fr"] and variants["fr"].origin == "human" and variants["fr"].text == FR
     assert post_of(stack)["variants"]["fr"]["origin"] == "human"
+
+
+# -- writes that cross, on DynamoDB's own conditions ---------------------------------------------------
+
+
+def another_ingest_before_the_next_transaction(stack: Stack, messages: list[dict[str, Any]]) -> Any:
+    """A second ingest worker (its own IngestService on the same table and bucket) that handles
+    ``messages`` just before the handler's next TransactWriteItems: the writes cross."""
+    import contextlib
+    import uuid
+
+    from herald.core import aws
+    from herald.enrichment.pipeline import enrich
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.ingest.adapters.s3_objects import S3ObjectStore
+    from herald.ingest.adapters.sqs_checks import SqsChecks
+    from herald.ingest.events import ObjectEvent, parse_message_body
+    from herald.ingest.service import IngestService
+
+    other = IngestService(
+        S3ObjectStore(stack.s3),
+        DynamoContentStore(stack.table, stack.ddb),
+        enricher=enrich,
+        checks=SqsChecks(stack.queue_url, stack.sqs),
+    )
+    client = aws.client("dynamodb")
+    fired = False
+
+    def cross(**_: Any) -> None:
+        nonlocal fired
+        if fired:
+            return
+        fired = True
+        for message in messages:
+            events = parse_message_body(message["Body"])
+            assert isinstance(events, list)
+            for event in events:
+                assert isinstance(event, ObjectEvent)
+                other.handle(event)
+
+    @contextlib.contextmanager
+    def hooked() -> Any:
+        handler_id = f"cross-{uuid.uuid4()}"
+        client.meta.events.register("before-call.dynamodb.TransactWriteItems", cross, unique_id=handler_id)
+        try:
+            yield
+        finally:
+            client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", unique_id=handler_id)
+        assert fired, "the other worker never ran"
+
+    return hooked()
+
+
+def test_an_original_stored_while_its_variant_decides_to_wait(stack: Stack) -> None:
+    stack.put("posts/demo/clinic.txt", EN)
+    original = stack.receive()
+    stack.put("posts/demo/clinic.fr.txt", FR)
+    variant = stack.receive()
+    with another_ingest_before_the_next_transaction(stack, original):
+        stack.invoke(variant)  # reads no original, then the original is stored before its write
+    post = post_of(stack)
+    assert set(post["variants"]) == {"fr"}
+    assert stack.outcome("posts/demo/clinic.fr.txt")["status"] == "published"
+    assert [i["sk"]["S"] for i in variant_items(stack)] == [f"VAR#{post['id']}#fr"]
+
+
+def test_a_variant_that_waits_while_its_original_decides(stack: Stack) -> None:
+    stack.put("posts/demo/clinic.fr.txt", FR)
+    variant = stack.receive()
+    stack.put("posts/demo/clinic.txt", EN)
+    original = stack.receive()
+    with another_ingest_before_the_next_transaction(stack, variant):
+        stack.invoke(original)  # reads no waiting variant, then one starts waiting before its write
+    post = post_of(stack)
+    assert set(post["variants"]) == {"fr"}
+    assert stack.outcome("posts/demo/clinic.fr.txt")["post_ids"] == [post["id"]]
+
+
+def test_an_edit_of_the_original_crossing_a_new_variant_keeps_both(stack: Stack) -> None:
+    stack.put("posts/demo/clinic.txt", EN)
+    stack.drain()
+    stack.put("posts/demo/clinic.fr.txt", FR)
+    variant = stack.receive()
+    stack.put("posts/demo/clinic.txt", EN_EDIT)
+    edit = stack.receive()
+    with another_ingest_before_the_next_transaction(stack, variant):
+        stack.invoke(edit)
+    post = post_of(stack)
+    assert (post["text"], post["version"]) == (EN_EDIT, 2) and set(post["variants"]) == {"fr"}
