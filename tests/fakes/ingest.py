@@ -250,16 +250,16 @@ class MemoryContent:
         return record
 
     def variant_context(
-        self, community: str, stem_id: str, candidate_ids: Sequence[str], lang: str
+        self, community: str, stem_id: str | None, candidate_ids: Sequence[str], lang: str
     ) -> VariantContext:
         posts = self.posts(community, candidate_ids)
         variants = {
             container: self.variant_items[(community, container, lang)]
-            for container in [*candidate_ids, stem_id]
+            for container in [*candidate_ids, *([stem_id] if stem_id is not None else [])]
             if (community, container, lang) in self.variant_items
         }
         return VariantContext(
-            stem=self.stem(community, stem_id),
+            stem=self.stem(community, stem_id) if stem_id is not None else None,
             posts=posts,
             variants=variants,
             revisions={pid: self.revisions.get((community, pid), 0) for pid in posts},
@@ -286,7 +286,7 @@ class MemoryContent:
         return self.settings.get(community, CommunitySettings())
 
     def put_machine_variant(self, variant: Variant) -> bool:
-        found = self.variant_context(variant.community, "", [variant.post_id], variant.lang)
+        found = self.variant_context(variant.community, None, [variant.post_id], variant.lang)
         post = found.posts.get(variant.post_id)
         current = found.variants.get(variant.post_id)
         if post is None or (current is not None and current.origin is VariantOrigin.HUMAN):

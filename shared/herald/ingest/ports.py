@@ -286,10 +286,10 @@ class ContentStore(Protocol):
         ...
 
     def variant_context(
-        self, community: str, stem_id: str, candidate_ids: Sequence[str], lang: str
+        self, community: str, stem_id: str | None, candidate_ids: Sequence[str], lang: str
     ) -> VariantContext:
         """In one read: the stem, the posts among ``candidate_ids`` and the ``lang`` variant items
-        stored under each of them and under the stem's id."""
+        stored under each of them and under the stem's id (no stem: ``stem_id`` None)."""
         ...
 
     def stem(self, community: str, stem_id: str) -> Stem | None:

@@ -198,12 +198,13 @@ class DynamoContentStore(DynamoTable):
         return found
 
     def variant_context(
-        self, community: str, stem_id: str, candidate_ids: Sequence[str], lang: str
+        self, community: str, stem_id: str | None, candidate_ids: Sequence[str], lang: str
     ) -> VariantContext:
         ids = list(dict.fromkeys(candidate_ids))
-        keys = [stem_key(community, stem_id)]
+        containers = [*ids, stem_id] if stem_id is not None else ids
+        keys = [stem_key(community, stem_id)] if stem_id is not None else []
         keys += [post_key(community, pid) for pid in ids]
-        keys += [variant_key(community, container, lang) for container in [*ids, stem_id]]
+        keys += [variant_key(community, container, lang) for container in containers]
         found = VariantContext()
         for item in self._batch_get(keys):
             kind = item.get("type")
@@ -250,7 +251,7 @@ class DynamoContentStore(DynamoTable):
         if variant.origin is not VariantOrigin.MACHINE:
             raise ValueError(f"put_machine_variant takes machine variants, not {variant.origin}")
         for _ in range(MACHINE_ATTEMPTS):
-            found = self.variant_context(variant.community, "", [variant.post_id], variant.lang)
+            found = self.variant_context(variant.community, None, [variant.post_id], variant.lang)
             post = found.posts.get(variant.post_id)
             current = found.variants.get(variant.post_id)
             if post is None or (current is not None and current.origin is VariantOrigin.HUMAN):
