@@ -34,6 +34,7 @@ _METRIC_NAMES = {
     "duplicate": "Duplicates",
     "deleted": "PostsDeleted",
     "rejected": "UploadsRejected",
+    "waiting": "VariantsWaiting",
 }
 
 
@@ -42,6 +43,7 @@ def ingest_service() -> IngestService:
     from herald.enrichment.pipeline import enrich
     from herald.ingest.adapters.dynamo_content import DynamoContentStore
     from herald.ingest.adapters.s3_objects import S3ObjectStore
+    from herald.ingest.adapters.sqs_checks import SqsChecks
     from herald.ingest.service import IngestService
     from herald.ingest.settings import IngestSettings
 
@@ -51,11 +53,13 @@ def ingest_service() -> IngestService:
         content=DynamoContentStore(settings.content_table),
         enricher=enrich,
         limits=settings.limits,
+        checks=SqsChecks(settings.ingest_queue_url) if settings.ingest_queue_url else None,
+        variant_wait_s=settings.variant_wait_s,
     )
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
-    from herald.ingest.events import S3TestEvent, parse_message_body
+    from herald.ingest.events import S3TestEvent, VariantCheck, parse_message_body
 
     parsed = parse_message_body(record.body)
     if isinstance(parsed, S3TestEvent):
@@ -64,6 +68,18 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
         )
         return
     service = ingest_service()
+    if isinstance(parsed, VariantCheck):
+        logger.append_keys(object_key=parsed.key, sequencer=parsed.sequencer)
+        result = service.check_variant(parsed)
+        if result.outcome is None:
+            logger.info("variant check changed nothing", extra={"reason": result.note})
+        else:
+            logger.warning(
+                "waiting variant rejected", extra={"detail": result.outcome.detail, "status": "rejected"}
+            )
+            metrics.add_metric(name=_METRIC_NAMES["rejected"], unit=MetricUnit.Count, value=1)
+        logger.remove_keys(["object_key", "sequencer"])
+        return
     for event in parsed:
         logger.set_correlation_id(event.correlation_id)
         logger.append_keys(object_key=event.key, sequencer=event.sequencer, post_id=None)
@@ -95,6 +111,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
                 "errors": outcome.errors,
                 "duplicate_of": outcome.duplicate_of,
                 "counts": outcome.counts or None,
+                "variant": outcome.variant,
+                "warnings": outcome.warnings or None,
             },
         )
         metrics.add_metric(name=_METRIC_NAMES[outcome.status], unit=MetricUnit.Count, value=1)

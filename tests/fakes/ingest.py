@@ -24,10 +24,31 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from herald.content.limits import rejected_names
-from herald.content.models import Community, CommunityProfile, Outcome, Post
+from herald.content.models import (
+    Community,
+    CommunityProfile,
+    CommunitySettings,
+    Outcome,
+    Post,
+    Variant,
+    VariantOrigin,
+)
 from herald.core.errors import ConcurrentUpdate, RequestRefused
-from herald.ingest.events import SEQUENCER_WIDTH, ObjectEvent
-from herald.ingest.ports import Change, Claim, ImportProgress, KeyRecord, Lookup, PostRef, Promotion, Waiting
+from herald.ingest.events import SEQUENCER_WIDTH, ObjectEvent, VariantCheck
+from herald.ingest.ports import (
+    Change,
+    Claim,
+    ImportProgress,
+    KeyRecord,
+    Lookup,
+    PostRef,
+    Promotion,
+    Stem,
+    StemChange,
+    VariantContext,
+    VariantsOfPost,
+    Waiting,
+)
 
 BUCKET = "uploads"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -173,6 +194,12 @@ class MemoryContent:
     waiting_refs: dict[str, dict[str, PostRef]] = field(default_factory=dict)
     progress: dict[str, ImportProgress] = field(default_factory=dict)
     profiles: dict[str, _Profile] = field(default_factory=dict)
+    #: (community, the id a variant is stored under, lang) -> variant
+    variant_items: dict[tuple[str, str, str], Variant] = field(default_factory=dict)
+    stems: dict[tuple[str, str], Stem] = field(default_factory=dict)
+    #: (community, post id) -> the post's variants revision (absent: 0)
+    revisions: dict[tuple[str, str], int] = field(default_factory=dict)
+    settings: dict[str, CommunitySettings] = field(default_factory=dict)
     max_items: int = MAX_TRANSACTION_ITEMS
     #: every change committed (or refused), in order
     commits: list[Change] = field(default_factory=list)
@@ -200,6 +227,7 @@ class MemoryContent:
         self, community: str, post_ids: Sequence[str], hashes: Sequence[str], key: str | None = None
     ) -> Lookup:
         found = Lookup(posts=self.posts(community, post_ids), claims=self.claims(community, hashes))
+        found.revisions = {pid: self.revisions.get((community, pid), 0) for pid in found.posts}
         if key is not None:
             refs = self.waiting_refs.get(key, {})
             found.waiting = {pid: refs[pid] for pid in post_ids if pid in refs}
@@ -220,6 +248,59 @@ class MemoryContent:
             record.created_by[pid] = since
         record.waiting = dict(self.waiting_refs.get(key, {}))
         return record
+
+    def variant_context(
+        self, community: str, stem_id: str | None, candidate_ids: Sequence[str], lang: str
+    ) -> VariantContext:
+        posts = self.posts(community, candidate_ids)
+        variants = {
+            container: self.variant_items[(community, container, lang)]
+            for container in [*candidate_ids, *([stem_id] if stem_id is not None else [])]
+            if (community, container, lang) in self.variant_items
+        }
+        return VariantContext(
+            stem=self.stem(community, stem_id) if stem_id is not None else None,
+            posts=posts,
+            variants=variants,
+            revisions={pid: self.revisions.get((community, pid), 0) for pid in posts},
+        )
+
+    def stem(self, community: str, stem_id: str) -> Stem | None:
+        return self.stems.get((community, stem_id))
+
+    def pending_variants(self, community: str, stem_id: str) -> list[Variant]:
+        return [
+            v
+            for (c, s, _), v in sorted(self.variant_items.items())
+            if (c, s) == (community, stem_id) and v.pending
+        ]
+
+    def variants(self, community: str, post_id: str) -> dict[str, Variant]:
+        return {
+            lang: v
+            for (c, s, lang), v in sorted(self.variant_items.items())
+            if (c, s) == (community, post_id)
+        }
+
+    def community_settings(self, community: str) -> CommunitySettings:
+        return self.settings.get(community, CommunitySettings())
+
+    def put_machine_variant(self, variant: Variant) -> bool:
+        found = self.variant_context(variant.community, None, [variant.post_id], variant.lang)
+        post = found.posts.get(variant.post_id)
+        current = found.variants.get(variant.post_id)
+        if post is None or (current is not None and current.origin is VariantOrigin.HUMAN):
+            return False
+        stored = variant.model_copy(update={"version": current.version + 1 if current else 1})
+        summaries = {**post.variants, stored.lang: stored.summary()}
+        revision = found.revisions.get(post.id, 0)
+        self.commit(
+            Change(
+                put_variants=[(stored, current.version if current else None)],
+                post_variants=[VariantsOfPost(post.community, post.id, summaries, post.version, revision)],
+            )
+        )
+        return True
 
     def waiting_for(self, community: str, content_hash: str) -> list[Waiting]:
         found = [w for (c, h, _), w in self.held_back.items() if (c, h) == (community, content_hash)]
@@ -278,11 +359,11 @@ class MemoryContent:
             yield self._put_published(post, change.since)
             delta[post.community] += 1
         for post, expected_version in change.update_posts:
-            yield self._put_post(post, expected_version)
+            yield self._put_post(post, expected_version, change.post_revisions.get((post.community, post.id)))
             yield self._claim(post)
             yield self._remember_published(post, change.since)
         for ref in change.delete_posts:
-            yield self._delete_post(ref)
+            yield self._delete_post(ref, change.post_revisions.get((ref.community, ref.id)))
             if (ref.community, ref.content_hash) not in handed_over:
                 seen = change.claims_seen.get((ref.community, ref.content_hash), 0)
                 yield self._release(ref.community, ref.content_hash, ref.id, seen)
@@ -314,6 +395,16 @@ class MemoryContent:
             yield self._put_progress(*change.progress)
         if change.clear_progress is not None:
             yield self._put_progress(change.clear_progress, None)
+        for variant, replaces in change.put_variants:
+            yield self._put_variant(variant, replaces)
+        for community, container, lang in change.delete_variants:
+            yield self._delete_variant(community, container, lang)
+        for update in change.post_variants:
+            yield self._set_post_variants(update)
+        for stem in change.stems:
+            yield self._change_stem(stem)
+        if change.settings is not None:
+            yield self._put_settings(*change.settings)
         communities = set(delta) | ({change.profile[0]} if change.profile else set())
         for community in sorted(communities):
             profile = change.profile[1] if change.profile and change.profile[0] == community else None
@@ -338,28 +429,106 @@ class MemoryContent:
             size=len(stored.model_dump_json()),
         )
 
-    def _put_post(self, post: Post, expected_version: int | None) -> _Op:
-        """A new post (None: only if there is none) or a new version of one (only over that version)."""
+    def _put_post(self, post: Post, expected_version: int | None, revision: int | None = None) -> _Op:
+        """A new post (None: only if there is none) or a new version of one (only over that version,
+        and with ``revision``, only while its variants revision is still that one)."""
         where = (post.community, post.id)
 
         def guard() -> bool:
             stored = self.posts_by_id.get(where)
             if expected_version is None:
                 return stored is None
-            return stored is not None and stored.version == expected_version
+            same_variants = revision is None or self.revisions.get(where, 0) == revision
+            return stored is not None and stored.version == expected_version and same_variants
 
         def put() -> None:
             self.posts_by_id[where] = post
 
         return _Op(("POST", *where), guard, put, size=len(post.model_dump_json()))
 
-    def _delete_post(self, ref: Post | PostRef) -> _Op:
+    def _delete_post(self, ref: Post | PostRef, revision: int | None = None) -> _Op:
         where = (ref.community, ref.id)
+
+        def guard() -> bool:
+            return where in self.posts_by_id and (
+                revision is None or self.revisions.get(where, 0) == revision
+            )
 
         def delete() -> None:
             del self.posts_by_id[where]
+            self.revisions.pop(where, None)
 
-        return _Op(("POST", *where), lambda: where in self.posts_by_id, delete)
+        return _Op(("POST", *where), guard, delete)
+
+    def _put_variant(self, variant: Variant, expected: int | None) -> _Op:
+        where = (variant.community, variant.post_id, variant.lang)
+
+        def guard() -> bool:
+            stored = self.variant_items.get(where)
+            return stored is None if expected is None else (stored is not None and stored.version == expected)
+
+        return _Op(
+            ("VAR", *where),
+            guard,
+            lambda: self.variant_items.__setitem__(where, variant),
+            size=len(variant.model_dump_json()),
+        )
+
+    def _delete_variant(self, community: str, container: str, lang: str) -> _Op:
+        where = (community, container, lang)
+        return _Op(("VAR", *where), _always, lambda: self.variant_items.pop(where, None))
+
+    def _set_post_variants(self, update: VariantsOfPost) -> _Op:
+        where = (update.community, update.post_id)
+
+        def guard() -> bool:
+            stored = self.posts_by_id.get(where)
+            return (
+                stored is not None
+                and stored.version == update.expected_version
+                and self.revisions.get(where, 0) == update.expected_revision
+            )
+
+        def apply() -> None:
+            self.posts_by_id[where] = self.posts_by_id[where].model_copy(
+                update={"variants": dict(update.variants)}
+            )
+            self.revisions[where] = update.expected_revision + 1
+
+        return _Op(("POST", *where), guard, apply)
+
+    def _change_stem(self, change: StemChange) -> _Op:
+        where = (change.community, change.stem_id)
+
+        def guard() -> bool:
+            stored = self.stems.get(where)
+            if change.release:
+                return stored is None or stored.post_id == change.owner
+            if change.owner is not None:
+                return stored is None or (
+                    stored.post_id in (None, change.owner) and stored.pending == change.expect_pending
+                )
+            return stored is None or stored.post_id is None
+
+        def apply() -> None:
+            stored = self.stems.get(where) or Stem()
+            if change.release:
+                self.stems.pop(where, None)
+            elif change.owner is not None:
+                self.stems[where] = Stem(change.owner, change.owner_key, 0)
+            else:
+                self.stems[where] = Stem(None, None, stored.pending + change.pending_delta)
+
+        return _Op(("STEM", *where), guard, apply)
+
+    def _put_settings(self, community: str, settings: CommunitySettings | None) -> _Op:
+        def apply() -> None:
+            if settings is None:
+                self.settings.pop(community, None)
+            else:
+                self.settings[community] = settings
+
+        return _Op(("PROFILE", community), _always, apply)
 
     def _claim(self, post: Post) -> _Op:
         text = (post.community, post.content_hash)
@@ -529,7 +698,19 @@ class MemoryContent:
             + sum(len(v) for v in self.waiting_refs.values())
             + len(self.progress)
             + len(self.profiles)
+            + len(self.variant_items)
+            + len(self.stems)
         )
+
+
+class MemoryChecks:
+    """Ingest's delayed messages, kept in order (implements :class:`herald.ingest.ports.Checks`)."""
+
+    def __init__(self) -> None:
+        self.scheduled: list[tuple[VariantCheck, float]] = []
+
+    def schedule(self, check: VariantCheck, delay_s: float) -> None:
+        self.scheduled.append((check, delay_s))
 
 
 def _feed_key(post: Post) -> str:

@@ -53,8 +53,9 @@ LOGICAL_IDS = {
     "IngestErrorsAlarm",
     "IngestQueueAgeAlarm",
 }
-#: Prefixes editors upload to; anything else (rejected/ above all) must never notify ingest.
-UPLOAD_PREFIXES = {"posts/", "exports/"}
+#: Prefixes editors upload to (posts, exports, community settings); anything else (rejected/
+#: above all) must never notify ingest.
+UPLOAD_PREFIXES = {"posts/", "exports/", "communities/"}
 
 
 # ----------------------------------------------------------------------------- loading
@@ -274,6 +275,19 @@ def test_common_environment(raw: dict[str, Any]) -> None:
     assert _ref_target(ingest["UPLOADS_BUCKET"]) == "UploadsBucket"
     assert _ref_target(ingest["MAX_POST_BYTES"]) == "MaxPostBytes"
     assert _ref_target(ingest["MAX_EXPORT_BYTES"]) == "MaxExportBytes"
+    assert _ref_target(ingest["INGEST_QUEUE_URL"]) == "IngestQueue"
+    assert _ref_target(ingest["VARIANT_WAIT_S"]) == "VariantWaitSeconds"
+
+
+def test_ingest_may_send_only_to_its_own_queue(expanded: dict[str, Any]) -> None:
+    """The check of a waiting language variant: a delayed message to the ingest queue, nothing else."""
+    sends = [
+        st
+        for lid, st in _statements(expanded)
+        if lid == "IngestFunctionRole" and any(a.startswith("sqs:Send") for a in _listify(st["Action"]))
+    ]
+    assert len(sends) == 1 and _listify(sends[0]["Action"]) == ["sqs:SendMessage"]
+    assert [_ref_target(r) for r in _listify(sends[0]["Resource"])] == ["IngestQueue"]
 
 
 # ----------------------------------------------------------------------------- buckets
@@ -595,7 +609,7 @@ def test_ingest_reads_uploads_and_writes_only_rejected_copies(expanded: dict[str
     write_prefixes = key_patterns([st for st in s3 if is_write(st)])
     read_prefixes = key_patterns([st for st in s3 if not is_write(st)])
     assert write_prefixes == {"/rejected/*"}
-    assert read_prefixes == {"/posts/*", "/exports/*"}
+    assert read_prefixes == {"/posts/*", "/exports/*", "/communities/*"}
     # What Herald writes never notifies ingest.
     assert not {p.strip("/*") + "/" for p in write_prefixes} & UPLOAD_PREFIXES
 

@@ -218,6 +218,18 @@ class CommunityProfile(BaseModel):
     created_year: int | None = None
 
 
+class CommunitySettings(BaseModel):
+    """A community's settings, uploaded as ``communities/<community>.json`` and stored on its
+    profile item as ``settings``: its pages' default language, the languages Amazon Translate fills
+    in for posts that lack them, and whether machine translations are pushed (default: shown only)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    default_language: LanguageCode | None = None
+    machine_translations: Annotated[list[LanguageCode], Field(max_length=20)] = Field(default_factory=list)
+    push_machine_translations: bool = False
+
+
 class Community(BaseModel):
     """A community as stored: its profile plus exact counters."""
 

@@ -16,6 +16,9 @@ SEQUENCER_WIDTH = 32
 #: Top-level field of a message body S3 never sends: ``herald reprocess`` asks to run an event
 #: again for the key's recorded sequencer and version (see ``IngestService.handle``).
 REPROCESS_MARKER = "heraldReprocess"
+#: Top-level field of the message ingest sends itself (with a delay) when a language variant waits
+#: for its original: at that time, a variant still waiting is rejected.
+VARIANT_CHECK_MARKER = "heraldVariantCheck"
 
 
 class _S3Object(BaseModel):
@@ -92,6 +95,35 @@ class ObjectEvent:
         return f"s3-{self.request_id}" if self.request_id else f"s3-seq-{self.sequencer.lstrip('0')}"
 
 
+class VariantCheck(BaseModel):
+    """Ingest's own delayed message: is the variant ``key`` (as event ``sequencer`` left it) still
+    waiting for its original at ``due``?"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str
+    key: str
+    sequencer: str
+    version_id: str | None = None
+    event_time: datetime
+    due: datetime
+
+    def body(self) -> str:
+        return json.dumps({VARIANT_CHECK_MARKER: self.model_dump(mode="json")}, ensure_ascii=False)
+
+    def event(self) -> ObjectEvent:
+        """The upload event the check is about, as ingest saw it."""
+        return ObjectEvent(
+            bucket=self.bucket,
+            key=self.key,
+            kind="created",
+            event_name="ObjectCreated:Put",
+            sequencer=self.sequencer,
+            event_time=self.event_time,
+            version_id=self.version_id,
+        )
+
+
 def normalise_sequencer(sequencer: str | None, event_time: datetime) -> str:
     """S3 sequencers compare as hex strings once left-padded to the same length.
 
@@ -104,14 +136,20 @@ def normalise_sequencer(sequencer: str | None, event_time: datetime) -> str:
     return f"{micros:X}".rjust(SEQUENCER_WIDTH, "0")
 
 
-def parse_message_body(body: str) -> list[ObjectEvent] | S3TestEvent:
-    """The object events in one SQS message body (S3 sends one record per message)."""
+def parse_message_body(body: str) -> list[ObjectEvent] | S3TestEvent | VariantCheck:
+    """The object events in one SQS message body (S3 sends one record per message), or ingest's
+    own check of a waiting variant."""
     try:
         document = json.loads(body)
     except json.JSONDecodeError as exc:
         raise UnreadableEvent(f"message body is not JSON: {exc.msg}") from None
     if isinstance(document, dict) and document.get("Event") == "s3:TestEvent":
         return S3TestEvent.model_validate(document)
+    if isinstance(document, dict) and VARIANT_CHECK_MARKER in document:
+        try:
+            return VariantCheck.model_validate(document[VARIANT_CHECK_MARKER])
+        except ValidationError as exc:
+            raise UnreadableEvent(f"not a variant check: {exc.errors()[0]['msg']}") from None
     try:
         notification = S3EventNotification.model_validate(document)
     except ValidationError as exc:

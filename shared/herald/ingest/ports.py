@@ -7,9 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from herald.content.models import Community, CommunityProfile, Outcome, Post
+from herald.content.models import (
+    Community,
+    CommunityProfile,
+    CommunitySettings,
+    Outcome,
+    Post,
+    Variant,
+    VariantSummary,
+)
+
+if TYPE_CHECKING:
+    from herald.ingest.events import VariantCheck
 
 
 class ObjectStore(Protocol):
@@ -24,6 +35,15 @@ class ObjectStore(Protocol):
         self, bucket: str, key: str, version_id: str | None, report: dict[str, Any]
     ) -> str | None:
         """Copy the original beside its rejection report; returns the copy's key (None if gone)."""
+        ...
+
+
+class Checks(Protocol):
+    """Ingest's own delayed messages (its queue): the check of a variant waiting for its original."""
+
+    def schedule(self, check: VariantCheck, delay_s: float) -> None:
+        """Deliver ``check`` to ingest in ``delay_s`` seconds (at most the queue's longest delay:
+        a check delivered before it is due is scheduled again)."""
         ...
 
 
@@ -100,15 +120,74 @@ class Claim:
 
 @dataclass
 class Lookup:
-    """One read before a decision: posts, text claims, and the key's waiting duplicates."""
+    """One read before a decision: posts, text claims, and the key's waiting duplicates.
+
+    ``revisions``: each post's variants revision (0 when it never had a variant), the guard that
+    keeps a post's write from undoing a variant's written meanwhile (and the other way round).
+    """
 
     posts: dict[str, Post] = field(default_factory=dict)
     claims: dict[str, Claim] = field(default_factory=dict)
     waiting: dict[str, PostRef] = field(default_factory=dict)
+    revisions: dict[str, int] = field(default_factory=dict)
 
     def owner(self, content_hash: str) -> str | None:
         claim = self.claims.get(content_hash)
         return claim.owner if claim else None
+
+
+@dataclass(frozen=True, slots=True)
+class Stem:
+    """What the content store knows of a stem (``posts/<community>/<name>``): the original that
+    holds it (its id and key; None before one is stored) and how many variants wait for one."""
+
+    post_id: str | None = None
+    key: str | None = None
+    pending: int = 0
+
+
+@dataclass
+class VariantContext:
+    """One read before a variant's decision (see ``ContentStore.variant_context``).
+
+    ``posts``: the stored posts among the original's candidate keys; ``stem``: the stem record;
+    ``variants``: the variant items of this language, by the id they are stored under (a post's
+    id, or the stem's id while pending); ``revisions``: as in :class:`Lookup`."""
+
+    stem: Stem | None = None
+    posts: dict[str, Post] = field(default_factory=dict)
+    variants: dict[str, Variant] = field(default_factory=dict)
+    revisions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VariantsOfPost:
+    """A post's ``variants`` map rewritten, guarded by the post's version and variants revision."""
+
+    community: str
+    post_id: str
+    variants: dict[str, VariantSummary]
+    expected_version: int
+    expected_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class StemChange:
+    """A change to a stem record.
+
+    ``owner``/``owner_key``: the original claims the stem (only while no other post holds it and
+    exactly ``expect_pending`` variants wait; the waiting count is then reset, they are adopted);
+    ``pending_delta``: a variant starts or stops waiting (only while no original holds the stem);
+    ``release``: the original that holds it (``owner``) is deleted."""
+
+    community: str
+    stem_id: str
+    stem: str
+    owner: str | None = None
+    owner_key: str | None = None
+    expect_pending: int = 0
+    pending_delta: int = 0
+    release: bool = False
 
 
 @dataclass
@@ -144,6 +223,16 @@ class Change:
     #: an export import that stops before the end records how far it got; the last step clears it
     progress: tuple[str, ImportProgress] | None = None
     clear_progress: str | None = None  # the key
+    #: (community, post id) -> variants revision read: an updated or deleted post must still have it
+    post_revisions: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: variant items to put (each with the version it replaces; None: there must be none)
+    put_variants: list[tuple[Variant, int | None]] = field(default_factory=list)
+    #: variant items to delete: (community, the id it is stored under, lang)
+    delete_variants: list[tuple[str, str, str]] = field(default_factory=list)
+    post_variants: list[VariantsOfPost] = field(default_factory=list)
+    stems: list[StemChange] = field(default_factory=list)
+    #: a community's settings (None in the pair: removed)
+    settings: tuple[str, CommunitySettings | None] | None = None
 
     def is_empty(self) -> bool:
         return not any(
@@ -161,6 +250,11 @@ class Change:
                 self.other_outcomes,
                 self.progress,
                 self.clear_progress,
+                self.put_variants,
+                self.delete_variants,
+                self.post_variants,
+                self.stems,
+                self.settings,
             )
         )
 
@@ -189,6 +283,29 @@ class ContentStore(Protocol):
 
     def waiting_for(self, community: str, content_hash: str) -> list[Waiting]:
         """The duplicates waiting for a text of the community, oldest first."""
+        ...
+
+    def variant_context(
+        self, community: str, stem_id: str | None, candidate_ids: Sequence[str], lang: str
+    ) -> VariantContext:
+        """In one read: the stem, the posts among ``candidate_ids`` and the ``lang`` variant items
+        stored under each of them and under the stem's id (no stem: ``stem_id`` None)."""
+        ...
+
+    def stem(self, community: str, stem_id: str) -> Stem | None:
+        """The stem record (strongly consistent), None when there is none."""
+        ...
+
+    def pending_variants(self, community: str, stem_id: str) -> list[Variant]:
+        """The variants waiting under a stem's id for their original (one Query)."""
+        ...
+
+    def variants(self, community: str, post_id: str) -> dict[str, Variant]:
+        """A post's variant items, by language (one Query)."""
+        ...
+
+    def put_machine_variant(self, variant: Variant) -> bool:
+        """Store a machine translation of a post (never over a human variant); whether it stored."""
         ...
 
     def fits(self, change: Change) -> bool:

@@ -8,7 +8,11 @@
 - a reprocess (``herald reprocess``) carries the key's recorded sequencer and the object's current
   version: it runs again only while both still match the recorded outcome, so it refreshes what
   was derived from the same content and never wins over a newer event;
-- an invalid upload is rejected with reasons, its original kept beside them.
+- an invalid upload is rejected with reasons, its original kept beside them;
+- a language variant (``posts/<c>/<name>.<lang>.<ext>``) is stored beside its original's post,
+  its summary in the post's ``variants`` in the same write; one that comes first waits for its
+  original (a bounded time, through a delayed check message) and is adopted when it comes
+  (see docs/languages.md).
 
 Writes go through :meth:`ContentStore.commit`, whose guards make each step atomic; a guard that
 fails means someone else got there first, and the decision is taken again on fresh reads.
@@ -16,27 +20,46 @@ fails means someone else got there first, and the decision is taken again on fre
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from herald.content import limits as bounds
-from herald.content.models import Enrichment, Outcome, OutcomeStatus, Post, PostInput, PostSource
-from herald.core.errors import ConcurrentUpdate, InvalidUpload, TransientError
+from herald.content.models import (
+    CommunitySettings,
+    Enrichment,
+    Outcome,
+    OutcomeStatus,
+    Post,
+    PostInput,
+    PostSource,
+    Variant,
+    VariantOrigin,
+    VariantSummary,
+)
+from herald.core.errors import ConcurrentUpdate, InvalidUpload, Problem, TransientError
 from herald.enrichment.pipeline import fingerprint as text_fingerprint
-from herald.ingest.events import ObjectEvent
+from herald.ingest.events import ObjectEvent, VariantCheck
+from herald.ingest.languages import is_known_language, primary
 from herald.ingest.layout import UploadKey, UploadKind, is_internal, parse_key
-from herald.ingest.parsing import IngestLimits, parse_export, parse_post
+from herald.ingest.parsing import IngestLimits, decode_text, parse_export, parse_post
 from herald.ingest.ports import (
     Change,
+    Checks,
     ContentStore,
     ImportProgress,
     KeyRecord,
     ObjectStore,
     PostRef,
     Promotion,
+    StemChange,
+    VariantContext,
+    VariantsOfPost,
     Waiting,
 )
 
@@ -50,6 +73,11 @@ GROUP = 32
 MAX_UNFINISHED_RUNS = 3
 #: Seconds kept in hand when a long import or delete stops: its last writes and the progress record.
 RESERVE_S = 5.0
+#: How long a variant waits for its original by default (VARIANT_WAIT_S), and the longest
+#: translation window a post may ask for.
+VARIANT_WAIT_S = 900
+MAX_TRANSLATION_WINDOW_S = 24 * 3600
+_WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
 class Unfinished(TransientError):
@@ -97,6 +125,8 @@ class IngestService:
         limits: IngestLimits | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         fingerprint: Callable[[str], str] | None = None,
+        checks: Checks | None = None,
+        variant_wait_s: float = VARIANT_WAIT_S,
     ) -> None:
         """``fingerprint`` gives an export post's text hash (the ``content_hash`` the enricher would
         derive) without enriching it, so a resumed import skips what is stored for free."""
@@ -108,6 +138,8 @@ class IngestService:
         if fingerprint is None:
             fingerprint = text_fingerprint
         self._fingerprint = fingerprint
+        self._checks = checks
+        self._variant_wait_s = variant_wait_s
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -124,6 +156,10 @@ class IngestService:
                 and previous.sequencer >= event.sequencer
                 and not _is_reprocess_of(event, previous)
             ):
+                if previous.status is OutcomeStatus.WAITING and previous.sequencer == event.sequencer:
+                    # The same event again: its check may not have been queued (a fault after the
+                    # write); one more is harmless, a check does nothing for a key that moved on.
+                    self._schedule_check(event, previous.processed_at + self._wait())
                 return IngestResult(None, f"superseded: the key already reflects event {previous.sequencer}")
             try:
                 return self._handle_once(event, previous, budget)
@@ -141,6 +177,10 @@ class IngestService:
         if event.kind == "removed":
             # No fault handling here: the event is the only record of a removal, so a fault
             # keeps it (retried, then in the DLQ) for a redrive once fixed.
+            if upload.kind is UploadKind.VARIANT:
+                return self._delete_variant(event, previous, upload)
+            if upload.kind is UploadKind.SETTINGS:
+                return self._delete_settings(event, previous, upload)
             return self._delete(event, previous, upload, budget)
         is_export = upload.kind is UploadKind.EXPORT
         limit = self._limits.max_export_bytes if is_export else self._limits.max_post_bytes
@@ -153,9 +193,13 @@ class IngestService:
                 return IngestResult(None, "the object no longer exists; a later event will say what happened")
             if is_export:
                 return self._import_export(event, previous, upload, data, budget)
+            if upload.kind is UploadKind.VARIANT:
+                return self._publish_variant(event, previous, upload, data)
+            if upload.kind is UploadKind.SETTINGS:
+                return self._store_settings(event, previous, upload, data)
             return self._publish_post(event, previous, upload, data)
         except InvalidUpload as exc:
-            return self._reject(event, previous, exc, community=upload.community)
+            return self._reject(event, previous, exc, community=upload.community, variant=upload.lang)
         except (TransientError, ConcurrentUpdate):
             raise
         except Exception as exc:
@@ -170,6 +214,7 @@ class IngestService:
         self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey, data: bytes
     ) -> IngestResult:
         post_input = parse_post(data, upload.fmt, self._limits)
+        window_s = _translations_wanted(post_input)
         enrichment = self._enrich(
             post_input.text,
             title=post_input.title,
@@ -220,7 +265,11 @@ class IngestService:
                 existing.created_at,
                 now,
                 correlation_id=event.correlation_id,
+                variants=existing.variants,
+                translation_window_s=window_s,
             )
+            # Its variants stay as they are: the write fails if one changed since the read.
+            change.post_revisions[(upload.community, post_id)] = found.revisions.get(post_id, 0)
             if _same_content(existing, post):
                 outcome.detail = f"content unchanged; version {existing.version} kept"
             else:
@@ -232,9 +281,270 @@ class IngestService:
         else:
             if waiting is not None:
                 change.unwait.append(waiting)
-            change.create_posts.append(
-                _make_post(upload, post_input, enrichment, 1, now, now, correlation_id=event.correlation_id)
+            post = _make_post(
+                upload,
+                post_input,
+                enrichment,
+                1,
+                now,
+                now,
+                correlation_id=event.correlation_id,
+                translation_window_s=window_s,
             )
+            change.create_posts.append(self._adopt_variants(change, upload, post, now))
+        self._content.commit(change)
+        return IngestResult(outcome)
+
+    # -- language variants -----------------------------------------------------------------------
+
+    def _adopt_variants(self, change: Change, upload: UploadKey, post: Post, now: datetime) -> Post:
+        """A new original claims its stem (unless another post holds it) and takes in the variants
+        waiting for it, each key's outcome rewritten, all in ``change``. Returns the post to create."""
+        stem = self._content.stem(upload.community, upload.stem_id)
+        if stem is not None and stem.post_id not in (None, post.id):
+            return post  # another original of the same name holds the stem and its variants
+        pending = self._content.pending_variants(upload.community, upload.stem_id) if stem else []
+        change.stems.append(
+            StemChange(
+                upload.community,
+                upload.stem_id,
+                upload.stem,
+                owner=post.id,
+                owner_key=post.key,
+                expect_pending=stem.pending if stem else 0,
+            )
+        )
+        summaries: dict[str, VariantSummary] = {}
+        for variant in pending:
+            adopted = variant.model_copy(update={"post_id": post.id, "pending": False})
+            change.put_variants.append((adopted, None))
+            change.delete_variants.append((upload.community, upload.stem_id, variant.lang))
+            summaries[variant.lang] = adopted.summary()
+            found = self._content.outcome(variant.key)
+            if found is not None and found.status is OutcomeStatus.WAITING:
+                adopted_outcome = found.model_copy(
+                    update={
+                        "status": OutcomeStatus.PUBLISHED,
+                        "post_ids": [post.id],
+                        "detail": (
+                            f"its original {post.key!r} arrived: the {variant.lang} variant of post {post.id}"
+                        ),
+                        "processed_at": now,
+                    }
+                )
+                change.other_outcomes.append((adopted_outcome, found.sequencer))
+        return post.model_copy(update={"variants": summaries}) if summaries else post
+
+    def _publish_variant(
+        self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey, data: bytes
+    ) -> IngestResult:
+        lang = _lang(upload)
+        post_input = parse_post(data, upload.fmt, self._limits)
+        # No declared language: the text's own is detected, to warn when it is not the key's.
+        enrichment = self._enrich(
+            post_input.text, title=post_input.title, tags=post_input.tags, lang=None, fmt=upload.fmt
+        )
+        context = self._content.variant_context(
+            upload.community, upload.stem_id, list(upload.original_ids().values()), lang
+        )
+        original = _original(upload, context)
+        now = self._now()
+        outcome = self._outcome(event, OutcomeStatus.PUBLISHED, community=upload.community)
+        outcome.variant = lang
+        outcome.warnings = _variant_warnings(upload, post_input, enrichment)
+        container = original.id if original is not None else upload.stem_id
+        current = context.variants.get(container)
+        if current is not None and current.key != event.key and current.origin is VariantOrigin.HUMAN:
+            where = f"post {original.id}" if original is not None else f"{upload.stem}.(txt|md|json)"
+            state = "is already" if original is not None else "already waits as"
+            raise InvalidUpload.one("key", f"variant {lang} of {where} {state} {current.key!r}")
+        same_key = current is not None and current.key == event.key
+        variant = Variant(
+            post_id=container,
+            community=upload.community,
+            lang=lang,
+            key=event.key,
+            origin=VariantOrigin.HUMAN,
+            format=upload.fmt,
+            version=current.version + 1 if current is not None else 1,
+            pending=original is None,
+            created_at=current.created_at if same_key and current is not None else now,
+            updated_at=now,
+            correlation_id=event.correlation_id,
+            **enrichment.model_dump(),
+        )
+        bounds.check_stored_post(variant.model_dump(mode="json", exclude_none=True), "text")
+        change = Change(outcome=outcome, expect_sequencer=_sequencer(previous), since=event.sequencer)
+        if same_key and current is not None and _same_variant(current, variant):
+            outcome.status = OutcomeStatus.WAITING if original is None else OutcomeStatus.UPDATED
+            outcome.post_ids = [original.id] if original is not None else []
+            outcome.detail = f"content unchanged; version {current.version} kept"
+            if original is None:
+                outcome.detail += "; " + self._waiting_detail(upload, now)
+            self._content.commit(change)
+            if original is None:
+                self._schedule_check(event, now + self._wait())
+            return IngestResult(outcome)
+        change.put_variants.append((variant, current.version if current is not None else None))
+        if original is None:
+            change.stems.append(
+                StemChange(
+                    upload.community,
+                    upload.stem_id,
+                    upload.stem,
+                    pending_delta=0 if current is not None else 1,
+                )
+            )
+            outcome.status = OutcomeStatus.WAITING
+            outcome.detail = self._waiting_detail(upload, now)
+            self._content.commit(change)
+            self._schedule_check(event, now + self._wait())
+            return IngestResult(outcome)
+        change.post_variants.append(
+            VariantsOfPost(
+                original.community,
+                original.id,
+                {**original.variants, lang: variant.summary()},
+                original.version,
+                context.revisions.get(original.id, 0),
+            )
+        )
+        outcome.post_ids = [original.id]
+        outcome.status = OutcomeStatus.UPDATED if same_key else OutcomeStatus.PUBLISHED
+        outcome.detail = (
+            f"the {lang} variant of post {original.id} (from {original.key!r}), version {variant.version}"
+        )
+        if current is not None and current.origin is VariantOrigin.MACHINE:
+            outcome.detail += "; it replaces the machine translation"
+        self._content.commit(change)
+        return IngestResult(outcome)
+
+    def _delete_variant(
+        self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey
+    ) -> IngestResult:
+        lang = _lang(upload)
+        context = self._content.variant_context(
+            upload.community, upload.stem_id, list(upload.original_ids().values()), lang
+        )
+        original = _original(upload, context)
+        outcome = self._outcome(event, OutcomeStatus.DELETED, community=upload.community)
+        outcome.variant = lang
+        change = Change(outcome=outcome, expect_sequencer=_sequencer(previous))
+        stored = context.variants.get(original.id) if original is not None else None
+        waiting = context.variants.get(upload.stem_id)
+        if original is not None and stored is not None and stored.key == event.key:
+            change.delete_variants.append((upload.community, original.id, lang))
+            left = {k: v for k, v in original.variants.items() if k != lang}
+            change.post_variants.append(
+                VariantsOfPost(
+                    original.community,
+                    original.id,
+                    left,
+                    original.version,
+                    context.revisions.get(original.id, 0),
+                )
+            )
+            outcome.post_ids = [original.id]
+            outcome.detail = f"the {lang} variant of post {original.id} removed"
+        elif waiting is not None and waiting.key == event.key:
+            change.delete_variants.append((upload.community, upload.stem_id, lang))
+            change.stems.append(StemChange(upload.community, upload.stem_id, upload.stem, pending_delta=-1))
+            outcome.detail = f"the {lang} variant no longer waits for its original"
+        else:
+            outcome.detail = "nothing was stored from this key"
+        self._content.commit(change)
+        return IngestResult(outcome)
+
+    def check_variant(self, check: VariantCheck) -> IngestResult:
+        """Ingest's delayed check of a waiting variant: still waiting when due, it is rejected (its
+        original kept under rejected/ beside the reason) and its item removed."""
+        for _ in range(MAX_ATTEMPTS):
+            previous = self._content.outcome(check.key)
+            if (
+                previous is None
+                or previous.status is not OutcomeStatus.WAITING
+                or previous.sequencer != check.sequencer
+            ):
+                return IngestResult(None, "the variant no longer waits as this check's event left it")
+            now = self._now()
+            if now < check.due:
+                event = check.event()
+                self._schedule_check(event, check.due)
+                return IngestResult(None, f"not due yet: checked again at {check.due.isoformat()}")
+            upload = parse_key(check.key)
+            lang = _lang(upload)
+            context = self._content.variant_context(upload.community, upload.stem_id, [], lang)
+            extra = Change()
+            waiting = context.variants.get(upload.stem_id)
+            if waiting is not None and waiting.key == check.key:
+                extra.delete_variants.append((upload.community, upload.stem_id, lang))
+                extra.stems.append(
+                    StemChange(upload.community, upload.stem_id, upload.stem, pending_delta=-1)
+                )
+            wait_s = round((check.due - previous.processed_at).total_seconds())
+            problem = InvalidUpload.one(
+                "original",
+                f"the {lang} variant's original {upload.stem}.(txt|md|json) did not arrive within "
+                f"{wait_s} s (until {check.due.isoformat(timespec='seconds')}); upload the original, "
+                "then the variant again",
+            )
+            try:
+                return self._reject(
+                    check.event(), previous, problem, upload.community, extra=extra, variant=lang
+                )
+            except ConcurrentUpdate:
+                continue
+        raise TransientError(f"{check.key}: too many concurrent changes, will retry")
+
+    def _wait(self) -> timedelta:
+        return timedelta(seconds=self._variant_wait_s)
+
+    def _waiting_detail(self, upload: UploadKey, now: datetime) -> str:
+        until = (now + self._wait()).isoformat(timespec="seconds")
+        return f"waiting for its original {upload.stem}.(txt|md|json) until {until}"
+
+    def _schedule_check(self, event: ObjectEvent, due: datetime) -> None:
+        if self._checks is None:
+            raise TransientError(
+                "a variant waits for its original but ingest has no queue for its check (INGEST_QUEUE_URL)"
+            )
+        check = VariantCheck(
+            bucket=event.bucket,
+            key=event.key,
+            sequencer=event.sequencer,
+            version_id=event.version_id,
+            event_time=event.event_time,
+            due=due,
+        )
+        self._checks.schedule(check, max(0.0, (due - self._now()).total_seconds()))
+
+    # -- community settings ----------------------------------------------------------------------
+
+    def _store_settings(
+        self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey, data: bytes
+    ) -> IngestResult:
+        settings = parse_settings(data, self._limits)
+        status = (
+            OutcomeStatus.PUBLISHED
+            if previous is None or previous.status in (OutcomeStatus.DELETED, OutcomeStatus.REJECTED)
+            else OutcomeStatus.UPDATED
+        )
+        outcome = self._outcome(event, status, community=upload.community)
+        outcome.detail = "community settings stored: " + json.dumps(settings.model_dump(mode="json"))
+        change = Change(
+            outcome=outcome, expect_sequencer=_sequencer(previous), settings=(upload.community, settings)
+        )
+        self._content.commit(change)
+        return IngestResult(outcome)
+
+    def _delete_settings(
+        self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey
+    ) -> IngestResult:
+        outcome = self._outcome(event, OutcomeStatus.DELETED, community=upload.community)
+        outcome.detail = "community settings removed: the defaults apply"
+        change = Change(
+            outcome=outcome, expect_sequencer=_sequencer(previous), settings=(upload.community, None)
+        )
         self._content.commit(change)
         return IngestResult(outcome)
 
@@ -562,10 +872,13 @@ class IngestService:
         self, event: ObjectEvent, previous: Outcome | None, upload: UploadKey, budget: Budget
     ) -> IngestResult:
         """Everything the key ever published goes, whatever its last outcome said."""
+        gone = Change()
         if upload.kind is UploadKind.POST:
             found = self._content.lookup(upload.community, [upload.post_id], [], key=event.key)
             refs: list[Post | PostRef] = list(found.posts.values())
             waits = list(found.waiting.values())
+            for post in found.posts.values():
+                gone = self._variants_go(upload, post, found.revisions.get(post.id, 0))
         else:
             record = self._content.key_record(event.key)
             refs = [*record.published.values(), *self._legacy_refs(upload, previous, record, {})]
@@ -576,13 +889,29 @@ class IngestService:
         outcome.detail = f"{len(refs)} post(s) removed" if refs else "nothing was published from this key"
         if waits:
             outcome.detail += f"; {len(waits)} duplicate(s) no longer wait for their original"
-        last = Change(outcome=outcome, expect_sequencer=_sequencer(previous), clear_progress=event.key)
+        if gone.delete_variants:
+            outcome.detail += f"; with its variants {', '.join(lang for _, _, lang in gone.delete_variants)}"
+        last = _merge(
+            gone, Change(outcome=outcome, expect_sequencer=_sequencer(previous), clear_progress=event.key)
+        )
         _, stopped = self._take_down(event.key, refs, waits, budget, last=last)
         if stopped:
             raise Unfinished(
                 f"{event.key}: the function's time ran out while removing its posts; the retry goes on"
             )
         return IngestResult(outcome)
+
+    def _variants_go(self, upload: UploadKey, post: Post, revision: int) -> Change:
+        """The part of deleting an original that removes its variants and lets its stem go."""
+        change = Change(post_revisions={(post.community, post.id): revision})
+        variants = self._content.variants(post.community, post.id)
+        change.delete_variants = [(post.community, post.id, lang) for lang in sorted(variants)]
+        stem = self._content.stem(upload.community, upload.stem_id)
+        if stem is not None and stem.post_id == post.id:
+            change.stems.append(
+                StemChange(upload.community, upload.stem_id, upload.stem, owner=post.id, release=True)
+            )
+        return change
 
     def _reject(
         self,
@@ -591,10 +920,13 @@ class IngestService:
         exc: InvalidUpload,
         community: str | None,
         fault: BaseException | None = None,
+        extra: Change | None = None,
+        variant: str | None = None,
     ) -> IngestResult:
         problems = bounds.recordable(exc.problems)
         errors = [p.as_dict() for p in problems]
         outcome = self._outcome(event, OutcomeStatus.REJECTED, community=community)
+        outcome.variant = variant
         outcome.errors = errors
         outcome.detail = "; ".join(str(p) for p in problems)
         report: dict[str, Any] = {
@@ -605,7 +937,8 @@ class IngestService:
             "rejected_at": outcome.processed_at.isoformat(),
         }
         outcome.rejected_copy = self._objects.keep_rejected(event.bucket, event.key, event.version_id, report)
-        self._content.commit(Change(outcome=outcome, expect_sequencer=_sequencer(previous)))
+        change = Change(outcome=outcome, expect_sequencer=_sequencer(previous))
+        self._content.commit(_merge(extra, change) if extra is not None else change)
         return IngestResult(outcome, fault=fault)
 
     def _record(
@@ -678,6 +1011,12 @@ def _merge(a: Change, b: Change) -> Change:
         claims_seen={**a.claims_seen, **b.claims_seen},
         progress=b.progress or a.progress,
         clear_progress=b.clear_progress or a.clear_progress,
+        post_revisions={**a.post_revisions, **b.post_revisions},
+        put_variants=[*a.put_variants, *b.put_variants],
+        delete_variants=[*a.delete_variants, *b.delete_variants],
+        post_variants=[*a.post_variants, *b.post_variants],
+        stems=[*a.stems, *b.stems],
+        settings=b.settings or a.settings,
     )
 
 
@@ -695,6 +1034,8 @@ def _make_post(
     position: int | None = None,
     correlation_id: str | None = None,
     loc: str = "text",
+    variants: dict[str, VariantSummary] | None = None,
+    translation_window_s: int | None = None,
 ) -> Post:
     is_export = upload.kind is UploadKind.EXPORT
     post = Post(
@@ -708,6 +1049,9 @@ def _make_post(
         pinned=post_input.pinned,
         notify=post_input.notify and not is_export,
         publish_at=post_input.publish_at,
+        variants=dict(variants or {}),
+        translations=list(post_input.translations),
+        translation_window_s=translation_window_s,
         version=version,
         created_at=created_at,
         updated_at=updated_at,
@@ -723,3 +1067,91 @@ _VOLATILE = {"version", "created_at", "updated_at", "correlation_id"}
 
 def _same_content(old: Post, new: Post) -> bool:
     return old.model_dump(exclude=_VOLATILE) == new.model_dump(exclude=_VOLATILE)
+
+
+_VARIANT_VOLATILE = {"version", "created_at", "updated_at", "correlation_id", "pending", "post_id"}
+
+
+def _same_variant(old: Variant, new: Variant) -> bool:
+    return old.model_dump(exclude=_VARIANT_VOLATILE) == new.model_dump(exclude=_VARIANT_VOLATILE)
+
+
+def _lang(upload: UploadKey) -> str:
+    if upload.lang is None:
+        raise ValueError(f"{upload.key!r} is not a variant key")
+    return upload.lang
+
+
+def _original(upload: UploadKey, context: VariantContext) -> Post | None:
+    """The post a variant belongs to: the one holding the stem, else (an original stored before
+    stems were recorded) the first stored of the candidate keys, in the formats' order."""
+    if context.stem is not None and context.stem.post_id is not None:
+        return context.posts.get(context.stem.post_id)
+    for post_id in upload.original_ids().values():
+        if post_id in context.posts:
+            return context.posts[post_id]
+    return None
+
+
+def _variant_warnings(upload: UploadKey, post_input: PostInput, enrichment: Enrichment) -> list[str]:
+    lang = _lang(upload)
+    warnings = []
+    detected = enrichment.language
+    if detected and detected != primary(lang):
+        warnings.append(
+            f"the text reads as {detected!r}, not {lang!r} as the key says; stored as the {lang} variant"
+        )
+    if post_input.lang is not None and primary(post_input.lang) != primary(lang):
+        warnings.append(
+            f"lang {post_input.lang!r} is ignored: the key names the variant's language, {lang!r}"
+        )
+    if post_input.translations or post_input.translation_window is not None:
+        warnings.append("translations and translation_window are the original's to say: ignored on a variant")
+    return warnings
+
+
+def _translations_wanted(post_input: PostInput) -> int | None:
+    """Check the variants an editor says are coming (known codes, a window of at most 24 h) and
+    return the window in seconds."""
+    problems = [
+        Problem("translations", f"unknown language code {code!r}: use ISO 639-1 codes (fr, ar, pt-br)")
+        for code in post_input.translations
+        if not is_known_language(code)
+    ]
+    window_s = None
+    if post_input.translation_window is not None:
+        value = post_input.translation_window
+        window_s = int(value[:-1]) * _WINDOW_UNITS[value[-1]]
+        if window_s > MAX_TRANSLATION_WINDOW_S:
+            problems.append(
+                Problem(
+                    "translation_window", f"{value!r} is longer than 24 h: the fan-out waits at most 24 h"
+                )
+            )
+    if problems:
+        raise InvalidUpload(problems)
+    return window_s
+
+
+def parse_settings(data: bytes, limits: IngestLimits) -> CommunitySettings:
+    """``communities/<community>.json``: the community's settings, every field checked."""
+    text = decode_text(data, limit=limits.max_post_bytes, what="settings file")
+    try:
+        settings = CommunitySettings.model_validate_json(text)
+    except ValidationError as exc:
+        raise InvalidUpload(
+            [
+                Problem(".".join(str(p) for p in err["loc"]) or "settings", err["msg"])
+                for err in exc.errors(include_url=False)
+            ]
+        ) from None
+    codes = [("default_language", settings.default_language)] if settings.default_language else []
+    codes += [("machine_translations", code) for code in settings.machine_translations]
+    problems = [
+        Problem(loc, f"unknown language code {code!r}: use ISO 639-1 codes (fr, ar, pt-br)")
+        for loc, code in codes
+        if not is_known_language(code)
+    ]
+    if problems:
+        raise InvalidUpload(problems)
+    return settings

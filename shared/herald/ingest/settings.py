@@ -16,6 +16,10 @@ class IngestSettings(Settings):
     uploads_bucket: str | None = None
     max_post_bytes: int = Field(default=IngestLimits().max_post_bytes, gt=0)
     max_export_bytes: int = Field(default=IngestLimits().max_export_bytes, gt=0)
+    #: The ingest queue: where ingest sends itself the check of a variant waiting for its original.
+    ingest_queue_url: str | None = None
+    #: How long a variant waits for its original before it is rejected (seconds).
+    variant_wait_s: int = Field(default=900, ge=0, le=86_400)
 
     @property
     def limits(self) -> IngestLimits:

@@ -13,7 +13,17 @@ upload outcome         ``UPLOAD#<key>``      ``OUTCOME``         ``OUTCOMES`` / 
 published by the key   ``KEY#<sha256(key)>`` ``PUB#<id>``        -
 waiting, by the key    ``KEY#<sha256(key)>`` ``WAIT#<id>``       -
 import progress        ``KEY#<sha256(key)>`` ``IMPORT``          -
+language variant       ``C#<community>``     ``VAR#<id>#<lang>``  -
+post stem              ``C#<community>``     ``STEM#<stem id>``  -
 =====================  ====================  ==================  ====================================
+
+A language variant is stored under its post's id, or, while its original is not stored yet
+(``pending``), under the id of its stem (``posts/<community>/<name>``, see
+:attr:`herald.ingest.layout.UploadKey.stem_id`). The stem item names the original that holds the
+stem and counts the variants waiting for one: an original claims it only with the count it read,
+a variant waits only while no original holds it, so neither can miss the other. A post item's
+``variants_rev`` counts the writes of its ``variants`` map: every write of the post item is
+guarded by it, so a variant and an edit of the original never undo each other.
 
 A key's own partition is named by the hash of the key, so its DynamoDB keys stay short whatever
 the object key's length (a partition key may hold 2,048 bytes, a sort key 1,024).
@@ -35,9 +45,31 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.content import limits as bounds
 from herald.content.keys import community_pk, post_key
-from herald.content.models import Community, CommunityProfile, Outcome, Post
+from herald.content.models import (
+    Community,
+    CommunityProfile,
+    CommunitySettings,
+    Outcome,
+    Post,
+    Variant,
+    VariantOrigin,
+)
 from herald.core.aws import DynamoTable, as_conflict, as_domain_error, from_item, to_item
-from herald.ingest.ports import Change, Claim, ImportProgress, KeyRecord, Lookup, PostRef, Promotion, Waiting
+from herald.core.errors import ConcurrentUpdate
+from herald.ingest.ports import (
+    Change,
+    Claim,
+    ImportProgress,
+    KeyRecord,
+    Lookup,
+    PostRef,
+    Promotion,
+    Stem,
+    StemChange,
+    VariantContext,
+    VariantsOfPost,
+    Waiting,
+)
 
 GSI1 = "gsi1"
 #: TransactWriteItems: at most 100 items and 4 MB; a margin is kept on the size (our estimate
@@ -77,6 +109,27 @@ def waiting_key(community: str, content_hash: str, post_id: str) -> dict[str, An
 
 def profile_key(community: str) -> dict[str, Any]:
     return {"pk": {"S": community_pk(community)}, "sk": {"S": "PROFILE"}}
+
+
+def variant_key(community: str, container: str, lang: str) -> dict[str, Any]:
+    """A variant's item, under its post's id (or its stem's id while it waits for its original)."""
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"VAR#{container}#{lang}"}}
+
+
+def stem_key(community: str, stem_id: str) -> dict[str, Any]:
+    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"STEM#{stem_id}"}}
+
+
+def variant_item(variant: Variant) -> dict[str, Any]:
+    values = variant.model_dump(mode="json", exclude_none=True)
+    values.update(
+        pk=community_pk(variant.community), sk=f"VAR#{variant.post_id}#{variant.lang}", type="variant"
+    )
+    return to_item(values)
+
+
+#: Machine variants a post's variants map may be rewritten for before ``put_machine_variant`` gives up.
+MACHINE_ATTEMPTS = 5
 
 
 def feed_sort_key(post: Post) -> str:
@@ -141,7 +194,88 @@ class DynamoContentStore(DynamoTable):
                 found.waiting[item["post_id"]] = _ref(item)
             elif kind == "post":
                 found.posts[item["id"]] = Post.model_validate(item)
+                found.revisions[item["id"]] = int(item.get("variants_rev", 0))
         return found
+
+    def variant_context(
+        self, community: str, stem_id: str | None, candidate_ids: Sequence[str], lang: str
+    ) -> VariantContext:
+        ids = list(dict.fromkeys(candidate_ids))
+        containers = [*ids, stem_id] if stem_id is not None else ids
+        keys = [stem_key(community, stem_id)] if stem_id is not None else []
+        keys += [post_key(community, pid) for pid in ids]
+        keys += [variant_key(community, container, lang) for container in containers]
+        found = VariantContext()
+        for item in self._batch_get(keys):
+            kind = item.get("type")
+            if kind == "stem":
+                found.stem = Stem(item.get("post_id"), item.get("key"), int(item.get("pending", 0)))
+            elif kind == "post":
+                found.posts[item["id"]] = Post.model_validate(item)
+                found.revisions[item["id"]] = int(item.get("variants_rev", 0))
+            elif kind == "variant":
+                found.variants[item["post_id"]] = Variant.model_validate(item)
+        return found
+
+    def stem(self, community: str, stem_id: str) -> Stem | None:
+        item = self._get(stem_key(community, stem_id))
+        return Stem(item.get("post_id"), item.get("key"), int(item.get("pending", 0))) if item else None
+
+    def pending_variants(self, community: str, stem_id: str) -> list[Variant]:
+        return [v for v in self._variant_items(community, stem_id) if v.pending]
+
+    def variants(self, community: str, post_id: str) -> dict[str, Variant]:
+        return {v.lang: v for v in self._variant_items(community, post_id) if not v.pending}
+
+    def _variant_items(self, community: str, container: str) -> list[Variant]:
+        params = {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {
+                ":p": {"S": community_pk(community)},
+                ":s": {"S": f"VAR#{container}#"},
+            },
+            "ConsistentRead": True,
+        }
+        items = self.query_items(params, what=f"reading the variants of {container}")
+        return [Variant.model_validate(from_item(raw)) for raw in items]
+
+    def community_settings(self, community: str) -> CommunitySettings:
+        """The community's settings (the defaults when it uploaded none)."""
+        item = self._get(profile_key(community))
+        return CommunitySettings.model_validate((item or {}).get("settings") or {}, strict=False)
+
+    def put_machine_variant(self, variant: Variant) -> bool:
+        """Store a machine translation as the post's ``variant.lang`` variant, its summary in the
+        post's ``variants`` in the same transaction. Never over a human variant (nor for a post that
+        does not exist): returns False then. An older machine variant of the language is replaced."""
+        if variant.origin is not VariantOrigin.MACHINE:
+            raise ValueError(f"put_machine_variant takes machine variants, not {variant.origin}")
+        for _ in range(MACHINE_ATTEMPTS):
+            found = self.variant_context(variant.community, None, [variant.post_id], variant.lang)
+            post = found.posts.get(variant.post_id)
+            current = found.variants.get(variant.post_id)
+            if post is None or (current is not None and current.origin is VariantOrigin.HUMAN):
+                return False
+            version = current.version + 1 if current is not None else 1
+            stored = variant.model_copy(update={"pending": False, "version": version})
+            change = Change(
+                put_variants=[(stored, current.version if current is not None else None)],
+                post_variants=[
+                    VariantsOfPost(
+                        post.community,
+                        post.id,
+                        {**post.variants, stored.lang: stored.summary()},
+                        post.version,
+                        found.revisions.get(post.id, 0),
+                    )
+                ],
+            )
+            try:
+                self.commit(change)
+            except ConcurrentUpdate:
+                continue
+            return True
+        return False
 
     def claims(self, community: str, hashes: Sequence[str]) -> dict[str, Claim]:
         items = self._batch_get([hash_key(community, h) for h in dict.fromkeys(hashes)])
@@ -260,25 +394,36 @@ class DynamoContentStore(DynamoTable):
             yield {"Put": {"TableName": t, "Item": _published_item(post, change.since)}}
             post_delta[post.community] += 1
         for post, expected_version in change.update_posts:
+            item = post_item(post)
+            revision = change.post_revisions.get((post.community, post.id))
+            condition, values = "#v = :v", {":v": {"N": str(expected_version)}}
+            if revision is not None:
+                condition += f" AND {_REVISION_IS}"
+                values[":rev"] = {"N": str(revision)}
+                if revision:
+                    item["variants_rev"] = {"N": str(revision)}
             yield {
                 "Put": {
                     "TableName": t,
-                    "Item": post_item(post),
-                    "ConditionExpression": "#v = :v",
+                    "Item": item,
+                    "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#v": "version"},
-                    "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+                    "ExpressionAttributeValues": values,
                 }
             }
             yield self._claim(post)
             yield self._remember_published(post, change.since)
         for ref in change.delete_posts:
-            yield {
-                "Delete": {
-                    "TableName": t,
-                    "Key": post_key(ref.community, ref.id),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
+            delete: dict[str, Any] = {
+                "TableName": t,
+                "Key": post_key(ref.community, ref.id),
+                "ConditionExpression": "attribute_exists(pk)",
             }
+            revision = change.post_revisions.get((ref.community, ref.id))
+            if revision is not None:
+                delete["ConditionExpression"] += f" AND {_REVISION_IS}"
+                delete["ExpressionAttributeValues"] = {":rev": {"N": str(revision)}}
+            yield {"Delete": delete}
             if (ref.community, ref.content_hash) not in handed_over:
                 seen = change.claims_seen.get((ref.community, ref.content_hash), 0)
                 yield self._release(ref.community, ref.content_hash, ref.id, seen)
@@ -314,12 +459,47 @@ class DynamoContentStore(DynamoTable):
             yield {"Put": {"TableName": t, "Item": item}}
         if change.clear_progress is not None:
             yield {"Delete": {"TableName": t, "Key": progress_key(change.clear_progress)}}
+        yield from self._variant_writes(change)
         communities = set(post_delta) | ({change.profile[0]} if change.profile else set())
         for community in sorted(communities):
             profile = change.profile[1] if change.profile and change.profile[0] == community else None
             update = _community_update(community, post_delta.get(community, 0), profile)
             if update is not None:
                 yield {"Update": {"TableName": t, "Key": profile_key(community), **update}}
+
+    def _variant_writes(self, change: Change) -> Iterator[dict[str, Any]]:
+        t = self.table
+        for variant, expected in change.put_variants:
+            put: dict[str, Any] = {"TableName": t, "Item": variant_item(variant)}
+            if expected is None:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "#v = :v"
+                put["ExpressionAttributeNames"] = {"#v": "version"}
+                put["ExpressionAttributeValues"] = {":v": {"N": str(expected)}}
+            yield {"Put": put}
+        for community, container, lang in change.delete_variants:
+            yield {"Delete": {"TableName": t, "Key": variant_key(community, container, lang)}}
+        for update in change.post_variants:
+            yield {"Update": _post_variants_update(t, update)}
+        for stem in change.stems:
+            yield _stem_write(t, stem)
+        if change.settings is not None:
+            community, settings = change.settings
+            values: dict[str, Any] = {":id": community}
+            if settings is None:
+                expression = "SET id = :id REMOVE settings"
+            else:
+                expression = "SET id = :id, settings = :s"
+                values[":s"] = settings.model_dump(mode="json")
+            yield {
+                "Update": {
+                    "TableName": t,
+                    "Key": profile_key(community),
+                    "UpdateExpression": expression,
+                    "ExpressionAttributeValues": to_item(values),
+                }
+            }
 
     def _claim(self, post: Post) -> dict[str, Any]:
         # An update, not a put: the count of duplicates waiting for the text is kept.
@@ -474,6 +654,77 @@ class DynamoContentStore(DynamoTable):
         }
         for item in self.query_items(params, what=f"listing {partition}"):
             yield from_item(item)
+
+
+#: A post item's variants revision is still the one read (absent: 0, never written).
+_REVISION_IS = "(attribute_not_exists(variants_rev) OR variants_rev = :rev)"
+
+
+def _post_variants_update(table: str, update: VariantsOfPost) -> dict[str, Any]:
+    variants = {lang: s.model_dump(mode="json", exclude_none=True) for lang, s in update.variants.items()}
+    return {
+        "TableName": table,
+        "Key": post_key(update.community, update.post_id),
+        "UpdateExpression": "SET variants = :m, variants_rev = :next",
+        "ConditionExpression": f"attribute_exists(pk) AND #v = :v AND {_REVISION_IS}",
+        "ExpressionAttributeNames": {"#v": "version"},
+        "ExpressionAttributeValues": to_item(
+            {
+                ":m": variants,
+                ":next": update.expected_revision + 1,
+                ":v": update.expected_version,
+                ":rev": update.expected_revision,
+            }
+        ),
+    }
+
+
+def _stem_write(table: str, stem: StemChange) -> dict[str, Any]:
+    key = stem_key(stem.community, stem.stem_id)
+    if stem.release:
+        return {
+            "Delete": {
+                "TableName": table,
+                "Key": key,
+                "ConditionExpression": "attribute_not_exists(pk) OR post_id = :id",
+                "ExpressionAttributeValues": to_item({":id": stem.owner}),
+            }
+        }
+    if stem.owner is not None:
+        return {
+            "Update": {
+                "TableName": table,
+                "Key": key,
+                "UpdateExpression": "SET post_id = :id, #k = :key, stem = :stem, #t = :type, pending = :zero",
+                "ConditionExpression": (
+                    "(attribute_not_exists(post_id) OR post_id = :id) AND "
+                    "(attribute_not_exists(pending) OR pending = :seen)"
+                ),
+                "ExpressionAttributeNames": {"#k": "key", "#t": "type"},
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":id": stem.owner,
+                        ":key": stem.owner_key,
+                        ":stem": stem.stem,
+                        ":type": "stem",
+                        ":zero": 0,
+                        ":seen": stem.expect_pending,
+                    }
+                ),
+            }
+        }
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": key,
+            "UpdateExpression": "SET stem = :stem, #t = :type ADD pending :delta",
+            "ConditionExpression": "attribute_not_exists(post_id)",
+            "ExpressionAttributeNames": {"#t": "type"},
+            "ExpressionAttributeValues": to_item(
+                {":stem": stem.stem, ":type": "stem", ":delta": stem.pending_delta}
+            ),
+        }
+    }
 
 
 def _guarded_outcome(table: str, outcome: Outcome, expect_sequencer: str | None) -> dict[str, Any]:
