@@ -109,7 +109,7 @@ class Rig:
 
     def use_publisher(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port) -> None:
         from herald.ingest.adapters.dynamo_content import DynamoContentStore
-        from herald.site.adapters.dynamo_release import DynamoReleaseMarker
+        from herald.site.adapters.dynamo_release import DynamoFanoutMarker, DynamoReleaseMarker
         from herald.site.adapters.s3_site import S3SiteStore
         from herald.site.publisher import PublisherSettings, SitePublisher
 
@@ -124,6 +124,7 @@ class Rig:
                 schedule=wrap("schedule", self.queue("SCHEDULE_QUEUE_URL")),
                 fanout=wrap("fanout", self.queue("PLANNER_QUEUE_URL")),
                 marker=DynamoReleaseMarker(self.env["CONTENT_TABLE"], self.ddb),
+                starts=wrap("starts", DynamoFanoutMarker(self.env["CONTENT_TABLE"], self.ddb)),
             )
 
         self.publisher_app.configure(build)

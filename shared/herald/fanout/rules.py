@@ -84,6 +84,44 @@ def summary_of(post: Post, site_url: str, *, push_machine: bool = False) -> Post
     )
 
 
+# ----------------------------------------------------------------------------- waiting for translations
+
+#: How long a post that names its coming translations waits for them when it gives no window.
+DEFAULT_TRANSLATION_WINDOW_S = 900
+
+
+def awaited_translations(post: Post) -> list[str]:
+    """The translations the post said are coming (``translations``) that it has no variant in yet."""
+    return [lang for lang in post.translations if lang not in post.variants and lang != post.language]
+
+
+def translation_window_end(post: Post) -> float | None:
+    """When the post stops waiting for its translations (epoch seconds): its window
+    (``translation_window_s``, else :data:`DEFAULT_TRANSLATION_WINDOW_S`) from the time it appears
+    (``publish_at``, else when it was stored); None for a post that waits for none."""
+    if not post.translations:
+        return None
+    appears = post.publish_at or post.created_at
+    if appears.tzinfo is None:
+        appears = appears.replace(tzinfo=UTC)
+    window = post.translation_window_s
+    if window is None:
+        window = DEFAULT_TRANSLATION_WINDOW_S
+    return appears.timestamp() + max(0, window)
+
+
+def waits_for_translations(post: Post, now: float) -> bool:
+    """Whether the post's first push waits still: translations it named are missing and its window
+    has not ended. A post that names none never waits."""
+    end = translation_window_end(post)
+    return end is not None and now < end and bool(awaited_translations(post))
+
+
+def pushed_languages(post: PostSummary) -> list[str]:
+    """The languages a (first) push of ``post`` goes out in, as its fan-out marker records them."""
+    return list(post_languages(post))
+
+
 # ----------------------------------------------------------------------------- preferences
 
 
