@@ -107,14 +107,16 @@ class Rig:
 
         self.planner_app.configure(build)
 
-    def use_publisher(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port) -> None:
+    def use_publisher(
+        self, wrap: Callable[[str, Any], Any] = lambda _name, port: port, *, max_delay_s: int = 0
+    ) -> None:
         from herald.ingest.adapters.dynamo_content import DynamoContentStore
         from herald.site.adapters.dynamo_release import DynamoFanoutMarker, DynamoReleaseMarker
         from herald.site.adapters.s3_site import S3SiteStore
         from herald.site.publisher import PublisherSettings, SitePublisher
 
         def build() -> SitePublisher:
-            settings = PublisherSettings.from_env({**self.env, "MAX_DELAY_SECONDS": "0"})
+            settings = PublisherSettings.from_env({**self.env, "MAX_DELAY_SECONDS": str(max_delay_s)})
             return SitePublisher(
                 DynamoContentStore(self.env["CONTENT_TABLE"], self.ddb),
                 self.members(),

@@ -278,3 +278,34 @@ def test_a_machine_variant_is_not_pushed_unless_the_community_pushes_them(rig: R
     add_variant(rig, "p5", "fr", origin=VariantOrigin.MACHINE)
     rig.drain()
     assert langs_of(rig, french) == [] and langs_of(rig, anyone) == ["en"]
+
+
+def test_a_window_longer_than_an_sqs_delay_waits_in_hops_of_900_s(rig: Rig) -> None:
+    sent: list[tuple[dict[str, Any], int]] = []
+
+    class Recording:
+        def __init__(self, queue: Any) -> None:
+            self.queue = queue
+
+        def send(self, bodies: Any, delay_s: int = 0) -> None:
+            sent.extend((json.loads(b) if isinstance(b, str) else dict(b), delay_s) for b in bodies)
+            self.queue.send(bodies, delay_s)
+
+    rig.use_publisher(lambda name, port: Recording(port) if name == "schedule" else port, max_delay_s=900)
+    anyone = rig.join()
+    put_post(rig, "p6", translations=("fr",), window_s=2000)
+    rig.drain()
+    [(body, delay)] = [(b, d) for b, d in sent if b.get("kind") == "translations"][:1]
+    assert delay == 900 and body["post_id"] == "p6"
+    assert body["until"] == rig.clock.now + 2000
+    publisher = rig.publisher_app.publisher()
+    for wait, expected in ((900, 900), (900, 200)):
+        rig.clock.advance(wait)
+        before = len(sent)
+        assert publisher.wake(body).what == "waiting"
+        assert [d for _, d in sent[before:]] == [expected]
+    rig.clock.advance(200)
+    assert publisher.wake(body).what == "fanned out"
+    assert publisher.wake(body).what == "already"  # a redelivered wake-up starts nothing more
+    rig.drain()
+    assert langs_of(rig, anyone) == ["en"] and rig.push.duplicates() == {}
