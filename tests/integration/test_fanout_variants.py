@@ -278,6 +278,28 @@ def test_a_machine_variant_is_not_pushed_unless_the_community_pushes_them(rig: R
     add_variant(rig, "p5", "fr", origin=VariantOrigin.MACHINE)
     rig.drain()
     assert langs_of(rig, french) == [] and langs_of(rig, anyone) == ["en"]
+    # A human variant replaces the machine one: fr was never pushed, so its readers get it now.
+    add_variant(rig, "p5", "fr")
+    rig.drain()
+    assert langs_of(rig, french) == ["fr"] and langs_of(rig, anyone) == ["en"]
+
+
+def test_a_variant_deleted_and_uploaded_again_pushes_nobody_again(rig: Rig) -> None:
+    french = rig.join(languages=["fr"])
+    put_post(rig, "p7")
+    rig.drain()
+    add_variant(rig, "p7", "fr")
+    rig.drain()
+    assert langs_of(rig, french) == ["fr"]
+    rig.ddb.update_item(
+        TableName=rig.env["CONTENT_TABLE"],
+        Key={"pk": {"S": f"C#{COMMUNITY}"}, "sk": {"S": "POST#p7"}},
+        UpdateExpression="REMOVE variants.fr",
+    )
+    rig.drain()
+    add_variant(rig, "p7", "fr")
+    rig.drain()
+    assert langs_of(rig, french) == ["fr"] and rig.push.duplicates() == {}
 
 
 def test_a_window_longer_than_an_sqs_delay_waits_in_hops_of_900_s(rig: Rig) -> None:
