@@ -287,3 +287,16 @@ def test_each_language_s_notification_is_made_once_per_job() -> None:
     assert en["lang"] == "en" and en["title"] == "Title" and en["url"] == f"{SITE}/harbour/posts/p1/"
     assert fr["tag"] == en["tag"] == "post-p1"  # the same notification for every language
     assert localized.post("fr").post_id == localized.post(None).post_id == "p1"
+
+
+def test_the_community_setting_that_pushes_machine_translations() -> None:
+    from types import SimpleNamespace
+
+    from herald.site.publisher import _pushes_machine
+
+    assert _pushes_machine(None) is False  # no settings: shown, not pushed
+    assert _pushes_machine({}) is False
+    assert _pushes_machine({"push_machine_translations": True}) is True
+    assert _pushes_machine({"push_machine_translations": "yes"}) is False  # only a true boolean
+    assert _pushes_machine(SimpleNamespace(push_machine_translations=True)) is True
+    assert _pushes_machine(SimpleNamespace(default_language="en")) is False

@@ -289,10 +289,9 @@ def translations_job(post: Post, until: float) -> dict[str, Any]:
     }
 
 
-def _pushes_machine(community: Community | None) -> bool:
-    """Whether the community pushes machine translations (its settings' ``push_machine_translations``;
-    default no: shown on the site, not pushed)."""
-    settings: Any = getattr(community, "settings", None)
+def _pushes_machine(settings: Any) -> bool:
+    """Whether a community's settings (a mapping or a model; None: the defaults) push machine
+    translations (``push_machine_translations``; default no: shown on the site, not pushed)."""
     if isinstance(settings, Mapping):
         return settings.get("push_machine_translations") is True
     return getattr(settings, "push_machine_translations", False) is True
@@ -500,10 +499,18 @@ class SitePublisher:
         if post.variants:  # the community's setting, read once a publication
             known = getattr(self, "_machine", {})
             if post.community not in known:
-                known[post.community] = _pushes_machine(self.content.community(post.community))
+                known[post.community] = self._pushes_machine(post.community)
             pushes = known[post.community]
         summary = summary_of(post, self.settings.public_site_url, push_machine=pushes)
         return replace(summary, correlation_id=post.correlation_id)
+
+    def _pushes_machine(self, community: str) -> bool:
+        """The community's ``push_machine_translations`` setting: from the content store's
+        ``community_settings`` where it has one, else the profile's ``settings``."""
+        read = getattr(self.content, "community_settings", None)
+        if callable(read):
+            return _pushes_machine(read(community))
+        return _pushes_machine(getattr(self.content.community(community), "settings", None))
 
     def _first_push(self, post: Post, at: float) -> PostSummary:
         return self._start(post, at)[1] if self.starts is not None else self._summary(post)
