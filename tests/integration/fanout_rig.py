@@ -111,7 +111,8 @@ class Rig:
         self, wrap: Callable[[str, Any], Any] = lambda _name, port: port, *, max_delay_s: int = 0
     ) -> None:
         from herald.ingest.adapters.dynamo_content import DynamoContentStore
-        from herald.site.adapters.dynamo_release import DynamoFanoutMarker, DynamoReleaseMarker
+        from herald.site.adapters.dynamo_fanout import DynamoFanoutMarker
+        from herald.site.adapters.dynamo_release import DynamoReleaseMarker
         from herald.site.adapters.s3_site import S3SiteStore
         from herald.site.publisher import PublisherSettings, SitePublisher
 

@@ -113,9 +113,13 @@ class ReleaseMarker(Protocol):
         ...
 
 
+class MemberCounter(Protocol):
+    def count(self, community: str) -> int: ...
+
+
 class FanoutMarker(Protocol):
     """Which languages a post's fan-out pushed, decided once
-    (:class:`herald.site.adapters.dynamo_release.DynamoFanoutMarker`)."""
+    (:class:`herald.site.adapters.dynamo_fanout.DynamoFanoutMarker`)."""
 
     def start_fanout(
         self, community: str, post_id: str, langs: Sequence[str], now: float
@@ -127,10 +131,6 @@ class FanoutMarker(Protocol):
         """Record a follow-up in ``lang``: ``started`` or ``already`` with the languages pushed
         before it, or ``not started``."""
         ...
-
-
-class MemberCounter(Protocol):
-    def count(self, community: str) -> int: ...
 
 
 class Stored(Protocol):
@@ -316,10 +316,10 @@ class SitePublisher:
         schedule: JobQueue | None = None,
         fanout: JobQueue | None = None,
         marker: ReleaseMarker | None = None,
-        starts: FanoutMarker | None = None,
         window: bool = True,
         page_size: int = PAGE_SIZE,
         feed_size: int = FEED_SIZE,
+        starts: FanoutMarker | None = None,
     ) -> None:
         self.content = content
         self.members = members
@@ -332,13 +332,13 @@ class SitePublisher:
         self.schedule = schedule
         self.fanout = fanout
         self.marker = marker
-        #: Records each post's pushed languages, once (without it: every post pushed at once, in
-        #: the languages it has, no wait for translations, no follow-up).
-        self.starts = starts
         #: Read only the newest archive pages when a batch's changes allow (:meth:`_window`).
         self.window = window
         self.page_size = page_size
         self.feed_size = feed_size
+        #: Records each post's pushed languages, once (without it: every post pushed at once, in
+        #: the languages it has, no wait for translations, no follow-up).
+        self.starts = starts
 
     # -- entry points ------------------------------------------------------------------------------
 

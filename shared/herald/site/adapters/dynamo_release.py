@@ -10,19 +10,18 @@ publisher start the fan-out.
 The marker is the only attribute written here: an ingest edit replaces the item (and drops the
 marker), which is right, since the edit's own stream record is published.
 
-:class:`DynamoFanoutMarker` is the other marker: which languages a post's fan-out pushed, on an item
-of its own beside the post (``FANOUT#<post id>``), so an edit of the post does not drop it.
+Which languages a post's fan-out pushed is the other marker, on an item of its own beside the post
+(:mod:`herald.site.adapters.dynamo_fanout`), so an edit of the post does not drop it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.content.keys import community_pk, post_key
+from herald.content.keys import post_key
 from herald.core.aws import DynamoTable, as_transient, error_code
 from herald.core.errors import TransientError
 
@@ -74,101 +73,3 @@ class DynamoReleaseMarker(DynamoTable):
                 raise as_transient(exc, "releasing a scheduled post") from exc
             return "released"
         raise TransientError(f"releasing post {post_id} of {community}: the item kept changing")
-
-
-# ----------------------------------------------------------------------------- the fan-out's start
-
-StartState = Literal["started", "already"]
-FollowUpState = Literal["started", "already", "not started"]
-#: How long a post's fan-out marker is kept (the deliveries table's fan-out ledger lives as long).
-FANOUT_MARKER_TTL_S = 180 * 24 * 3600
-
-
-def fanout_marker_key(community: str, post_id: str) -> dict[str, Any]:
-    """The fan-out marker's key: beside the post in its community's partition, never in the feed."""
-    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"FANOUT#{post_id}"}}
-
-
-def _langs(value: Mapping[str, Any] | None) -> list[str]:
-    return [str(v["S"]) for v in (value or {}).get("L", [])]
-
-
-class DynamoFanoutMarker(DynamoTable):
-    """Which languages a post was pushed in, decided once: the item ``C#<community>``/``FANOUT#<post>``
-    of the content table (no index, no stream change: the stream adapter reads only posts and
-    profiles). ``pushed``: every language pushed so far, in order; ``first``: the first push's;
-    ``waves``: for each follow-up language, the languages pushed before it (whom it leaves out).
-
-    Each write is conditional, so the first push starts once (the first of the post's stream record
-    and its translation window's wake-up to get there) and each follow-up once per language; a
-    repeat gets what the first recorded (``already``) and sends the same release again, which the
-    planner's ledger finds planned."""
-
-    def start_fanout(
-        self, community: str, post_id: str, langs: Sequence[str], now: float
-    ) -> tuple[StartState, list[str]]:
-        """Record the first push in ``langs``: ``started``, or ``already`` with the languages recorded."""
-        item = {
-            **fanout_marker_key(community, post_id),
-            "type": {"S": "fanout"},
-            "first": {"L": [{"S": lang} for lang in langs]},
-            "pushed": {"L": [{"S": lang} for lang in langs]},
-            "waves": {"M": {}},
-            "started_at": {"N": str(int(now))},
-            "expires_at": {"N": str(int(now + FANOUT_MARKER_TTL_S))},
-        }
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                response: Any = exc.response
-                old = response.get("Item") or self.get_item(
-                    fanout_marker_key(community, post_id), consistent=True, what="reading a fan-out marker"
-                )
-                return "already", _langs((old or {}).get("first"))
-            raise as_transient(exc, "starting a post's fan-out") from exc
-        except BotoCoreError as exc:
-            raise as_transient(exc, "starting a post's fan-out") from exc
-        return "started", list(langs)
-
-    def follow_up(self, community: str, post_id: str, lang: str) -> tuple[FollowUpState, list[str]]:
-        """Record a follow-up push in ``lang``: ``started`` with the languages pushed before it,
-        ``already`` with those it recorded then, or ``not started`` (the post's first push has not
-        started: the language goes with it)."""
-        key = fanout_marker_key(community, post_id)
-        for _ in range(ATTEMPTS):
-            item = self.get_item(key, consistent=True, what="reading a fan-out marker")
-            if not item:
-                return "not started", []
-            waves = (item.get("waves") or {}).get("M", {})
-            if lang in waves:
-                return "already", _langs(waves[lang])
-            pushed = _langs(item.get("pushed"))
-            if lang in pushed:
-                return "already", pushed  # pushed by the first push
-            try:
-                self.ddb.update_item(
-                    TableName=self.table,
-                    Key=key,
-                    UpdateExpression="SET waves.#l = :before, pushed = list_append(pushed, :l)",
-                    ConditionExpression="attribute_not_exists(waves.#l) AND size(pushed) = :n",
-                    ExpressionAttributeNames={"#l": lang},
-                    ExpressionAttributeValues={
-                        ":before": {"L": [{"S": p} for p in pushed]},
-                        ":l": {"L": [{"S": lang}]},
-                        ":n": {"N": str(len(pushed))},
-                    },
-                )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    continue  # another follow-up got there first: decide again on a fresh read
-                raise as_transient(exc, "starting a follow-up push") from exc
-            except BotoCoreError as exc:
-                raise as_transient(exc, "starting a follow-up push") from exc
-            return "started", pushed
-        raise TransientError(f"a follow-up push of post {post_id} of {community}: the marker kept changing")
