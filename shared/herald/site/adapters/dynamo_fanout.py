@@ -62,13 +62,13 @@ class DynamoFanoutMarker(DynamoTable):
             self.ddb.put_item(
                 TableName=self.table,
                 Item=item,
+                # No ReturnValuesOnConditionCheckFailure: the role may write this item's attributes
+                # and read it, and the repeat that reads it again is rare.
                 ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                response: Any = exc.response
-                old = response.get("Item") or self.get_item(
+                old = self.get_item(
                     fanout_marker_key(community, post_id), consistent=True, what="reading a fan-out marker"
                 )
                 return "already", _langs((old or {}).get("first"))
