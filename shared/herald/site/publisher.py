@@ -478,7 +478,7 @@ class SitePublisher:
         self._machine: dict[str, bool] = {}
         releases: list[PostSummary] = []
         for post in appearing:
-            if waits_for_translations(post, at):
+            if self.starts is not None and waits_for_translations(post, at):
                 self._wait_for_translations(post, at)
             else:
                 releases.append(self._first_push(post, at))
