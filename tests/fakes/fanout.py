@@ -77,6 +77,12 @@ class MemoryQueue:
         return [delay for _, delay in self.sent]
 
 
+def _fanout(post: PostSummary) -> tuple[str, str]:
+    """The ledger's key of a fan-out: the post's, a follow-up's with its language."""
+    wave = "" if post.follow_up is None else f"#{post.follow_up}"
+    return post.community, post.post_id + wave
+
+
 @dataclass
 class MemoryLedger:
     """A :class:`herald.fanout.service.DeliveryLedger` in dicts."""
@@ -91,20 +97,20 @@ class MemoryLedger:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def begin(self, post: PostSummary, now: float) -> str:
-        key = (post.community, post.post_id)
+        key = _fanout(post)
         if key in self.fanouts:
             return self.fanouts[key]
         self.fanouts[key] = "planning"
         return "new"
 
     def planned(self, post: PostSummary, now: float) -> None:
-        self.fanouts[(post.community, post.post_id)] = "planned"
+        self.fanouts[_fanout(post)] = "planned"
 
     def page_done(self, post: PostSummary, shard: int, after: str | None) -> bool:
-        return (post.community, post.post_id, shard, after or "^") in self.pages
+        return (*_fanout(post), shard, after or "^") in self.pages
 
     def mark_page(self, post: PostSummary, shard: int, after: str | None, now: float) -> None:
-        self.pages.add((post.community, post.post_id, shard, after or "^"))
+        self.pages.add((*_fanout(post), shard, after or "^"))
 
     def defer_job(self, post: PostSummary, job_id: str, size: int, now: float) -> bool:
         with self._lock:

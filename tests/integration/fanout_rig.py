@@ -107,14 +107,17 @@ class Rig:
 
         self.planner_app.configure(build)
 
-    def use_publisher(self, wrap: Callable[[str, Any], Any] = lambda _name, port: port) -> None:
+    def use_publisher(
+        self, wrap: Callable[[str, Any], Any] = lambda _name, port: port, *, max_delay_s: int = 0
+    ) -> None:
         from herald.ingest.adapters.dynamo_content import DynamoContentStore
+        from herald.site.adapters.dynamo_fanout import DynamoFanoutMarker
         from herald.site.adapters.dynamo_release import DynamoReleaseMarker
         from herald.site.adapters.s3_site import S3SiteStore
         from herald.site.publisher import PublisherSettings, SitePublisher
 
         def build() -> SitePublisher:
-            settings = PublisherSettings.from_env({**self.env, "MAX_DELAY_SECONDS": "0"})
+            settings = PublisherSettings.from_env({**self.env, "MAX_DELAY_SECONDS": str(max_delay_s)})
             return SitePublisher(
                 DynamoContentStore(self.env["CONTENT_TABLE"], self.ddb),
                 self.members(),
@@ -124,6 +127,7 @@ class Rig:
                 schedule=wrap("schedule", self.queue("SCHEDULE_QUEUE_URL")),
                 fanout=wrap("fanout", self.queue("PLANNER_QUEUE_URL")),
                 marker=DynamoReleaseMarker(self.env["CONTENT_TABLE"], self.ddb),
+                starts=wrap("starts", DynamoFanoutMarker(self.env["CONTENT_TABLE"], self.ddb)),
             )
 
         self.publisher_app.configure(build)

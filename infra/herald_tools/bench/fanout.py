@@ -17,8 +17,15 @@
   (``PushDelivery.handle``: the job claimed, pushed, checkpointed) with the ledger and the queue in
   memory, so that its CPU time is Herald's and not moto's; ``cpu_us`` is the sending thread's own CPU time.
 
+* **With language variants against without** (:func:`run_variant_calls`): in one run, the same
+  members (their language lists: none, or with the original's language, so both posts reach every
+  one of them) get a post without variants and then one with three (``fr``, ``ar``, ``es``), each
+  member pushed the first of their list the post has; the planner's and the sender's AWS calls are
+  counted for each, per 1,000 members (the goal: equal).
+
     python -m herald_tools.bench.fanout [--quick]
     python -m herald_tools.bench.fanout --planner-cpu   # that part alone (a few seconds)
+    python -m herald_tools.bench.fanout --variants [MEMBERS]   # with variants against without
 """
 
 from __future__ import annotations
@@ -412,6 +419,150 @@ def run_fanout_bench(
     return results
 
 
+#: The bench members' language lists, in turn: each reads the original (``en``) or has no list.
+VARIANT_LISTS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("fr", "en"),
+    ("ar", "en"),
+    ("es", "en"),
+    ("en",),
+    ("de", "en"),
+)
+
+
+def _variant_post(post_id: str, variants: Sequence[str]) -> PostSummary:
+    from herald.content.urls import post_url
+    from herald.fanout.jobs import VariantText
+
+    base = _post()
+    return PostSummary(
+        community=base.community,
+        post_id=post_id,
+        title=base.title,
+        excerpt=base.excerpt,
+        url=post_url("https://herald.example", COMMUNITY, post_id),
+        language="en",
+        variants={
+            lang: VariantText(
+                f"{base.title} ({lang})",
+                base.excerpt,
+                post_url("https://herald.example", COMMUNITY, post_id, lang),
+            )
+            for lang in variants
+        },
+    )
+
+
+def run_variant_calls(members: int = 2_000, shards: int = 4) -> dict[str, Any]:
+    """The fan-out's AWS calls per 1,000 members for a post without variants and one with three,
+    in one run on moto, to the same members (planner and sender counted apart; pushes to a
+    :class:`LocalPushService` on loopback, which decrypts each)."""
+    import boto3
+    from moto import mock_aws
+
+    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+    from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
+    from herald.fanout.channels.webpush import WebPushSender
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
+    from herald.members.rules import Preferences
+    from herald_tools.localcloud.provision import provision
+    from herald_tools.localcloud.pushservice import LocalPushService
+
+    cases: dict[str, Any] = {}
+    with patched_env(BASE_ENV), LocalPushService() as push, mock_aws():
+        session = boto3.Session(region_name=REGION)
+        resources = provision(
+            repo_root() / "template.yaml", session, parameters={"MemberCounterShards": shards}
+        )
+        env = {k: str(v) for k, v in resources.functions["FanoutPlannerFunction"].environment.items()}
+        ddb, sqs = session.client("dynamodb"), session.client("sqs")
+        people = [
+            m.model_copy(
+                update={"preferences": Preferences(languages=list(VARIANT_LISTS[i % len(VARIANT_LISTS)]))}
+            )
+            for i, m in enumerate(_members(members, shards, push))
+        ]
+        _write_members(ddb, env["MEMBERS_TABLE"], people)
+        sender = WebPushSender(
+            VapidSigner(generate_vapid_key(), "mailto:bench@herald.example"), policy=_LOOPBACK
+        )
+        for name, post in (
+            ("without variants", _variant_post("5f1c0e9a7b3d2c4e6a81", ())),
+            ("with 3 variants", _variant_post("5f1c0e9a7b3d2c4e6a82", ("fr", "ar", "es"))),
+        ):
+            planned, sent = CallCounter(), CallCounter()
+            pddb, psqs, sddb, ssqs = (session.client(n) for n in ("dynamodb", "sqs", "dynamodb", "sqs"))
+            for counter, clients in ((planned, (pddb, psqs)), (sent, (sddb, ssqs))):
+                for client in clients:
+                    counter.attach(client)
+            planner = FanoutPlanner(
+                ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], pddb),
+                members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, pddb),
+                planner_queue=SqsJobQueue(env["PLANNER_QUEUE_URL"], psqs),
+                push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], psqs),
+                content=DynamoContentStore(env["CONTENT_TABLE"], pddb),
+                site_url="https://herald.example",
+                shards=shards,
+                page_size=int(env["PLANNER_PAGE_SIZE"]),
+                members_per_job=int(env["MEMBERS_PER_JOB"]),
+            )
+            planner.start(post)
+            while jobs := _drain(sqs, env["PLANNER_QUEUE_URL"]):
+                for job in jobs:
+                    planner.on_job(job)
+            push_jobs = _drain(sqs, env["PUSH_JOB_QUEUE_URL"])
+            delivery = PushDelivery(
+                ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], sddb),
+                members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, sddb),
+                push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], ssqs),
+                channels=Channels([WebPushChannel(lambda s=sender: s)]),
+                threads=1,
+            )
+            before = len(push.received())
+            for body in push_jobs:
+                delivery.handle(PushJob.from_dict(body))
+            received = push.received()[before:]
+            plan_calls, _ = planned.snapshot()
+            send_calls, _ = sent.snapshot()
+            job_bytes = sum(
+                len(json.dumps(j, ensure_ascii=False, separators=(",", ":")).encode()) for j in push_jobs
+            )
+            targets = sum(len(j["members"]) for j in push_jobs)
+            cases[name] = {
+                "members": members,
+                "pushes_received": len(received),
+                "languages": dict(Counter(str(d.json.get("lang")) for d in received)),
+                "planner_calls": sum(plan_calls.values()),
+                "sender_calls": sum(send_calls.values()),
+                "planner_calls_per_1000": round(sum(plan_calls.values()) / members * 1000, 2),
+                "sender_calls_per_1000": round(sum(send_calls.values()) / members * 1000, 2),
+                "planner_by_operation": _by_operation(plan_calls),
+                "sender_by_operation": _by_operation(send_calls),
+                "push_jobs": len(push_jobs),
+                "push_job_bytes_per_member": round(job_bytes / max(1, targets), 1),
+            }
+        sender.close()
+    return cases
+
+
+def render_variant_calls(cases: Mapping[str, Any]) -> list[str]:
+    out = [
+        "| post | members | pushes | languages pushed | planner calls per 1,000 | sender calls per 1,000 "
+        "| push jobs | push-job bytes per member |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for name, c in cases.items():
+        langs = ", ".join(f"{k} {v:,}" for k, v in sorted(c["languages"].items()))
+        out.append(
+            f"| {name} | {c['members']:,} | {c['pushes_received']:,} | {langs} "
+            f"| {c['planner_calls_per_1000']} | {c['sender_calls_per_1000']} | {c['push_jobs']} "
+            f"| {c['push_job_bytes_per_member']} |"
+        )
+    return out
+
+
 def render(r: dict[str, Any]) -> list[str]:
     """The fan-out section of docs/benchmarks.md."""
     out = [
@@ -486,6 +637,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--planner-cpu" in args:
         print(json.dumps(run_planner_cpu(), indent=2))
+        return 0
+    if "--variants" in args:
+        rest = [a for a in args if a != "--variants" and a.isdigit()]
+        cases = run_variant_calls(int(rest[0]) if rest else 2_000)
+        print("\n".join(render_variant_calls(cases)))
+        print(json.dumps(cases, indent=2), file=sys.stderr)
         return 0
     results = run_fanout_bench((2_000, 4_000), 300, 200) if "--quick" in args else run_fanout_bench()
     print("\n".join(render(results)))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -34,9 +34,38 @@ from pydantic.json_schema import SkipJsonSchema
 JOB_VERSION = 1
 
 
+def _none(value: Any) -> bool:
+    return value is None
+
+
+def _false(value: Any) -> bool:
+    return value is False
+
+
+def _empty(value: Any) -> bool:
+    return not value
+
+
+@dataclass(frozen=True)
+class VariantText:
+    """What a notification shows of one language variant of a post: its title, excerpt and page."""
+
+    title: str
+    excerpt: str
+    url: str
+
+
 @dataclass(frozen=True)
 class PostSummary:
-    """What a fan-out needs of a post: who it is for (language, topics) and what the notification shows."""
+    """What a fan-out needs of a post: who it is for (language, topics) and what the notification shows.
+
+    ``variants``: the post's pushable language variants (lang -> :class:`VariantText`), each carried
+    once per job; the original's language is ``language`` and is not among them. ``push_machine``: the
+    community pushes machine translations (else none is among ``variants``). ``follow_up``: this
+    fan-out is the follow-up of a variant that came after the first push, for that language only, to
+    members who matched none of ``pushed`` (the languages pushed before). All four are left out of the
+    JSON when unset, so a post without variants is the JSON it always was.
+    """
 
     community: str
     post_id: str
@@ -48,14 +77,24 @@ class PostSummary:
     publish_at: float | None = None  # epoch seconds; None: now
     started_at: float | None = None  # when the fan-out was planned (FanOutDuration counts from it)
     correlation_id: str | None = None  # the upload's, so the planner's and senders' logs carry it
+    variants: Annotated[dict[str, VariantText], Field(exclude_if=_empty)] = field(default_factory=dict)
+    push_machine: Annotated[bool, Field(exclude_if=_false)] = False
+    follow_up: Annotated[str | None, Field(exclude_if=_none)] = None
+    pushed: Annotated[tuple[str, ...], Field(exclude_if=_empty)] = ()
 
+    def in_language(self, lang: str | None) -> PostSummary:
+        """The post as a member reading ``lang`` is shown it: that variant's title, excerpt, page and
+        language (None, or a language the post has no variant in: the original)."""
+        text = self.variants.get(lang) if lang is not None else None
+        if text is None:
+            return self
+        return replace(self, title=text.title, excerpt=text.excerpt, url=text.url, language=lang)
 
-def _none(value: Any) -> bool:
-    return value is None
-
-
-def _false(value: Any) -> bool:
-    return value is False
+    def only(self, langs: frozenset[str] | set[str]) -> PostSummary:
+        """The post with only the variants in ``langs`` (a push job carries the texts its members read)."""
+        if all(lang in langs for lang in self.variants):
+            return self
+        return replace(self, variants={k: v for k, v in self.variants.items() if k in langs})
 
 
 def _same_in_json(value: float | None) -> bool:
@@ -124,6 +163,13 @@ class Target(_Message):
         description="the device's SNS endpoint ARN",
         exclude_if=_none,
     )
+    lang: str | None = Field(
+        default=None,
+        alias="l",
+        title="lang",
+        description="the language the member is pushed, when not the post's original",
+        exclude_if=_none,
+    )
     not_before: SkipJsonSchema[float | None] = Field(default=None, exclude=True)
 
     @classmethod
@@ -136,6 +182,7 @@ class Target(_Message):
         web_push: dict[str, Any] | None = None,
         address: str | None = None,
         not_before: float | None = None,
+        lang: str | None = None,
     ) -> Target:
         """A target from values Herald has validated already (a member as read from its table, a
         channel's own kind): not validated again. The instance ``model_construct`` makes, without
@@ -147,6 +194,7 @@ class Target(_Message):
             "subscription": subscription,
             "web_push": web_push,
             "address": address,
+            "lang": lang,
             "not_before": not_before,
         }
         if BaseModel.__slots__ != _MODEL_SLOTS:  # another pydantic: its own way
@@ -157,6 +205,21 @@ class Target(_Message):
         object.__setattr__(target, "__pydantic_extra__", None)
         object.__setattr__(target, "__pydantic_private__", None)
         return target
+
+    def in_language(self, lang: str | None) -> Target:
+        """The same target, pushed ``lang`` (None: the post's original)."""
+        if lang == self.lang:
+            return self
+        values = {**self.__dict__, "lang": lang}
+        return Target.trusted(
+            values["member_id"],
+            values["channel"],
+            values["subscription"],
+            web_push=values["web_push"],
+            address=values["address"],
+            not_before=values["not_before"],
+            lang=lang,
+        )
 
 
 class PushJob(_Message):
@@ -241,5 +304,6 @@ __all__ = [
     "ReleaseJob",
     "ShardJob",
     "Target",
+    "VariantText",
     "planner_jobs",
 ]

@@ -5,8 +5,11 @@
   (``source == "post"``), with ``notify`` true. Edits, deletes, exports, duplicates and rejections
   never notify.
 * :func:`targets` applies a member's preferences: muted gets nothing; a member who chose languages
-  or topics gets only posts that match them; quiet hours defer (never drop) until they end, in the
-  member's own time zone. Each channel (:mod:`herald.fanout.channels`) gives the member's targets on it:
+  or topics gets only posts that match them (a post matches a language list when any of its
+  pushable languages is in it: :func:`post_languages`, :func:`wants`); each member is pushed one
+  language, the first of their list the post has, else the original (:func:`chosen_language`);
+  quiet hours defer (never drop) until they end, in the member's own time zone. Each channel
+  (:mod:`herald.fanout.channels`) gives the member's targets on it:
   the browser (``web``), the app (``fcm``/``apns``).
 * Jobs: the planner pages one shard of the community's members and packs targets into push jobs of
   ``members_per_job``; everything a sender needs travels in the job (no read per member). The jobs
@@ -25,9 +28,9 @@ from zoneinfo import ZoneInfo
 
 from herald.content.changes import ContentChange, PostAdded
 from herald.content.limits import SQS_MAX_DELAY_S
-from herald.content.models import Post, PostSource
+from herald.content.models import Post, PostSource, VariantOrigin
 from herald.content.urls import post_url
-from herald.fanout.jobs import PostJob, PostSummary, PushJob, ShardJob, Target
+from herald.fanout.jobs import PostJob, PostSummary, PushJob, ShardJob, Target, VariantText
 from herald.members.rules import Member, QuietHours
 
 if TYPE_CHECKING:
@@ -54,11 +57,19 @@ def notifying_post(change: ContentChange, site_url: str) -> PostSummary | None:
     return replace(summary_of(post, site_url), correlation_id=post.correlation_id or None)
 
 
-def summary_of(post: Post, site_url: str) -> PostSummary:
-    """What a fan-out needs of ``post`` (a time without a zone is UTC); no correlation id."""
+def summary_of(post: Post, site_url: str, *, push_machine: bool = False) -> PostSummary:
+    """What a fan-out needs of ``post`` (a time without a zone is UTC); no correlation id.
+
+    Its pushable variants travel with it (``variants``: each one's title, excerpt and page): every
+    human variant, and the machine ones only when the community pushes them (``push_machine``)."""
     publish_at = post.publish_at
     if publish_at is not None and publish_at.tzinfo is None:
         publish_at = publish_at.replace(tzinfo=UTC)
+    variants = {
+        lang: VariantText(v.title, v.excerpt, post_url(site_url, post.community, post.id, lang))
+        for lang, v in sorted(post.variants.items())
+        if push_machine or v.origin != VariantOrigin.MACHINE
+    }
     return PostSummary(
         community=post.community,
         post_id=post.id,
@@ -68,7 +79,47 @@ def summary_of(post: Post, site_url: str) -> PostSummary:
         language=post.language or None,
         topics=tuple(post.topics),
         publish_at=publish_at.timestamp() if publish_at is not None else None,
+        variants=variants,
+        push_machine=push_machine,
     )
+
+
+# ----------------------------------------------------------------------------- waiting for translations
+
+#: How long a post that names its coming translations waits for them when it gives no window.
+DEFAULT_TRANSLATION_WINDOW_S = 900
+
+
+def awaited_translations(post: Post) -> list[str]:
+    """The translations the post said are coming (``translations``) that it has no variant in yet."""
+    return [lang for lang in post.translations if lang not in post.variants and lang != post.language]
+
+
+def translation_window_end(post: Post) -> float | None:
+    """When the post stops waiting for its translations (epoch seconds): its window
+    (``translation_window_s``, else :data:`DEFAULT_TRANSLATION_WINDOW_S`) from the time it appears
+    (``publish_at``, else when it was stored); None for a post that waits for none."""
+    if not post.translations:
+        return None
+    appears = post.publish_at or post.created_at
+    if appears.tzinfo is None:
+        appears = appears.replace(tzinfo=UTC)
+    window = post.translation_window_s
+    if window is None:
+        window = DEFAULT_TRANSLATION_WINDOW_S
+    return appears.timestamp() + max(0, window)
+
+
+def waits_for_translations(post: Post, now: float) -> bool:
+    """Whether the post's first push waits still: translations it named are missing and its window
+    has not ended. A post that names none never waits."""
+    end = translation_window_end(post)
+    return end is not None and now < end and bool(awaited_translations(post))
+
+
+def pushed_languages(post: PostSummary) -> list[str]:
+    """The languages a (first) push of ``post`` goes out in, as its fan-out marker records them."""
+    return list(post_languages(post))
 
 
 # ----------------------------------------------------------------------------- preferences
@@ -90,19 +141,81 @@ def quiet_until(quiet: QuietHours | None, now: float) -> float | None:
     return max(now, end.astimezone(UTC).timestamp())
 
 
+def post_languages(post: PostSummary) -> tuple[str, ...]:
+    """The languages the post is pushed in: its original's (when known), then its pushable variants'.
+    A follow-up fan-out (``post.follow_up``) is pushed in its one language."""
+    if post.follow_up is not None:
+        return (post.follow_up,)
+    original = (post.language,) if post.language else ()
+    return (*original, *(lang for lang in post.variants if lang != post.language))
+
+
+def primary(lang: str) -> str:
+    """A language code's primary subtag: ``pt`` of ``pt-br``, ``zh`` of ``zh-hant``, ``fr`` of ``fr``."""
+    return lang.split("-", 1)[0].lower()
+
+
+def reads(member_lang: str, post_lang: str) -> bool:
+    """Whether a member who reads ``member_lang`` reads the post's ``post_lang``: the same code, or
+    the same primary language when one of them is the primary language alone (a member's ``pt``
+    reads ``pt-br``; ``pt-br`` reads ``pt``). Two regions of one language (``pt-br``, ``pt-pt``)
+    are not matched: the code the member or the editor chose says which."""
+    a, b = member_lang.lower(), post_lang.lower()
+    if a == b:
+        return True
+    if "-" in a and "-" in b:
+        return False
+    return primary(a) == primary(b)
+
+
+def matches(member_langs: Sequence[str], langs: Sequence[str]) -> bool:
+    """Whether any of the member's languages reads any of ``langs``."""
+    return any(reads(m, p) for m in member_langs for p in langs)
+
+
+def chosen_language(member_langs: Sequence[str], post: PostSummary) -> str | None:
+    """The language the member is pushed: the first of their list the post has (the same code
+    first, then the first of the post's languages of that primary language), else the original.
+    None means the original (its language, or none known)."""
+    langs = post_languages(post)
+    for wanted in member_langs:
+        if wanted in langs:
+            return _variant_or_original(wanted, post)
+        for lang in langs:
+            if reads(wanted, lang):
+                return _variant_or_original(lang, post)
+    return None
+
+
+def _variant_or_original(lang: str, post: PostSummary) -> str | None:
+    return None if lang == post.language and post.follow_up is None else lang
+
+
 def wants(member: Member, post: PostSummary) -> bool:
-    """Whether the member's preferences admit the post at all (quiet hours aside)."""
+    """Whether the member's preferences admit the post at all (quiet hours aside): not muted; no
+    language list, or one that reads any of the post's languages; no topics, or one of the post's.
+
+    A follow-up fan-out (a variant that came after the first push) admits only members with a
+    language list that read none of the languages pushed before (``post.pushed``) and read the new
+    one: whoever the first push matched was pushed then, and is never pushed again."""
     prefs = member.preferences
     if prefs.muted:
         return False
-    if prefs.languages and (post.language is None or post.language not in prefs.languages):
+    if prefs.topics and not set(prefs.topics) & set(post.topics):
         return False
-    return not (prefs.topics and not set(prefs.topics) & set(post.topics))
+    if post.follow_up is not None:
+        return (
+            bool(prefs.languages)
+            and not matches(prefs.languages, post.pushed)
+            and matches(prefs.languages, (post.follow_up,))
+        )
+    return not prefs.languages or matches(prefs.languages, post_languages(post))
 
 
 def targets(member: Member, post: PostSummary, now: float, channels: Channels | None = None) -> list[Target]:
     """The member's targets for the post: none if their preferences say no, else what each channel
-    has for the member (one per subscription: the browser's, the app's), due when quiet hours end.
+    has for the member (one per subscription: the browser's, the app's), due when quiet hours end,
+    each in the member's language (:func:`chosen_language`; left unset for the original).
     ``channels``: the planner's (default: every registered channel)."""
     if not wants(member, post):
         return []
@@ -110,7 +223,9 @@ def targets(member: Member, post: PostSummary, now: float, channels: Channels | 
         from herald.fanout.channels import registered
 
         channels = registered()
-    return channels.targets(member, post, quiet_until(member.preferences.quiet_hours, now))
+    found = channels.targets(member, post, quiet_until(member.preferences.quiet_hours, now))
+    lang = chosen_language(member.preferences.languages, post) if post.variants else None
+    return found if lang is None else [t.in_language(lang) for t in found]
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -125,7 +240,8 @@ def delay_for(due: float | None, now: float, cap: int = MAX_DELAY_S) -> int:
 
 def job_id(post: PostSummary, *parts: object) -> str:
     """A deterministic job id: the same page planned twice gives the same ids (logs can match them)."""
-    text = "\x00".join([post.community, post.post_id, *(str(p) for p in parts)])
+    wave = [f"follow-up:{post.follow_up}"] if post.follow_up is not None else []
+    text = "\x00".join([post.community, post.post_id, *wave, *(str(p) for p in parts)])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
@@ -148,12 +264,14 @@ def pack(
         group = groups[not_before]
         for start in range(0, len(group), members_per_job):
             chunk = tuple(group[start : start + members_per_job])
+            # A job carries the texts of the variants its members read, not every variant's.
+            carried = post.only({t.lang for t in chunk if t.lang is not None}) if post.variants else post
             jobs.append(
                 PushJob(
                     # The members are part of the id: a page planned again after members joined or
                     # left gives other jobs, never a job id whose bitmap means other members.
                     job_id=job_id(post, *origin, not_before, start, attempt, targets_digest(chunk)),
-                    post=post,
+                    post=carried,
                     targets=chunk,
                     attempt=attempt,
                     not_before=not_before,

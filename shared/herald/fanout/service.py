@@ -322,8 +322,24 @@ class FanoutPlanner:
         current = self.content.posts(post.community, [post.post_id]).get(post.post_id)
         if current is None or not current.notify or current.source != "post":
             return PlanResult("dropped")  # deleted, or no longer notifying, since it was published
-        fresh = replace(summary_of(current, self.site_url), correlation_id=post.correlation_id)
+        fresh = self._as_released(post, summary_of(current, self.site_url, push_machine=post.push_machine))
+        if fresh is None:
+            return PlanResult("dropped")  # a follow-up whose variant is gone since
         return self.start(fresh)
+
+    @staticmethod
+    def _as_released(job: PostSummary, fresh: PostSummary) -> PostSummary | None:
+        """The post as it is now, in the languages the release named and no others: the publisher
+        recorded those as pushed (a variant that came since is its own follow-up, never a second push
+        in this one). A follow-up whose one language the post no longer has: None."""
+        if job.follow_up is not None and job.follow_up not in fresh.variants:
+            return None
+        return replace(
+            fresh.only(set(job.variants)),
+            correlation_id=job.correlation_id,
+            follow_up=job.follow_up,
+            pushed=job.pushed,
+        )
 
     def _due(self, post: PostSummary) -> PlanResult:
         """A job an earlier release queued to wait for ``publish_at`` here: waits on (in hops of at
@@ -332,7 +348,7 @@ class FanoutPlanner:
         current = self.content.posts(post.community, [post.post_id]).get(post.post_id)
         if current is None or not current.notify:
             return PlanResult("dropped")  # deleted, or no longer notifying, before its time
-        fresh = summary_of(current, self.site_url)
+        fresh = summary_of(current, self.site_url, push_machine=post.push_machine)
         if fresh.publish_at is not None and fresh.publish_at > now:
             self.planner_queue.send([post_job(fresh)], delay_for(fresh.publish_at, now, self.max_delay_s))
             return PlanResult("scheduled", planner_jobs=1)
@@ -485,7 +501,8 @@ class PushDelivery:
             report.failures.append((target.member_id, target.channel, why))
             if todo and not self._checkpoint(job, lease, done, counted, report, "sending", remaining):
                 return report
-        # Each channel's message for the post, made once for the job (the Web Push notification).
+        # Each channel's message for the post, made once for the job (the Web Push notification), one
+        # per language the job's members read (never per member).
         messages = self.channels.messages(job.post, job.targets) if todo else {}
         step = 1 if isolate else max(1, self.checkpoint_every)
         for seq, start in enumerate(range(0, len(todo), step)):

@@ -57,7 +57,15 @@ from herald.content.changes import (
 from herald.content.counts import member_count
 from herald.content.models import Community, Post, PostSource
 from herald.core.settings import Settings
-from herald.fanout.rules import MAX_DELAY_S, delay_for
+from herald.fanout.jobs import PostSummary
+from herald.fanout.rules import (
+    MAX_DELAY_S,
+    awaited_translations,
+    delay_for,
+    pushed_languages,
+    translation_window_end,
+    waits_for_translations,
+)
 from herald.fanout.service import JobQueue, release_job, summary_of
 from herald.site.render import (
     FEED_SIZE,
@@ -107,6 +115,22 @@ class ReleaseMarker(Protocol):
 
 class MemberCounter(Protocol):
     def count(self, community: str) -> int: ...
+
+
+class FanoutMarker(Protocol):
+    """Which languages a post's fan-out pushed, decided once
+    (:class:`herald.site.adapters.dynamo_fanout.DynamoFanoutMarker`)."""
+
+    def start_fanout(
+        self, community: str, post_id: str, langs: Sequence[str], now: float
+    ) -> tuple[str, list[str]]:
+        """Record the first push: ``started``, or ``already`` with the languages recorded then."""
+        ...
+
+    def follow_up(self, community: str, post_id: str, lang: str) -> tuple[str, list[str]]:
+        """Record a follow-up in ``lang``: ``started`` or ``already`` with the languages pushed
+        before it, or ``not started``."""
+        ...
 
 
 class Stored(Protocol):
@@ -250,6 +274,29 @@ def wakeup_job(post: Post) -> dict[str, Any]:
     }
 
 
+#: The schedule queue's message for a post whose first push waits for its translations.
+TRANSLATIONS_KIND = "translations"
+
+
+def translations_job(post: Post, until: float) -> dict[str, Any]:
+    """The schedule queue's message for a post waiting for its translations until ``until``."""
+    return {
+        "v": 1,
+        "kind": TRANSLATIONS_KIND,
+        "community": post.community,
+        "post_id": post.id,
+        "until": until,
+    }
+
+
+def _pushes_machine(settings: Any) -> bool:
+    """Whether a community's settings (a mapping or a model; None: the defaults) push machine
+    translations (``push_machine_translations``; default no: shown on the site, not pushed)."""
+    if isinstance(settings, Mapping):
+        return settings.get("push_machine_translations") is True
+    return getattr(settings, "push_machine_translations", False) is True
+
+
 def _readable(version: PostVersion | None) -> Post | None:
     return version if isinstance(version, Post) else None
 
@@ -272,6 +319,7 @@ class SitePublisher:
         window: bool = True,
         page_size: int = PAGE_SIZE,
         feed_size: int = FEED_SIZE,
+        starts: FanoutMarker | None = None,
     ) -> None:
         self.content = content
         self.members = members
@@ -288,6 +336,9 @@ class SitePublisher:
         self.window = window
         self.page_size = page_size
         self.feed_size = feed_size
+        #: Records each post's pushed languages, once (without it: every post pushed at once, in
+        #: the languages it has, no wait for translations, no follow-up).
+        self.starts = starts
 
     # -- entry points ------------------------------------------------------------------------------
 
@@ -353,6 +404,8 @@ class SitePublisher:
         """A scheduled post's wake-up: not due yet, queue it again; due, set its release marker (the
         stream then publishes it and starts its fan-out). A post deleted, or whose ``publish_at`` an
         edit changed, is left to the edit's own record (which queued a wake-up for the new time)."""
+        if body.get("kind") == TRANSLATIONS_KIND:
+            return self._translations_due(body)
         community, post_id = str(body["community"]), str(body["post_id"])
         wanted = float(body["publish_at"])
         now = self.clock().astimezone(UTC)
@@ -386,28 +439,134 @@ class SitePublisher:
         self, publication: Publication, changes: CommunityChanges, stored: Mapping[str, Post], now: datetime
     ) -> None:
         released: list[Post] = []
+        changed: list[tuple[Post, Post | None]] = []  # posts on the site before, announcing: variants?
         waiting: list[Post] = []
         for pid, version in changes.before.items():
             post = stored.get(pid)
             if post is None:
                 continue
             if is_due(post, now):
-                if announces(post) and not self._was_visible(changes, pid, now):
-                    released.append(post)
+                if announces(post):
+                    if not self._was_visible(changes, pid, now):
+                        released.append(post)
+                    else:
+                        changed.append((post, _readable(version)))
             elif _schedule_changed(version, post):
                 waiting.append(post)  # a wake-up for the post's (new) time; the old one finds it moved
-        if released and self.fanout is not None:
-            site_url = self.settings.public_site_url
-            self.fanout.send(
-                [
-                    release_job(replace(summary_of(p, site_url), correlation_id=p.correlation_id))
-                    for p in released
-                ]
-            )
-            publication.released = sorted(p.id for p in released)
+        if self.fanout is not None:
+            releases = self._fanouts(changes.community, released, changed, now)
+            if releases:
+                self.fanout.send([release_job(summary) for summary in releases])
+            publication.released = sorted({s.post_id for s in releases if s.follow_up is None})
         if waiting and self.schedule is not None:
             self._wait(waiting, now)
             publication.scheduled = sorted(p.id for p in waiting)
+
+    # -- the fan-out's start: at once, or once the translations came or their window ended ----------
+
+    def _fanouts(
+        self,
+        community: str,
+        appearing: Sequence[Post],
+        changed: Sequence[tuple[Post, Post | None]],
+        now: datetime,
+    ) -> list[PostSummary]:
+        """The release jobs' posts of a publication: each post that appears now, unless it waits
+        for its translations (a wake-up at its window's end); a post on the site that was waiting
+        and now has them all; and a follow-up per pushable language a post gained after its push."""
+        at = now.timestamp()
+        self._machine: dict[str, bool] = {}
+        releases: list[PostSummary] = []
+        for post in appearing:
+            if self.starts is not None and waits_for_translations(post, at):
+                self._wait_for_translations(post, at)
+            else:
+                releases.append(self._first_push(post, at))
+        for post, old in changed:
+            started = False
+            was_waiting = post.translations and (old is None or awaited_translations(old))
+            if was_waiting and not waits_for_translations(post, at) and self.starts is not None:
+                # Every translation has come (or the window ended): the first push, once.
+                state, summary = self._start(post, at)
+                releases.append(summary)
+                started = state == "started"
+            if not started:
+                releases += self._follow_ups(post, old)
+        return releases
+
+    def _summary(self, post: Post) -> PostSummary:
+        pushes = False
+        if post.variants:  # the community's setting, read once a publication
+            known = getattr(self, "_machine", {})
+            if post.community not in known:
+                known[post.community] = self._pushes_machine(post.community)
+            pushes = known[post.community]
+        summary = summary_of(post, self.settings.public_site_url, push_machine=pushes)
+        return replace(summary, correlation_id=post.correlation_id)
+
+    def _pushes_machine(self, community: str) -> bool:
+        """The community's ``push_machine_translations`` setting: from the content store's
+        ``community_settings`` where it has one, else the profile's ``settings``."""
+        read = getattr(self.content, "community_settings", None)
+        if callable(read):
+            return _pushes_machine(read(community))
+        return _pushes_machine(getattr(self.content.community(community), "settings", None))
+
+    def _first_push(self, post: Post, at: float) -> PostSummary:
+        return self._start(post, at)[1] if self.starts is not None else self._summary(post)
+
+    def _start(self, post: Post, at: float) -> tuple[str, PostSummary]:
+        """The post's first push, its languages recorded once: ``started``, or ``already`` (a
+        repeated record, or the window's wake-up first) with the languages recorded then."""
+        assert self.starts is not None
+        summary = self._summary(post)
+        state, langs = self.starts.start_fanout(post.community, post.id, pushed_languages(summary), at)
+        return state, summary.only(set(langs))
+
+    def _follow_ups(self, post: Post, old: Post | None) -> list[PostSummary]:
+        """A follow-up push for each pushable language the post's variants gained with this change
+        (an edited variant gains none: it never pushes again), once per language; none before the
+        post's first push started (its languages go with it)."""
+        if self.starts is None or not post.variants:
+            return []
+        summary = self._summary(post)
+        before = set(pushed_languages(self._summary(old))) if old is not None else {summary.language}
+        follow: list[PostSummary] = []
+        for lang in summary.variants:
+            if lang in before:
+                continue
+            state, pushed = self.starts.follow_up(post.community, post.id, lang)
+            if state != "not started" and lang not in pushed:
+                follow.append(replace(summary.only({lang}), follow_up=lang, pushed=tuple(pushed)))
+        return follow
+
+    def _wait_for_translations(self, post: Post, at: float) -> None:
+        """A wake-up at the end of the post's translation window (in hops of the longest SQS delay)."""
+        end = translation_window_end(post)
+        if self.schedule is None or end is None:
+            return
+        delay = delay_for(end, at, self.settings.max_delay_seconds)
+        self.schedule.send([translations_job(post, end)], delay)
+
+    def _translations_due(self, body: Mapping[str, Any]) -> Wakeup:
+        """A translation window's wake-up: the post's first push starts now unless it has (all its
+        translations came, or a repeat), or the window is longer than one SQS delay (wait on)."""
+        community, post_id = str(body["community"]), str(body["post_id"])
+        at = self.clock().astimezone(UTC).timestamp()
+        current = self.content.posts(community, [post_id]).get(post_id)
+        if current is None:
+            return Wakeup("gone", post_id)
+        if not announces(current) or not is_due(current, self.clock().astimezone(UTC)):
+            return Wakeup("moved", post_id)  # notify off, or an edit moved it ahead: its own record
+        if waits_for_translations(current, at):
+            self._wait_for_translations(current, at)
+            return Wakeup("waiting", post_id)
+        if self.starts is None or self.fanout is None:
+            raise RuntimeError("a translation window ended but the publisher has no fan-out marker or queue")
+        state, summary = self._start(current, at)
+        if state == "started":
+            self.fanout.send([release_job(summary)])
+        return Wakeup("fanned out" if state == "started" else "already", post_id)
 
     def _wait(self, posts: Sequence[Post], now: datetime) -> None:
         assert self.schedule is not None

@@ -3,9 +3,9 @@
 =====================  ===========================================  =========================
 item                   pk                                           sk
 =====================  ===========================================  =========================
-fan-out ledger         ``F#<community>#<post_id>``                  ``FANOUT``
+fan-out ledger         ``F#<community>#<post_id>``                  ``FANOUT`` (follow-up ``FANOUT#<lang>``)
 statistics             ``F#<community>#<post_id>``                  ``STATS``
-planned page           ``F#<community>#<post_id>``                  ``PAGE#<shard>#<after>``
+planned page           ``F#<community>#<post_id>``                  ``PAGE[#<lang>]#<shard>#<after>``
 push job               ``J#<community>#<post_id>#<job_id>``         ``JOB``
 =====================  ===========================================  =========================
 
@@ -39,6 +39,16 @@ def fanout_pk(community: str, post_id: str) -> str:
     return f"F#{community}#{post_id}"
 
 
+def _wave(post: PostSummary) -> str:
+    """The ledger's mark of a follow-up fan-out (a variant that came after the first push): its own
+    start and pages beside the first push's; nothing for the first push (the keys it always had)."""
+    return "" if post.follow_up is None else f"#{post.follow_up}"
+
+
+def ledger_sk(post: PostSummary) -> str:
+    return f"FANOUT{_wave(post)}"
+
+
 def job_key(post: PostSummary, job_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"J#{post.community}#{post.post_id}#{job_id}"}, "sk": {"S": "JOB"}}
 
@@ -60,7 +70,7 @@ class DynamoDeliveryLedger(DynamoTable):
                 TableName=self.table,
                 Item={
                     "pk": {"S": fanout_pk(post.community, post.post_id)},
-                    "sk": {"S": "FANOUT"},
+                    "sk": {"S": ledger_sk(post)},
                     "state": {"S": "planning"},
                     "community": {"S": post.community},
                     "post_id": {"S": post.post_id},
@@ -72,7 +82,7 @@ class DynamoDeliveryLedger(DynamoTable):
             )
         except ClientError as exc:
             if error_code(exc) == _FAILED:
-                old = _old_item(exc) or self._get(fanout_pk(post.community, post.post_id), "FANOUT")
+                old = _old_item(exc) or self._get(fanout_pk(post.community, post.post_id), ledger_sk(post))
                 return str((old or {}).get("state", {}).get("S", "planning"))
             raise as_transient(exc, "starting a fan-out") from exc
         except BotoCoreError as exc:
@@ -81,7 +91,7 @@ class DynamoDeliveryLedger(DynamoTable):
 
     def planned(self, post: PostSummary, now: float) -> None:
         self._update(
-            {"pk": {"S": fanout_pk(post.community, post.post_id)}, "sk": {"S": "FANOUT"}},
+            {"pk": {"S": fanout_pk(post.community, post.post_id)}, "sk": {"S": ledger_sk(post)}},
             "SET #s = :s, planned_at = :t",
             {":s": {"S": "planned"}, ":t": _n(now)},
             "recording a planned fan-out",
@@ -90,7 +100,7 @@ class DynamoDeliveryLedger(DynamoTable):
     def _page_key(self, post: PostSummary, shard: int, after: str | None) -> dict[str, Any]:
         return {
             "pk": {"S": fanout_pk(post.community, post.post_id)},
-            "sk": {"S": f"PAGE#{shard}#{after or '^'}"},
+            "sk": {"S": f"PAGE{_wave(post)}#{shard}#{after or '^'}"},
         }
 
     def page_done(self, post: PostSummary, shard: int, after: str | None) -> bool:

@@ -82,6 +82,26 @@ class Channel(Protocol):
         ...
 
 
+class Localized:
+    """One channel's messages for a post with variants, one per language its job's targets read,
+    with the post as each language shows it (the original's under None): each made once per job."""
+
+    __slots__ = ("_messages", "_posts")
+
+    def __init__(self, post: PostSummary, messages: Mapping[str | None, Any]) -> None:
+        self._messages = dict(messages)
+        self._posts = {lang: post.in_language(lang) for lang in self._messages}
+        self._posts.setdefault(None, post)
+
+    def get(self, lang: str | None) -> Any:
+        """The message of ``lang`` (the original's for a language it was not made for)."""
+        return self._messages[lang] if lang in self._messages else self._messages.get(None)
+
+    def post(self, lang: str | None) -> PostSummary:
+        """The post in ``lang`` (its title, excerpt, page), the original for a language it has not."""
+        return self._posts.get(lang) or self._posts[None]
+
+
 class Channels:
     """The channels of a planner or a sender, found by target kind."""
 
@@ -102,22 +122,33 @@ class Channels:
         return [t for channel in self.all for t in channel.targets(member, post, not_before)]
 
     def messages(self, post: PostSummary, found: Sequence[Target]) -> dict[str, Any]:
-        """Each channel's message for the post, by target kind, for the channels ``found`` needs."""
-        made: dict[int, Any] = {}
+        """Each channel's message for the post, by target kind, for the channels ``found`` needs;
+        for a post with variants, by target kind a :class:`Localized` of one message per language
+        the targets read (each made once for the job, never per member)."""
+        langs = {t.lang for t in found} if post.variants else {None}
+        made: dict[tuple[int, str | None], Any] = {}
         by_kind: dict[str, Any] = {}
         for kind in {t.channel for t in found}:
             channel = self._by_kind.get(kind)
-            if channel is not None:
-                if id(channel) not in made:
-                    made[id(channel)] = channel.message(post)
-                by_kind[kind] = made[id(channel)]
+            if channel is None:
+                continue
+            per_lang: dict[str | None, Any] = {}
+            for lang in langs:
+                key = (id(channel), lang)
+                if key not in made:
+                    made[key] = channel.message(post.in_language(lang))
+                per_lang[lang] = made[key]
+            by_kind[kind] = Localized(post, per_lang) if post.variants else per_lang[None]
         return by_kind
 
     def send(self, target: Target, post: PostSummary, messages: Mapping[str, Any]) -> DeliveryResult:
         channel = self._by_kind.get(target.channel)
         if channel is None:
             return DeliveryResult(Outcome.FAILED, detail=f"no channel sends {target.channel[:40]!r}")
-        return channel.send(target, post, messages.get(target.channel))
+        message = messages.get(target.channel)
+        if isinstance(message, Localized):
+            return channel.send(target, message.post(target.lang), message.get(target.lang))
+        return channel.send(target, post, message)
 
     def service(self, target: Target) -> str:
         channel = self._by_kind.get(target.channel)
@@ -143,4 +174,4 @@ def registered(environ: Mapping[str, str] | None = None, names: Iterable[str] | 
     return Channels(importlib.import_module(REGISTRY[name]).channel(env) for name in chosen)
 
 
-__all__ = ["REGISTRY", "Channel", "Channels", "Subscriptions", "registered"]
+__all__ = ["REGISTRY", "Channel", "Channels", "Localized", "Subscriptions", "registered"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from herald.core.runtime import Lazy
+from herald.fanout.channels import Localized
 from herald.fanout.channels.payload import Notification, encode
 from herald.fanout.delivery import DeliveryResult, Outcome, push_service
 from herald.fanout.jobs import PostSummary, Target
@@ -101,6 +102,8 @@ class WebPushChannel:
         """Each target pushed, up to ``in_flight`` at once on this thread (``WebPushSender.send_many``):
         ``may_start()`` is asked before each push; once it says no, no more start (None)."""
         sender: Any = self.sender()  # a WebPushSender: ``prepare`` and ``send_many`` (sends_many)
+        # A post with variants: one notification per language (``Localized``), each made once per job.
+        pick = message.get if isinstance(message, Localized) else (lambda _lang: message)
 
         def start(i: int) -> Any:
             if not may_start():
@@ -108,7 +111,8 @@ class WebPushChannel:
             web_push = targets[i].web_push
             if web_push is None:
                 return DeliveryResult(Outcome.PRUNE, detail="no web push subscription")
-            return sender.prepare(web_push, message, topic=post.post_id, urgency="normal")
+            # The Topic is the post's for every language: a variant replaces the original's message.
+            return sender.prepare(web_push, pick(targets[i].lang), topic=post.post_id, urgency="normal")
 
         results: list[DeliveryResult | None] = sender.send_many(len(targets), start, in_flight=in_flight)
         return results

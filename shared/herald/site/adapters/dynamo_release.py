@@ -9,6 +9,9 @@ publisher start the fan-out.
 
 The marker is the only attribute written here: an ingest edit replaces the item (and drops the
 marker), which is right, since the edit's own stream record is published.
+
+Which languages a post's fan-out pushed is the other marker, on an item of its own beside the post
+(:mod:`herald.site.adapters.dynamo_fanout`), so an edit of the post does not drop it.
 """
 
 from __future__ import annotations
