@@ -68,6 +68,7 @@ def default_publisher() -> SitePublisher:
     from herald.ingest.adapters.dynamo_content import DynamoContentStore
     from herald.members.adapters.dynamo_members import DynamoMemberStore
     from herald.site.adapters.dynamo_release import DynamoReleaseMarker
+    from herald.site.adapters.dynamo_variants import DynamoVariantReader
     from herald.site.adapters.s3_site import S3SiteStore
     from herald.site.publisher import PublisherSettings, SitePublisher, demo_subscriptions
 
@@ -89,6 +90,7 @@ def default_publisher() -> SitePublisher:
         schedule=SqsJobQueue(settings.schedule_queue_url) if settings.schedule_queue_url else None,
         fanout=SqsJobQueue(settings.planner_queue_url) if settings.planner_queue_url else None,
         marker=DynamoReleaseMarker(settings.content_table),
+        variants=DynamoVariantReader(settings.content_table),
     )
 
 
