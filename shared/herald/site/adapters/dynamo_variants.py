@@ -8,13 +8,15 @@ item. The community's settings (``settings.default_language``) are on its ``PROF
 * :meth:`post_variants`: one Query ``begins_with(sk, "VAR#<id>#")`` (consistent), when a post's
   variant pages are to be rendered again;
 * :meth:`community_variants`: one Query ``begins_with(sk, "VAR#")``, paged, for a full render;
-* :meth:`default_language`: one GetItem of the profile's ``settings``.
+* :meth:`default_language`: one GetItem of the profile's ``settings``;
+* :meth:`chosen`: given variants of many posts, one BatchGetItem per 100 (the API's pages).
 
 A variant still waiting for its original (``pending``) is no page and is left out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from herald.content.keys import community_pk
@@ -48,6 +50,16 @@ class DynamoVariantReader(DynamoTable):
         for variant in self._query(community, VARIANT_PREFIX, f"reading the variants of {community}"):
             found.setdefault(variant.post_id, {})[variant.lang] = variant
         return found
+
+    def chosen(self, community: str, wanted: Mapping[str, str]) -> dict[str, Variant]:
+        """The variant items of ``wanted`` (post id -> language), by post id; those that exist."""
+        keys = [
+            {"pk": {"S": community_pk(community)}, "sk": {"S": variant_sort_key(pid, lang)}}
+            for pid, lang in sorted(wanted.items())
+        ]
+        items = self.batch_get_items(keys, consistent=False, what=f"reading variants of {community}")
+        found = [Variant.model_validate(from_item(item)) for item in items]
+        return {v.post_id: v for v in found if not v.pending and wanted.get(v.post_id) == v.lang}
 
     def default_language(self, community: str) -> str | None:
         """The community's ``settings.default_language``, if its profile has one."""
