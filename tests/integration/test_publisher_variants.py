@@ -155,6 +155,17 @@ def test_variants_come_and_go_on_the_site(site: Site) -> None:
     assert f"ar/posts/{pid}/index.html" in paths
     assert "fr" not in {el.get("hreflang") for el in _html(site, f"ar/posts/{pid}/index.html").iter("link")}
 
+    # A full render (herald republish) reads every variant with one Query and drops the folder
+    # no post has a variant in any more.
+    from tests.integration.conftest import LambdaContext
+
+    answer = site.handler.handler({"v": 1, "kind": "republish", "community": "harbour-line"}, LambdaContext())
+    assert answer["mode"] == "full"
+    paths = site.paths()
+    assert not [p for p in paths if p.startswith("fr/")]
+    assert {f"ar/posts/{pid}/index.html", "ar/index.html", "ar/feed.json"} <= paths
+    assert "أهلاً" in site.read(f"ar/posts/{pid}/index.html")
+
     # The original deleted: every page of the post goes.
     site.stack.delete("posts/harbour-line/welcome.md")
     site.stack.drain()

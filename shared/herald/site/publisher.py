@@ -215,7 +215,19 @@ def _site_wide(old: ProfileVersion | None, new: ProfileVersion | None) -> bool:
     or description changed."""
     if not isinstance(old, Community) or not isinstance(new, Community):
         return True
+    if _default_language(old) != _default_language(new):
+        return True  # the root's archive pages list the posts in it
     return any(getattr(old, f) != getattr(new, f) for f in SITE_WIDE_FIELDS)
+
+
+def _default_language(community: Community) -> str | None:
+    """The profile's ``settings.default_language`` as the stream's image carries it, once the
+    profile model holds the community's ``settings`` (a mapping or a model); None until then."""
+    settings = getattr(community, "settings", None)
+    value = settings.get("default_language") if isinstance(settings, Mapping) else None
+    if settings is not None and value is None:
+        value = getattr(settings, "default_language", None)
+    return value if isinstance(value, str) and value else None
 
 
 def group_changes(changes: Iterable[ContentChange]) -> dict[str, CommunityChanges]:
