@@ -207,6 +207,13 @@ def test_unshipped_language_page_keeps_the_site_chrome_and_names_it_by_code() ->
     assert "Traduction automatique" in body.decode()
     footer = find(body, "footer")[0]
     assert footer.get("lang") == "fr"
+    assert find(body, "header")[0].get("lang") == "fr"
+    assert find(body, "p", **{"class": "back"})[0].get("lang") == "fr"
+    # An Arabic original under the English chrome: the page is rtl, its English words are marked.
+    arabic = post(3, language="ar", title="إعلان", text="إعلان: المكتب يفتح", excerpt="إعلان")
+    page = SiteRenderer(BASE).render_post(view(), arabic)
+    assert (parse(page).get("lang"), parse(page).get("dir")) == ("ar", "rtl")
+    assert (find(page, "footer")[0].get("lang"), find(page, "footer")[0].get("dir")) == ("en", "ltr")
     nav = find(body, "nav", **{"class": "languages"})[0]
     assert [a.text for a in nav.iter("a")] == ["English", "de"]
 
