@@ -153,6 +153,10 @@ def test_variants_come_and_go_on_the_site(site: Site) -> None:
     paths = site.paths()
     assert f"fr/posts/{pid}/index.html" not in paths
     assert f"ar/posts/{pid}/index.html" in paths
+    # The folder is known from the bucket's listing (no post read has a French variant now): its
+    # community page is written again, listing the post in its original.
+    assert "fr/index.html" in site.puts
+    assert f"fr/posts/{pid}/" not in site.read("fr/index.html")
     assert "fr" not in {el.get("hreflang") for el in _html(site, f"ar/posts/{pid}/index.html").iter("link")}
 
     # A full render (herald republish) reads every variant with one Query and drops the folder
