@@ -412,3 +412,29 @@ def test_a_new_default_language_renders_the_whole_site() -> None:
     assert _site_wide(french, old.model_copy(update={"settings": {"default_language": "ar"}}))
     assert not _site_wide(french, french.model_copy(update={"members": 5}))
     assert not _site_wide(old, old.model_copy(update={"members": 5}))
+
+
+@pytest.mark.parametrize("pretty", [True, False])
+def test_every_relative_link_of_every_page_is_a_file_of_the_site(pretty: bool) -> None:
+    fr = variant(pid(1), "fr", "Avis 1")
+    ar = variant(pid(1), "ar", "إشعار 1", machine=True)
+    es = variant(pid(4), "es", "Aviso 4")
+    posts = [post(1, fr, ar), post(2), post(3, pinned=True), post(4, es), post(5), post(6)]
+    files = SiteRenderer(
+        BASE, api_url=API, pretty_urls=pretty, page_size=2, default_language="fr"
+    ).render_community(view(), posts, {pid(1): {"fr": fr, "ar": ar}, pid(4): {"es": es}})
+    checked = 0
+    for path, file in files.items():
+        if not path.endswith(".html"):
+            continue
+        for el in parse(file.body).iter():
+            for name in ("href", "src"):
+                ref = el.get(name)
+                if not ref or ref.startswith(("http:", "https:", "mailto:", "#")):
+                    continue
+                target = urljoin(BASE + path, ref).removeprefix(BASE)
+                if target == "" or target.endswith("/"):
+                    target += "index.html"
+                assert target in files, f"{path}: {name}={ref!r} -> {target}"
+                checked += 1
+    assert checked > 100
