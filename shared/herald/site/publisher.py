@@ -16,6 +16,13 @@ rewrites only those pages (``render_changes(..., offset=…)``). A batch that co
 older pages (a delete, a changed post ranked before them, a count that disagrees) reads every post,
 so a batch's reads grow with what it changes, not with what the community holds.
 
+**Language variants.** A post's variant pages (``<lang>/posts/<id>/``) are rendered from the
+variant items, read with one Query per post (:class:`VariantReader`) only when what those pages
+show of the post changed (:func:`herald.site.render.variant_pages_change`); the language folders
+whose community page and feeds are rewritten are those the bucket holds plus those of the posts
+read (a folder whose last variant went stays until a full render); the community's
+``settings.default_language`` sets the root's language.
+
 Everything is decided from the table as it is now, not from the changes' new versions, so a
 duplicated, retried or late record publishes the same bytes again and writes nothing. The changed
 posts themselves are read from the table with a consistent read (the feed index may lag behind).
