@@ -15,6 +15,9 @@ Layout of the site (paths relative to ``base_url``)::
     join/index.html            the join page: QR code and button
     feed.atom, feed.json       the newest posts (Atom 1.0, JSON Feed 1.1)
     qr.svg, site.css, join.js, sw.js
+    <lang>/index.html          per language a post has a variant in: the community page, each post
+    <lang>/feed.atom, .json    in its <lang> variant when it has one, else in its original
+    <lang>/posts/<id>/         a post's <lang> variant (the original stays at posts/<id>/)
 
 Archive pages are numbered from the oldest post so that a new post changes only the newest archive
 page: page ``n`` always holds the unpinned posts ranked ``50(n-1)+1 … 50n`` in publication order.
