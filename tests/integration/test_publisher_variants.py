@@ -99,10 +99,11 @@ def _html(site: Site, path: str) -> Any:
 
 @pytest.mark.usefixtures("site")
 def test_variants_come_and_go_on_the_site(site: Site) -> None:
-    site.upload("welcome.md", _sample("welcome.md"))
-    assert site.publish() == {"batchItemFailures": []}
+    assert site.publish(site.upload("welcome.md", _sample("welcome.md"))) == {"batchItemFailures": []}
     pid = site.post_id("welcome.md")
+    assert f"posts/{pid}/index.html" in site.paths()
     assert not [p for p in site.paths() if p.startswith(("fr/", "ar/"))]
+    assert 'rel="alternate" hreflang' not in site.read(f"posts/{pid}/index.html")
 
     write_variants(site, pid, [_variant(pid, "fr", "Bienvenue"), _variant(pid, "ar", "أهلاً", machine=True)])
     assert site.publish() == {"batchItemFailures": []}
