@@ -69,6 +69,7 @@ def default_publisher() -> SitePublisher:
     from herald.members.adapters.dynamo_members import DynamoMemberStore
     from herald.site.adapters.dynamo_fanout import DynamoFanoutMarker
     from herald.site.adapters.dynamo_release import DynamoReleaseMarker
+    from herald.site.adapters.dynamo_variants import DynamoVariantReader
     from herald.site.adapters.s3_site import S3SiteStore
     from herald.site.publisher import PublisherSettings, SitePublisher, demo_subscriptions
 
@@ -91,6 +92,7 @@ def default_publisher() -> SitePublisher:
         fanout=SqsJobQueue(settings.planner_queue_url) if settings.planner_queue_url else None,
         starts=DynamoFanoutMarker(settings.content_table),
         marker=DynamoReleaseMarker(settings.content_table),
+        variants=DynamoVariantReader(settings.content_table),
     )
 
 

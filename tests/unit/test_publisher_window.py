@@ -1,8 +1,9 @@
 """The publisher's windowed read (only the newest archive pages) against its full read.
 
 Over random histories of a community (posts added, backdated, scheduled and released, edited,
-pinned, re-dated, deleted; small pages so they roll over) a publisher that reads only the newest
-pages writes exactly the files, and deletes exactly the pages, of one that reads every post.
+pinned, re-dated, deleted; language variants added, edited, replaced by machine ones and removed;
+small pages so they roll over) a publisher that reads only the newest pages writes exactly the
+files, and deletes exactly the pages, of one that reads every post.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from herald.content.models import Community, Post
+from herald.content.models import Community, Post, Variant, VariantOrigin
 from herald.site.adapters.s3_site import StoredObject
 from herald.site.publisher import CommunityChanges, Publication, PublisherSettings, SitePublisher
 from herald.site.render import SiteFile
@@ -35,6 +36,8 @@ class Table:
     """The content table's posts and profile, as the publisher reads them, with the items read."""
 
     posts: dict[str, Post] = field(default_factory=dict)
+    #: post id -> language -> its variant item (``VAR#<id>#<lang>``)
+    variants: dict[str, dict[str, Variant]] = field(default_factory=dict)
     items_read: int = 0
 
     def community(self, community: str) -> Community | None:
@@ -56,6 +59,15 @@ class Table:
             self.items_read += 1
             yield post
 
+    def post_variants(self, community: str, post_id: str) -> dict[str, Variant]:
+        return dict(self.variants.get(post_id, {}))
+
+    def community_variants(self, community: str) -> dict[str, dict[str, Variant]]:
+        return {pid: dict(v) for pid, v in self.variants.items()}
+
+    def default_language(self, community: str) -> str | None:
+        return None
+
 
 class Reader:
     """One publisher's reads of the table, counted: windowed reads and full reads apart."""
@@ -64,6 +76,7 @@ class Reader:
         self.table = table
         self.windowed = 0
         self.full = 0
+        self.variant_queries = 0
 
     def community(self, community: str) -> Community | None:
         return self.table.community(community)
@@ -79,6 +92,16 @@ class Reader:
         self.windowed += 1
         return self.table.newest_posts(community, page)
 
+    def post_variants(self, community: str, post_id: str) -> dict[str, Variant]:
+        self.variant_queries += 1
+        return self.table.post_variants(community, post_id)
+
+    def community_variants(self, community: str) -> dict[str, dict[str, Variant]]:
+        return self.table.community_variants(community)
+
+    def default_language(self, community: str) -> str | None:
+        return self.table.default_language(community)
+
 
 @dataclass
 class Bucket:
@@ -93,6 +116,15 @@ class Bucket:
 
     def list(self, prefix: str) -> Mapping[str, StoredObject]:
         return {k: self._stored(k) for k in self.files if k.startswith(prefix)}
+
+    def folders(self, prefix: str) -> list[str]:
+        return sorted(
+            {
+                k.removeprefix(prefix).split("/")[0]
+                for k in self.files
+                if k.startswith(prefix) and "/" in k.removeprefix(prefix)
+            }
+        )
 
     def put(self, prefix: str, files: Sequence[SiteFile]) -> None:
         for f in files:
@@ -112,6 +144,7 @@ def publisher(
         bucket,
         PublisherSettings(content_table="content", site_bucket="site"),
         clock=lambda: now[0],
+        variants=reader,
         window=window,
         page_size=page_size,
         feed_size=feed_size,
@@ -148,6 +181,13 @@ ops = st.one_of(
     st.tuples(st.just("delete"), st.integers(0, 10_000)),
     st.tuples(st.just("tick"), st.integers(1, 120)),
     st.tuples(st.just("profile")),
+    # a language variant of a post: added or edited (human), a machine one, or removed
+    st.tuples(
+        st.just("variant"),
+        st.integers(0, 10_000),
+        st.sampled_from(["fr", "ar", "es"]),
+        st.sampled_from(["human", "human", "machine", "remove"]),
+    ),
 )
 
 
@@ -183,6 +223,7 @@ class History:
                 self._record(changes, pid, old)
                 if kind == "delete":
                     del posts[pid]
+                    self.table.variants.pop(pid, None)
                     continue
                 edit: dict[str, Any] = {"version": old.version + 1, "updated_at": now}
                 if op[2] == "text":
@@ -206,6 +247,36 @@ class History:
                         changes.released.add(pid)
             elif kind == "profile":
                 changes.full = True
+            elif kind == "variant" and posts:
+                _, index, lang, how = op
+                pid = sorted(posts)[index % len(posts)]
+                old = posts[pid]
+                items = self.table.variants.setdefault(pid, {})
+                if how == "remove":
+                    if lang not in items:
+                        continue
+                    del items[lang]
+                else:
+                    self.serial += 1
+                    prior = items.get(lang)
+                    items[lang] = Variant(
+                        post_id=pid,
+                        community=COMMUNITY,
+                        lang=lang,
+                        key=f"{old.key.removesuffix('.txt')}.{lang}.txt",
+                        origin=VariantOrigin.MACHINE if how == "machine" else VariantOrigin.HUMAN,
+                        title=f"{old.title} ({lang} {self.serial})",
+                        text=f"{old.text} [{lang} {self.serial}]",
+                        excerpt=f"{old.excerpt} [{lang}]",
+                        content_hash=f"{self.serial:064x}",
+                        version=prior.version + 1 if prior else 1,
+                        created_at=prior.created_at if prior else now,
+                        updated_at=now,
+                    )
+                self._record(changes, pid, old)
+                posts[pid] = old.model_copy(
+                    update={"variants": {k: v.summary() for k, v in sorted(items.items())}}
+                )
         return changes
 
     def _record(self, changes: CommunityChanges, pid: str, before: Post | None) -> None:
@@ -285,3 +356,40 @@ def test_appending_to_a_long_feed_reads_the_newest_pages_only() -> None:
         assert read <= 2 * 3 + 1 + 2 + len(changes.before) + 2, read
         assert summary(mine) == summary(slow.publish(changes))
         assert windowed.files == full.files
+
+
+def test_variants_are_read_only_for_the_posts_whose_variant_pages_change() -> None:
+    """Over a long feed, a new variant is one Query of that post's variant items and its pages and
+    its language's folder are written; a new post without variants reads no variant; removing the
+    variant removes its page (the language folder stays until a full render finds no post in it)."""
+    history = History()
+    windowed, full = Bucket(), Bucket()
+    fast_reader, slow_reader = Reader(history.table), Reader(history.table)
+    fast = publisher(fast_reader, windowed, history.now, window=True, page_size=3, feed_size=4)
+    slow = publisher(slow_reader, full, history.now, window=False, page_size=3, feed_size=4)
+    history.apply([("add", "now", False, 0)] * 30)
+    fast.publish_all(COMMUNITY)
+    slow.publish_all(COMMUNITY)
+    newest = len(history.table.posts) - 1
+    pid = sorted(history.table.posts)[newest]
+
+    steps: list[tuple[list[tuple[Any, ...]], int]] = [
+        ([("variant", newest, "ar", "human")], 1),
+        ([("add", "now", False, 5)], 0),
+        ([("variant", newest, "ar", "remove")], 0),  # no variant left to read: nothing to render
+    ]
+    for batch, queries in steps:
+        changes = history.apply(batch)
+        fast_reader.variant_queries = fast_reader.full = 0
+        mine = fast.publish(changes)
+        assert fast_reader.full == 0
+        assert fast_reader.variant_queries == queries, batch
+        assert summary(mine) == summary(slow.publish(changes))
+        assert windowed.files == full.files
+        if batch[0][3] == "human":
+            assert f"{COMMUNITY}/ar/posts/{pid}/index.html" in windowed.files
+            assert {"ar/index.html", "ar/feed.atom", "ar/feed.json"} <= set(mine.written)
+    assert f"{COMMUNITY}/ar/posts/{pid}/index.html" not in windowed.files
+    assert f"{COMMUNITY}/ar/index.html" in windowed.files
+    fast.publish_all(COMMUNITY)
+    assert not [key for key in windowed.files if key.startswith(f"{COMMUNITY}/ar/")]

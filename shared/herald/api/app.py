@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from herald.api.settings import ApiSettings
+from herald.content import urls
 from herald.content.ids import is_community_id
-from herald.content.models import PUBLIC_POST_FIELDS, Community, Post
+from herald.content.models import PUBLIC_POST_FIELDS, Community, Post, Variant, VariantOrigin
 from herald.core.runtime import Lazy
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from herald.ingest.adapters.dynamo_content import DynamoContentStore
     from herald.members.ports import MemberStore
     from herald.members.service import MembershipService
+    from herald.site.adapters.dynamo_variants import DynamoVariantReader
 
 TITLE = "Herald"
 VERSION = "1.0.0"
@@ -46,6 +48,8 @@ class Services:
     feed: DynamoFeed
     members: MemberStore
     membership: MembershipService
+    #: The variant items a post answered in another language needs (None: originals only).
+    variants: DynamoVariantReader | None = None
 
 
 def default_services(settings: ApiSettings) -> Services:
@@ -59,12 +63,14 @@ def default_services(settings: ApiSettings) -> Services:
     from herald.members.adapters.sns_devices import SnsDeviceRegistry
     from herald.members.endpoints import system_resolve
     from herald.members.service import MembershipService
+    from herald.site.adapters.dynamo_variants import DynamoVariantReader
 
     members = DynamoMemberStore(settings.members_table, shards=settings.member_counter_shards)
     return Services(
         settings=settings,
         content=DynamoContentStore(settings.content_table),
         feed=DynamoFeed(settings.content_table),
+        variants=DynamoVariantReader(settings.content_table),
         members=members,
         membership=MembershipService(
             store=members,
@@ -137,11 +143,40 @@ def _shown(name: str) -> tuple[Any, Any]:
 
 #: A post's fields as the API shows them: those :data:`herald.content.models.PUBLIC_POST_FIELDS`
 #: names, in the model's order, with the model's types and defaults.
-_SHOWN: dict[str, Any] = {name: _shown(name) for name in PUBLIC_POST_FIELDS}
+_SHOWN: dict[str, Any] = {name: _shown(name) for name in PUBLIC_POST_FIELDS if name != "variants"}
 _PostFields: type[BaseModel] = create_model("_PostFields", __base__=_Out, **_SHOWN)
+#: What a variant replaces of its post when the API answers it: its own text and enrichment.
+VARIANT_FIELDS = (
+    "title",
+    "text",
+    "excerpt",
+    "links",
+    "hashtags",
+    "mentions",
+    "emoji",
+    "countries",
+    "topics",
+    "word_count",
+    "reading_time_s",
+)
+
+
+class VariantLink(_Out):
+    lang: str
+    machine: bool = Field(description="Translated by machine (Amazon Translate), not by an editor.")
+    url: str = Field(description="The variant's page on the public site.")
 
 
 class PostOut(_PostFields):
+    lang: str | None = Field(
+        default=None,
+        description="The language of the title, text and excerpt answered: the variant chosen by `lang` "
+        "or Accept-Language, else the original's (`language`; null when not known).",
+    )
+    machine: bool = Field(default=False, description="The text answered is a machine translation.")
+    variants: list[VariantLink] = Field(
+        default_factory=list, description="The post's language variants (the original is not one)."
+    )
     delivery: DeliveryOut | None = Field(
         default=None, description="Push statistics of the post (only on a single post; null before any)."
     )
@@ -192,6 +227,7 @@ _NOT_FOUND: dict[int, OpenAPIResponse] = {404: _answer("unknown community")}
 _INVALID: dict[int, OpenAPIResponse] = {
     422: _answer("a bad parameter or body; `detail[].loc` names the field", ValidationOut)
 }
+_BAD_LANGUAGE: dict[int, OpenAPIResponse] = {400: _answer("`lang` is not a language code")}
 _UNAVAILABLE: dict[int, OpenAPIResponse] = {503: _answer("a dependency failed for a moment: try again")}
 _AUTH: dict[int, OpenAPIResponse] = {
     401: _answer("no bearer token"),
@@ -248,8 +284,25 @@ def response_bytes(value: Any) -> int:
     return len(json.dumps(json.dumps(value, separators=(",", ":"))))
 
 
-def _post_out(post: Post) -> PostOut:
-    return PostOut.model_validate(post.model_dump(mode="json", include=set(PUBLIC_POST_FIELDS)))
+def _post_out(post: Post, variant: Variant | None = None, site_url: str | None = None) -> PostOut:
+    """The post as the API shows it: its original, or ``variant``'s text and enrichment (with
+    ``lang`` and ``machine``), and the list of its variants with their pages (on ``site_url``)."""
+    values = post.model_dump(mode="json", include=set(PUBLIC_POST_FIELDS) - {"variants"})
+    values["lang"] = post.language
+    if variant is not None and variant.post_id == post.id:
+        values.update(variant.model_dump(mode="json", include=set(VARIANT_FIELDS)))
+        values["lang"] = variant.lang
+        values["machine"] = variant.origin == VariantOrigin.MACHINE
+    site = site_url or "https://herald.example"
+    values["variants"] = [
+        {
+            "lang": lang,
+            "machine": summary.origin == VariantOrigin.MACHINE,
+            "url": urls.post_url(site, post.community, post.id, lang),
+        }
+        for lang, summary in sorted(post.variants.items())
+    ]
+    return PostOut.model_validate(values)
 
 
 def _metric(name: str) -> None:

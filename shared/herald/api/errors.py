@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from herald.api.variants import UnsupportedLanguage
 from herald.core.errors import NotFound, TransientError
 from herald.members.rules import (
     AlreadyJoined,
@@ -72,6 +73,10 @@ def _no_post(exc: PostNotFound) -> Response:
     return _json(404, {"error": "post not found", "community": exc.community, "post_id": exc.post_id})
 
 
+def _bad_language(exc: UnsupportedLanguage) -> Response:
+    return _json(400, {"error": str(exc)})
+
+
 def _no_token(exc: MissingToken) -> Response:
     return _json(
         401,
@@ -110,6 +115,7 @@ HANDLERS: tuple[tuple[type[Exception], Callable[[Any], Response]], ...] = (
     (InvalidRequest, _rule),
     (CommunityNotFound, _no_community),
     (PostNotFound, _no_post),
+    (UnsupportedLanguage, _bad_language),
     (MissingToken, _no_token),
     (Forbidden, _forbidden),
     (AlreadyJoined, _already),

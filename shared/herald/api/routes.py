@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from herald.api import errors
 from herald.api.app import (
     _AUTH,
+    _BAD_LANGUAGE,
     _INVALID,
     _NOT_FOUND,
     _UNAVAILABLE,
@@ -35,6 +36,7 @@ from herald.api.app import (
     services,
 )
 from herald.api.locale import negotiate
+from herald.api.variants import choose, parse_lang
 from herald.content.counts import compact_number, member_count
 from herald.content.models import Post
 from herald.members.rules import JoinRequest, Preferences, PreferencesPatch, bearer_token
@@ -50,6 +52,23 @@ router = APIGatewayRouter()
 CommunityId = Annotated[str, Path(min_length=1, description="The community's id")]
 MemberId = Annotated[str, Path(min_length=1, max_length=128)]
 AcceptLanguage = Annotated[str | None, Header(description="Locale of members_display (default en)")]
+#: The language a post is answered in: a variant of the post, else its original.
+Lang = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Answer the post's variant in this language (ISO 639-1, optionally with a region "
+        "or script: fr, pt-br) when it has one, else its original; takes precedence over Accept-Language. "
+        "Not a language code: 400.",
+    ),
+]
+PostLanguages = Annotated[
+    str | None,
+    Header(
+        description="Without `lang`: the post's variant in the first of these languages (q-values) "
+        "it has, else its original; also the locale of members_display elsewhere",
+    ),
+]
 # Documented as the memberToken security scheme, not as a parameter.
 Authorization = Annotated[str | None, Header(include_in_schema=False)]
 
@@ -80,7 +99,13 @@ def get_community(id: CommunityId, accept_language: AcceptLanguage = None) -> Co
     "/communities/<id>/posts",
     summary="A community's posts: pinned first, then newest first; a page holds `limit` posts "
     "or about 4 MB of them, whichever comes first",
-    responses={200: _answer("a page of posts", PostsPage), **_NOT_FOUND, **_INVALID, **_UNAVAILABLE},
+    responses={
+        200: _answer("a page of posts", PostsPage),
+        **_BAD_LANGUAGE,
+        **_NOT_FOUND,
+        **_INVALID,
+        **_UNAVAILABLE,
+    },
 )
 def list_posts(
     id: CommunityId,
@@ -89,12 +114,17 @@ def list_posts(
     topic: Annotated[str | None, Query(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)] = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
     language: Annotated[str | None, Query(pattern=r"^[a-z]{2,3}$")] = None,
+    lang: Lang = None,
+    accept_language: PostLanguages = None,
 ) -> PostsPage:
+    wanted = parse_lang(lang) if lang is not None else None
     _known_community(id)
     out: dict[str, PostOut] = {}
+    site_url = services().settings.public_site_url
 
     def size(post: Post) -> int:
-        out[post.id] = _post_out(post)
+        # The page's bound counts the originals: a variant's text is of the same order.
+        out[post.id] = _post_out(post, site_url=site_url)
         return response_bytes(out[post.id].model_dump(mode="json"))
 
     posts, next_cursor = services().feed.page(
@@ -107,7 +137,16 @@ def list_posts(
         size=size,
         max_bytes=MAX_PAGE_BYTES,
     )
-    return PostsPage(items=[out.get(p.id) or _post_out(p) for p in posts], next_cursor=next_cursor)
+    chosen = {p.id: c for p in posts if (c := choose(p, wanted, accept_language)) is not None}
+    reader = services().variants
+    found = reader.chosen(id, chosen) if chosen and reader is not None else {}
+    items = [
+        _post_out(p, found[p.id], site_url)
+        if p.id in found
+        else (out.get(p.id) or _post_out(p, site_url=site_url))
+        for p in posts
+    ]
+    return PostsPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(
@@ -115,17 +154,29 @@ def list_posts(
     summary="One post",
     responses={
         200: _answer("the post", PostOut),
+        **_BAD_LANGUAGE,
         404: _answer("unknown community or post"),
         **_INVALID,
         **_UNAVAILABLE,
     },
 )
-def get_post(id: CommunityId, post_id: Annotated[str, Path(min_length=1, max_length=128)]) -> PostOut:
+def get_post(
+    id: CommunityId,
+    post_id: Annotated[str, Path(min_length=1, max_length=128)],
+    lang: Lang = None,
+    accept_language: PostLanguages = None,
+) -> PostOut:
+    wanted = parse_lang(lang) if lang is not None else None
     _known_community(id)
-    found = services().content.posts(id, [post_id]).get(post_id)
+    svc = services()
+    found = svc.content.posts(id, [post_id]).get(post_id)
     if found is None:
         raise errors.PostNotFound(id, post_id)
-    out = _post_out(found)
+    chosen = choose(found, wanted, accept_language)
+    variant = None
+    if chosen is not None and svc.variants is not None:
+        variant = svc.variants.chosen(id, {post_id: chosen}).get(post_id)
+    out = _post_out(found, variant, svc.settings.public_site_url)
     table = services().settings.deliveries_table
     if table:
         from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger

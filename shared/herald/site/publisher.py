@@ -16,6 +16,13 @@ rewrites only those pages (``render_changes(..., offset=…)``). A batch that co
 older pages (a delete, a changed post ranked before them, a count that disagrees) reads every post,
 so a batch's reads grow with what it changes, not with what the community holds.
 
+**Language variants.** A post's variant pages (``<lang>/posts/<id>/``) are rendered from the
+variant items, read with one Query per post (:class:`VariantReader`) only when what those pages
+show of the post changed (:func:`herald.site.render.variant_pages_change`); the language folders
+whose community page and feeds are rewritten are those the bucket holds plus those of the posts
+read (a folder whose last variant went stays until a full render); the community's
+``settings.default_language`` sets the root's language.
+
 Everything is decided from the table as it is now, not from the changes' new versions, so a
 duplicated, retried or late record publishes the same bytes again and writes nothing. The changed
 posts themselves are read from the table with a consistent read (the feed index may lag behind).
@@ -38,6 +45,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -55,7 +63,7 @@ from herald.content.changes import (
     Unreadable,
 )
 from herald.content.counts import member_count
-from herald.content.models import Community, Post, PostSource
+from herald.content.models import Community, Post, PostSource, Variant
 from herald.core.settings import Settings
 from herald.fanout.jobs import PostSummary
 from herald.fanout.rules import (
@@ -75,6 +83,7 @@ from herald.site.render import (
     SiteFile,
     SiteRenderer,
     published_at,
+    variant_pages_change,
 )
 
 #: Files that link to the others: written last, so they never point at a page not yet uploaded.
@@ -84,6 +93,8 @@ SITE_WIDE_FIELDS = ("name", "description")
 #: Above this many files, one listing of the community's prefix is cheaper than a HEAD per file.
 LIST_ABOVE = 64
 DEFAULT_PUSH_ORIGIN = "http://127.0.0.1:9"
+#: A language folder's name (``fr``, ``pt-br``, ``zh-hant``): the site's other folders are longer.
+LANGUAGE_FOLDER = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +121,20 @@ class ReleaseMarker(Protocol):
     def release(self, community: str, post_id: str, publish_at: float) -> str:
         """Mark a scheduled post released at ``publish_at``: ``released``, ``already``, ``gone`` or
         ``moved`` (its ``publish_at`` is no longer that)."""
+        ...
+
+
+class VariantReader(Protocol):
+    def post_variants(self, community: str, post_id: str) -> Mapping[str, Variant]:
+        """The post's stored variants by language (one Query ``begins_with(sk, "VAR#<id>#")``)."""
+        ...
+
+    def community_variants(self, community: str) -> Mapping[str, Mapping[str, Variant]]:
+        """Every stored variant of the community: post id -> language -> variant."""
+        ...
+
+    def default_language(self, community: str) -> str | None:
+        """The community's ``settings.default_language``, if it has one."""
         ...
 
 
@@ -144,6 +169,10 @@ class SiteStore(Protocol):
     def head(self, keys: Sequence[str]) -> Mapping[str, Stored]: ...
 
     def list(self, prefix: str) -> Mapping[str, Stored]: ...
+
+    def folders(self, prefix: str) -> Sequence[str]:
+        """The folder names right under ``prefix`` (the language folders among them)."""
+        ...
 
     def put(self, prefix: str, files: Sequence[SiteFile]) -> None: ...
 
@@ -217,7 +246,19 @@ def _site_wide(old: ProfileVersion | None, new: ProfileVersion | None) -> bool:
     or description changed."""
     if not isinstance(old, Community) or not isinstance(new, Community):
         return True
+    if _default_language(old) != _default_language(new):
+        return True  # the root's archive pages list the posts in it
     return any(getattr(old, f) != getattr(new, f) for f in SITE_WIDE_FIELDS)
+
+
+def _default_language(community: Community) -> str | None:
+    """The profile's ``settings.default_language`` as the stream's image carries it, once the
+    profile model holds the community's ``settings`` (a mapping or a model); None until then."""
+    settings = getattr(community, "settings", None)
+    value = settings.get("default_language") if isinstance(settings, Mapping) else None
+    if settings is not None and value is None:
+        value = getattr(settings, "default_language", None)
+    return value if isinstance(value, str) and value else None
 
 
 def group_changes(changes: Iterable[ContentChange]) -> dict[str, CommunityChanges]:
@@ -316,6 +357,7 @@ class SitePublisher:
         schedule: JobQueue | None = None,
         fanout: JobQueue | None = None,
         marker: ReleaseMarker | None = None,
+        variants: VariantReader | None = None,
         window: bool = True,
         page_size: int = PAGE_SIZE,
         feed_size: int = FEED_SIZE,
@@ -332,6 +374,9 @@ class SitePublisher:
         self.schedule = schedule
         self.fanout = fanout
         self.marker = marker
+        #: Language variants: their pages, the language folders, the default language. Without a
+        #: reader no variant page or language folder is published.
+        self.variants = variants
         #: Read only the newest archive pages when a batch's changes allow (:meth:`_window`).
         self.window = window
         self.page_size = page_size
@@ -348,12 +393,13 @@ class SitePublisher:
         community = changes.community
         now = self.clock().astimezone(UTC)
         view, renderer = self._profile(community)
+        reads = _VariantReads(self, community)
         fresh = self.content.posts(community, list(changes.before)) if changes.before else {}
         held = None if changes.full or not self.window else self._window(community, view, changes, fresh, now)
         if held is not None:
             try:
                 stored, offset = held
-                publication = self._publish_changes(changes, view, renderer, stored, now, offset)
+                publication = self._publish_changes(changes, view, renderer, stored, now, offset, reads)
             except OutsideWindow as exc:
                 log.info("publishing %s from every post: %s", community, exc)
                 held = None
@@ -361,10 +407,11 @@ class SitePublisher:
             stored = self._all_posts(community, changes, fresh)
             if changes.full:
                 posts = [p for p in stored.values() if is_due(p, now)]
-                files = list(renderer.render_community(view, posts).values())
+                items = self.variants.community_variants(community) if self.variants is not None else {}
+                files = list(renderer.render_community(view, posts, items).values())
                 publication = self._sync(community, "full", files, [], full=True)
             else:
-                publication = self._publish_changes(changes, view, renderer, stored, now, 0)
+                publication = self._publish_changes(changes, view, renderer, stored, now, 0, reads)
         # Only now that the pages and feeds are written: fan-outs, then wake-ups.
         self._announce(publication, changes, stored, now)
         return publication
@@ -377,9 +424,11 @@ class SitePublisher:
         stored: Mapping[str, Post],
         now: datetime,
         offset: int,
+        reads: _VariantReads,
     ) -> Publication:
         """Render and upload what ``changes`` changed, from ``stored``: every post, or with
-        ``offset`` only the newest (raises :class:`OutsideWindow` if they do not suffice)."""
+        ``offset`` only the newest (raises :class:`OutsideWindow` if they do not suffice). The
+        variant items of a changed post are read only when its variant pages may have changed."""
         posts = [p for p in stored.values() if is_due(p, now)]
         due = {p.id: p for p in posts}
         previous: dict[str, Post] = {}
@@ -392,7 +441,21 @@ class SitePublisher:
             if pid not in due and (was_visible or isinstance(version, Unreadable)):
                 deleted.add(pid)  # gone, or no longer due (an old version we cannot read: delete too)
         changed = {pid for pid in changes.before if pid in due}
-        site = renderer.render_changes(view, posts, changed, deleted, previous=previous, offset=offset)
+        variants = {
+            pid: reads.post(pid)
+            for pid in sorted(changed)
+            if variant_pages_change(previous.get(pid), due[pid])
+        }
+        site = renderer.render_changes(
+            view,
+            posts,
+            changed,
+            deleted,
+            previous=previous,
+            offset=offset,
+            variants=variants,
+            languages=reads.languages(posts),
+        )
         files = [*site.writes, *renderer.assets(view)]
         return self._sync(changes.community, "incremental", files, site.deletes, full=False)
 
@@ -590,6 +653,7 @@ class SitePublisher:
             page_size=self.page_size,
             feed_size=self.feed_size,
             demo_subscription=self.demo_subscription(community) if self.demo_subscription else None,
+            default_language=self.variants.default_language(community) if self.variants is not None else None,
         )
         return view, renderer
 
@@ -700,6 +764,35 @@ class SitePublisher:
             unchanged=len(by_path) - len(pending),
             deleted=sorted(key.removeprefix(prefix) for key in gone),
         )
+
+
+class _VariantReads:
+    """One publication's reads of variants, each made once (a windowed attempt that falls back to
+    every post reads nothing twice)."""
+
+    def __init__(self, publisher: SitePublisher, community: str) -> None:
+        self.publisher = publisher
+        self.community = community
+        self._posts: dict[str, Mapping[str, Variant]] = {}
+        self._folders: list[str] | None = None
+
+    def post(self, post_id: str) -> Mapping[str, Variant]:
+        reader = self.publisher.variants
+        if reader is None:
+            return {}
+        if post_id not in self._posts:
+            self._posts[post_id] = reader.post_variants(self.community, post_id)
+        return self._posts[post_id]
+
+    def languages(self, posts: Iterable[Post]) -> list[str]:
+        """The language folders to render: those the bucket holds (a folder stays until a full render
+        finds no post in its language, so pages not read keep theirs) and those of ``posts``."""
+        if self.publisher.variants is None:
+            return []
+        if self._folders is None:
+            found = self.publisher.store.folders(f"{self.community}/")
+            self._folders = [name for name in found if LANGUAGE_FOLDER.match(name)]
+        return sorted({*self._folders, *(lang for p in posts for lang in p.variants)})
 
 
 def _same(stored: Stored | None, file: SiteFile) -> bool:

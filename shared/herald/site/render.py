@@ -15,6 +15,9 @@ Layout of the site (paths relative to ``base_url``)::
     join/index.html            the join page: QR code and button
     feed.atom, feed.json       the newest posts (Atom 1.0, JSON Feed 1.1)
     qr.svg, site.css, join.js, sw.js
+    <lang>/index.html          per language a post has a variant in: the community page, each post
+    <lang>/feed.atom, .json    in its <lang> variant when it has one, else in its original
+    <lang>/posts/<id>/         a post's <lang> variant (the original stays at posts/<id>/)
 
 Archive pages are numbered from the oldest post so that a new post changes only the newest archive
 page: page ``n`` always holds the unpinned posts ranked ``50(n-1)+1 … 50n`` in publication order.
@@ -29,10 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict
 
 from herald.content import counts, formats, qr, urls
@@ -40,7 +43,7 @@ from herald.content.formats import base, markdown
 from herald.content.formats.base import safe_href
 from herald.content.formats.markdown import markdown_html as markdown_html
 from herald.content.formats.text import text_html as text_html
-from herald.content.models import Community, Post
+from herald.content.models import Community, Post, Variant, VariantOrigin, VariantSummary
 from herald.core import locales
 from herald.site import feeds
 
@@ -49,7 +52,7 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 50
 FEED_SIZE = 50
-#: Languages written right to left: their posts get ``dir="rtl"``.
+#: Languages written right to left: their posts get ``dir="rtl"``, their pages ``<html dir="rtl">``.
 RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "ps", "ckb", "yi", "dv", "sd", "ug"})
 #: Schemes a link in a plain-text post may have; a Markdown post may also link ``mailto:``.
 LINK_SCHEMES = base.LINK_SCHEMES
@@ -155,6 +158,9 @@ _STRINGS: dict[str, dict[str, str]] = {
         "posts": "Posts",
         "pages": "Pages",
         "skip": "Skip to the posts",
+        "machine": "Machine translation",
+        "languages": "Languages",
+        "original": "Original",
     },
     "fr": {
         "members": "Membres",
@@ -176,6 +182,9 @@ _STRINGS: dict[str, dict[str, str]] = {
         "posts": "Messages",
         "pages": "Pages",
         "skip": "Aller aux messages",
+        "machine": "Traduction automatique",
+        "languages": "Langues",
+        "original": "Original",
     },
     "es": {
         "members": "Miembros",
@@ -197,6 +206,9 @@ _STRINGS: dict[str, dict[str, str]] = {
         "posts": "Publicaciones",
         "pages": "Páginas",
         "skip": "Ir a las publicaciones",
+        "machine": "Traducción automática",
+        "languages": "Idiomas",
+        "original": "Original",
     },
     "ar": {
         "members": "عضو",
@@ -218,8 +230,93 @@ _STRINGS: dict[str, dict[str, str]] = {
         "posts": "المنشورات",
         "pages": "الصفحات",
         "skip": "انتقل إلى المنشورات",
+        "machine": "ترجمة آلية",
+        "languages": "اللغات",
+        "original": "الأصل",
     },
 }
+
+
+# ----------------------------------------------------------------------------- languages
+
+
+def direction(lang: str | None) -> Literal["rtl", "ltr"]:
+    """The writing direction of a language code (``ar``, ``fa-af``, ``ckb``): ``rtl`` for the
+    languages of :data:`RTL_LANGUAGES` (by their first subtag), ``ltr`` for any other or none."""
+    if not lang:
+        return "ltr"
+    primary = lang.strip().lower().replace("_", "-").split("-", 1)[0]
+    return "rtl" if primary in RTL_LANGUAGES else "ltr"
+
+
+@lru_cache(maxsize=256)
+def language_name(lang: str) -> str:
+    """A language's name in that language (``Français``, ``العربية``) when HeraldLayer ships its
+    locale data (:data:`herald.core.locales.LANGUAGES`), else the code itself (``pt-br``)."""
+    from babel import Locale, UnknownLocaleError
+
+    if not locales.shipped(lang):
+        return lang
+    try:
+        locale = Locale.parse(lang.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return lang
+    name = locale.get_display_name(locale) or lang
+    return name[:1].upper() + name[1:]
+
+
+def post_languages(post: Post) -> list[str]:
+    """The languages a post's variants are in (not the original's), sorted."""
+    return sorted(post.variants)
+
+
+def variant_pages_change(old: Post | None, new: Post) -> bool:
+    """Whether a change from ``old`` to ``new`` can change the pages of ``new``'s variants: what a
+    variant page shows of its post (its languages and their titles, the date, the pin, the tags,
+    the original's language) or a new post with variants. A caller reads the variant items
+    (``VAR#<id>#…``) only then."""
+    if not new.variants:
+        return False
+    if old is None:
+        return True
+    return _variant_page_inputs(old) != _variant_page_inputs(new)
+
+
+def _variant_page_inputs(post: Post) -> tuple[Any, ...]:
+    return (
+        tuple(sorted(post.variants.items())),
+        post.language,
+        published_at(post),
+        post.pinned,
+        tuple(post.tags),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Chrome:
+    """The language of a page's own words (buttons, labels, dates): a shipped locale."""
+
+    lang: str  # BCP 47, as in ``lang=""``
+    dir: str
+    strings: Mapping[str, str]
+    locale: Any  # babel.Locale
+
+    @classmethod
+    def of(cls, locale: str) -> Chrome:
+        from babel import Locale
+
+        parsed = Locale.parse(locale.replace("-", "_"))
+        return cls(
+            lang=str(parsed).replace("_", "-"),
+            dir="rtl" if parsed.character_order == "right-to-left" else "ltr",
+            strings={**_STRINGS["en"], **_STRINGS.get(parsed.language, {})},
+            locale=parsed,
+        )
+
+
+@cache
+def _chrome(locale: str) -> Chrome:
+    return Chrome.of(locale)
 
 
 # ----------------------------------------------------------------------------- text to HTML
@@ -342,10 +439,11 @@ def _qr_svg(url: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class PostView:
-    """A post, ready for the templates and the feeds."""
+    """A post, ready for the templates and the feeds: its original, or one of its language variants
+    (``variant``), in full (a post page) or by the summary the post item carries (listings)."""
 
     id: str
-    href: str  # relative to the site root
+    href: str  # relative to the community's folder
     url: str  # absolute
     title: str
     body: Markup
@@ -359,15 +457,55 @@ class PostView:
     pinned: bool
     tags: tuple[str, ...]
     feed_tags: tuple[str, ...]
+    variant: str | None = None  # the variant's language; None: the original
+    machine: bool = False
+    #: The post's language's name, when a page of another language lists it in its original.
+    marked: str | None = None
 
     @property
     def published_iso(self) -> str:
         return feeds.rfc3339(self.published)
 
 
-def post_path(post_id: str) -> str:
-    """``posts/<id>/index.html`` (ids are hex; anything else is percent-encoded)."""
-    return urls.post_path(post_id) + "index.html"
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One language's pages of a community: the root's (``prefix`` empty: each post in the
+    community's default language when it has one, else its original) or ``<lang>/``'s."""
+
+    lang: str | None  # the language posts are shown in (their variant), None: their original
+    prefix: str  # ``""`` or ``<lang>/``
+    chrome: Chrome
+    html_lang: str
+    html_dir: str
+
+    @property
+    def up(self) -> str:
+        """From the edition's folder to the community's."""
+        return "../" * self.prefix.count("/")
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageLink:
+    """One entry of a post page's language switcher, and its ``hreflang`` alternate."""
+
+    lang: str | None  # None: the original, whose language is not known
+    label: str
+    href: str  # relative to the page
+    url: str  # absolute
+    current: bool
+    machine: bool
+
+
+def post_path(post_id: str, lang: str | None = None) -> str:
+    """``posts/<id>/index.html``, or a variant's ``<lang>/posts/<id>/index.html`` (ids are hex;
+    anything else is percent-encoded)."""
+    return urls.post_path(post_id, lang) + "index.html"
+
+
+def language_files(lang: str) -> list[str]:
+    """The live files of a language's folder: its community page and feeds."""
+    prefix = urls.language_path(lang)
+    return [f"{prefix}index.html", f"{prefix}feed.atom", f"{prefix}feed.json"]
 
 
 # ----------------------------------------------------------------------------- the renderer
@@ -387,6 +525,7 @@ class SiteRenderer:
         pretty_urls: bool = True,
         vapid_public_key: str | None = None,
         demo_subscription: Mapping[str, Any] | None = None,
+        default_language: str | None = None,
     ) -> None:
         """
         ``base_url`` is where the community's site is published (``https://site.example/harbour-line/``);
@@ -396,16 +535,17 @@ class SiteRenderer:
         ``pretty_urls`` links end in ``/`` (``posts/<id>/``), otherwise in ``index.html`` (for a bucket
         served without index documents).
         ``demo_subscription`` is a web push subscription the join button sends as is (the local cloud).
+        ``default_language`` (the community's setting): the root's community page, archive pages and
+        feeds show each post in that language's variant when it has one (its original otherwise).
         """
-        from babel import Locale
-
         if page_size < 1 or feed_size < 1:
             raise ValueError("page_size and feed_size must be positive")
         if not locales.shipped(locale):
             raise locales.UnsupportedLocale(locale)
         self.base_url = base_url.rstrip("/") + "/"
         self.api_url = api_url.rstrip("/") if api_url else None
-        self.locale = Locale.parse(locale.replace("-", "_"))
+        self.chrome = _chrome(locale)
+        self.locale = self.chrome.locale
         self.page_size = page_size
         self.feed_size = feed_size
         self.pretty_urls = pretty_urls
@@ -415,27 +555,60 @@ class SiteRenderer:
             if demo_subscription
             else None
         )
-        self.lang = str(self.locale).replace("_", "-")
-        self.page_dir = "rtl" if self.locale.character_order == "right-to-left" else "ltr"
-        self.strings = {**_STRINGS["en"], **_STRINGS.get(self.locale.language, {})}
+        self.lang = self.chrome.lang
+        self.page_dir = self.chrome.dir
+        self.strings = self.chrome.strings
+        self.default_language = default_language or None
+        self.root = Edition(
+            lang=self.default_language,
+            prefix="",
+            chrome=self.chrome,
+            html_lang=self.default_language or self.lang,
+            html_dir=direction(self.default_language) if self.default_language else self.page_dir,
+        )
         self.csp = self._csp()
+
+    def edition(self, lang: str | None) -> Edition:
+        """The root's pages (None) or the ``<lang>/`` folder's: their words in ``lang`` when it is a
+        shipped locale, else in the site's locale; ``<html lang dir>`` of ``lang``."""
+        if lang is None:
+            return self.root
+        chrome = _chrome(lang) if locales.shipped(lang) else self.chrome
+        return Edition(lang, urls.language_path(lang), chrome, lang, direction(lang))
 
     # -- public API ----------------------------------------------------------------------------
 
-    def render_community(self, community: CommunityView, posts: Iterable[Post]) -> dict[str, SiteFile]:
-        """The whole site: ``{path: SiteFile}``."""
+    def render_community(
+        self,
+        community: CommunityView,
+        posts: Iterable[Post],
+        variants: Mapping[str, Mapping[str, Variant]] | None = None,
+    ) -> dict[str, SiteFile]:
+        """The whole site: ``{path: SiteFile}``. ``variants`` holds the variant items of the posts
+        (post id -> language -> :class:`Variant`); a variant the post names but ``variants`` lacks
+        has no page (its listings use the post's summary of it)."""
         layout = Layout.of(posts, self.page_size)
         views = _Views(self)
-        files: list[SiteFile] = [*self._live_files(community, layout, views), *self.assets(community)]
+        held = [*layout.pinned, *(p for bucket in layout.buckets for p in bucket)]
+        languages = sorted({lang for p in held for lang in p.variants})
+        files: list[SiteFile] = [
+            *self._live_files(community, layout, views, languages),
+            *self.assets(community),
+        ]
         for page in range(1, layout.pages + 1):
             files.append(self._archive_page(community, layout, page, views))
-        for post in (*layout.pinned, *(p for bucket in layout.buckets for p in bucket)):
-            files.append(self._post_file(community, views.get(post)))
+        for post in held:
+            files.append(self._post_file(community, post, None, views))
+            files.extend(self._variant_files(community, post, (variants or {}).get(post.id, {}), views))
         return {f.path: f for f in sorted(files, key=lambda f: f.path)}
 
     def render_post(self, community: CommunityView, post: Post) -> bytes:
-        """One post's page."""
-        return self._post_file(community, _Views(self).get(post)).body
+        """One post's page (its original)."""
+        return self._post_file(community, post, None, _Views(self)).body
+
+    def render_variant(self, community: CommunityView, post: Post, variant: Variant) -> bytes:
+        """One variant's page (``<lang>/posts/<id>/``)."""
+        return self._post_file(community, post, variant, _Views(self)).body
 
     def render_changes(
         self,
@@ -446,6 +619,8 @@ class SiteRenderer:
         *,
         previous: Mapping[str, Post] | None = None,
         offset: int = 0,
+        variants: Mapping[str, Mapping[str, Variant]] | None = None,
+        languages: Iterable[str] | None = None,
     ) -> SiteChanges:
         """What a change of some posts rewrites: those posts' pages, the community page, the join
         page, the feeds, and only the archive pages whose posts or links changed.
@@ -460,6 +635,13 @@ class SiteRenderer:
         after ``offset * page_size`` (archive pages ``offset + 1`` on, held whole). Raises
         :class:`OutsideWindow` when the change would rewrite a page before them (a delete, a post
         added, moved or edited before them, the newest pages too few for the feeds).
+
+        Language variants: the pages of a changed post's variants are rewritten when
+        :func:`variant_pages_change` says so, from ``variants`` (post id -> language ->
+        :class:`Variant`; a ``ValueError`` names a post whose variant items are missing); a variant
+        the post no longer has (or a deleted post's) is in ``deletes``. ``languages`` are the
+        folders whose community page and feeds are rewritten (default: the languages of ``posts``;
+        with ``offset`` 0 the folders of languages only ``previous`` had are in ``deletes``).
         """
         current = list({p.id: p for p in posts}.values())
         by_id = {p.id: p for p in current}
@@ -468,10 +650,31 @@ class SiteRenderer:
         layout = Layout.of(current, self.page_size, offset)
         if offset and deleted:
             raise OutsideWindow("a deleted post's place is not known in the pages held")
+        deletes: list[str] = []
+        if languages is None:
+            # Every post is here (``offset`` 0) or the pages held are: the languages they have, and a
+            # folder whose last variant went is removed (known only from every post).
+            languages = {lang for p in current for lang in p.variants}
+            if not offset:
+                gone = {lang for p in (previous or {}).values() for lang in p.variants} - languages
+                deletes.extend(path for lang in sorted(gone) for path in language_files(lang))
         views = _Views(self)
-        writes = list(self._live_files(community, layout, views))
-        writes.extend(self._post_file(community, views.get(by_id[pid])) for pid in sorted(changed))
-        deletes = sorted(post_path(pid) for pid in deleted)
+        writes = list(self._live_files(community, layout, views, sorted(set(languages))))
+        for pid in sorted(changed):
+            post = by_id[pid]
+            writes.append(self._post_file(community, post, None, views))
+            old = (previous or {}).get(pid)
+            if variant_pages_change(old, post):
+                if variants is None or pid not in variants:
+                    raise ValueError(f"the variant items of post {pid} are needed to render its pages")
+                writes.extend(self._variant_files(community, post, variants[pid], views))
+            if old is not None:
+                deletes.extend(post_path(pid, lang) for lang in old.variants if lang not in post.variants)
+        for pid in sorted(deleted):
+            deletes.append(post_path(pid))
+            old = (previous or {}).get(pid)
+            if old is not None:
+                deletes.extend(post_path(pid, lang) for lang in old.variants)
 
         pages, pages_before = self._changed_pages(current, layout, changed, deleted, previous)
         writes.extend(self._archive_page(community, layout, page, views) for page in pages)
@@ -541,50 +744,115 @@ class SiteRenderer:
 
     # -- files -----------------------------------------------------------------------------------
 
-    def _live_files(self, community: CommunityView, layout: Layout, views: _Views) -> list[SiteFile]:
-        newest = [views.get(p) for p in layout.newest(self.feed_size)]
-        meta = self._feed_meta(community, newest)
+    def _live_files(
+        self, community: CommunityView, layout: Layout, views: _Views, languages: Sequence[str] = ()
+    ) -> list[SiteFile]:
+        """The root's community page, join page and feeds; each language's community page and feeds."""
+        files: list[SiteFile] = []
+        for edition in [self.root, *(self.edition(lang) for lang in languages)]:
+            newest = [views.get(p, edition) for p in layout.newest(self.feed_size)]
+            meta = self._feed_meta(community, newest, edition)
+            prefix = edition.prefix
+            files.append(
+                SiteFile(
+                    f"{prefix}index.html", self._index(community, layout, views, edition), HTML, CACHE_LIVE
+                )
+            )
+            files.append(SiteFile(f"{prefix}feed.atom", feeds.atom(meta), ATOM, CACHE_LIVE))
+            files.append(SiteFile(f"{prefix}feed.json", feeds.json_feed(meta), JSON_FEED, CACHE_LIVE))
+        files.append(SiteFile("join/index.html", self._join_page(community), HTML, CACHE_LIVE))
+        return files
+
+    def _variant_files(
+        self, community: CommunityView, post: Post, variants: Mapping[str, Variant], views: _Views
+    ) -> list[SiteFile]:
+        """The pages of the post's variants that ``variants`` holds (those the post names)."""
         return [
-            SiteFile("index.html", self._index(community, layout, views), HTML, CACHE_LIVE),
-            SiteFile("join/index.html", self._join_page(community), HTML, CACHE_LIVE),
-            SiteFile("feed.atom", feeds.atom(meta), ATOM, CACHE_LIVE),
-            SiteFile("feed.json", feeds.json_feed(meta), JSON_FEED, CACHE_LIVE),
+            self._post_file(community, post, variants[lang], views)
+            for lang in post_languages(post)
+            if lang in variants and variants[lang].post_id == post.id
         ]
 
-    def _post_file(self, community: CommunityView, view: PostView) -> SiteFile:
+    def _post_file(
+        self, community: CommunityView, post: Post, variant: Variant | None, views: _Views
+    ) -> SiteFile:
+        lang = variant.lang if variant is not None else None
+        edition = self.edition(lang) if lang is not None else self.root
+        view = self.view(post, variant=variant, chrome=edition.chrome)
+        root = edition.up + "../../"
+        html_lang = lang or post.language or self.lang
         body = self._page(
             "post.html",
             community,
-            root="../../",
+            edition,
+            root=root,
+            home=self._home(root + edition.prefix),
+            html_lang=html_lang,
+            html_dir=direction(html_lang) if (lang or post.language) else self.page_dir,
             canonical=view.url,
             title=f"{view.title} · {community.name}",
             description=view.excerpt,
             og_type="article",
             post=view,
+            languages=self._language_links(post, lang, root),
         )
-        return SiteFile(post_path(view.id), body, HTML, CACHE_PAGE)
+        return SiteFile(post_path(post.id, lang), body, HTML, CACHE_PAGE)
 
-    def _index(self, community: CommunityView, layout: Layout, views: _Views) -> bytes:
+    def _language_links(self, post: Post, current: str | None, root: str) -> list[LanguageLink]:
+        """The post's original and each variant: the switcher and the ``hreflang`` alternates
+        (none for a post without variants)."""
+        if not post.variants:
+            return []
+        original_href = post_path(post.id).removesuffix("index.html")
+        links = [
+            LanguageLink(
+                lang=post.language,
+                label=language_name(post.language) if post.language else self.strings["original"],
+                href=self._dir(root + original_href),
+                url=self.base_url + original_href,
+                current=current is None,
+                machine=False,
+            )
+        ]
+        for lang in post_languages(post):
+            href = post_path(post.id, lang).removesuffix("index.html")
+            links.append(
+                LanguageLink(
+                    lang=lang,
+                    label=language_name(lang),
+                    href=self._dir(root + href),
+                    url=self.base_url + href,
+                    current=current == lang,
+                    machine=post.variants[lang].origin == VariantOrigin.MACHINE,
+                )
+            )
+        return links
+
+    def _index(self, community: CommunityView, layout: Layout, views: _Views, edition: Edition) -> bytes:
         shown = layout.index_buckets(self.page_size)
-        posts = [views.get(p) for p in layout.pinned]
+        posts = [views.get(p, edition) for p in layout.pinned]
         for page in shown:
-            posts.extend(views.get(p) for p in reversed(layout.bucket(page)))
+            posts.extend(views.get(p, edition) for p in reversed(layout.bucket(page)))
         older = min(shown) - 1 if shown and min(shown) > 1 else None
+        root = edition.up
         return self._page(
             "index.html",
             community,
-            root="",
-            canonical=self.base_url,
+            edition,
+            root=root,
+            home=self._home(root + edition.prefix),
+            canonical=self.base_url + edition.prefix,
             title=community.name,
             description=community.description or "",
             og_type="website",
             posts=posts,
-            older=self._dir(f"page/{older}/") if older else None,
-            **self._profile(community, ""),
+            older=self._dir(f"{root}page/{older}/") if older else None,
+            **self._profile(community, root, edition.chrome),
         )
 
     def _archive_page(self, community: CommunityView, layout: Layout, page: int, views: _Views) -> SiteFile:
-        posts = [views.get(p) for p in reversed(layout.bucket(page))]
+        edition = self.root
+        posts = [views.get(p, edition) for p in reversed(layout.bucket(page))]
         newer = (
             self._dir(f"page/{page + 1}/")
             if page < layout.pages
@@ -594,7 +862,9 @@ class SiteRenderer:
         body = self._page(
             "page.html",
             community,
+            edition,
             root="../../",
+            home=self._home("../../"),
             canonical=f"{self.base_url}page/{page}/",
             title=f"{community.name} · {self.strings['page'].format(n=page)}",
             description=community.description or "",
@@ -610,33 +880,43 @@ class SiteRenderer:
         return self._page(
             "join.html",
             community,
+            self.root,
             root="../",
+            home=self._home("../"),
             canonical=f"{self.base_url}join/",
             title=f"{self.strings['join']} · {community.name}",
             description=community.description or "",
             og_type="website",
-            **self._profile(community, "../"),
+            **self._profile(community, "../", self.chrome),
         )
 
-    def _page(self, template: str, community: CommunityView, **context: Any) -> bytes:
+    def _page(self, template: str, community: CommunityView, edition: Edition, **context: Any) -> bytes:
+        chrome = edition.chrome
+        context.setdefault("html_lang", edition.html_lang)
+        context.setdefault("html_dir", edition.html_dir)
+        context.setdefault("languages", [])
         html = _template(template).render(
             community=community,
-            t=self.strings,
-            lang=self.lang,
-            page_dir=self.page_dir,
+            t=chrome.strings,
+            lang=chrome.lang,
+            page_dir=chrome.dir,
             csp=self.csp,
-            og_locale=str(self.locale),
-            home=(context["root"] or "./") if self.pretty_urls else f"{context['root']}index.html",
+            og_locale=str(chrome.locale),
+            feeds_root=context["root"] + edition.prefix,
             **context,
         )
         return html.encode("utf-8")
 
-    def _profile(self, community: CommunityView, root: str) -> dict[str, Any]:
+    def _home(self, folder: str) -> str:
+        """A link to a community page from a page: ``folder`` is the path to its folder."""
+        return (folder or "./") if self.pretty_urls else f"{folder}index.html"
+
+    def _profile(self, community: CommunityView, root: str, chrome: Chrome) -> dict[str, Any]:
         join_href = community.join_url if community.join_url and safe_href(community.join_url) else None
         api = self.api_url
         return {
-            "members_display": counts.compact_number(community.members, self.locale),
-            "members_exact": counts.exact_number(community.members, self.locale),
+            "members_display": counts.compact_number(community.members, chrome.locale),
+            "members_exact": counts.exact_number(community.members, chrome.locale),
             "join_href": join_href,
             "join_api": urls.members_api_url(api, community.id) if api else None,
             "community_api": urls.community_api_url(api, community.id) if api else None,
@@ -645,7 +925,9 @@ class SiteRenderer:
             "service_worker": f"{root}sw.js",
         }
 
-    def _feed_meta(self, community: CommunityView, newest: Sequence[PostView]) -> feeds.FeedMeta:
+    def _feed_meta(
+        self, community: CommunityView, newest: Sequence[PostView], edition: Edition
+    ) -> feeds.FeedMeta:
         entries = [
             feeds.FeedEntry(
                 id=view.url,
@@ -661,14 +943,15 @@ class SiteRenderer:
             )
             for view in newest
         ]
+        home = self.base_url + edition.prefix
         return feeds.FeedMeta(
             title=community.name,
             description=community.description,
-            home_page_url=self.base_url,
-            atom_url=f"{self.base_url}feed.atom",
-            json_url=f"{self.base_url}feed.json",
+            home_page_url=home,
+            atom_url=f"{home}feed.atom",
+            json_url=f"{home}feed.json",
             author=community.name,
-            language=self.lang,
+            language=edition.html_lang,
             entries=entries,
         )
 
@@ -692,14 +975,34 @@ class SiteRenderer:
             f"connect-src {connect}; base-uri 'none'; form-action 'none'"
         )
 
-    def view(self, post: Post) -> PostView:
+    def view(
+        self,
+        post: Post,
+        lang: str | None = None,
+        *,
+        variant: Variant | None = None,
+        chrome: Chrome | None = None,
+    ) -> PostView:
+        """The post as a page of ``lang`` lists it: its ``lang`` variant by the post's summary of it
+        when it has one, else its original (``marked`` with its language); ``variant``: that
+        variant in full (its own page). Dates in ``chrome``'s locale (default: the site's)."""
         from babel.dates import format_date
 
+        chrome = chrome or self.chrome
         published = published_at(post)
+        date_display = _date(format_date, published.date(), chrome.locale)
+        if variant is not None:
+            return self._variant_view(post, variant, published, date_display)
+        summary = post.variants.get(lang) if lang else None
+        if summary is not None:
+            return self._summary_view(post, summary, published, date_display)
         updated = max(_utc(post.updated_at), published)
-        lang = post.language
+        language = post.language
         href = post_path(post.id).removesuffix("index.html")
         body = formats.of(post.format).html(post.text, post.links)
+        marked = None
+        if lang and language != lang:
+            marked = language_name(language) if language else chrome.strings["original"]
         return PostView(
             id=post.id,
             href=self._dir(href),
@@ -708,15 +1011,67 @@ class SiteRenderer:
             body=body,
             text=post.text,
             excerpt=post.excerpt,
-            lang=lang,
-            dir="rtl" if lang and lang.split("-")[0] in RTL_LANGUAGES else "auto",
+            lang=language,
+            dir=_article_dir(language),
             published=published,
             updated=updated,
-            published_display=_date(format_date, published.date(), self.locale),
+            published_display=date_display,
             pinned=post.pinned,
             tags=tuple(post.tags),
             feed_tags=tuple(dict.fromkeys([*post.tags, *post.hashtags, *post.topics])),
+            marked=marked,
         )
+
+    def _variant_view(self, post: Post, variant: Variant, published: datetime, display: str) -> PostView:
+        href = post_path(post.id, variant.lang).removesuffix("index.html")
+        return PostView(
+            id=post.id,
+            href=self._dir(href),
+            url=f"{self.base_url}{href}",
+            title=variant.title,
+            body=formats.of(variant.format).html(variant.text, variant.links),
+            text=variant.text,
+            excerpt=variant.excerpt,
+            lang=variant.lang,
+            dir=_article_dir(variant.lang),
+            published=published,
+            updated=max(_utc(variant.updated_at), published),
+            published_display=display,
+            pinned=post.pinned,
+            tags=tuple(post.tags),
+            feed_tags=tuple(dict.fromkeys([*post.tags, *variant.hashtags, *variant.topics])),
+            variant=variant.lang,
+            machine=variant.origin == VariantOrigin.MACHINE,
+        )
+
+    def _summary_view(
+        self, post: Post, summary: VariantSummary, published: datetime, display: str
+    ) -> PostView:
+        href = post_path(post.id, summary.lang).removesuffix("index.html")
+        return PostView(
+            id=post.id,
+            href=self._dir(href),
+            url=f"{self.base_url}{href}",
+            title=summary.title,
+            body=Markup("<p>{}</p>").format(escape(summary.excerpt)),
+            text=summary.excerpt,
+            excerpt=summary.excerpt,
+            lang=summary.lang,
+            dir=_article_dir(summary.lang),
+            published=published,
+            updated=max(_utc(summary.updated_at), published),
+            published_display=display,
+            pinned=post.pinned,
+            tags=tuple(post.tags),
+            feed_tags=tuple(dict.fromkeys([*post.tags, *post.hashtags, *post.topics])),
+            variant=summary.lang,
+            machine=summary.origin == VariantOrigin.MACHINE,
+        )
+
+
+def _article_dir(lang: str | None) -> str:
+    """A post's ``dir``: ``rtl`` for a right-to-left language, else ``auto`` (the text decides)."""
+    return "rtl" if direction(lang) == "rtl" else "auto"
 
 
 def _date(formatter: Any, day: date, locale: Any) -> str:
@@ -729,14 +1084,16 @@ def _format_date(formatter: Any, day: date, locale: str) -> str:
 
 
 class _Views:
-    """Each post turned into a :class:`PostView` once per render."""
+    """Each post turned into a :class:`PostView` once per render and edition."""
 
     def __init__(self, renderer: SiteRenderer) -> None:
         self._renderer = renderer
-        self._views: dict[str, PostView] = {}
+        self._views: dict[tuple[str, str | None, str], PostView] = {}
 
-    def get(self, post: Post) -> PostView:
-        view = self._views.get(post.id)
+    def get(self, post: Post, edition: Edition | None = None) -> PostView:
+        edition = edition or self._renderer.root
+        key = (post.id, edition.lang, edition.chrome.lang)
+        view = self._views.get(key)
         if view is None:
-            view = self._views[post.id] = self._renderer.view(post)
+            view = self._views[key] = self._renderer.view(post, edition.lang, chrome=edition.chrome)
         return view

@@ -91,6 +91,21 @@ class S3SiteStore:
                 return found
             params["ContinuationToken"] = response["NextContinuationToken"]
 
+    def folders(self, prefix: str) -> builtins.list[str]:
+        """The folder names right under ``prefix`` (``ListObjectsV2`` with ``Delimiter="/"``)."""
+        found: builtins.list[str] = []
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        while True:
+            try:
+                response = self.s3.list_objects_v2(**params)
+            except (ClientError, BotoCoreError) as exc:
+                raise as_transient(exc, f"listing s3://{self.bucket}/{prefix}") from exc
+            for item in response.get("CommonPrefixes", []):
+                found.append(item["Prefix"].removeprefix(prefix).rstrip("/"))
+            if not response.get("IsTruncated"):
+                return found
+            params["ContinuationToken"] = response["NextContinuationToken"]
+
     # -- writes ----------------------------------------------------------------------------------
 
     def put(self, prefix: str, files: Sequence[SiteFile]) -> None:
