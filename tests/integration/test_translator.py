@@ -181,6 +181,7 @@ def test_each_post_gets_one_call_per_listed_language_and_its_machine_variants(ri
     for post_id in (notice, clinic):
         post = rig.post(post_id)
         assert set(post["variants"]) == {"fr", "ar"}
+        assert post["variants_rev"] == 2  # one more for each write of the map, as ingest counts them
         for lang in ("fr", "ar"):
             variant = rig.variant(post_id, lang)
             assert variant is not None

@@ -12,7 +12,8 @@ refused translation  ``C#<community>``  ``MTFAIL#<id>#<lang>``  here (expires af
 ===================  =================  ======================  ====================================
 
 A machine variant is written in one transaction with its summary on the post item
-(``variants.<lang>``), guarded twice: the variant item must be absent or a machine one (a human
+(``variants.<lang>``, and ``variants_rev`` counted one more, as ingest counts its own writes of the
+map), guarded twice: the variant item must be absent or a machine one (a human
 variant is never replaced), and the post must still have the text the translation was made from
 (``content_hash`` = the variant's ``source_hash``), so a translation of an older text never lands
 on a newer one.
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 #: How long a refusal is remembered (DynamoDB's TTL removes it; the post may be edited before).
 FAILURE_TTL = timedelta(days=30)
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+#: Every write of a post's ``variants`` counts one more ``variants_rev`` (absent: 0), so that ingest's
+#: read-modify-write of the map (guarded on the revision it read) never writes over this summary.
+_NEXT_REVISION = "variants_rev = if_not_exists(variants_rev, :zero) + :one"
 
 
 def variant_key(community: str, post_id: str, lang: str) -> dict[str, Any]:
@@ -107,7 +111,9 @@ class DynamoVariantStore(DynamoTable):
             raise ValueError(f"not a machine variant with its source: {variant.post_id} {variant.lang}")
         summary = to_item({":s": variant.summary().model_dump(mode="json"), ":h": variant.source_hash})
         try:
-            self._put(variant, "SET variants.#l = :s", "attribute_exists(variants)", summary)
+            self._put(
+                variant, f"SET variants.#l = :s, {_NEXT_REVISION}", "attribute_exists(variants)", summary
+            )
         except ConcurrentUpdate as lost:
             if lost.guard_failed(0) or not self._lacks_variants_map(variant):
                 return False
@@ -115,7 +121,9 @@ class DynamoVariantStore(DynamoTable):
             values = to_item({":s": {variant.lang: variant.summary().model_dump(mode="json")}})
             values[":h"] = summary[":h"]
             try:
-                self._put(variant, "SET variants = :s", "attribute_not_exists(variants)", values)
+                self._put(
+                    variant, f"SET variants = :s, {_NEXT_REVISION}", "attribute_not_exists(variants)", values
+                )
             except ConcurrentUpdate:
                 return False
         return True
@@ -158,7 +166,7 @@ class DynamoVariantStore(DynamoTable):
                     "UpdateExpression": update,
                     "ConditionExpression": f"content_hash = :h AND {guard}",
                     **({"ExpressionAttributeNames": {"#l": variant.lang}} if "#l" in update else {}),
-                    "ExpressionAttributeValues": values,
+                    "ExpressionAttributeValues": {**values, ":zero": {"N": "0"}, ":one": {"N": "1"}},
                 }
             },
         ]
