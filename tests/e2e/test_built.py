@@ -174,6 +174,50 @@ def _invoke_member_counter(cloud: LocalCloud) -> InvocationResult:
     return result
 
 
+def _invoke_translator(cloud: LocalCloud) -> InvocationResult:
+    # A new post in a community without settings: read its settings, nothing to translate.
+    post = {
+        "pk": {"S": "C#built-twin"},
+        "sk": {"S": "POST#p-built-twin"},
+        "id": {"S": "p-built-twin"},
+        "community": {"S": "built-twin"},
+        "key": {"S": "posts/built-twin/hello.txt"},
+        "title": {"S": "Ferry times"},
+        "text": {"S": "Ferry times change on Monday."},
+        "excerpt": {"S": "Ferry times change on Monday."},
+        "language": {"S": "en"},
+        "content_hash": {"S": "0" * 64},
+        "created_at": {"S": "2026-12-01T10:00:00+00:00"},
+        "updated_at": {"S": "2026-12-01T10:00:00+00:00"},
+    }
+    table = str(cloud.outputs["ContentTableName"])
+    stream = cloud.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    event = {
+        "Records": [
+            {
+                "eventID": uuid.uuid4().hex,
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": REGION,
+                "dynamodb": {
+                    "ApproximateCreationDateTime": time.time(),
+                    "Keys": {"pk": post["pk"], "sk": post["sk"]},
+                    "NewImage": post,
+                    "SequenceNumber": "100000000000000000002",
+                    "SizeBytes": 400,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "eventSourceARN": stream,
+            }
+        ]
+    }
+    result = cloud.pool("TranslatorFunction").invoke(event)
+    assert result.ok, result.error_message
+    assert result.result == {"batchItemFailures": []}
+    return result
+
+
 def _invoke_publisher(cloud: LocalCloud) -> InvocationResult:
     # herald republish's event, for a community nobody uploaded: refused, by name.
     event = {"v": 1, "kind": "republish", "community": "nobody-uploaded-this"}
@@ -212,6 +256,7 @@ INVOCATIONS: dict[str, Callable[[LocalCloud], InvocationResult]] = {
     "PublisherFunction": _invoke_publisher,
     "FanoutPlannerFunction": _invoke_planner,
     "PushSenderFunction": _invoke_push_sender,
+    "TranslatorFunction": _invoke_translator,
 }
 
 

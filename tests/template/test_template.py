@@ -558,6 +558,9 @@ def test_content_table_shape(raw: dict[str, Any]) -> None:
 
 
 BROAD_ACTION = re.compile(r"^(\*|[a-z0-9-]+:\*)$", re.IGNORECASE)
+#: Actions IAM knows no resource of (the Service Authorization Reference lists none used here): their
+#: statements must name "*", and are then held to the stack's region.
+NO_RESOURCE_ACTIONS = {"translate:TranslateText", "comprehend:DetectDominantLanguage"}
 
 
 def test_no_identity_policy_allows_wildcard_actions_or_resources(expanded: dict[str, Any]) -> None:
@@ -569,6 +572,9 @@ def test_no_identity_policy_allows_wildcard_actions_or_resources(expanded: dict[
         assert "NotAction" not in st and "NotResource" not in st, lid
         for action in _listify(st["Action"]):
             assert not BROAD_ACTION.match(action), f"{lid} allows {action}"
+        if set(_listify(st["Action"])) <= NO_RESOURCE_ACTIONS:
+            assert st["Condition"]["StringEquals"]["aws:RequestedRegion"] == {"Ref": "AWS::Region"}, lid
+            continue
         for resource in _listify(st["Resource"]):
             assert resource != "*", f"{lid} allows {st['Action']} on every resource"
 
@@ -812,6 +818,42 @@ def test_publisher_reads_the_stream_and_writes_only_the_site_bucket(
             assert not action.startswith("dynamodb:"), f"the publisher writes no table ({action})"
         for resource in _listify(st["Resource"]):
             assert (_sub_string(resource) or "").startswith("${SiteBucket.Arn}"), resource
+
+
+def test_translator_reads_post_records_and_writes_only_variants(
+    raw: dict[str, Any], expanded: dict[str, Any]
+) -> None:
+    fn = _props(raw["Resources"]["TranslatorFunction"])
+    assert set(fn["Environment"]["Variables"]) == {"CONTENT_TABLE"}
+    [event] = fn["Events"].values()
+    props = event["Properties"]
+    assert event["Type"] == "DynamoDB" and _ref_target(props["Stream"]) == "ContentTable"
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True and props["MaximumRetryAttempts"] >= 1
+    assert _ref_target(props["DestinationConfig"]["OnFailure"]["Destination"]) == "TranslatorDeadLetterQueue"
+    [pattern] = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+    assert pattern["eventName"] == ["INSERT", "MODIFY"]
+    assert pattern["dynamodb"]["Keys"]["sk"] == {"S": [{"prefix": "POST#"}]}
+
+    statements = [st for lid, st in _statements(expanded) if lid.startswith("TranslatorFunction")]
+    by_sid = {st.get("Sid"): st for st in statements if st["Effect"] == "Allow"}
+    assert _listify(by_sid["Translate"]["Action"])[0] == "translate:TranslateText"
+    for st in by_sid.values():
+        for action in _listify(st["Action"]):
+            if action.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "dynamodb:Batch")):
+                assert action in ("dynamodb:PutItem", "dynamodb:UpdateItem"), action
+                assert st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["C#*"]
+            assert not action.startswith(("s3:", "sns:")), action
+    update = by_sid["PostVariantsMap"]
+    assert update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"] == ["pk", "sk", "variants", "variants_rev"]
+
+    alarms = _resources(raw, "AWS::CloudWatch::Alarm")
+    iterator = _props(alarms["TranslatorIteratorAgeAlarm"])
+    assert iterator["MetricName"] == "IteratorAge"
+    assert _ref_target(iterator["Dimensions"][0]["Value"]) == "TranslatorFunction"
+    dlq = _props(alarms["TranslatorDeadLetterAlarm"])
+    assert _ref_target(dlq["Dimensions"][0]["Value"]) == "TranslatorDeadLetterQueue"
+    assert {"TranslatorFunctionName", "TranslatorDeadLetterQueueUrl"} <= set(raw["Outputs"])
 
 
 def test_publisher_alarms_and_site_outputs(raw: dict[str, Any]) -> None:

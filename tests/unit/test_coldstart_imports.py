@@ -55,8 +55,16 @@ def _tracing(modules: set[str]) -> set[str]:
     return {m for m in modules if m == "aws_xray_sdk" or m.startswith("aws_xray_sdk.")}
 
 
-def test_the_six_functions_are_probed() -> None:
-    assert FUNCTIONS == ["api", "fanout_planner", "ingest", "member_counter", "publisher", "push_sender"]
+def test_the_seven_functions_are_probed() -> None:
+    assert FUNCTIONS == [
+        "api",
+        "fanout_planner",
+        "ingest",
+        "member_counter",
+        "publisher",
+        "push_sender",
+        "translator",
+    ]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

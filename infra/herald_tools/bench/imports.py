@@ -28,7 +28,7 @@ IMPORTS = {
 }
 
 #: Every function of template.yaml, by its folder under ``functions/``.
-FUNCTIONS = ("ingest", "api", "fanout_planner", "push_sender", "publisher", "member_counter")
+FUNCTIONS = ("ingest", "api", "fanout_planner", "push_sender", "publisher", "member_counter", "translator")
 
 _PROBE = """
 import time

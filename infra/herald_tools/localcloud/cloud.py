@@ -37,6 +37,7 @@ from .runtime import BuiltRuntime, write_shim
 from .server import DEFAULT_HOST, DEFAULT_PORT, MotoServer
 from .sitehost import SITE_BUCKET, SiteHost, template_has_site
 from .template import REGION, Template
+from .translate import TranslateStandIn
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +380,13 @@ class LocalCloud:
         if self.server is None:
             raise RuntimeError("the local cloud is not running")
         return self.server.endpoint_url
+
+    @property
+    def translate(self) -> TranslateStandIn:
+        """The stand-in of Amazon Translate on :attr:`endpoint_url` (``throttle(n)``, ``calls``)."""
+        if self.server is None:
+            raise RuntimeError("the local cloud is not running")
+        return self.server.translate
 
     @property
     def site_url(self) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 from herald_tools.ports import bind_socket
 
 from . import moto_locks, moto_patches, s3_fidelity
+from .translate import TranslateStandIn
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 class MotoServer:
     """moto's WSGI app on ``host:port`` (port 0: any free port), quiet, with real-looking S3 events
-    and a cost per request that does not grow with what is stored (:mod:`.moto_patches`).
+    and a cost per request that does not grow with what is stored (:mod:`.moto_patches`), and in
+    front of it ``translate``: a stand-in of Amazon Translate's TranslateText (moto has none;
+    :mod:`.translate`), on the same endpoint.
 
     moto keeps its state in module-level backends, so there is one set of resources per
     process: run one server per process, and do not use ``moto.mock_aws`` in the same process
@@ -41,6 +44,7 @@ class MotoServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._patched: list[ModuleType] = []  # the patch modules this server installed
+        self.translate = TranslateStandIn()
 
     @property
     def endpoint_url(self) -> str:
@@ -64,7 +68,7 @@ class MotoServer:
         # port werkzeug prints a message and exits that thread while start() waits forever.
         sock = bind_socket(self.host, self.port, "moto's endpoint")
         try:
-            app = DomainDispatcherApplication(create_backend_app)
+            app = self.translate.wrap(DomainDispatcherApplication(create_backend_app))
             server = make_server(
                 self.host, 0, app, threaded=True, request_handler=MotoRequestHandler, fd=sock.fileno()
             )
@@ -85,6 +89,7 @@ class MotoServer:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
+        self.translate.forget_calls()
 
     def stop(self) -> None:
         server, self._server = self._server, None

@@ -124,6 +124,9 @@ class Variant(BaseModel):
     word_count: int = 0
     reading_time_s: int = 0
     content_hash: str
+    #: A machine variant's source: the original's ``content_hash`` it was translated from (a new one
+    #: on the original means the translation is stale and made again); None for a human variant.
+    source_hash: str | None = None
     version: int = 1
     pending: bool = False
     created_at: datetime
