@@ -1,40 +1,24 @@
 """``herald teardown`` against a moto server: a stack made from a small template with versioned
 buckets holding versions and delete markers, and tables with deletion protection, some kept on
 deletion (``DeletionPolicy: Retain``, as Herald's ``RetainExceptOnCreate`` is once created) and
-some not; after the teardown nothing of it is left.
+some not, and a secret kept on deletion as Herald's member-token secret is; after the teardown
+nothing of it is left but the secret, scheduled for deletion and restorable meanwhile.
 
-The moto server runs in a process of its own (moto keeps its state per process), bound to a port
-the system picks; the CLI runs in-process with ``AWS_ENDPOINT_URL`` pointing at it, as boto3 and
-the AWS CLI read it.
+The moto server and the CLI's environment: tests/e2e/moto_server.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from herald_tools.cli import main
+from herald_tools.lifecycle import SECRET_RECOVERY_DAYS
+from tests.e2e.moto_server import REGION, aws_fixture, endpoint_fixture, run  # noqa: F401
 
 pytestmark = pytest.mark.e2e
-REGION = "eu-west-1"
-
-MOTO_SERVER = """
-import sys
-from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import make_server
-
-server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True)
-print(server.port, flush=True)
-server.serve_forever()
-"""
 
 
 def stack_template() -> str:
@@ -61,6 +45,11 @@ def stack_template() -> str:
             "Properties": {"LogGroupName": {"Fn::Sub": "/aws/lambda/${AWS::StackName}-ingest"}},
         },
         "IngestQueue": {"Type": "AWS::SQS::Queue"},
+        "MemberTokenSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "DeletionPolicy": "Retain",
+            "Properties": {"Description": "key of the member tokens"},
+        },
     }
     return json.dumps(
         {
@@ -75,33 +64,6 @@ def stack_template() -> str:
             },
         }
     )
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", MOTO_SERVER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-@pytest.fixture
-def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
-    for name in [n for n in os.environ if n.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    return boto3.Session(region_name=REGION)
 
 
 class Stack:
@@ -119,6 +81,9 @@ class Stack:
         self.buckets = [self.outputs["UploadsBucketName"], self.outputs["SiteBucketName"]]
         self.tables = [self.outputs["ContentTableName"], self.outputs["MembersTableName"]]
         self.log_group = f"/aws/lambda/{name}-ingest"
+        self.secret = cloudformation.describe_stack_resource(
+            StackName=name, LogicalResourceId="MemberTokenSecret"
+        )["StackResourceDetail"]["PhysicalResourceId"]
 
     def fill(self, objects: int) -> dict[str, dict[str, int]]:
         """Versioned buckets with two versions of each object and, for every third, a delete marker;
@@ -139,7 +104,8 @@ class Stack:
         return held
 
     def gone(self) -> None:
-        """Nothing of the stack is left: no stack, bucket, table or log group."""
+        """Nothing of the stack is left: no stack, bucket, table or log group, and its secret is
+        scheduled for deletion after the recovery window (restorable until then)."""
         cloudformation = self.session.client("cloudformation")
         [stack] = cloudformation.describe_stacks(StackName=self.id)["Stacks"]
         assert stack["StackStatus"] == "DELETE_COMPLETE"
@@ -148,6 +114,8 @@ class Stack:
         assert not set(self.session.client("dynamodb").list_tables()["TableNames"]) & set(self.tables)
         groups = self.session.client("logs").describe_log_groups(logGroupNamePrefix=self.log_group)
         assert groups["logGroups"] == []
+        secret = self.session.client("secretsmanager").describe_secret(SecretId=self.secret)
+        assert secret["ARN"] == self.secret and "DeletedDate" in secret, secret
 
     def intact(self) -> None:
         cloudformation = self.session.client("cloudformation")
@@ -159,18 +127,8 @@ class Stack:
         s3 = self.session.client("s3")
         for bucket in self.buckets:
             assert s3.list_object_versions(Bucket=bucket).get("Versions")
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str, stdin: str = "") -> tuple[int, str, str]:
-    capsys.readouterr()
-    previous = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        code = main(list(args))
-    finally:
-        sys.stdin = previous
-    out, err = capsys.readouterr()
-    return code, out, err
+        secret = self.session.client("secretsmanager").describe_secret(SecretId=self.secret)
+        assert "DeletedDate" not in secret, secret
 
 
 def test_teardown_empties_the_versioned_buckets_and_deletes_everything(
@@ -200,6 +158,7 @@ def test_teardown_empties_the_versioned_buckets_and_deletes_everything(
         f"stack {stack.name}",
         f"bucket {stack.outputs['UploadsBucketName']}",
         f"table {stack.outputs['ContentTableName']}",
+        f"secret {stack.secret} (restorable for {SECRET_RECOVERY_DAYS} days)",
         f"log group {stack.log_group}",
     ]
     # What CloudFormation deleted itself, once emptied or unprotected:
@@ -212,6 +171,8 @@ def test_teardown_empties_the_versioned_buckets_and_deletes_everything(
     for table in stack.tables:
         assert f"turned off deletion protection of table {table}" in err
     assert f"deleted stack {stack.name}" in err
+    assert f"  secret (restorable for {SECRET_RECOVERY_DAYS} days): {stack.secret}\n" in err
+    assert f"scheduled secret {stack.secret} for deletion in {SECRET_RECOVERY_DAYS} days" in err
     stack.gone()
     # The uploads bucket's notifications were stopped before its objects went: no event of the deletes.
     bodies = [
@@ -231,6 +192,7 @@ def test_the_typed_name_confirms_and_anything_else_changes_nothing(
     assert f"herald teardown deletes stack {stack.name} (stage dev, {REGION}) and:" in err
     assert f"bucket (every object version and delete marker): {stack.buckets[0]}" in err
     assert f"table (deletion protection turned off): {stack.tables[1]}" in err
+    assert f"secret (restorable for {SECRET_RECOVERY_DAYS} days): {stack.secret}" in err
     assert err.rstrip().endswith("herald teardown: not confirmed (typed 'herald-dev'); nothing was changed")
     stack.intact()
 
@@ -242,7 +204,7 @@ def test_the_typed_name_confirms_and_anything_else_changes_nothing(
     assert code == 0
     plan = json.loads(out)
     assert plan["stage"] == "dev" and sorted(plan["buckets"]) == sorted(stack.buckets)
-    assert plan["log_groups"] == [stack.log_group]
+    assert plan["log_groups"] == [stack.log_group] and plan["secrets"] == [stack.secret]
     stack.intact()
 
     code, out, err = run(
@@ -251,6 +213,7 @@ def test_the_typed_name_confirms_and_anything_else_changes_nothing(
     assert code == 0, err
     assert out.startswith(f"tore down stack {stack.name} ({REGION}):")
     assert f"  emptied bucket {stack.buckets[0]}: 6 object version(s), 1 delete marker(s)" in out
+    assert f"  deleted secret {stack.secret} (restorable for {SECRET_RECOVERY_DAYS} days)" in out
     stack.gone()
 
 
