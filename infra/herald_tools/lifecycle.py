@@ -33,6 +33,16 @@ DELETE_PAGE = 1000
 SECRET_RECOVERY_DAYS = 7
 STAGE_PARAMETER = "Stage"
 PROD = "prod"
+#: What the publisher's answer to a republish holds, by type (functions/publisher/app.py ``republish``).
+REPUBLISH_ANSWER: dict[str, type] = {
+    "community": str,
+    "mode": str,
+    "rendered": int,
+    "written": list,
+    "unchanged": int,
+    "deleted": list,
+    "url": str,
+}
 
 
 class OperationFailed(SystemExit):
@@ -62,7 +72,7 @@ def republish(target: Target, community: str, *, invalidate: bool = True) -> dic
     if not is_community_id(community):
         raise OperationFailed("republish", f"{community!r} is not a community id ({COMMUNITY_ID_PATTERN})")
     event = republish_event(community)
-    data = _invoke_local(target, event) if target.is_local else _invoke_aws(target, event)
+    data = _republish_answer(_invoke_local(target, event) if target.is_local else _invoke_aws(target, event))
     data["where"] = target.where
     data["invalidation"] = None
     distribution = target.outputs.get("SiteDistributionId")
@@ -78,12 +88,25 @@ def republish(target: Target, community: str, *, invalidate: bool = True) -> dic
     return data
 
 
+def _republish_answer(answer: Any) -> dict[str, Any]:
+    """The publisher's answer as a republish result; anything else (a publisher deployed before
+    republish existed answers ``{"batchItemFailures": []}``) ends the command, naming the answer."""
+    if isinstance(answer, dict) and all(isinstance(answer.get(k), t) for k, t in REPUBLISH_ANSWER.items()):
+        return dict(answer)
+    shown = json.dumps(answer, ensure_ascii=True, default=str)
+    raise OperationFailed(
+        "republish",
+        "the publisher's answer is not a republish result (was the stack deployed before this version "
+        f"of Herald? deploy it again): {shown[:300]}",
+    )
+
+
 def _failed(error_type: Any, message: Any) -> OperationFailed:
     text = " ".join(str(message or "").split())
     return OperationFailed("republish", f"the publisher failed: {error_type or 'Error'}: {text}")
 
 
-def _invoke_local(target: Target, event: dict[str, Any]) -> dict[str, Any]:
+def _invoke_local(target: Target, event: dict[str, Any]) -> Any:
     from herald_tools.localcloud.functions import LogSink
     from herald_tools.localcloud.invoke import UnknownFunction, find_function, invoke_once
 
@@ -101,10 +124,12 @@ def _invoke_local(target: Target, event: dict[str, Any]) -> dict[str, Any]:
         logs.close()
     if not result.ok:
         raise _failed(result.error_type, result.error_message)
-    return dict(result.result)
+    return result.result
 
 
-def _invoke_aws(target: Target, event: dict[str, Any]) -> dict[str, Any]:
+def _invoke_aws(target: Target, event: dict[str, Any]) -> Any:
+    """The publisher's answer to ``event`` through Lambda's Invoke (its JSON, decoded); the error
+    it raised (``FunctionError``) ends the command."""
     import boto3
     from botocore.config import Config
 
@@ -121,7 +146,7 @@ def _invoke_aws(target: Target, event: dict[str, Any]) -> dict[str, Any]:
     if response.get("FunctionError"):
         payload = payload if isinstance(payload, dict) else {}
         raise _failed(payload.get("errorType"), payload.get("errorMessage"))
-    return dict(payload)
+    return payload
 
 
 def render_republish(data: dict[str, Any]) -> str:
