@@ -214,7 +214,7 @@ class MemoryContent:
 
     def community(self, community: str) -> Community | None:
         profile = self.profiles.get(community)
-        return _community(community, profile) if profile is not None else None
+        return _community(community, profile, self.settings.get(community)) if profile is not None else None
 
     def posts(self, community: str, post_ids: Sequence[str]) -> dict[str, Post]:
         return {
@@ -307,7 +307,7 @@ class MemoryContent:
         return sorted(found, key=lambda w: (w.since, w.post.id))
 
     def communities(self) -> Iterable[Community]:
-        return [_community(cid, self.profiles[cid]) for cid in sorted(self.profiles)]
+        return [_community(cid, self.profiles[cid], self.settings.get(cid)) for cid in sorted(self.profiles)]
 
     def community_posts(self, community: str) -> Iterable[Post]:
         posts = [p for (c, _), p in self.posts_by_id.items() if c == community]
@@ -718,7 +718,7 @@ def _feed_key(post: Post) -> str:
     return f"{1 if post.pinned else 0}#{at}#{post.id}"
 
 
-def _community(community: str, profile: _Profile) -> Community:
+def _community(community: str, profile: _Profile, settings: CommunitySettings | None) -> Community:
     return Community(
         id=community,
         name=profile.name or community,
@@ -729,4 +729,5 @@ def _community(community: str, profile: _Profile) -> Community:
         posts=profile.post_count or 0,
         created_year=profile.created_year,
         updated_at=profile.updated_at,
+        settings=settings,
     )

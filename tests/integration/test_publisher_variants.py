@@ -176,3 +176,41 @@ def test_variants_come_and_go_on_the_site(site: Site) -> None:
     site.stack.drain()
     assert site.publish() == {"batchItemFailures": []}
     assert not [p for p in site.paths() if pid in p]
+
+
+def test_a_default_language_upload_renders_the_root_archive_pages_in_it(site: Site) -> None:
+    """``communities/<c>.json`` naming a default language, uploaded through S3 and ingested: the
+    profile's stream record carries ``settings``, so the whole site is rendered, and the root's
+    archive pages, not only its community page and feeds, list each post in its Arabic variant,
+    with ``<html lang="ar" dir="rtl">``."""
+    site.stack.put("posts/harbour-line/ferry.txt", "The ferry to the island leaves at 9:00 from pier 3.")
+    site.stack.put("posts/harbour-line/market.txt", "The fish market opens on the quay on Saturday at six.")
+    site.stack.drain()
+    site.stack.put(
+        "posts/harbour-line/ferry.ar.txt", "تغادر العبّارة إلى الجزيرة في التاسعة من الرصيف الثالث."
+    )
+    site.stack.drain()
+    assert site.stack.outcome("posts/harbour-line/ferry.ar.txt")["status"] == "published"
+    assert site.publish() == {"batchItemFailures": []}
+    ferry, market = site.post_id("ferry.txt"), site.post_id("market.txt")
+    page = _html(site, "page/1/index.html")
+    assert page.get("lang") == "en"
+    assert f"ar/posts/{ferry}/" not in site.read("page/1/index.html")
+
+    site.stack.put("communities/harbour-line.json", '{"default_language": "ar"}')
+    site.stack.drain()
+    assert site.stack.outcome("communities/harbour-line.json")["status"] == "published"
+    assert site.stack.community("harbour-line")["settings"]["default_language"] == "ar"
+    assert site.publish() == {"batchItemFailures": []}
+
+    assert "page/1/index.html" in site.puts
+    for path in ("index.html", "page/1/index.html"):
+        page = _html(site, path)
+        assert (page.get("lang"), page.get("dir")) == ("ar", "rtl"), path
+        links = {a.get("href") for a in page.iter("a")}
+        root = "" if path == "index.html" else "../../"
+        assert f"{root}ar/posts/{ferry}/" in links, path  # the Arabic variant
+        assert f"{root}posts/{market}/" in links, path  # no Arabic variant: the original
+    assert "تغادر العبّارة" in site.read("page/1/index.html")
+    # A post's own page at posts/<id>/ stays its original.
+    assert _html(site, f"posts/{ferry}/index.html").get("lang") == "en"

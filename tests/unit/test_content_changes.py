@@ -17,7 +17,7 @@ from herald.content.changes import (
     PostRemoved,
     Unreadable,
 )
-from herald.content.models import Community, Post, PostSource
+from herald.content.models import Community, CommunitySettings, Post, PostSource
 from herald.ingest.adapters.dynamo_content import post_item
 
 ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/Content/stream/2025-06-02T12:00:00.000"
@@ -234,6 +234,32 @@ def test_profile_records_are_profile_changes() -> None:
     gone = content_change(record("REMOVE", PROFILE_KEYS, old=profile_image()))
     assert isinstance(gone, CommunityProfileChanged) and gone.new is None
     assert isinstance(gone.old, Community) and gone.old.name == "Harbour Line"
+
+
+def test_a_profile_carries_the_communitys_settings() -> None:
+    """The settings ingest stores on the profile (``communities/<c>.json``) are in both images, so
+    the publisher sees a default language come or change."""
+    settings = {
+        "M": {
+            "default_language": {"S": "ar"},
+            "machine_translations": {"L": [{"S": "fr"}, {"S": "pt-br"}]},
+            "push_machine_translations": {"BOOL": True},
+        }
+    }
+    change = content_change(
+        record("MODIFY", PROFILE_KEYS, new=profile_image(settings=settings), old=profile_image())
+    )
+    assert isinstance(change, CommunityProfileChanged)
+    assert isinstance(change.old, Community) and change.old.settings is None
+    assert isinstance(change.new, Community)
+    assert change.new.settings == CommunitySettings(
+        default_language="ar", machine_translations=["fr", "pt-br"], push_machine_translations=True
+    )
+    wrong = content_change(
+        record("MODIFY", PROFILE_KEYS, new=profile_image(settings={"M": {"colour": {"S": "red"}}}))
+    )
+    assert isinstance(wrong, CommunityProfileChanged) and isinstance(wrong.new, Unreadable)
+    assert "settings" in wrong.new.reason
 
 
 def test_a_profile_made_by_a_first_post_is_named_after_its_community() -> None:

@@ -403,15 +403,22 @@ def test_render_changes_names_a_post_whose_variant_items_are_missing() -> None:
 def test_a_new_default_language_renders_the_whole_site() -> None:
     """The root's archive pages list posts in the default language: a profile whose
     ``settings.default_language`` changed is a full render (as a new name is)."""
-    from herald.content.models import Community
+    from herald.content.models import Community, CommunitySettings
     from herald.site.publisher import _site_wide
 
     old = Community(id="harbour-line", name="Harbour Line")
-    french = old.model_copy(update={"settings": {"default_language": "fr"}})
+    french = Community(
+        id="harbour-line", name="Harbour Line", settings=CommunitySettings(default_language="fr")
+    )
     assert _site_wide(old, french)
-    assert _site_wide(french, old.model_copy(update={"settings": {"default_language": "ar"}}))
+    assert _site_wide(
+        french, french.model_copy(update={"settings": CommunitySettings(default_language="ar")})
+    )
     assert not _site_wide(french, french.model_copy(update={"members": 5}))
     assert not _site_wide(old, old.model_copy(update={"members": 5}))
+    # Settings that name no default language change nothing the root shows.
+    machine = CommunitySettings(machine_translations=["fr"])
+    assert not _site_wide(old, old.model_copy(update={"settings": machine}))
 
 
 @pytest.mark.parametrize("pretty", [True, False])

@@ -245,6 +245,8 @@ class Community(BaseModel):
     posts: int = 0
     created_year: int | None = None
     updated_at: datetime | None = None
+    #: Its ``communities/<community>.json`` upload; None: it uploaded none (the defaults apply).
+    settings: CommunitySettings | None = None
 
 
 class OutcomeStatus(StrEnum):

@@ -252,13 +252,9 @@ def _site_wide(old: ProfileVersion | None, new: ProfileVersion | None) -> bool:
 
 
 def _default_language(community: Community) -> str | None:
-    """The profile's ``settings.default_language`` as the stream's image carries it, once the
-    profile model holds the community's ``settings`` (a mapping or a model); None until then."""
-    settings = getattr(community, "settings", None)
-    value = settings.get("default_language") if isinstance(settings, Mapping) else None
-    if settings is not None and value is None:
-        value = getattr(settings, "default_language", None)
-    return value if isinstance(value, str) and value else None
+    """The profile's ``settings.default_language`` as the stream's image carries it (None: the
+    community uploaded no settings, or they name no default language)."""
+    return community.settings.default_language if community.settings is not None else None
 
 
 def group_changes(changes: Iterable[ContentChange]) -> dict[str, CommunityChanges]:
@@ -573,7 +569,8 @@ class SitePublisher:
         read = getattr(self.content, "community_settings", None)
         if callable(read):
             return _pushes_machine(read(community))
-        return _pushes_machine(getattr(self.content.community(community), "settings", None))
+        profile = self.content.community(community)
+        return _pushes_machine(profile.settings if profile is not None else None)
 
     def _first_push(self, post: Post, at: float) -> PostSummary:
         return self._start(post, at)[1] if self.starts is not None else self._summary(post)

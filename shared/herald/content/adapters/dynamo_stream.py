@@ -156,6 +156,7 @@ def _profile(community: str, stream: StreamRecord, which: str) -> ProfileVersion
                 "posts": values.get("post_count", 0),
                 "created_year": values.get("created_year"),
                 "updated_at": values.get("profile_updated_at"),
+                "settings": values.get("settings"),
             }
         )
     except _UNREADABLE as exc:

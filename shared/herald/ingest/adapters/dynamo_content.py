@@ -777,7 +777,13 @@ def _community(item: dict[str, Any]) -> Community:
         posts=int(item.get("post_count", 0)),
         created_year=item.get("created_year"),
         updated_at=item.get("profile_updated_at"),
+        settings=_settings(item.get("settings")),
     )
+
+
+def _settings(stored: Any) -> CommunitySettings | None:
+    """The profile's ``settings`` as stored (a map, JSON types; none: no upload)."""
+    return None if stored is None else CommunitySettings.model_validate(stored, strict=False)
 
 
 def _now() -> str:
