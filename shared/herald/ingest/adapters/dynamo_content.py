@@ -44,7 +44,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.content import limits as bounds
-from herald.content.keys import community_pk, post_key
+from herald.content.keys import community_pk, post_key, variant_item, variant_key, variant_sort_key
 from herald.content.models import (
     Community,
     CommunityProfile,
@@ -111,21 +111,8 @@ def profile_key(community: str) -> dict[str, Any]:
     return {"pk": {"S": community_pk(community)}, "sk": {"S": "PROFILE"}}
 
 
-def variant_key(community: str, container: str, lang: str) -> dict[str, Any]:
-    """A variant's item, under its post's id (or its stem's id while it waits for its original)."""
-    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"VAR#{container}#{lang}"}}
-
-
 def stem_key(community: str, stem_id: str) -> dict[str, Any]:
     return {"pk": {"S": community_pk(community)}, "sk": {"S": f"STEM#{stem_id}"}}
-
-
-def variant_item(variant: Variant) -> dict[str, Any]:
-    values = variant.model_dump(mode="json", exclude_none=True)
-    values.update(
-        pk=community_pk(variant.community), sk=f"VAR#{variant.post_id}#{variant.lang}", type="variant"
-    )
-    return to_item(values)
 
 
 #: Machine variants a post's variants map may be rewritten for before ``put_machine_variant`` gives up.
@@ -232,7 +219,7 @@ class DynamoContentStore(DynamoTable):
             "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
             "ExpressionAttributeValues": {
                 ":p": {"S": community_pk(community)},
-                ":s": {"S": f"VAR#{container}#"},
+                ":s": {"S": variant_sort_key(container)},
             },
             "ConsistentRead": True,
         }

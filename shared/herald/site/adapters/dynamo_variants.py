@@ -19,16 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from herald.content.keys import community_pk
+from herald.content.keys import VARIANT_PREFIX, community_pk, variant_sort_key
 from herald.content.models import Variant
 from herald.core.aws import DynamoTable, from_item
-
-VARIANT_PREFIX = "VAR#"
-
-
-def variant_sort_key(post_id: str, lang: str | None = None) -> str:
-    """``VAR#<post id>#<lang>``, or with no ``lang`` the prefix of every variant of the post."""
-    return f"{VARIANT_PREFIX}{post_id}#{lang or ''}"
 
 
 class DynamoVariantReader(DynamoTable):

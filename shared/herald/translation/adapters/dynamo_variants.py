@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from herald.content.keys import community_pk, post_key
+from herald.content.keys import community_pk, post_key, variant_item, variant_sort_key
 from herald.content.models import Variant, VariantOrigin
 from herald.core.aws import DynamoTable, as_conflict, as_domain_error, from_item, to_item
 from herald.core.errors import ConcurrentUpdate
@@ -45,20 +45,8 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 _NEXT_REVISION = "variants_rev = if_not_exists(variants_rev, :zero) + :one"
 
 
-def variant_key(community: str, post_id: str, lang: str) -> dict[str, Any]:
-    return {"pk": {"S": community_pk(community)}, "sk": {"S": f"VAR#{post_id}#{lang}"}}
-
-
 def failure_key(community: str, post_id: str, lang: str) -> dict[str, Any]:
     return {"pk": {"S": community_pk(community)}, "sk": {"S": f"MTFAIL#{post_id}#{lang}"}}
-
-
-def variant_item(variant: Variant) -> dict[str, Any]:
-    values = variant.model_dump(mode="json", exclude_none=True)
-    values.update(
-        pk=community_pk(variant.community), sk=f"VAR#{variant.post_id}#{variant.lang}", type="variant"
-    )
-    return to_item(values)
 
 
 def machine_translations(settings: Any) -> tuple[str, ...]:
@@ -86,7 +74,7 @@ class DynamoVariantStore(DynamoTable):
 
     def stored(self, community: str, post_id: str) -> StoredTranslations:
         variants: dict[str, Variant] = {}
-        for raw in self._prefix(community, f"VAR#{post_id}#"):
+        for raw in self._prefix(community, variant_sort_key(post_id)):
             try:
                 variant = Variant.model_validate(from_item(raw))
             except ValidationError as exc:
