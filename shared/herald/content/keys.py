@@ -1,5 +1,5 @@
 """The content table's keys that more than one feature reads (a post's, a community's partition, a
-language variant's), and the variant's item, which two features write (ingest the human ones, the
+language variant's), and the variant's item (its values), which two features write (ingest the human ones, the
 translator the machine ones)."""
 
 from __future__ import annotations
@@ -32,12 +32,11 @@ def variant_key(community: str, container: str, lang: str) -> dict[str, Any]:
     return {"pk": {"S": community_pk(community)}, "sk": {"S": variant_sort_key(container, lang)}}
 
 
-def variant_item(variant: Variant) -> dict[str, Any]:
-    """The variant's item as stored: its fields, its key (under ``post_id``) and ``type: variant``."""
-    from herald.core.aws import to_item
-
+def variant_values(variant: Variant) -> dict[str, Any]:
+    """The variant's item as stored, in plain values (an adapter makes the DynamoDB item of them):
+    its fields, its key (under ``post_id``) and ``type: variant``."""
     values = variant.model_dump(mode="json", exclude_none=True)
     values.update(
         pk=community_pk(variant.community), sk=variant_sort_key(variant.post_id, variant.lang), type="variant"
     )
-    return to_item(values)
+    return values

@@ -44,7 +44,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald.content import limits as bounds
-from herald.content.keys import community_pk, post_key, variant_item, variant_key, variant_sort_key
+from herald.content.keys import community_pk, post_key, variant_key, variant_sort_key, variant_values
 from herald.content.models import (
     Community,
     CommunityProfile,
@@ -457,7 +457,7 @@ class DynamoContentStore(DynamoTable):
     def _variant_writes(self, change: Change) -> Iterator[dict[str, Any]]:
         t = self.table
         for variant, expected in change.put_variants:
-            put: dict[str, Any] = {"TableName": t, "Item": variant_item(variant)}
+            put: dict[str, Any] = {"TableName": t, "Item": to_item(variant_values(variant))}
             if expected is None:
                 put["ConditionExpression"] = "attribute_not_exists(pk)"
             else:

@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from herald.content.keys import community_pk, post_key, variant_item, variant_sort_key
+from herald.content.keys import community_pk, post_key, variant_sort_key, variant_values
 from herald.content.models import Variant, VariantOrigin
 from herald.core.aws import DynamoTable, as_conflict, as_domain_error, from_item, to_item
 from herald.core.errors import ConcurrentUpdate
@@ -142,7 +142,7 @@ class DynamoVariantStore(DynamoTable):
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": variant_item(variant),
+                    "Item": to_item(variant_values(variant)),
                     "ConditionExpression": "attribute_not_exists(pk) OR origin = :machine",
                     "ExpressionAttributeValues": machine,
                 }
