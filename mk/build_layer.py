@@ -13,6 +13,10 @@ It runs ``pip install --platform $LAYER_PLATFORM (and the older manylinux tags) 
 
 * babel's data of every language but :data:`herald.core.locales.LANGUAGES` (and babel's ``root``);
 * pycountry's translations (``pycountry/locales``: Herald reads the English names only);
+* botocore's models of every AWS service but :data:`BOTOCORE_SERVICES`, the ones Herald's functions
+  make clients for (the data root's files, ``endpoints.json``, ``partitions.json``,
+  ``sdk-default-configuration.json``, ``_retry.json``, stay): botocore's loader lists every
+  service's folder before it loads one model, so each client's first load walked some 450 of them;
 * test suites (``tests/`` folders), type stubs (``*.pyi``), C headers and sources (``*.h``,
   ``*.c``, ``*.pyx``) and bytecode (``__pycache__``: Lambda compiles on import).
 
@@ -48,6 +52,10 @@ PRUNED_DIRS = frozenset({"tests", "__pycache__"})
 PRUNED_SUFFIXES = (".pyi", ".pyc", ".h", ".c", ".pyx", ".pxd")
 #: Paths removed, relative to python/.
 PRUNED_PATHS = ("pycountry/locales",)
+#: The AWS services the functions make clients for (``LazyClient("…")``, ``client("…")`` and
+#: ``boto3.client("…")`` in shared/herald and functions/; a test keeps this list complete): the
+#: only models of ``botocore/data`` the layer keeps.
+BOTOCORE_SERVICES = ("dynamodb", "s3", "secretsmanager", "sns", "sqs", "ssm")
 
 
 def shipped_languages() -> tuple[str, ...]:
@@ -115,6 +123,22 @@ def prune_babel(python: Path, languages: tuple[str, ...]) -> None:
     print(f"build_layer: babel locales kept: {kept} ({', '.join(languages)} and root)")
 
 
+def prune_botocore(python: Path, services: tuple[str, ...] = BOTOCORE_SERVICES) -> None:
+    """Remove every service folder of botocore's data but ``services``; the root's files stay."""
+    data = python / "botocore" / "data"
+    if not data.is_dir():
+        raise SystemExit(f"build_layer: {data} not found: is botocore in {LOCK}?")
+    missing = [name for name in services if not (data / name).is_dir()]
+    if missing:
+        raise SystemExit(f"build_layer: botocore has no model for {', '.join(missing)}")
+    removed = 0
+    for path in data.iterdir():
+        if path.is_dir() and path.name not in services:
+            shutil.rmtree(path)
+            removed += 1
+    print(f"build_layer: botocore models kept: {', '.join(services)} ({removed} others removed)")
+
+
 def prune(python: Path) -> None:
     for relative in PRUNED_PATHS:
         path = python / relative
@@ -158,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     install(python, args.platform)
     check_machine(python, args.platform)
     prune_babel(python, shipped_languages())
+    prune_botocore(python)
     prune(python)
     copy_package(python)
     print(f"build_layer: {python} for {args.platform}, cp{PYTHON_VERSION.replace('.', '')}")
