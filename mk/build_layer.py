@@ -15,8 +15,9 @@ It runs ``pip install --platform $LAYER_PLATFORM (and the older manylinux tags) 
 * pycountry's translations (``pycountry/locales``: Herald reads the English names only);
 * botocore's models of every AWS service but :data:`BOTOCORE_SERVICES`, the ones Herald's functions
   make clients for (the data root's files, ``endpoints.json``, ``partitions.json``,
-  ``sdk-default-configuration.json``, ``_retry.json``, stay): botocore's loader lists every
-  service's folder before it loads one model, so each client's first load walked some 450 of them;
+  ``sdk-default-configuration.json``, ``_retry.json``, stay, ``endpoints.json`` with those services'
+  entries only): botocore's loader lists every service's folder before it loads one model, so each
+  client's first load walked some 450 of them;
 * test suites (``tests/`` folders), type stubs (``*.pyi``), C headers and sources (``*.h``,
   ``*.c``, ``*.pyx``) and bytecode (``__pycache__``: Lambda compiles on import).
 
@@ -26,12 +27,14 @@ The licences in each ``*.dist-info`` stay.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "layer.txt"
@@ -136,7 +139,23 @@ def prune_botocore(python: Path, services: tuple[str, ...] = BOTOCORE_SERVICES) 
         if path.is_dir() and path.name not in services:
             shutil.rmtree(path)
             removed += 1
+    endpoints = data / "endpoints.json"
+    endpoints.write_text(
+        json.dumps(endpoints_of(json.loads(endpoints.read_text(encoding="utf-8")), services)),
+        encoding="utf-8",
+    )
     print(f"build_layer: botocore models kept: {', '.join(services)} ({removed} others removed)")
+
+
+def endpoints_of(endpoints: dict[str, Any], services: tuple[str, ...]) -> dict[str, Any]:
+    """botocore's ``endpoints.json`` with each partition's ``services`` restricted to ``services``
+    (1.25 MB of JSON, which every cold start parses for its first client, down to some 40 kB)."""
+    pruned = dict(endpoints)
+    pruned["partitions"] = [
+        {**partition, "services": {k: v for k, v in partition["services"].items() if k in services}}
+        for partition in endpoints["partitions"]
+    ]
+    return pruned
 
 
 def prune(python: Path) -> None:

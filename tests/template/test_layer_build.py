@@ -24,11 +24,11 @@ LAYER = ROOT / ".aws-sam" / "build" / "HeraldLayer"
 MB = 1 << 20
 
 #: docs/deploy.md gives the measured sizes. Before the lock and the pruning: 186 MB unpacked, 71 MB
-#: zipped; with every AWS service's botocore model 77.0 MB and 30.9 MB; now 62.9 MB (the files; 65 MB
-#: by `du -sh --apparent-size`) and 17.1 MB zipped. Lambda's own limit is 250 MB unpacked
+#: zipped; with every AWS service's botocore model 77.0 MB and 30.9 MB; now 59.2 MB (the files; 61 MB
+#: by `du -sh --apparent-size`) and 15.9 MB zipped. Lambda's own limit is 250 MB unpacked
 #: (function and layers).
-UNPACKED_BUDGET_MB = 66
-ZIPPED_BUDGET_MB = 19
+UNPACKED_BUDGET_MB = 62
+ZIPPED_BUDGET_MB = 18
 
 
 @pytest.fixture(scope="module")
@@ -148,14 +148,32 @@ def test_the_layers_botocore_has_only_those_models_and_makes_each_client(python:
     assert {p.name for p in data.iterdir() if p.is_dir()} == set(build_layer.BOTOCORE_SERVICES)
     for name in ("endpoints.json", "partitions.json", "sdk-default-configuration.json", "_retry.json"):
         assert (data / name).is_file(), name
+    # endpoints.json: the kept services' entries exactly as botocore ships them (the venv's, the same
+    # locked version), every other key of every partition untouched.
+    import botocore
+
+    assert list(python.glob(f"botocore-{botocore.__version__}.dist-info")), "not the venv's botocore"
+    shipped = json.loads((Path(botocore.__file__).parent / "data" / "endpoints.json").read_text())
+    built = json.loads((data / "endpoints.json").read_text())
+    assert built == build_layer.endpoints_of(shipped, build_layer.BOTOCORE_SERVICES)
+    for before, after in zip(shipped["partitions"], built["partitions"], strict=True):
+        assert {k: v for k, v in before.items() if k != "services"} == {
+            k: v for k, v in after.items() if k != "services"
+        }
+        assert after["services"] == {
+            k: v for k, v in before["services"].items() if k in build_layer.BOTOCORE_SERVICES
+        }
+    assert set(built["partitions"][0]["services"]) == set(build_layer.BOTOCORE_SERVICES)
     # The layer's boto3 alone (-S: no site-packages), as a function imports it.
     probe = (
         "import json, boto3, botocore\n"
         "session = boto3.Session(region_name='eu-west-1')\n"
         f"names = {list(build_layer.BOTOCORE_SERVICES)!r}\n"
         "made = {n: session.client(n).meta.service_model.service_name for n in names}\n"
+        "urls = {f'{n} {r}': session.client(n, region_name=r).meta.endpoint_url\n"
+        "    for n in names for r in ('us-east-1', 'eu-west-1', 'cn-north-1', 'us-gov-west-1')}\n"
         "print(json.dumps({'botocore': botocore.__file__, 'made': made,\n"
-        "    'available': session.get_available_services()}))\n"
+        "    'available': session.get_available_services(), 'urls': urls}))\n"
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -174,3 +192,13 @@ def test_the_layers_botocore_has_only_those_models_and_makes_each_client(python:
     assert Path(result["botocore"]).is_relative_to(python)
     assert result["made"] == {n: n for n in build_layer.BOTOCORE_SERVICES}
     assert sorted(result["available"]) == sorted(build_layer.BOTOCORE_SERVICES)
+    # Each client's endpoint, in four partitions' regions, is the one the full data gives.
+    import boto3
+
+    full = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    expected = {
+        key: full.client(key.split()[0], region_name=key.split()[1]).meta.endpoint_url
+        for key in result["urls"]
+    }
+    assert result["urls"] == expected
+    assert expected["s3 cn-north-1"].endswith(".amazonaws.com.cn")
