@@ -165,6 +165,9 @@ def function_process(root: Path | None, twin_dir: Path | None) -> dict[str, Any]
         env.update(
             {
                 "PYTHONPATH": os.pathsep.join(path),
+                # As on Lambda, whose /opt and /var/task are read-only: a built layer without
+                # bytecode is compiled on every cold start (and the twin stays as built).
+                "PYTHONDONTWRITEBYTECODE": "1",
                 "AWS_ENDPOINT_URL": str(cloud.endpoint_url),
                 "LAMBDA_TASK_ROOT": str(code_dir),
                 "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
