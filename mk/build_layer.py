@@ -13,6 +13,11 @@ It runs ``pip install --platform $LAYER_PLATFORM (and the older manylinux tags) 
 
 * babel's data of every language but :data:`herald.core.locales.LANGUAGES` (and babel's ``root``);
 * pycountry's translations (``pycountry/locales``: Herald reads the English names only);
+* botocore's models of every AWS service but :data:`BOTOCORE_SERVICES`, the ones Herald's functions
+  make clients for (the data root's files, ``endpoints.json``, ``partitions.json``,
+  ``sdk-default-configuration.json``, ``_retry.json``, stay, ``endpoints.json`` with those services'
+  entries only): botocore's loader lists every service's folder before it loads one model, so each
+  client's first load walked some 450 of them;
 * test suites (``tests/`` folders), type stubs (``*.pyi``), C headers and sources (``*.h``,
   ``*.c``, ``*.pyx``) and bytecode (``__pycache__``: Lambda compiles on import).
 
@@ -22,12 +27,14 @@ The licences in each ``*.dist-info`` stay.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "layer.txt"
@@ -48,6 +55,10 @@ PRUNED_DIRS = frozenset({"tests", "__pycache__"})
 PRUNED_SUFFIXES = (".pyi", ".pyc", ".h", ".c", ".pyx", ".pxd")
 #: Paths removed, relative to python/.
 PRUNED_PATHS = ("pycountry/locales",)
+#: The AWS services the functions make clients for (``LazyClient("…")``, ``client("…")`` and
+#: ``boto3.client("…")`` in shared/herald and functions/; a test keeps this list complete): the
+#: only models of ``botocore/data`` the layer keeps.
+BOTOCORE_SERVICES = ("dynamodb", "s3", "secretsmanager", "sns", "sqs", "ssm")
 
 
 def shipped_languages() -> tuple[str, ...]:
@@ -115,6 +126,38 @@ def prune_babel(python: Path, languages: tuple[str, ...]) -> None:
     print(f"build_layer: babel locales kept: {kept} ({', '.join(languages)} and root)")
 
 
+def prune_botocore(python: Path, services: tuple[str, ...] = BOTOCORE_SERVICES) -> None:
+    """Remove every service folder of botocore's data but ``services``; the root's files stay."""
+    data = python / "botocore" / "data"
+    if not data.is_dir():
+        raise SystemExit(f"build_layer: {data} not found: is botocore in {LOCK}?")
+    missing = [name for name in services if not (data / name).is_dir()]
+    if missing:
+        raise SystemExit(f"build_layer: botocore has no model for {', '.join(missing)}")
+    removed = 0
+    for path in data.iterdir():
+        if path.is_dir() and path.name not in services:
+            shutil.rmtree(path)
+            removed += 1
+    endpoints = data / "endpoints.json"
+    endpoints.write_text(
+        json.dumps(endpoints_of(json.loads(endpoints.read_text(encoding="utf-8")), services)),
+        encoding="utf-8",
+    )
+    print(f"build_layer: botocore models kept: {', '.join(services)} ({removed} others removed)")
+
+
+def endpoints_of(endpoints: dict[str, Any], services: tuple[str, ...]) -> dict[str, Any]:
+    """botocore's ``endpoints.json`` with each partition's ``services`` restricted to ``services``
+    (1.25 MB of JSON, which every cold start parses for its first client, down to some 40 kB)."""
+    pruned = dict(endpoints)
+    pruned["partitions"] = [
+        {**partition, "services": {k: v for k, v in partition["services"].items() if k in services}}
+        for partition in endpoints["partitions"]
+    ]
+    return pruned
+
+
 def prune(python: Path) -> None:
     for relative in PRUNED_PATHS:
         path = python / relative
@@ -158,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     install(python, args.platform)
     check_machine(python, args.platform)
     prune_babel(python, shipped_languages())
+    prune_botocore(python)
     prune(python)
     copy_package(python)
     print(f"build_layer: {python} for {args.platform}, cp{PYTHON_VERSION.replace('.', '')}")

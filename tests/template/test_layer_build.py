@@ -4,8 +4,12 @@ mk/build_layer.py says. Run `make sam-build` first when running this file alone.
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,10 +24,11 @@ LAYER = ROOT / ".aws-sam" / "build" / "HeraldLayer"
 MB = 1 << 20
 
 #: docs/deploy.md gives the measured sizes. Before the lock and the pruning: 186 MB unpacked, 71 MB
-#: zipped; now 77.0 MB (the files; 82 MB by `du -sh --apparent-size`) and 30.9 MB zipped.
-#: Lambda's own limit is 250 MB unpacked (function and layers).
-UNPACKED_BUDGET_MB = 82
-ZIPPED_BUDGET_MB = 33
+#: zipped; with every AWS service's botocore model 77.0 MB and 30.9 MB; now 59.2 MB (the files; 61 MB
+#: by `du -sh --apparent-size`) and 15.9 MB zipped. Lambda's own limit is 250 MB unpacked
+#: (function and layers).
+UNPACKED_BUDGET_MB = 62
+ZIPPED_BUDGET_MB = 18
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +115,90 @@ def test_the_layer_carries_the_herald_package_as_in_shared(python: Path) -> None
     wanted = {p.relative_to(source) for p in _files(source) if "__pycache__" not in p.parts}
     built = {p.relative_to(python / "herald") for p in _files(python / "herald")}
     assert built == wanted, "the layer's herald/ is not shared/herald: make sam-build"
+
+
+def _services_given_to_clients() -> set[str]:
+    """Every service named by a literal in ``LazyClient("…")``, ``client("…")`` or ``….client("…")``
+    in shared/herald and functions/ (the code the layer's functions run)."""
+    found: set[str] = set()
+    for folder in (ROOT / "shared" / "herald", ROOT / "functions"):
+        for path in folder.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                name = (
+                    node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                )
+                first = node.args[0]
+                if name in {"LazyClient", "client"} and isinstance(first, ast.Constant):
+                    found.add(str(first.value))
+    return found
+
+
+def test_botocore_keeps_the_model_of_every_service_a_function_uses() -> None:
+    used = _services_given_to_clients()
+    assert {"s3", "dynamodb", "sqs", "sns"} <= used, f"the scan found too little: {sorted(used)}"
+    assert used == set(build_layer.BOTOCORE_SERVICES), (
+        f"clients are made for {sorted(used)}; mk/build_layer.py keeps {build_layer.BOTOCORE_SERVICES}"
+    )
+
+
+def test_the_layers_botocore_has_only_those_models_and_makes_each_client(python: Path) -> None:
+    data = python / "botocore" / "data"
+    assert {p.name for p in data.iterdir() if p.is_dir()} == set(build_layer.BOTOCORE_SERVICES)
+    for name in ("endpoints.json", "partitions.json", "sdk-default-configuration.json", "_retry.json"):
+        assert (data / name).is_file(), name
+    # endpoints.json: the kept services' entries exactly as botocore ships them (the venv's, the same
+    # locked version), every other key of every partition untouched.
+    import botocore
+
+    assert list(python.glob(f"botocore-{botocore.__version__}.dist-info")), "not the venv's botocore"
+    shipped = json.loads((Path(botocore.__file__).parent / "data" / "endpoints.json").read_text())
+    built = json.loads((data / "endpoints.json").read_text())
+    assert built == build_layer.endpoints_of(shipped, build_layer.BOTOCORE_SERVICES)
+    for before, after in zip(shipped["partitions"], built["partitions"], strict=True):
+        assert {k: v for k, v in before.items() if k != "services"} == {
+            k: v for k, v in after.items() if k != "services"
+        }
+        assert after["services"] == {
+            k: v for k, v in before["services"].items() if k in build_layer.BOTOCORE_SERVICES
+        }
+    assert set(built["partitions"][0]["services"]) == set(build_layer.BOTOCORE_SERVICES)
+    # The layer's boto3 alone (-S: no site-packages), as a function imports it.
+    probe = (
+        "import json, boto3, botocore\n"
+        "session = boto3.Session(region_name='eu-west-1')\n"
+        f"names = {list(build_layer.BOTOCORE_SERVICES)!r}\n"
+        "made = {n: session.client(n).meta.service_model.service_name for n in names}\n"
+        "urls = {f'{n} {r}': session.client(n, region_name=r).meta.endpoint_url\n"
+        "    for n in names for r in ('us-east-1', 'eu-west-1', 'cn-north-1', 'us-gov-west-1')}\n"
+        "print(json.dumps({'botocore': botocore.__file__, 'made': made,\n"
+        "    'available': session.get_available_services(), 'urls': urls}))\n"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(python),
+        "PYTHONDONTWRITEBYTECODE": "1",  # the build stays as built
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe], env=env, cwd=python, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert Path(result["botocore"]).is_relative_to(python)
+    assert result["made"] == {n: n for n in build_layer.BOTOCORE_SERVICES}
+    assert sorted(result["available"]) == sorted(build_layer.BOTOCORE_SERVICES)
+    # Each client's endpoint, in four partitions' regions, is the one the full data gives.
+    import boto3
+
+    full = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    expected = {
+        key: full.client(key.split()[0], region_name=key.split()[1]).meta.endpoint_url
+        for key in result["urls"]
+    }
+    assert result["urls"] == expected
+    assert expected["s3 cn-north-1"].endswith(".amazonaws.com.cn")

@@ -140,9 +140,12 @@ class CallCounter:
 class BenchCloud:
     """The template's resources on moto, the ingest handler, and a driver that plays Lambda."""
 
-    def __init__(self, root: Path | None = None, *, quiet: bool = True) -> None:
+    def __init__(self, root: Path | None = None, *, quiet: bool = True, server: bool = False) -> None:
         self.root = root or repo_root()
         self.quiet = quiet
+        #: moto as a server on a free loopback port (for a handler in another process), not in-process.
+        self.server = server
+        self.endpoint_url: str | None = None
         self._stack = contextlib.ExitStack()
         self.app: ModuleType | None = None
         self.counter = CallCounter()
@@ -162,13 +165,20 @@ class BenchCloud:
             env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
             env["POWERTOOLS_METRICS_DISABLED"] = "true"
         self._stack.enter_context(patched_env(env))
-        self._stack.enter_context(moto.mock_aws())
-        # moto as the local cloud runs it: a transaction copies the items it touches, not the tables.
-        if moto_patches.install():
-            self._stack.callback(moto_patches.uninstall)
-        s3_fidelity.install()
+        if self.server:
+            from herald_tools.localcloud.server import MotoServer
+
+            moto_server = MotoServer(port=0)  # installs moto_patches and s3_fidelity itself
+            self._stack.callback(moto_server.stop)
+            self.endpoint_url = moto_server.start()
+        else:
+            self._stack.enter_context(moto.mock_aws())
+            # moto as the local cloud runs it: a transaction copies the items it touches, not the tables.
+            if moto_patches.install():
+                self._stack.callback(moto_patches.uninstall)
+            s3_fidelity.install()
         self.session = boto3.Session(region_name=REGION)
-        self.resources = provision(self.root / "template.yaml", self.session)
+        self.resources = provision(self.root / "template.yaml", self.session, endpoint_url=self.endpoint_url)
         function_env = dict(self.resources.functions[FUNCTION].environment)
         if self.quiet:
             function_env.pop("POWERTOOLS_LOG_LEVEL", None)
@@ -176,8 +186,8 @@ class BenchCloud:
         self.bucket = self.resources.uploads_bucket
         self.queue_url = self.resources.ingest_queue_url
         self.queue_arn = self.resources.attr("IngestQueue", "Arn")
-        self.s3 = self.session.client("s3", region_name=REGION)
-        self.sqs = self.session.client("sqs", region_name=REGION)
+        self.s3 = self.session.client("s3", region_name=REGION, endpoint_url=self.endpoint_url)
+        self.sqs = self.session.client("sqs", region_name=REGION, endpoint_url=self.endpoint_url)
         self._stack.callback(self._forget_clients)
         self._forget_clients()
         self.notes = self._allow_uploads()

@@ -109,12 +109,12 @@ class LanguageGuess:
 
 
 def _without_links(text: str) -> str:
-    import emoji
+    from herald.enrichment import emojis
 
     text = _EMAIL.sub(" ", text)
     text = _URL.sub(" ", text)
     text = _MENTION.sub(" ", text)
-    return emoji.replace_emoji(text, replace=" ")
+    return emojis.replace(text, " ")
 
 
 def strip_noise(text: str) -> str:

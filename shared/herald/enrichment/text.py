@@ -8,8 +8,6 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
-from functools import cache
-from types import ModuleType
 
 TITLE_MAX = 90
 TITLE_MIN = 20
@@ -91,16 +89,11 @@ def mentions(text: str) -> list[str]:
     return _unique(_MENTION.findall(text))
 
 
-@cache
-def _emoji_module() -> ModuleType:
-    import emoji
-
-    return emoji
-
-
 def emoji_in(text: str) -> list[str]:
     """Each distinct emoji (including flags and ZWJ sequences), in order of appearance."""
-    return _unique((e["emoji"] for e in _emoji_module().emoji_list(text)), fold=False)
+    from herald.enrichment import emojis
+
+    return _unique(emojis.find(text), fold=False)
 
 
 def word_count(text: str) -> int:
