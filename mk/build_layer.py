@@ -58,7 +58,7 @@ PRUNED_PATHS = ("pycountry/locales",)
 #: The AWS services the functions make clients for (``LazyClient("…")``, ``client("…")`` and
 #: ``boto3.client("…")`` in shared/herald and functions/; a test keeps this list complete): the
 #: only models of ``botocore/data`` the layer keeps.
-BOTOCORE_SERVICES = ("dynamodb", "s3", "secretsmanager", "sns", "sqs", "ssm")
+BOTOCORE_SERVICES = ("dynamodb", "s3", "secretsmanager", "sns", "sqs", "ssm", "translate")
 
 
 def shipped_languages() -> tuple[str, ...]:
