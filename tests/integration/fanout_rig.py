@@ -110,9 +110,12 @@ class Rig:
     def use_publisher(
         self, wrap: Callable[[str, Any], Any] = lambda _name, port: port, *, max_delay_s: int = 0
     ) -> None:
+        """The publisher composed as functions/publisher/app.py composes it (the rig's clients and
+        clock; ``wrap`` may replace any port by name)."""
         from herald.ingest.adapters.dynamo_content import DynamoContentStore
         from herald.site.adapters.dynamo_fanout import DynamoFanoutMarker
         from herald.site.adapters.dynamo_release import DynamoReleaseMarker
+        from herald.site.adapters.dynamo_variants import DynamoVariantReader
         from herald.site.adapters.s3_site import S3SiteStore
         from herald.site.publisher import PublisherSettings, SitePublisher
 
@@ -128,6 +131,7 @@ class Rig:
                 fanout=wrap("fanout", self.queue("PLANNER_QUEUE_URL")),
                 marker=DynamoReleaseMarker(self.env["CONTENT_TABLE"], self.ddb),
                 starts=wrap("starts", DynamoFanoutMarker(self.env["CONTENT_TABLE"], self.ddb)),
+                variants=wrap("variants", DynamoVariantReader(self.env["CONTENT_TABLE"], self.ddb)),
             )
 
         self.publisher_app.configure(build)

@@ -331,3 +331,37 @@ def test_a_window_longer_than_an_sqs_delay_waits_in_hops_of_900_s(rig: Rig) -> N
     assert publisher.wake(body).what == "already"  # a redelivered wake-up starts nothing more
     rig.drain()
     assert langs_of(rig, anyone) == ["en"] and rig.push.duplicates() == {}
+
+
+# ----------------------------------------------------------------------------- uploads through S3
+
+
+def test_uploaded_variants_have_their_pages_on_the_site_before_their_push(rig: Rig) -> None:
+    """The original and its French variant uploaded through S3 and ingested: the publisher (composed
+    as the function composes it, with the variants reader) writes the variant's page, which the
+    French member's push links to."""
+    anyone, french = rig.join(), rig.join(languages=["fr"])
+    en_title, en_text = TEXTS["en"]
+    fr_title, fr_text = TEXTS["fr"]
+    rig.upload(
+        f"posts/{COMMUNITY}/clinic.md",
+        f"---\ntitle: {en_title}\ntranslations: [fr]\ntranslation_window: 10m\n---\n{en_text}\n",
+    )
+    rig.drain()
+    assert rig.push.received() == []  # waits for its French translation
+    rig.upload(f"posts/{COMMUNITY}/clinic.fr.md", f"---\ntitle: {fr_title}\n---\n{fr_text}\n")
+    outcome = rig.content().outcome(f"posts/{COMMUNITY}/clinic.fr.md")
+    assert outcome is not None and outcome.status == "published", outcome
+    [pid] = outcome.post_ids
+    rig.drain()
+
+    site = rig.env["SITE_BUCKET"]
+    page = (
+        rig.s3.get_object(Bucket=site, Key=f"{COMMUNITY}/fr/posts/{pid}/index.html")["Body"].read().decode()
+    )
+    assert '<html lang="fr"' in page and fr_text in page
+    [en] = pushes(rig, anyone)
+    [fr] = pushes(rig, french)
+    assert (en["lang"], en["url"]) == ("en", f"{SITE}/{COMMUNITY}/posts/{pid}/")
+    assert (fr["lang"], fr["title"], fr["url"]) == ("fr", fr_title, f"{SITE}/{COMMUNITY}/fr/posts/{pid}/")
+    assert rig.push.duplicates() == {}
