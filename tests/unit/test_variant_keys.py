@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from herald.content.languages import is_known_language
 from herald.core.errors import InvalidUpload
-from herald.ingest.languages import is_known_language
 from herald.ingest.layout import UploadKind, derive_post_id, parse_key
 
 

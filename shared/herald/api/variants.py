@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from herald.api.locale import _ranges
+from herald.content.languages import iso_639_1
 from herald.content.models import Post, VariantOrigin
 
 _CODE = re.compile(r"^([a-z]{2})(-[a-z0-9]{2,8})*$")
@@ -34,11 +35,9 @@ class UnsupportedLanguage(ValueError):
 @lru_cache(maxsize=512)
 def parse_lang(value: str) -> str:
     """``value`` as a variant key writes it (lower case, ``-``), or :class:`UnsupportedLanguage`."""
-    import pycountry
-
     code = value.strip().replace("_", "-").lower()
     match = _CODE.match(code)
-    if match is None or pycountry.languages.get(alpha_2=match.group(1)) is None:
+    if match is None or match.group(1) not in iso_639_1():
         raise UnsupportedLanguage(value)
     return code
 

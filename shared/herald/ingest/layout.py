@@ -21,9 +21,9 @@ from enum import StrEnum
 from herald.content import formats
 from herald.content import limits as bounds
 from herald.content.ids import is_community_id
+from herald.content.languages import LOOKS_LIKE_CODE, is_known_language
 from herald.content.limits import REJECTED_PREFIX
 from herald.core.errors import InvalidUpload
-from herald.ingest.languages import LOOKS_LIKE_CODE, is_known_language
 
 # Only these two prefixes notify (template.yaml's filters, which are case-sensitive): an object
 # under any other prefix, ``Posts/`` included, never reaches ingest and has no outcome.

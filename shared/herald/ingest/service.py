@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from herald.content import limits as bounds
+from herald.content.languages import is_known_language, primary
 from herald.content.models import (
     CommunitySettings,
     Enrichment,
@@ -45,7 +46,6 @@ from herald.content.models import (
 from herald.core.errors import ConcurrentUpdate, InvalidUpload, Problem, TransientError
 from herald.enrichment.pipeline import fingerprint as text_fingerprint
 from herald.ingest.events import ObjectEvent, VariantCheck
-from herald.ingest.languages import is_known_language, primary
 from herald.ingest.layout import UploadKey, UploadKind, is_internal, parse_key
 from herald.ingest.parsing import IngestLimits, decode_text, parse_export, parse_post
 from herald.ingest.ports import (

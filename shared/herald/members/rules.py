@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from herald.content.languages import iso_639_1
 from herald.core.errors import HeraldError
 from herald.enrichment.topics import taxonomy
 from herald.members.endpoints import (
@@ -141,13 +142,6 @@ def _endpoint(value: str) -> str:
     except UnsafeEndpoint as exc:
         raise ValueError(str(exc)) from exc
     return value
-
-
-@cache
-def iso_639_1() -> frozenset[str]:
-    import pycountry
-
-    return frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
 
 
 def _language(value: str) -> str:
