@@ -32,7 +32,7 @@ def test_a_tiny_fanout_end_to_end(tmp_path: Path) -> None:
     assert (small["members"], large["members"]) == fanout_scale.TARGETS
     assert 0 < small["usd_total"] < large["usd_total"] and 0 < small["last_push_s"] < large["last_push_s"]
     block = "\n".join(fanout_scale.render(r))
-    assert "duplicates **0**" in block and "members missed **0**" in block
+    assert "repeats at the push service **0**" in block and "members missed **0**" in block
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nkept\n", encoding="utf-8")
     fanout_scale.update_doc(doc, block, "Run of now.")

@@ -221,11 +221,12 @@ def test_the_post_field_lists_derive_from_the_model() -> None:
     assert set(_fields(Enrichment)) <= set(_fields(Post))  # every enrichment is stored on the post
     assert POST_FIELDS == REPORTED_POST_FIELDS
     assert set(_fields(Post)) - set(REPORTED_POST_FIELDS) == {"position"}
-    assert _fields(PostOut) == (*PUBLIC_POST_FIELDS, "delivery")
-    assert not {"key", "source", "format", "position", "content_hash", "notify", "correlation_id"} & set(
-        PUBLIC_POST_FIELDS
-    )
-    for name in PUBLIC_POST_FIELDS:
+    # The API shows a post's variants as links to them, and which language it answers in.
+    shown = tuple(name for name in PUBLIC_POST_FIELDS if name != "variants")
+    assert _fields(PostOut) == (*shown, "lang", "machine", "variants", "delivery")
+    storage = {"key", "source", "format", "position", "content_hash", "notify", "correlation_id"}
+    assert not (storage | {"translations", "translation_window_s"}) & set(PUBLIC_POST_FIELDS)
+    for name in shown:
         assert PostOut.model_fields[name].is_required() == Post.model_fields[name].is_required(), name
 
 

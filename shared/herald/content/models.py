@@ -201,7 +201,18 @@ def post_fields(*, without: frozenset[str] = frozenset()) -> tuple[str, ...]:
 _IMPORT_FIELDS = frozenset({"position"})
 #: How Herald stores and routes a post (its upload key, format, text hash, whether it notifies,
 #: the upload's correlation id): the report shows them, the public API does not.
-_STORAGE_FIELDS = frozenset({"key", "source", "format", "content_hash", "notify", "correlation_id"})
+_STORAGE_FIELDS = frozenset(
+    {
+        "key",
+        "source",
+        "format",
+        "content_hash",
+        "notify",
+        "correlation_id",
+        "translations",  # what the editor said is coming, for the fan-out's wait
+        "translation_window_s",
+    }
+)
 #: What the report (``herald report``) shows of a post.
 REPORTED_POST_FIELDS = post_fields(without=_IMPORT_FIELDS)
 #: What the API shows of a post (``PostOut``): what members read.
