@@ -252,6 +252,11 @@ def test_concurrent_transactions_on_one_item_are_isolated(cloud: LocalCloud) -> 
     for i in range(300):
         ddb.put_item(TableName="claims", Item={"pk": {"S": f"filler-{i}"}, "data": {"S": "x" * 200}})
 
+    # botocore makes a client's exception classes on first use, without a lock: threads that first
+    # touch them at once may each make their own, and an error raised as one is not caught as the
+    # other. Made here, once, before the threads start.
+    cancelled = ddb.exceptions.TransactionCanceledException
+
     def claim(args: tuple[int, int]) -> bool:
         key, who = args
         try:
@@ -274,7 +279,7 @@ def test_concurrent_transactions_on_one_item_are_isolated(cloud: LocalCloud) -> 
                     },
                 ]
             )
-        except ddb.exceptions.TransactionCanceledException:
+        except cancelled:
             return False
         return True
 
