@@ -38,6 +38,8 @@ OUTCOME_FIELDS = (
     "detail",
     "errors",
     "post_ids",
+    "variant",
+    "warnings",
     "duplicate_of",
     "counts",
     "sequencer",
@@ -749,6 +751,9 @@ def render_outcome(data: dict[str, Any]) -> str:
     for error in data.get("errors") or []:
         lines.append(f"  {'error:':<14} ✗ {error.get('loc')}: {error.get('message')}")
     row("post ids", ", ".join(data.get("post_ids") or []))
+    row("variant", data.get("variant"))
+    for warning in data.get("warnings") or []:
+        lines.append(f"  {'warning:':<14} ! {warning}")
     row("duplicate of", data.get("duplicate_of"))
     if data.get("counts"):
         row("counts", ", ".join(f"{k} {v}" for k, v in data["counts"].items()))

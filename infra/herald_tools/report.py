@@ -24,6 +24,8 @@ OBJECT_FIELDS = (
     "errors",
     "community",
     "detail",
+    "variant",
+    "warnings",
     "duplicate_of",
     "counts",
     "processed_at",

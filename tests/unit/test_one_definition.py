@@ -16,7 +16,7 @@ from herald.content import qr, urls
 from herald.content.counts import compact_number, exact_number, member_count
 from herald.content.ids import COMMUNITY_ID_PATTERN, MAX_COMMUNITY_ID_CHARS, is_community_id
 from herald.content.limits import SQS_MAX_DELAY_S
-from herald.content.models import PUBLIC_POST_FIELDS, REPORTED_POST_FIELDS, Enrichment, Post
+from herald.content.models import PUBLIC_POST_FIELDS, REPORTED_POST_FIELDS, Enrichment, Outcome, Post
 from herald.core.observability import tracing_enabled
 from herald.core.settings import Settings
 from herald.fanout import rules as fanout_rules
@@ -228,6 +228,15 @@ def test_the_post_field_lists_derive_from_the_model() -> None:
     assert not (storage | {"translations", "translation_window_s"}) & set(PUBLIC_POST_FIELDS)
     for name in shown:
         assert PostOut.model_fields[name].is_required() == Post.model_fields[name].is_required(), name
+
+
+def test_the_cli_shows_every_field_of_an_outcome() -> None:
+    """``herald outcome`` shows the whole record; ``herald report`` all of it but the event's identity."""
+    from herald_tools.ops import OUTCOME_FIELDS
+    from herald_tools.report import OBJECT_FIELDS
+
+    assert set(OUTCOME_FIELDS) == set(_fields(Outcome))
+    assert set(OBJECT_FIELDS) == set(_fields(Outcome)) - {"sequencer", "version_id"}
 
 
 # ----------------------------------------------------------------------------- preferences
