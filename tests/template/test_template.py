@@ -845,7 +845,12 @@ def test_translator_reads_post_records_and_writes_only_variants(
                 assert st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["C#*"]
             assert not action.startswith(("s3:", "sns:")), action
     update = by_sid["PostVariantsMap"]
-    assert update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"] == ["pk", "sk", "variants", "variants_rev"]
+    assert update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"] == [
+        "pk",
+        "sk",
+        "variants",
+        "variants_rev",
+    ]
 
     alarms = _resources(raw, "AWS::CloudWatch::Alarm")
     iterator = _props(alarms["TranslatorIteratorAgeAlarm"])
