@@ -150,6 +150,16 @@ def test_every_module_has_its_unchecked_hash_bytecode_for_python_313_beside_it(p
         assert code.co_filename == f"{build_layer.LAMBDA_SITE}/{source.relative_to(python).as_posix()}"
 
 
+def test_the_build_stops_on_another_python_than_the_layers() -> None:
+    # The pyc magic number is per minor version: Lambda's Python rejects another's bytecode and
+    # compiles the source again, on every cold start (/opt is read-only).
+    build_layer.check_python(build_layer.PYTHON_VERSION)  # the venv is Lambda's 3.13
+    with pytest.raises(
+        SystemExit, match=r"is cpython 3\.13; the layer's bytecode must be compiled by CPython 3\.12"
+    ):
+        build_layer.check_python("3.12")
+
+
 def _services_given_to_clients() -> set[str]:
     """Every service named by a literal in ``LazyClient("…")``, ``client("…")`` or ``….client("…")``
     in shared/herald and functions/ (the code the layer's functions run)."""
