@@ -19,14 +19,21 @@ It runs ``pip install --platform $LAYER_PLATFORM (and the older manylinux tags) 
   entries only): botocore's loader lists every service's folder before it loads one model, so each
   client's first load walked some 450 of them;
 * test suites (``tests/`` folders), type stubs (``*.pyi``), C headers and sources (``*.h``,
-  ``*.c``, ``*.pyx``) and bytecode (``__pycache__``: Lambda compiles on import).
+  ``*.c``, ``*.pyx``) and whatever bytecode came with the wheels (``__pycache__``, ``*.pyc``).
 
-The licences in each ``*.dist-info`` stay.
+The licences in each ``*.dist-info`` stay. Last, every ``.py`` of python/ is compiled, beside its
+source (kept, for tracebacks), into ``__pycache__/<name>.cpython-313.pyc``: Lambda's ``/opt`` is
+read-only, so a layer without bytecode compiles every module it imports on every cold start. The
+pycs are unchecked-hash ones (PEP 552: flags 1, used as they are, whatever the source's mtime,
+which a zip does not keep exactly), at optimisation level 0 (as Lambda runs), with
+``/opt/python/…`` as their source path (the same bytes wherever the layer is built). The magic
+number is per minor version, so the build runs on the layer's Python (3.13) or stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import re
@@ -34,12 +41,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from py_compile import PycInvalidationMode
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "layer.txt"
 PACKAGE = ROOT / "shared" / "herald"
 PYTHON_VERSION = "3.13"
+#: Where Lambda mounts a layer's python/: the source path the layer's bytecode names.
+LAMBDA_SITE = "/opt/python"
 #: Lambda's python3.13 runs on Amazon Linux 2023, glibc 2.34: wheels up to manylinux_2_34 run there.
 DEFAULT_PLATFORM = "manylinux_2_34_aarch64"
 
@@ -178,6 +188,36 @@ def copy_package(python: Path) -> None:
     )
 
 
+def check_python(version: str = PYTHON_VERSION) -> None:
+    """The build runs on the layer's Python: the bytecode it writes is read by that minor version only."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if sys.implementation.name != "cpython" or running != version:
+        raise SystemExit(
+            f"build_layer: {sys.executable} is {sys.implementation.name} {running}; the layer's bytecode "
+            f"must be compiled by CPython {version}, Lambda's runtime (run it with python{version}, "
+            "or LAYER_PYTHON=... for shared/Makefile)"
+        )
+
+
+def compile_bytecode(python: Path) -> int:
+    """Compile every ``.py`` under ``python`` beside it (``__pycache__``), unchecked-hash, level 0."""
+    ok = compileall.compile_dir(
+        python,
+        ddir=LAMBDA_SITE,
+        quiet=1,
+        optimize=0,
+        invalidation_mode=PycInvalidationMode.UNCHECKED_HASH,
+        workers=1,
+    )
+    if not ok:
+        raise SystemExit(f"build_layer: compileall could not compile every module of {python} (see above)")
+    compiled = sum(1 for _ in python.rglob(f"__pycache__/*.{sys.implementation.cache_tag}.pyc"))
+    print(
+        f"build_layer: bytecode: {compiled} modules compiled ({sys.implementation.cache_tag}, unchecked-hash)"
+    )
+    return compiled
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build HeraldLayer into <out>/python.")
     parser.add_argument(
@@ -194,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.out is None:
         parser.error("--out or ARTIFACTS_DIR is required")
+    check_python()
     python = Path(args.out) / "python"
     if python.exists():
         shutil.rmtree(python)
@@ -204,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     prune_botocore(python)
     prune(python)
     copy_package(python)
+    compile_bytecode(python)
     print(f"build_layer: {python} for {args.platform}, cp{PYTHON_VERSION.replace('.', '')}")
     return 0
 

@@ -11,11 +11,17 @@ the same artefacts for this machine, made from nothing but what is in ``.aws-sam
   less any file the build pruned from them;
 - each function's artifact directory, and the built template, unchanged.
 
+The layer's bytecode (``mk/build_layer.py`` compiles every module: ``__pycache__/*.cpython-313.pyc``,
+unchecked-hash) is kept as built; the reinstalled distributions' modules are compiled again by this
+machine's Python 3.13, the same way (unchecked-hash, level 0, ``/opt/python/…`` as the source
+path), for the same modules as in the build.
+
 It is then checked, and the build fails loudly otherwise: the same distributions at the same
 versions as the built layer, every other file identical to the build, the same Python files in the
-reinstalled distributions, and every ELF file of the layer for this machine. Only the platform
-tags of the compiled wheels differ. ``herald local --built`` runs the functions from it
-(docs/local-cloud.md).
+reinstalled distributions, the same bytecode files, each the unchecked-hash pyc of its source as it
+is in the twin for the twin's interpreter, and every ELF file of the layer for this machine. Only the
+platform tags of the compiled wheels (and their modules' bytecode) differ. ``herald local --built``
+runs the functions from it (docs/local-cloud.md).
 
 The reinstalled wheels are kept in ``.host-wheels/<key>`` under the twin, keyed by the compiled
 distributions, their versions and the interpreter: pip runs again only when those change. A twin
@@ -24,6 +30,7 @@ whose ``.aws-sam/build`` is unchanged since it was made is left as it is.
 
 from __future__ import annotations
 
+import _imp
 import argparse
 import csv
 import hashlib
@@ -49,10 +56,15 @@ CACHE = ".host-wheels"
 FORMAT = 1
 LAYER_TYPE = "AWS::Serverless::LayerVersion"
 FUNCTION_TYPE = "AWS::Serverless::Function"
+#: Where Lambda mounts a layer's python/: the source path its bytecode names (as mk/build_layer.py).
+LAMBDA_SITE = "/opt/python"
+#: PEP 552's flags of an unchecked-hash pyc: bit 0 hash-based, bit 1 (check_source) clear.
+UNCHECKED_HASH = 0b01
+_PYC = re.compile(r"(?P<dir>(?:.*/)?)__pycache__/(?P<stem>[^/.]+)\.(?P<tag>[^/.]+)\.pyc")
 
 #: Asked of the interpreter the twin is for: what it is and which platform tags it installs.
 _DESCRIBE = """
-import json, sys, sysconfig
+import importlib.util, json, sys, sysconfig
 from pip._vendor.packaging.tags import sys_tags
 platforms = []
 for tag in sys_tags():
@@ -63,6 +75,8 @@ print(json.dumps({
     "version": "%d.%d.%d" % sys.version_info[:3],
     "implementation": sys.implementation.name,
     "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+    "cache_tag": sys.implementation.cache_tag,
+    "magic": importlib.util.MAGIC_NUMBER.hex(),
     "platforms": platforms,
 }))
 """
@@ -94,7 +108,32 @@ class Distribution:
         return any(".so" in posixpath.basename(f) for f in self.files)
 
     def owns(self, path: str) -> bool:
-        return path in self.files or path.startswith(self.dist_info + "/")
+        """``path`` is one of its files, or the bytecode of one (``__pycache__`` is not in RECORD)."""
+        source = pyc_source(path)
+        return path in self.files or path.startswith(self.dist_info + "/") or source in self.files
+
+
+def pyc_source(path: str) -> str | None:
+    """The module a ``__pycache__/<name>.<tag>.pyc`` path (POSIX, relative) is the bytecode of."""
+    match = _PYC.fullmatch(path)
+    return f"{match['dir']}{match['stem']}.py" if match else None
+
+
+def pyc_problem(pyc: Path, source: Path, magic: bytes) -> str | None:
+    """Why ``pyc`` is not the unchecked-hash bytecode of ``source`` for the Python of ``magic``."""
+    with pyc.open("rb") as stream:
+        header = stream.read(16)
+    if len(header) < 16:
+        return "is truncated"
+    if header[:4] != magic:
+        return f"has magic {header[:4].hex()}, not {magic.hex()}"
+    flags = int.from_bytes(header[4:8], "little")
+    if flags != UNCHECKED_HASH:
+        return f"has flags {flags}, not {UNCHECKED_HASH} (unchecked-hash)"
+    # The hash of PEP 552 is keyed by the magic number: that of the pyc's Python, not this one's.
+    if header[8:16] != _imp.source_hash(int.from_bytes(magic, "little"), source.read_bytes()):
+        return "is not of its source"
+    return None
 
 
 def canonical_name(name: str) -> str:
@@ -236,7 +275,12 @@ def _host_wheels(
     """``compiled`` installed for ``python``'s platform, at their versions, in a cached directory."""
     wanted = sorted((d.name, d.version) for d in compiled)
     version = ".".join(str(python["version"]).split(".")[:2])
-    key_source = {"python": python["version"], "platforms": python["platforms"], "dists": wanted}
+    key_source = {
+        "python": python["version"],
+        "platforms": python["platforms"],
+        "dists": wanted,
+        "bytecode": "unchecked-hash",
+    }
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:16]
     target = cache / key
     if (target / ".complete").is_file():
@@ -276,9 +320,31 @@ def _host_wheels(
         detail = " ".join(child.stderr.split())[-600:]
         raise TwinError(f"pip could not install {', '.join(f'{n}=={v}' for n, v in wanted)}: {detail}")
     say(f"host wheels: installed in {time.monotonic() - started:.0f} s")
+    _compile(python, partial)
     (partial / ".complete").write_text(json.dumps(key_source, indent=1) + "\n", encoding="utf-8")
     partial.rename(target)
     return target
+
+
+def _compile(python: dict[str, Any], site: Path) -> None:
+    """Compile ``site``'s modules with ``python`` as mk/build_layer.py compiles the layer's."""
+    command = [
+        str(python["executable"]),
+        "-m",
+        "compileall",
+        "-q",
+        "-o",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-d",
+        LAMBDA_SITE,
+        str(site),
+    ]
+    child = subprocess.run(command, capture_output=True, text=True, check=False)
+    if child.returncode != 0:
+        detail = " ".join((child.stdout + child.stderr).split())[-600:]
+        raise TwinError(f"{python['executable']} could not compile the host wheels in {site}: {detail}")
 
 
 def _layer_plan(layer: Path, host: Path, dists: dict[str, Distribution]) -> dict[str, Path]:
@@ -300,6 +366,8 @@ def _layer_plan(layer: Path, host: Path, dists: dict[str, Distribution]) -> dict
             continue
         if rel.startswith("bin/") and not (site / rel).is_file():
             continue  # console scripts the build did not keep
+        if pyc_source(rel) is not None and not (site / rel).is_file():
+            continue  # bytecode of a module the build pruned, or did not compile
         plan[prefix + rel] = path
     return plan
 
@@ -338,6 +406,24 @@ def _elf_machine(path: Path) -> int | None:
     if len(head) < 20 or head[:4] != b"\x7fELF":
         return None
     return int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+
+
+def _bytecode_problems(lid: str, layer: Path, twin: Path, magic: bytes) -> list[str]:
+    """The twin's bytecode files are the build's, each the unchecked-hash pyc of its source in the twin."""
+    built = {rel for rel in _files(layer) if pyc_source(rel)}
+    found = {rel: path for rel, path in _files(twin).items() if pyc_source(rel)}
+    problems = [
+        f"{lid}: {rel} (bytecode) is in the build, not in the twin" for rel in sorted(built - set(found))
+    ]
+    problems += [
+        f"{lid}: {rel} (bytecode) is in the twin, not in the build" for rel in sorted(set(found) - built)
+    ]
+    for rel, path in found.items():
+        source = twin / str(pyc_source(rel))
+        why = pyc_problem(path, source, magic) if source.is_file() else "has no source beside it"
+        if why:
+            problems.append(f"{lid}: {rel} {why}")
+    return problems
 
 
 def verify(build_dir: Path, twin_dir: Path, python: dict[str, Any]) -> list[str]:
@@ -389,6 +475,7 @@ def verify(build_dir: Path, twin_dir: Path, python: dict[str, Any]) -> list[str]
                 or _digest(other) != _digest(path)
             ):
                 problems.append(f"{lid}: {rel} is not as built")
+        problems.extend(_bytecode_problems(lid, layer, twin, bytes.fromhex(str(python["magic"]))))
         for rel, path in twin_files.items():
             if ".so" in path.name or path.parent.name.endswith(".libs"):
                 machine = _elf_machine(path)

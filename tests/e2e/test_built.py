@@ -14,6 +14,7 @@ naming the make target.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -38,6 +39,7 @@ from herald_tools.built import (
     TwinError,
     describe_python,
     load_twin,
+    pyc_problem,
     verify,
 )
 from herald_tools.localcloud import LocalCloud, Template
@@ -270,6 +272,16 @@ def test_the_twin_is_the_build_of_every_function_of_the_template(twin: Twin) -> 
     for name, tags in layer["compiled"].items():
         assert all("aarch64" in t for t in tags["build"]), name  # built for Lambda's arm64
         assert tags["twin"] and not any("aarch64" in t for t in tags["twin"]), name
+    # The layer's bytecode: Herald's as built, byte for byte; a reinstalled distribution's compiled
+    # again from the host wheel's source, the same way (verify checks every module's, these two here).
+    built, site = ROOT / BUILD_DIR / "HeraldLayer" / "python", twin.root / "HeraldLayer" / "python"
+    magic = bytes.fromhex(twin.manifest["python"]["magic"])
+    for module in ("herald/__init__.py", "pydantic_core/__init__.py"):
+        pyc = importlib.util.cache_from_source(module)
+        assert pyc == module.replace("__init__.py", "__pycache__/__init__.cpython-313.pyc")
+        assert pyc_problem(site / pyc, site / module, magic) is None, module
+    herald_pyc = "herald/__pycache__/__init__.cpython-313.pyc"
+    assert (site / herald_pyc).read_bytes() == (built / herald_pyc).read_bytes()
 
 
 @pytest.mark.parametrize("function", sorted(INVOCATIONS))

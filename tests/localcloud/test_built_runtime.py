@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import json
+import py_compile
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from herald_tools.built import (
+    LAMBDA_SITE,
     MAKE_TARGET,
     MANIFEST,
     TWIN_DIR,
@@ -122,6 +125,48 @@ def test_the_twin_has_the_builds_distributions_and_files(
     problems = verify(build, twin, python)
     assert "ToyLayer: python/herald_like/__init__.py is not as built" in problems
     assert "ToyLayer: toylib is 1.2.3 in the build, 1.2.4 in the twin" in problems
+
+
+def test_the_twin_keeps_the_builds_bytecode_and_tells_any_other_apart(
+    build: Path, tmp_path: Path, lambda_python: str
+) -> None:
+    # As mk/build_layer.py compiles the layer: unchecked-hash, level 0, sources named under /opt/python.
+    site = build / "ToyLayer" / "python"
+    compile_all = [
+        lambda_python,
+        "-m",
+        "compileall",
+        "-q",
+        "-o",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+    ]
+    subprocess.run([*compile_all, "-d", LAMBDA_SITE, str(site)], check=True, timeout=60)
+    python = describe_python(lambda_python)
+    build_twin(build, tmp_path / "twin", python=python["executable"])
+    built, twin = build / "ToyLayer", tmp_path / "twin" / "ToyLayer"
+    toylib = "python/toylib/__pycache__/__init__.cpython-313.pyc"
+    herald_like = "python/herald_like/__pycache__/__init__.cpython-313.pyc"
+    for rel in (toylib, herald_like):
+        assert (twin / rel).read_bytes() == (built / rel).read_bytes()
+    assert verify(build, tmp_path / "twin", python) == []
+    # A timestamp pyc (flags 0) in place of the build's, bytecode of a source that changed after it
+    # was compiled, bytecode of no source, and the build's bytecode missing: each one named.
+    source = twin / "python/toylib/__init__.py"
+    timestamp = py_compile.PycInvalidationMode.TIMESTAMP
+    py_compile.compile(str(source), cfile=str(twin / toylib), invalidation_mode=timestamp)
+    (twin / "python/herald_like/__init__.py").write_text("# changed\n")
+    stray = "python/herald_like/__pycache__/gone.cpython-313.pyc"
+    (twin / stray).write_bytes((built / herald_like).read_bytes())
+    problems = verify(build, tmp_path / "twin", python)
+    assert f"ToyLayer: {toylib} has flags 0, not 1 (unchecked-hash)" in problems
+    assert f"ToyLayer: {herald_like} is not of its source" in problems
+    assert f"ToyLayer: {stray} (bytecode) is in the twin, not in the build" in problems
+    assert f"ToyLayer: {stray} has no source beside it" in problems
+    (twin / herald_like).unlink()
+    missing = f"ToyLayer: {herald_like} (bytecode) is in the build, not in the twin"
+    assert missing in verify(build, tmp_path / "twin", python)
 
 
 def test_a_twin_missing_or_older_than_the_build_names_the_make_target(
