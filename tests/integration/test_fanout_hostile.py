@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from herald.fanout.channels.vapid import b64url_encode
 from herald.fanout.delivery import DeliveryResult
 from herald.members.rules import Member, WebPushSubscription, subscription_id
 from tests.faults import Fault
@@ -90,13 +89,12 @@ def test_a_stored_subscription_whose_keys_do_not_encrypt_is_pruned_and_the_job_g
     broken = members[2]
     # 65 bytes that look like an uncompressed point (0x04 ...) but are not on P-256: what a member
     # item stored before joins checked the curve can hold.
-    not_a_point = b64url_encode(b"\x04" + b"\x01" * 64)
+    # (``k``: the member item's p256dh, as bytes.)
     rig.ddb.update_item(
         TableName=rig.env["MEMBERS_TABLE"],
         Key={"pk": {"S": f"M#{COMMUNITY}#{broken.member_id}"}, "sk": {"S": "MEMBER"}},
-        UpdateExpression="SET web_push.#k.p256dh = :p",
-        ExpressionAttributeNames={"#k": "keys"},
-        ExpressionAttributeValues={":p": {"S": not_a_point}},
+        UpdateExpression="SET k = :p",
+        ExpressionAttributeValues={":p": {"B": b"\x04" + b"\x01" * 64}},
     )
     post_id = rig.post("p", "Vaccination day at the clinic on Tuesday.")
     rig.drain()

@@ -11,23 +11,38 @@ the least a leave can be. Item sizes are DynamoDB's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from herald.content.limits import dynamodb_item_bytes
-from herald.core.aws import from_item
+import pytest
+
+from herald_tools.bench.fanout_scale import item_bytes
 from tests.integration.api_events import response_json
 from tests.integration.conftest import Api
 from tests.integration.test_api import COMMUNITY, bearer, join, seed, web_push
 
 #: A Chrome subscription's endpoint: FCM's send URL and a registration token of 152 characters.
 FCM_TOKEN = "fv3jabydF5c:APA91b" + "x" * 134
+TOPICS = ["health", "displacement", "education", "safety-scams", "registration-documents"]
+
+
+#: A Firefox subscription's endpoint (Mozilla autopush v2) of 600 characters, longer than any push
+#: service's: the member item stays under 1 KB with it.
+MOZILLA_PREFIX = "https://updates.push.services.mozilla.com/wpush/v2/"
 
 
 def chrome_subscription(n: int) -> dict[str, Any]:
     subscription = web_push(n)
     subscription["endpoint"] = f"https://fcm.googleapis.com/fcm/send/{FCM_TOKEN[: -len(str(n))]}{n}"
+    return subscription
+
+
+def firefox_subscription(n: int) -> dict[str, Any]:
+    subscription = web_push(n)
+    token = ("gAAAAABnT" * 70)[: 600 - len(MOZILLA_PREFIX) - 4] + f"{n:04d}"
+    subscription["endpoint"] = MOZILLA_PREFIX + token
+    assert len(subscription["endpoint"]) == 600
     return subscription
 
 
@@ -52,14 +67,24 @@ def members_table_calls(api: Api) -> Iterator[list[tuple[str, dict[str, Any]]]]:
 
 def write_units(item: dict[str, Any]) -> int:
     """Write units of putting ``item`` (wire form) outside a transaction: 1 per KB or part."""
-    return -(-dynamodb_item_bytes(from_item(item)) // 1024)
+    return -(-item_bytes(item) // 1024)
 
 
-def test_a_join_is_two_conditional_puts_of_its_own_items_3_write_units(api: Api) -> None:
+@pytest.mark.parametrize(
+    ("subscription", "preferences"),
+    [
+        (chrome_subscription, {}),
+        (firefox_subscription, {"languages": ["uk", "en", "pl"], "topics": TOPICS}),
+    ],
+    ids=["chrome", "firefox-600-characters-with-preferences"],
+)
+def test_a_join_is_two_conditional_puts_of_its_own_items_3_write_units(
+    api: Api, subscription: Callable[[int], dict[str, Any]], preferences: dict[str, Any]
+) -> None:
     seed(api)
-    assert join(api, {"web_push": chrome_subscription(0)})["statusCode"] == 201  # the community read
+    assert join(api, {"web_push": subscription(0)})["statusCode"] == 201  # the community read
     with members_table_calls(api) as calls:
-        answers = [join(api, {"web_push": chrome_subscription(n)}) for n in range(1, 41)]
+        answers = [join(api, {"web_push": subscription(n), **preferences}) for n in range(1, 41)]
     assert [a["statusCode"] for a in answers] == [201] * 40
     assert [name for name, _ in calls] == ["PutItem", "PutItem"] * 40
     keys: list[str] = []
@@ -86,7 +111,7 @@ def test_a_leave_is_two_deletes_and_no_read(api: Api) -> None:
     assert [name for name, _ in calls] == ["DeleteItem", "DeleteItem"] * 10
     for (_, member_delete), (_, claim_delete) in zip(calls[::2], calls[1::2], strict=True):
         assert member_delete["Key"]["pk"]["S"].startswith(f"M#{COMMUNITY}#")
-        assert "token_hash = :h" in member_delete["ConditionExpression"]
+        assert "h = :h" in member_delete["ConditionExpression"]
         assert claim_delete["Key"]["pk"]["S"].startswith(f"S#{COMMUNITY}#")
     # Left already (a retry, a second tab): one guarded delete that finds nothing, nothing else.
     again = members[0]

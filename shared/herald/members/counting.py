@@ -2,8 +2,9 @@
 
 Pure: no AWS. The member counter function (``functions/member_counter``) reads a batch of the
 stream's records (only member items reach it: its ``FilterCriteria``), turns them into changes of
-the counter shards here, and the member store adds each shard's change once
-(:meth:`herald.members.adapters.dynamo_members.DynamoMemberStore.add_counts`).
+the counter shards here (a member image is read by the member item's one decoder,
+:func:`herald.members.adapters.dynamo_members.member_shard`), and the member store adds each
+shard's change once (:meth:`herald.members.adapters.dynamo_members.DynamoMemberStore.add_counts`).
 
 A record counts what its images say changed, never what its event name says: a member item that
 appeared (a new image of a member, no old one) is +1 on the new image's shard, one that disappeared
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 from pydantic import Field
 
 from herald.core.settings import Settings
+from herald.members.adapters.dynamo_members import member_shard
 
 #: A counter shard: (community, shard).
 ShardKey = tuple[str, int]
@@ -45,26 +47,11 @@ class Tally:
     ignored: int = 0
 
 
-def _member_shard(image: Mapping[str, Any] | None) -> ShardKey | None:
-    """(community, shard) of a member item's image (wire format); None if it is not a member's."""
-    if not image:
-        return None
-    pk = (image.get("pk") or {}).get("S", "")
-    if not pk.startswith("M#") or (image.get("sk") or {}).get("S") != "MEMBER":
-        return None
-    try:
-        community = str(image["community"]["S"])
-        shard = int(image["shard"]["N"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return community, shard
-
-
 def record_changes(record: Mapping[str, Any]) -> list[tuple[ShardKey, int]]:
     """The counter changes of one Lambda DynamoDB stream record: member appeared +1, gone -1."""
     ddb = record.get("dynamodb") or {}
-    old = _member_shard(ddb.get("OldImage"))
-    new = _member_shard(ddb.get("NewImage"))
+    old = member_shard(ddb.get("OldImage"))
+    new = member_shard(ddb.get("NewImage"))
     if old == new:
         return []
     changes: list[tuple[ShardKey, int]] = []

@@ -21,21 +21,26 @@ docs/members.md for the capacity arithmetic. Implements :class:`herald.members.p
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald.core.aws import DynamoTable, as_conflict, as_transient, error_code, from_item, to_item
+from herald.core.aws import DynamoTable, as_conflict, as_transient, error_code, from_item
 from herald.core.errors import ConcurrentUpdate, TransientError
-from herald.members.counting import Step, Tally
-from herald.members.rules import Member, subscription_id
+from herald.members.rules import Member, Preferences, b64url_bytes, subscription_id
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from herald.members.counting import Step, Tally
 
 GSI1 = "gsi1"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -74,18 +79,6 @@ def members_partition(community: str, shard: int) -> str:
     return f"MEMBERS#{community}#{shard}"
 
 
-def member_item(member: Member) -> dict[str, Any]:
-    values = member.model_dump(mode="json", exclude_none=True)
-    values.update(
-        pk=f"M#{member.community}#{member.member_id}",
-        sk="MEMBER",
-        type="member",
-        gsi1pk=members_partition(member.community, member.shard),
-        gsi1sk=member.member_id,
-    )
-    return to_item(values)
-
-
 def claim_item(member: Member, subscription_id: str, now: float) -> dict[str, Any]:
     """The claim item of one of the member's subscriptions, as a join writes it."""
     return {
@@ -97,11 +90,232 @@ def claim_item(member: Member, subscription_id: str, now: float) -> dict[str, An
     }
 
 
-def _member(item: dict[str, Any]) -> Member:
-    values = from_item(item)
-    for key in ("pk", "sk", "type", "gsi1pk", "gsi1sk"):
-        values.pop(key, None)
+# -- the member item -------------------------------------------------------------------------------
+#
+# A member item is written compactly, so that one with a long push endpoint, a device and its
+# preferences stays under 1 KB (1 write unit per copy: the table's and gsi1's). Community, member id
+# and shard are in the keys and nowhere else. The short attributes:
+#
+#   h  token hash         B 32 bytes (S: the text, if it is not lowercase hex)
+#   s  subscription ids   L of B 32 bytes each, in order (an S element: one that is not lowercase hex)
+#   e  web push endpoint  S; without its tail when ``t`` is there
+#   t  endpoint tail      B: the endpoint's last run of base64url characters (a multiple of 4), decoded
+#   k  p256dh, a  auth    B (S: the text, if it is not unpadded base64url)
+#   d  device             S ``<platform>:<token>``
+#   n  endpoint ARN       S
+#   l  languages          S, the 2-letter codes one after another (absent: none)
+#   o  topics             S, space-separated (absent: none)
+#   m  muted              BOOL true (absent: false)
+#   q  quiet hours        S ``<start> <end> <timezone>``
+#   j  joined at          N seconds since the epoch, to the microsecond (S: ISO 8601, if naive)
+#   u  updated at         as ``j``; absent when it equals ``j``
+#
+# Items written before this layout (``token_hash``, ``subscriptions``, ``web_push``, ``device``,
+# ``endpoint_arn``, ``preferences``, ``joined_at``, ``updated_at``, and ``community``/``shard``/``type``
+# beside the keys) are read field by field: each field from its short attribute if the item has it,
+# else from its old one. Updates write short attributes and remove the old ones they replace.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_B64_TAIL = re.compile(r"[A-Za-z0-9_-]+\Z")
+#: An endpoint tail shorter than this is kept as text (binary saves a quarter, less than it is worth).
+_MIN_PACKED_TAIL = 16
+#: The old item's attributes, each replaced by short ones.
+LEGACY_ATTRIBUTES = (
+    "token_hash",
+    "subscriptions",
+    "web_push",
+    "device",
+    "endpoint_arn",
+    "preferences",
+    "joined_at",
+    "updated_at",
+    "community",
+    "member_id",
+    "shard",
+    "type",
+)
+#: What a web push subscription, a device and preferences are written as (new and old attributes).
+WEB_PUSH_ATTRIBUTES = ("e", "t", "k", "a", "web_push")
+DEVICE_ATTRIBUTES = ("d", "n", "device", "endpoint_arn")
+PREFERENCE_ATTRIBUTES = ("l", "o", "m", "q")
+
+
+def _hex_value(value: str) -> dict[str, Any]:
+    return {"B": bytes.fromhex(value)} if _HEX64.fullmatch(value) else {"S": value}
+
+
+def _hex_text(value: dict[str, Any]) -> str:
+    return bytes(value["B"]).hex() if "B" in value else str(value["S"])
+
+
+def _b64_value(value: str) -> dict[str, Any]:
+    """Unpadded base64url as its bytes; anything else (padded, say) as the text itself."""
+    try:
+        raw = b64url_bytes(value)
+    except ValueError:
+        return {"S": value}
+    return {"B": raw} if _b64(raw) == value else {"S": value}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64_text(value: dict[str, Any]) -> str:
+    return _b64(bytes(value["B"])) if "B" in value else str(value["S"])
+
+
+def _time_value(moment: datetime) -> dict[str, Any]:
+    if moment.utcoffset() is None:
+        return {"S": moment.isoformat()}  # naive: kept as written
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    seconds, fraction = divmod(micros, 1_000_000)
+    text = f"{seconds}.{fraction:06d}".rstrip("0").rstrip(".")
+    return {"N": text}
+
+
+def _time(value: dict[str, Any]) -> datetime:
+    if "S" in value:
+        return datetime.fromisoformat(str(value["S"]))
+    micros = int(Decimal(str(value["N"])) * 1_000_000)
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _endpoint_attributes(endpoint: str) -> dict[str, Any]:
+    """``e`` (and ``t``): the endpoint, its long base64url tail as bytes. A tail of a multiple of 4
+    characters decodes to bytes that encode back to exactly those characters."""
+    match = _B64_TAIL.search(endpoint)
+    tail = match.group() if match else ""
+    tail = tail[len(tail) % 4 :]
+    if len(tail) < _MIN_PACKED_TAIL:
+        return {"e": {"S": endpoint}}
+    return {"e": {"S": endpoint[: len(endpoint) - len(tail)]}, "t": {"B": b64url_bytes(tail)}}
+
+
+def _preference_attributes(preferences: Preferences) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    if preferences.languages:
+        attributes["l"] = {"S": "".join(preferences.languages)}
+    if preferences.topics:
+        attributes["o"] = {"S": " ".join(preferences.topics)}
+    if preferences.muted:
+        attributes["m"] = {"BOOL": True}
+    if preferences.quiet_hours is not None:
+        quiet = preferences.quiet_hours
+        attributes["q"] = {"S": f"{quiet.start} {quiet.end} {quiet.timezone}"}
+    return attributes
+
+
+def member_item(member: Member) -> dict[str, Any]:
+    """The member's item (the one encoder; :func:`decode_member` reads it back)."""
+    item: dict[str, Any] = {
+        **member_key(member.community, member.member_id),
+        "gsi1pk": {"S": members_partition(member.community, member.shard)},
+        "gsi1sk": {"S": member.member_id},
+        "h": _hex_value(member.token_hash),
+        "s": {"L": [_hex_value(s) for s in member.subscriptions]},
+        "j": _time_value(member.joined_at),
+    }
+    if _time_value(member.updated_at) != item["j"]:
+        item["u"] = _time_value(member.updated_at)
+    if member.web_push is not None:
+        item.update(_endpoint_attributes(member.web_push.endpoint))
+        item["k"] = _b64_value(member.web_push.keys.p256dh)
+        item["a"] = _b64_value(member.web_push.keys.auth)
+    if member.device is not None:
+        item["d"] = {"S": f"{member.device.platform}:{member.device.token}"}
+    if member.endpoint_arn is not None:
+        item["n"] = {"S": member.endpoint_arn}
+    item.update(_preference_attributes(member.preferences))
+    return item
+
+
+#: The member's token hash is the one given (``h``, or an old item's ``token_hash``).
+TOKEN_GUARD = "attribute_exists(pk) AND (h = :h OR token_hash = :oh)"
+
+
+def _token_guard_values(token_hash: str) -> dict[str, Any]:
+    return {":h": _hex_value(token_hash), ":oh": {"S": token_hash}}
+
+
+def member_shard(item: Mapping[str, Any] | None) -> tuple[str, int] | None:
+    """(community, shard) of a member item or stream image (wire format), from its keys; None if it
+    is not a member's."""
+    if not item:
+        return None
+    pk = str((item.get("pk") or {}).get("S", ""))
+    if not pk.startswith("M#") or (item.get("sk") or {}).get("S") != "MEMBER":
+        return None
+    try:
+        community = pk[2:].rsplit("#", 1)[0]
+        if "gsi1pk" in item:
+            shard = int(str(item["gsi1pk"]["S"]).rsplit("#", 1)[1])
+        else:  # (an image without its index key: the old layout's own attribute)
+            shard = int(item["shard"]["N"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return community, shard
+
+
+def decode_member(item: Mapping[str, Any]) -> Member:
+    """The member of a member item, in the short layout or the old one (or, after an update of an
+    old item, both: each field from its short attribute if there, else from its old one)."""
+    where = member_shard(item)
+    if where is None:
+        raise ValueError(f"not a member item: {item.get('pk')!r}")
+    community, shard = where
+    old = from_item({name: item[name] for name in LEGACY_ATTRIBUTES if name in item})
+    values: dict[str, Any] = {
+        "community": community,
+        "member_id": str(item["pk"]["S"]).rsplit("#", 1)[1],
+        "shard": shard,
+        "token_hash": _hex_text(item["h"]) if "h" in item else old.get("token_hash"),
+        "subscriptions": (
+            [_hex_text(s) for s in item["s"]["L"]] if "s" in item else old.get("subscriptions", [])
+        ),
+        "joined_at": _time(item["j"]) if "j" in item else old.get("joined_at"),
+    }
+    if "u" in item:
+        values["updated_at"] = _time(item["u"])
+    elif "updated_at" in old:
+        values["updated_at"] = old["updated_at"]
+    else:
+        values["updated_at"] = values["joined_at"]
+    if "e" in item:
+        endpoint = str(item["e"]["S"]) + (_b64(bytes(item["t"]["B"])) if "t" in item else "")
+        keys = {"p256dh": _b64_text(item["k"]), "auth": _b64_text(item["a"])}
+        values["web_push"] = {"endpoint": endpoint, "keys": keys}
+    elif "web_push" in old:
+        values["web_push"] = old["web_push"]
+    if "d" in item:
+        platform, _, token = str(item["d"]["S"]).partition(":")
+        values["device"] = {"platform": platform, "token": token}
+    elif "device" in old:
+        values["device"] = old["device"]
+    if "n" in item:
+        values["endpoint_arn"] = str(item["n"]["S"])
+    elif "endpoint_arn" in old:
+        values["endpoint_arn"] = old["endpoint_arn"]
+    if "preferences" in old and not any(name in item for name in PREFERENCE_ATTRIBUTES):
+        values["preferences"] = old["preferences"]
+    else:
+        values["preferences"] = _preferences(item)
     return Member.model_validate(values)
+
+
+def _preferences(item: Mapping[str, Any]) -> Preferences:
+    languages = str(item.get("l", {}).get("S", ""))
+    topics = str(item.get("o", {}).get("S", ""))
+    values: dict[str, Any] = {
+        "languages": [languages[i : i + 2] for i in range(0, len(languages), 2)],
+        "topics": topics.split(" ") if topics else [],
+        "muted": bool(item.get("m", {}).get("BOOL", False)),
+    }
+    if "q" in item:
+        start, end, timezone = str(item["q"]["S"]).split(" ", 2)
+        values["quiet_hours"] = {"start": start, "end": end, "timezone": timezone}
+    return Preferences.model_validate(values)
 
 
 class DynamoMemberStore(DynamoTable):
@@ -150,7 +364,7 @@ class DynamoMemberStore(DynamoTable):
 
     def member(self, community: str, member_id: str) -> Member | None:
         item = self._get(member_key(community, member_id), consistent=True)
-        return _member(item) if item else None
+        return decode_member(item) if item else None
 
     def count(self, community: str) -> int:
         keys = [shard_key(community, s) for s in range(self.shards)]
@@ -185,7 +399,7 @@ class DynamoMemberStore(DynamoTable):
             "ExpressionAttributeValues": {":p": {"S": members_partition(community, shard)}},
         }
         for item in self.query_items(params, what=f"listing the members of {community}"):
-            yield _member(item)
+            yield decode_member(item)
 
     def members_page(
         self, community: str, shard: int, after: str | None, limit: int
@@ -210,7 +424,7 @@ class DynamoMemberStore(DynamoTable):
             response = self.ddb.query(**params)
         except (ClientError, BotoCoreError) as exc:
             raise as_transient(exc, f"listing the members of {community}") from exc
-        members = [_member(item) for item in response.get("Items", [])]
+        members = [decode_member(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return members, (str(last["gsi1sk"]["S"]) if last else None)
 
@@ -225,9 +439,13 @@ class DynamoMemberStore(DynamoTable):
                 return False
             if [s for s in member.subscriptions if s != subscription]:
                 return self._prune_one(member, subscription)
-            # Only while this is still the member's one subscription (a rejoin may have added one).
-            condition = "attribute_exists(pk) AND size(subscriptions) = :one AND contains(subscriptions, :s)"
-            values = {":one": {"N": "1"}, ":s": {"S": subscription}}
+            # Only while this is still the member's one subscription (a rejoin may have added one);
+            # in either layout (``s``, or an old item's ``subscriptions``).
+            condition = (
+                "attribute_exists(pk) AND ((size(s) = :one AND contains(s, :s))"
+                " OR (size(subscriptions) = :one AND contains(subscriptions, :os)))"
+            )
+            values = {":one": {"N": "1"}, ":s": _hex_value(subscription), ":os": {"S": subscription}}
             if not self._delete_member(member, condition, values, f"pruning a dead member of {community}"):
                 continue  # rejoined with another subscription, or left: decide again
             self._release(member, member.subscriptions)
@@ -236,20 +454,23 @@ class DynamoMemberStore(DynamoTable):
 
     def _prune_one(self, member: Member, subscription: str) -> bool:
         community, member_id = member.community, member.member_id
-        removes: list[str] = []
+        removes = ["subscriptions"]  # (an old item's list: ``s`` replaces it)
         if member.web_push is not None and subscription_id(web_push=member.web_push) == subscription:
-            removes.append("web_push")
+            removes += WEB_PUSH_ATTRIBUTES
         if member.device is not None and subscription_id(device=member.device) == subscription:
-            removes += ["device", "endpoint_arn"]
+            removes += DEVICE_ATTRIBUTES
         remaining = [s for s in member.subscriptions if s != subscription]
-        update = "SET subscriptions = :l" + (f" REMOVE {', '.join(removes)}" if removes else "")
         pruned = self._guarded(
             self.ddb.update_item,
             f"pruning a subscription of {community}",
             Key=member_key(community, member_id),
-            UpdateExpression=update,
-            ConditionExpression="attribute_exists(pk) AND contains(subscriptions, :s)",
-            ExpressionAttributeValues={":l": {"L": [{"S": s} for s in remaining]}, ":s": {"S": subscription}},
+            UpdateExpression=f"SET s = :l REMOVE {', '.join(removes)}",
+            ConditionExpression="attribute_exists(pk) AND (contains(s, :s) OR contains(subscriptions, :os))",
+            ExpressionAttributeValues={
+                ":l": {"L": [_hex_value(s) for s in remaining]},
+                ":s": _hex_value(subscription),
+                ":os": {"S": subscription},
+            },
         )
         if not pruned:
             return False  # pruned, left or rejoined meanwhile: nothing more to do
@@ -280,8 +501,8 @@ class DynamoMemberStore(DynamoTable):
         try:
             self._put_member(
                 member,
-                "attribute_exists(pk) AND #shard = :shard",
-                {":shard": {"N": str(member.shard)}},
+                "attribute_exists(pk) AND gsi1pk = :g",
+                {":g": {"S": members_partition(member.community, member.shard)}},
                 what,
             )
         except Exception:  # (a process that dies leaves its claims: released later)
@@ -289,19 +510,21 @@ class DynamoMemberStore(DynamoTable):
             raise
 
     def save_preferences(self, member: Member, expect_token_hash: str) -> bool:
-        values = to_item(
-            {
-                ":p": member.preferences.model_dump(mode="json", exclude_none=True),
-                ":u": member.updated_at.isoformat(),
-                ":h": expect_token_hash,
-            }
-        )
+        given = _preference_attributes(member.preferences)
+        values = {f":{name}": value for name, value in given.items()}
+        values.update({":u": _time_value(member.updated_at), **_token_guard_values(expect_token_hash)})
+        sets = ", ".join(f"{name} = :{name}" for name in [*given, "u"])
+        # An old item's ``preferences`` and ``updated_at`` are replaced by the short attributes.
+        removes = [name for name in PREFERENCE_ATTRIBUTES if name not in given] + [
+            "preferences",
+            "updated_at",
+        ]
         return self._guarded(
             self.ddb.update_item,
             "saving preferences",
             Key=member_key(member.community, member.member_id),
-            UpdateExpression="SET preferences = :p, updated_at = :u",
-            ConditionExpression="attribute_exists(pk) AND token_hash = :h",
+            UpdateExpression=f"SET {sets} REMOVE {', '.join(removes)}",
+            ConditionExpression=TOKEN_GUARD,
             ExpressionAttributeValues=values,
         )
 
@@ -314,8 +537,8 @@ class DynamoMemberStore(DynamoTable):
             response = self.ddb.delete_item(
                 TableName=self.table,
                 Key=member_key(community, member_id),
-                ConditionExpression="attribute_exists(pk) AND token_hash = :h",
-                ExpressionAttributeValues={":h": {"S": expect_token_hash}},
+                ConditionExpression=TOKEN_GUARD,
+                ExpressionAttributeValues=_token_guard_values(expect_token_hash),
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
@@ -324,7 +547,7 @@ class DynamoMemberStore(DynamoTable):
             raise as_transient(exc, what) from exc
         except BotoCoreError as exc:
             raise as_transient(exc, what) from exc
-        member = _member(response["Attributes"])
+        member = decode_member(response["Attributes"])
         self._release(member, member.subscriptions)
         return member
 
@@ -424,7 +647,6 @@ class DynamoMemberStore(DynamoTable):
         params: dict[str, Any] = {"Item": member_item(member), "ConditionExpression": condition}
         if values:
             params["ExpressionAttributeValues"] = values
-            params["ExpressionAttributeNames"] = {"#shard": "shard"}
         if not self._guarded(self.ddb.put_item, what, **params):
             raise ConcurrentUpdate(f"{what}: the member's guard failed", reasons=["ConditionalCheckFailed"])
 
