@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import feedparser
 import pytest
 
 from herald_tools.localcloud.cloud import LocalCloud
+from tests.e2e.settle import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "infra" / "herald_tools" / "samples"
@@ -53,18 +53,6 @@ class Published:
     hostile_id: str
 
 
-def _wait_for(what: str, check: Any, cloud: LocalCloud, timeout: float = 120.0) -> Any:
-    """Until ``check()`` is truthy; between tries, wait for the local cloud to settle a batch."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        cloud.wait_for_activity(timeout=0.5)
-
-
 def _get(url: str) -> tuple[int, dict[str, str], bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -91,7 +79,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
         for key, body in uploads.items():
             s3.put_object(Bucket=bucket, Key=key, Body=body)
         store = DynamoContentStore(cloud.resources.content_table, cloud.client("dynamodb"))
-        _wait_for("every upload's outcome", lambda: {o.key for o in store.outcomes()} >= set(uploads), cloud)
+        wait_for("every upload's outcome", lambda: {o.key for o in store.outcomes()} >= set(uploads), cloud)
         cloud.wait_until_idle(timeout=120)
         hostile = store.outcome(f"posts/{COMMUNITY}/beware.txt")
         assert hostile is not None and hostile.status == "published", hostile
@@ -103,7 +91,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
             status, _, body = _get(site_url)
             return status == 200 and all(f'id="post-{p.id}"' in body.decode() for p in posts)
 
-        _wait_for("the site to show every post", published_all, cloud)
+        wait_for("the site to show every post", published_all, cloud)
         yield Published(cloud=cloud, site_url=site_url, posts=posts, hostile_id=hostile_id)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ import pytest
 
 from herald.members.rules import Member, Preferences, WebPushSubscription, subscription_id
 from herald_tools.localcloud import LocalCloud
+from tests.e2e.settle import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMUNITY = "harbour"
@@ -29,18 +29,6 @@ def cloud() -> Iterator[LocalCloud]:
     os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
     with LocalCloud(ROOT / "template.yaml", project_root=ROOT, logs=io.StringIO()).start(port=0) as running:
         yield running
-
-
-def _wait_for(what: str, check: Any, cloud: LocalCloud, timeout: float = 90.0) -> Any:
-    """Until ``check()`` is truthy; between tries, wait for the local cloud to settle a batch."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        cloud.wait_for_activity(timeout=0.5)
 
 
 def _join(cloud: LocalCloud) -> Member:
@@ -84,7 +72,7 @@ def test_a_scheduled_post_is_pushed_after_its_page_and_feeds_are_published(cloud
         got = [d for d in cloud.push_service.received() if isinstance(d.json, dict)]
         return got[0] if got else None  # the member joined after hello: only the scheduled post
 
-    delivery = _wait_for("the scheduled post's push", pushed, cloud)
+    delivery = wait_for("the scheduled post's push", pushed, cloud)
     post_id = str(delivery.json["post_id"])
     assert delivery.received_at >= at.timestamp()
 

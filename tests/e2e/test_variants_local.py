@@ -10,9 +10,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 
 from herald.content.models import OutcomeStatus
 from herald_tools.localcloud import LocalCloud
+from tests.e2e.settle import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMUNITY = "harbour"
@@ -42,18 +42,6 @@ def cloud() -> Iterator[LocalCloud]:
     template = ROOT / "template.yaml"
     with LocalCloud(template, project_root=ROOT, logs=io.StringIO()).start(port=0, api_port=0) as running:
         yield running
-
-
-def _wait_for(what: str, check: Callable[[], Any], cloud: LocalCloud, timeout: float = 120.0) -> Any:
-    """Until ``check()`` is truthy; between tries, wait for the local cloud to settle a batch."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}; busy: {cloud.busy()}")
-        cloud.wait_for_activity(timeout=0.5)
 
 
 def _join(cloud: LocalCloud, languages: list[str]) -> str:
@@ -108,7 +96,7 @@ def test_each_member_gets_one_push_in_their_language(cloud: LocalCloud) -> None:
 
     notice = _markdown("en", translations="[fr, ar]", translation_window="10m")
     s3.put_object(Bucket=uploads, Key=f"posts/{COMMUNITY}/notice.md", Body=notice)
-    original = _wait_for("the notice's outcome", lambda: outcome("notice.md"), cloud)
+    original = wait_for("the notice's outcome", lambda: outcome("notice.md"), cloud)
     assert original.status == OutcomeStatus.PUBLISHED, original
     [post_id] = original.post_ids
     stored = content.posts(COMMUNITY, [post_id])[post_id]
@@ -121,7 +109,7 @@ def test_each_member_gets_one_push_in_their_language(cloud: LocalCloud) -> None:
 
     for lang in ("fr", "ar"):
         s3.put_object(Bucket=uploads, Key=f"posts/{COMMUNITY}/notice.{lang}.md", Body=_markdown(lang))
-        variant = _wait_for(
+        variant = wait_for(
             f"the {lang} variant's outcome", lambda lang=lang: outcome(f"notice.{lang}.md"), cloud
         )
         assert (variant.status, variant.variant, variant.post_ids) == (
@@ -130,10 +118,10 @@ def test_each_member_gets_one_push_in_their_language(cloud: LocalCloud) -> None:
             [post_id],
         )
         if lang == "fr":
-            _wait_for("the French variant's publication", settled, cloud)
+            wait_for("the French variant's publication", settled, cloud)
             assert push.received() == []  # the post waits for its Arabic translation
 
-    _wait_for("the fan-out", lambda: len(push.received()) >= 3 and settled(), cloud)
+    wait_for("the fan-out", lambda: len(push.received()) >= 3 and settled(), cloud)
     received = {name: [d.json for d in push.received(sid)] for name, sid in members.items()}
     assert received["de"] == [] and received["es"] == []  # the post is in en, fr and ar only
     expected = {"any": "en", "fr": "fr", "ar-fr": "ar"}

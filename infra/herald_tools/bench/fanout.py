@@ -237,6 +237,26 @@ def _by_operation(calls: Counter[tuple[str, str]]) -> dict[str, int]:
     return {f"{service}:{op}": n for (service, op), n in sorted(calls.items())}
 
 
+def _planner(env: Mapping[str, str], shards: int, ddb: Any, sqs: Any) -> Any:
+    """The planner function's composition, on these clients and the function's environment."""
+    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+    from herald.ingest.adapters.dynamo_content import DynamoContentStore
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
+
+    return FanoutPlanner(
+        ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], ddb),
+        members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, ddb),
+        planner_queue=SqsJobQueue(env["PLANNER_QUEUE_URL"], sqs),
+        push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], sqs),
+        content=DynamoContentStore(env["CONTENT_TABLE"], ddb),
+        site_url="https://herald.example",
+        shards=shards,
+        page_size=int(env["PLANNER_PAGE_SIZE"]),
+        members_per_job=int(env["MEMBERS_PER_JOB"]),
+    )
+
+
 def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     while True:
@@ -265,7 +285,6 @@ def run_fanout_bench(
     from herald.fanout.adapters.sqs_jobs import SqsJobQueue
     from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
     from herald.fanout.channels.webpush import WebPushSender
-    from herald.ingest.adapters.dynamo_content import DynamoContentStore
     from herald.members.adapters.dynamo_members import DynamoMemberStore
     from herald_tools.bench.webpush import run_webpush_bench
     from herald_tools.localcloud.provision import provision
@@ -295,17 +314,7 @@ def run_fanout_bench(
                 pddb, psqs = session.client("dynamodb"), session.client("sqs")
                 counter.attach(pddb)
                 counter.attach(psqs)
-                planner = FanoutPlanner(
-                    ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], pddb),
-                    members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, pddb),
-                    planner_queue=SqsJobQueue(env["PLANNER_QUEUE_URL"], psqs),
-                    push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], psqs),
-                    content=DynamoContentStore(env["CONTENT_TABLE"], pddb),
-                    site_url="https://herald.example",
-                    shards=shards,
-                    page_size=int(env["PLANNER_PAGE_SIZE"]),
-                    members_per_job=int(env["MEMBERS_PER_JOB"]),
-                )
+                planner = _planner(env, shards, pddb, psqs)
                 started = time.perf_counter()
                 planner.start(post)  # what the publisher's release job does once the page is up
                 while jobs := _drain(sqs, env["PLANNER_QUEUE_URL"]):
@@ -464,7 +473,6 @@ def run_variant_calls(members: int = 2_000, shards: int = 4) -> dict[str, Any]:
     from herald.fanout.adapters.sqs_jobs import SqsJobQueue
     from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
     from herald.fanout.channels.webpush import WebPushSender
-    from herald.ingest.adapters.dynamo_content import DynamoContentStore
     from herald.members.adapters.dynamo_members import DynamoMemberStore
     from herald.members.rules import Preferences
     from herald_tools.localcloud.provision import provision
@@ -497,17 +505,7 @@ def run_variant_calls(members: int = 2_000, shards: int = 4) -> dict[str, Any]:
             for counter, clients in ((planned, (pddb, psqs)), (sent, (sddb, ssqs))):
                 for client in clients:
                     counter.attach(client)
-            planner = FanoutPlanner(
-                ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], pddb),
-                members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, pddb),
-                planner_queue=SqsJobQueue(env["PLANNER_QUEUE_URL"], psqs),
-                push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], psqs),
-                content=DynamoContentStore(env["CONTENT_TABLE"], pddb),
-                site_url="https://herald.example",
-                shards=shards,
-                page_size=int(env["PLANNER_PAGE_SIZE"]),
-                members_per_job=int(env["MEMBERS_PER_JOB"]),
-            )
+            planner = _planner(env, shards, pddb, psqs)
             planner.start(post)
             while jobs := _drain(sqs, env["PLANNER_QUEUE_URL"]):
                 for job in jobs:
