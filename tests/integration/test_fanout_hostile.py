@@ -77,7 +77,14 @@ def test_a_member_whose_push_kills_the_sender_every_time_ends_failed(
     assert 3 <= crashing[0].crashes <= 4
     assert rig.queued("PUSH_JOB_QUEUE_URL") == 0
     others = [m for m in members if m is not doomed]
-    assert all(rig.received_by(m) == [post_id] for m in others)
+    received = {m.member_id: rig.received_by(m) for m in others}
+    assert all(set(got) == {post_id} for got in received.values()), received  # nobody missed
+    # A member its job held before the doomed one was pushed by the claim that first died, before
+    # any checkpoint, and so again by the next claim: a repeat at the push service (the same Topic),
+    # within the bound of one window. Only members of the doomed one's shard share its job.
+    for member in others:
+        most = 2 if member.shard == doomed.shard else 1
+        assert 1 <= len(received[member.member_id]) <= most, (member.shard, doomed.shard, received)
     stats = rig.stats(post_id)
     assert stats is not None and (stats["sent"], stats["failed"]) == (3, 1)
 
