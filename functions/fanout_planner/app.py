@@ -25,31 +25,30 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from pydantic import Json
 
 from herald.core.metrics import Metrics
 from herald.core.observability import traced
 from herald.core.runtime import Lazy
-from herald.core.sqs import SqsRecordModel
-from herald.fanout.jobs import PlannerJob, ShardJob
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from herald.fanout.records import PlannerJobRecord
     from herald.fanout.service import FanoutPlanner
 
 logger = Logger()
 metrics = Metrics()
 
 
-class PlannerJobRecord(SqsRecordModel):
-    """An SQS record of the planner queue: its body is a planner job."""
+def default_queue_processor() -> BatchProcessor:
+    from herald.fanout.records import PlannerJobRecord
 
-    body: Json[PlannerJob]
+    return BatchProcessor(event_type=EventType.SQS, model=PlannerJobRecord)
 
 
-queue_processor = BatchProcessor(event_type=EventType.SQS, model=PlannerJobRecord)
+#: Built on the first invocation, with the record models (``herald.fanout.records``).
+queue_processor: Lazy[BatchProcessor] = Lazy(default_queue_processor)
 
 
 def default_planner() -> FanoutPlanner:
@@ -95,7 +94,7 @@ def job_record_handler(record: PlannerJobRecord) -> None:
         f"planner job: {result.what}",
         extra={
             "kind": job.kind,
-            "shard": job.shard if isinstance(job, ShardJob) else None,
+            "shard": getattr(job, "shard", None),
             "jobs": result.jobs,
             "targets": result.targets,
             "members": result.members,
@@ -109,7 +108,7 @@ def job_record_handler(record: PlannerJobRecord) -> None:
 @metrics.log_metrics
 def _handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=job_record_handler, processor=queue_processor, context=context
+        event=event, record_handler=job_record_handler, processor=queue_processor(), context=context
     )
 
 

@@ -27,32 +27,31 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from pydantic import Json
 
 from herald.core.metrics import Metrics
 from herald.core.observability import traced
 from herald.core.runtime import Lazy
-from herald.core.sqs import SqsRecordModel
-from herald.fanout.jobs import PushJob
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from herald.fanout.delivery import ServiceTally
+    from herald.fanout.records import PushJobRecord
     from herald.fanout.service import PushDelivery
 
 logger = Logger()
 metrics = Metrics()
 
 
-class PushJobRecord(SqsRecordModel):
-    """An SQS record of the push job queue: its body is a push job."""
+def default_processor() -> BatchProcessor:
+    from herald.fanout.records import PushJobRecord
 
-    body: Json[PushJob]
+    return BatchProcessor(event_type=EventType.SQS, model=PushJobRecord)
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=PushJobRecord)
+#: Built on the first invocation, with the record models (``herald.fanout.records``).
+processor: Lazy[BatchProcessor] = Lazy(default_processor)
 
 #: Seconds kept in hand beyond the slowest single push: the job's checkpoint and statistics ``ADD``, the
 #: retry and continuation sends (each a DynamoDB or SQS call with its own retries), and the batch's end.
@@ -148,7 +147,7 @@ def emit_service_metrics(tally: ServiceTally) -> None:
 @metrics.log_metrics
 def _handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event, record_handler=record_handler, processor=processor(), context=context
     )
 
 
