@@ -82,7 +82,7 @@ def test_tracing_on_does_import_the_tracer() -> None:
     assert "aws_xray_sdk.core" in modules
 
 
-@pytest.mark.parametrize("function", ["ingest", "publisher"])
+@pytest.mark.parametrize("function", ["ingest", "publisher", "fanout_planner", "push_sender", "translator"])
 def test_deciding_on_tracing_needs_no_pydantic(function: str) -> None:
     """These handlers need pydantic only on their first record (settings, events, models)."""
     modules = imported_by(function, HERALD_TRACING="off")
