@@ -133,6 +133,13 @@ class Variant(BaseModel):
     updated_at: datetime
     correlation_id: str | None = None
 
+    @classmethod
+    def from_enrichment(cls, enrichment: Enrichment, **fields: object) -> Variant:
+        """The variant with ``enrichment``'s text and derived fields; ``fields`` give the rest and
+        take precedence over the enrichment's (a machine variant's ``language`` is its ``lang``)."""
+        derived = {name: getattr(enrichment, name) for name in Enrichment.model_fields}
+        return cls.model_validate({**derived, **fields})
+
     def summary(self) -> VariantSummary:
         return VariantSummary(
             lang=self.lang,

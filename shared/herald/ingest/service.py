@@ -359,7 +359,8 @@ class IngestService:
             state = "is already" if original is not None else "already waits as"
             raise InvalidUpload.one("key", f"variant {lang} of {where} {state} {current.key!r}")
         same_key = current is not None and current.key == event.key
-        variant = Variant(
+        variant = Variant.from_enrichment(
+            enrichment,
             post_id=container,
             community=upload.community,
             lang=lang,
@@ -371,7 +372,6 @@ class IngestService:
             created_at=current.created_at if same_key and current is not None else now,
             updated_at=now,
             correlation_id=event.correlation_id,
-            **enrichment.model_dump(),
         )
         bounds.check_stored_post(variant.model_dump(mode="json", exclude_none=True), "text")
         change = Change(outcome=outcome, expect_sequencer=_sequencer(previous), since=event.sequencer)

@@ -209,26 +209,15 @@ class MachineTranslation:
         """The machine variant of ``post`` in ``lang`` from the translated title and text."""
         now = self.clock()
         found = enrich(text, title=title, tags=post.tags, lang=lang, fmt=post.format)
-        return Variant(
+        return Variant.from_enrichment(
+            found,
             post_id=post.id,
             community=post.community,
             lang=lang,
             key=post.key,
             origin=VariantOrigin.MACHINE,
             format=post.format,
-            title=found.title,
-            text=found.text,
-            excerpt=found.excerpt,
-            links=found.links,
-            hashtags=found.hashtags,
-            mentions=found.mentions,
-            emoji=found.emoji,
-            countries=found.countries,
             language=lang,
-            topics=found.topics,
-            word_count=found.word_count,
-            reading_time_s=found.reading_time_s,
-            content_hash=found.content_hash,
             source_hash=post.content_hash,
             version=previous.version + 1 if previous is not None else 1,
             created_at=previous.created_at if previous is not None else now,
