@@ -992,10 +992,15 @@ class SiteRenderer:
         published = published_at(post)
         date_display = _date(format_date, published.date(), chrome.locale)
         if variant is not None:
-            return self._variant_view(post, variant, published, date_display)
+            body = formats.of(variant.format).html(variant.text, variant.links)
+            derived = [*variant.hashtags, *variant.topics]
+            return self._language_view(post, variant, published, date_display, body, variant.text, derived)
         summary = post.variants.get(lang) if lang else None
         if summary is not None:
-            return self._summary_view(post, summary, published, date_display)
+            # Without the variant's own item: its excerpt as its text, the original's tags.
+            body = Markup("<p>{}</p>").format(escape(summary.excerpt))
+            derived = [*post.hashtags, *post.topics]
+            return self._language_view(post, summary, published, date_display, body, summary.excerpt, derived)
         updated = max(_utc(post.updated_at), published)
         language = post.language
         href = post_path(post.id).removesuffix("index.html")
@@ -1022,50 +1027,37 @@ class SiteRenderer:
             marked=marked,
         )
 
-    def _variant_view(self, post: Post, variant: Variant, published: datetime, display: str) -> PostView:
-        href = post_path(post.id, variant.lang).removesuffix("index.html")
-        return PostView(
-            id=post.id,
-            href=self._dir(href),
-            url=f"{self.base_url}{href}",
-            title=variant.title,
-            body=formats.of(variant.format).html(variant.text, variant.links),
-            text=variant.text,
-            excerpt=variant.excerpt,
-            lang=variant.lang,
-            dir=_article_dir(variant.lang),
-            published=published,
-            updated=max(_utc(variant.updated_at), published),
-            published_display=display,
-            pinned=post.pinned,
-            tags=tuple(post.tags),
-            feed_tags=tuple(dict.fromkeys([*post.tags, *variant.hashtags, *variant.topics])),
-            variant=variant.lang,
-            machine=variant.origin == VariantOrigin.MACHINE,
-        )
-
-    def _summary_view(
-        self, post: Post, summary: VariantSummary, published: datetime, display: str
+    def _language_view(
+        self,
+        post: Post,
+        shown: Variant | VariantSummary,
+        published: datetime,
+        display: str,
+        body: Markup,
+        text: str,
+        derived_tags: list[str],
     ) -> PostView:
-        href = post_path(post.id, summary.lang).removesuffix("index.html")
+        """``post`` in the language of ``shown`` (its variant, or the post's summary of it) with
+        ``body`` and ``text``; ``derived_tags`` (hashtags, topics) follow the post's tags in its feeds."""
+        href = post_path(post.id, shown.lang).removesuffix("index.html")
         return PostView(
             id=post.id,
             href=self._dir(href),
             url=f"{self.base_url}{href}",
-            title=summary.title,
-            body=Markup("<p>{}</p>").format(escape(summary.excerpt)),
-            text=summary.excerpt,
-            excerpt=summary.excerpt,
-            lang=summary.lang,
-            dir=_article_dir(summary.lang),
+            title=shown.title,
+            body=body,
+            text=text,
+            excerpt=shown.excerpt,
+            lang=shown.lang,
+            dir=_article_dir(shown.lang),
             published=published,
-            updated=max(_utc(summary.updated_at), published),
+            updated=max(_utc(shown.updated_at), published),
             published_display=display,
             pinned=post.pinned,
             tags=tuple(post.tags),
-            feed_tags=tuple(dict.fromkeys([*post.tags, *post.hashtags, *post.topics])),
-            variant=summary.lang,
-            machine=summary.origin == VariantOrigin.MACHINE,
+            feed_tags=tuple(dict.fromkeys([*post.tags, *derived_tags])),
+            variant=shown.lang,
+            machine=shown.origin == VariantOrigin.MACHINE,
         )
 
 
