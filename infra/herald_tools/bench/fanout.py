@@ -36,7 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from herald.fanout.channels import Channels
 from herald.fanout.channels.web import WebPushChannel
@@ -46,6 +46,9 @@ from herald.fanout.service import FanoutPlanner, JobLease, Progress, PushDeliver
 from herald.members.endpoints import EndpointPolicy
 from herald.members.rules import Member, WebPushSubscription, subscription_id
 from herald_tools.bench.aws_calls import BASE_ENV, CallCounter, patched_env, repo_root
+
+if TYPE_CHECKING:
+    from herald.fanout.channels.webpush import WebPushSender
 
 REGION = "us-east-1"
 COMMUNITY = "harbour-line"
@@ -257,6 +260,22 @@ def _planner(env: Mapping[str, str], shards: int, ddb: Any, sqs: Any) -> Any:
     )
 
 
+def _delivery(env: Mapping[str, str], shards: int, ddb: Any, sqs: Any, sender: WebPushSender) -> PushDelivery:
+    """The sender function's composition, on these clients and the planner's environment, pushing
+    with ``sender``."""
+    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
+    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
+    from herald.members.adapters.dynamo_members import DynamoMemberStore
+
+    return PushDelivery(
+        ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], ddb),
+        members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, ddb),
+        push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], sqs),
+        channels=Channels([WebPushChannel(lambda s=sender: s)]),
+        threads=1,
+    )
+
+
 def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     while True:
@@ -281,11 +300,8 @@ def run_fanout_bench(
     import boto3
     from moto import mock_aws
 
-    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
-    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
     from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
     from herald.fanout.channels.webpush import WebPushSender
-    from herald.members.adapters.dynamo_members import DynamoMemberStore
     from herald_tools.bench.webpush import run_webpush_bench
     from herald_tools.localcloud.provision import provision
     from herald_tools.localcloud.pushservice import LocalPushService
@@ -344,13 +360,7 @@ def run_fanout_bench(
                     sender = WebPushSender(
                         VapidSigner(generate_vapid_key(), "mailto:bench@herald.example"), policy=_LOOPBACK
                     )
-                    delivery = PushDelivery(
-                        ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], sddb),
-                        members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, sddb),
-                        push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], ssqs),
-                        channels=Channels([WebPushChannel(lambda s=sender: s)]),
-                        threads=1,
-                    )
+                    delivery = _delivery(env, shards, sddb, ssqs, sender)
                     before = len(push.received())
                     served = 0
                     for body in push_jobs:
@@ -469,11 +479,8 @@ def run_variant_calls(members: int = 2_000, shards: int = 4) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from herald.fanout.adapters.dynamo_deliveries import DynamoDeliveryLedger
-    from herald.fanout.adapters.sqs_jobs import SqsJobQueue
     from herald.fanout.channels.vapid import VapidSigner, generate_vapid_key
     from herald.fanout.channels.webpush import WebPushSender
-    from herald.members.adapters.dynamo_members import DynamoMemberStore
     from herald.members.rules import Preferences
     from herald_tools.localcloud.provision import provision
     from herald_tools.localcloud.pushservice import LocalPushService
@@ -511,13 +518,7 @@ def run_variant_calls(members: int = 2_000, shards: int = 4) -> dict[str, Any]:
                 for job in jobs:
                     planner.on_job(job)
             push_jobs = _drain(sqs, env["PUSH_JOB_QUEUE_URL"])
-            delivery = PushDelivery(
-                ledger=DynamoDeliveryLedger(env["DELIVERIES_TABLE"], sddb),
-                members=DynamoMemberStore(env["MEMBERS_TABLE"], shards, sddb),
-                push_queue=SqsJobQueue(env["PUSH_JOB_QUEUE_URL"], ssqs),
-                channels=Channels([WebPushChannel(lambda s=sender: s)]),
-                threads=1,
-            )
+            delivery = _delivery(env, shards, sddb, ssqs, sender)
             before = len(push.received())
             for body in push_jobs:
                 delivery.handle(PushJob.from_dict(body))
